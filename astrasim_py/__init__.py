@@ -1,0 +1,1 @@
+"""astrasim_py package."""

@@ -1,0 +1,526 @@
+"""Helpers shared by every tool: errors, config loading, atomic writes, units, console, provenance.
+
+Every CLI in the toolchain imports this module; nothing here knows about a particular tool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import functools
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+__version__ = "0.1.0"
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- errors
+class ToolError(Exception):
+    """A user-facing failure: bad input, impossible config, failed check. Printed as one line, exit 1."""
+
+
+class ConfigError(ToolError):
+    """A config value is missing or has the wrong type; the message names file and key path."""
+
+    def __init__(self, file: str | os.PathLike | None, key: str, problem: str):
+        where = f"{file}: " if file else ""
+        keypart = f"{key}: " if key else ""
+        super().__init__(f"{where}{keypart}{problem}")
+        self.file, self.key, self.problem = file, key, problem
+
+
+# --------------------------------------------------------------------------- units
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3, "t": 1000**4, "tb": 1000**4,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+}
+_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text: str | int | float) -> int:
+    """Bytes from `4096`, `64MiB`, `1GB` (decimal), `1.5GiB`. Raises ValueError on nonsense."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a size: {text!r}")
+    if isinstance(text, int):
+        if text < 0:
+            raise ValueError(f"size must be >= 0, got {text}")
+        return text
+    if isinstance(text, float):
+        if text < 0 or text != int(text):
+            raise ValueError(f"size must be a whole number of bytes >= 0, got {text}")
+        return int(text)
+    m = _SIZE_RE.match(str(text))
+    if not m or m.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(f"not a size: {text!r} (examples: 4096, 64MiB, 1GB)")
+    value = float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+    if value != int(value):
+        raise ValueError(f"size {text!r} is not a whole number of bytes")
+    return int(value)
+
+
+def format_size(nbytes: float) -> str:
+    """Human size with binary units: 1048576 -> '1 MiB'."""
+    for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if abs(nbytes) >= factor:
+            v = nbytes / factor
+            return f"{v:.0f} {unit}" if v == int(v) else f"{v:.2f} {unit}"
+    return f"{int(nbytes)} B"
+
+
+class SizeParam(click.ParamType):
+    """click parameter type for sizes (`64MiB`)."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_size(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+SIZE = SizeParam()
+
+
+# --------------------------------------------------------------------------- config loading
+def load_data(path: str | os.PathLike) -> Any:
+    """Parse a YAML or JSON file (YAML is a superset of JSON). Errors name the file and the line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ToolError(f"{p}: file not found") from None
+    except IsADirectoryError:
+        raise ToolError(f"{p}: is a directory, expected a file") from None
+    except UnicodeDecodeError:
+        raise ToolError(f"{p}: not a text file (invalid UTF-8)") from None
+    except OSError as e:
+        raise ToolError(f"{p}: cannot read ({e.strerror})") from None
+    if p.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ToolError(f"{p}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ToolError(f"{p}: invalid YAML{where}: {problem}") from None
+
+
+def load_mapping(path: str | os.PathLike) -> dict:
+    """Load a config file whose top level must be a mapping."""
+    data = load_data(path)
+    if data is None:
+        raise ConfigError(path, "", "file is empty, expected a mapping")
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", f"expected a mapping at the top level, got {_kind(data)}")
+    return data
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _join(key: str, part: str | int) -> str:
+    if isinstance(part, int):
+        return f"{key}[{part}]"
+    return f"{key}.{part}" if key else str(part)
+
+
+def convert_value(value: Any, tp: Any, file: Any, key: str) -> Any:
+    """Check/convert one config value against a type annotation; raise ConfigError naming file + key."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return convert_value(value, a, file, key)
+            except ConfigError as e:
+                errors.append(e.problem)
+        raise ConfigError(file, key, " or ".join(dict.fromkeys(errors)))
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigError(file, key, f"expected one of {', '.join(map(repr, args))}, got {value!r}")
+    if origin in (list, Sequence, tuple) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(file, key, f"expected a list, got {_kind(value)}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(file, key, f"expected a list of {len(args)} items, got {len(value)}")
+            return tuple(convert_value(v, a, file, _join(key, i)) for i, (v, a) in enumerate(zip(args, value)))
+        inner = args[0] if args else Any
+        out = [convert_value(v, inner, file, _join(key, i)) for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(file, key, f"expected a mapping, got {_kind(value)}")
+        kt, vt = args if args else (Any, Any)
+        return {convert_value(k, kt, file, key): convert_value(v, vt, file, _join(key, str(k))) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, file=file, key=key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if value in (0, 1):
+            return bool(value)
+        raise ConfigError(file, key, f"expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and value != int(value)):
+            raise ConfigError(file, key, f"expected an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(file, key, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(file, key, f"expected a string, got {_kind(value)}")
+        return value
+    if isinstance(tp, type) and issubclass(tp, Path):
+        if not isinstance(value, str):
+            raise ConfigError(file, key, f"expected a path string, got {_kind(value)}")
+        base = Path(file).parent if file else Path(".")
+        return base / value
+    return value
+
+
+def from_dict(cls: type[T], data: Any, *, file: Any = None, key: str = "", strict: bool = True) -> T:
+    """Build dataclass `cls` from a mapping, validating every field.
+
+    Keys may use `-` or `_`. Unknown keys are an error when `strict`. Each dataclass may define
+    `validate(self)` raising ValueError; the message is reported with file and key path.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(file, key, f"expected a mapping, got {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    seen = set()
+    for raw_key, value in data.items():
+        name = str(raw_key).replace("-", "_")
+        if name not in fields:
+            if strict:
+                known = ", ".join(sorted(fields))
+                raise ConfigError(file, _join(key, str(raw_key)), f"unknown key (known keys: {known})")
+            continue
+        seen.add(name)
+        kwargs[name] = convert_value(value, hints[name], file, _join(key, str(raw_key)))
+    for name, f in fields.items():
+        if name not in seen and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(file, _join(key, name), "required key is missing")
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        try:
+            validate()
+        except ValueError as e:
+            raise ConfigError(file, key, str(e)) from None
+    return obj
+
+
+def load_config(cls: type[T], path: str | os.PathLike, *, strict: bool = True) -> T:
+    """Load a YAML/JSON file into dataclass `cls` with file + key-path errors."""
+    return from_dict(cls, load_mapping(path), file=path, strict=strict)
+
+
+# --------------------------------------------------------------------------- atomic output
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it over `path`, on failure delete it."""
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None):
+    """Open a file for writing that appears at `path` only when the block finishes without error."""
+    binary = "b" in mode
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=None if binary else encoding,
+                                        newline=None if binary else newline) as fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def atomic_group(paths: Iterable[str | os.PathLike]) -> Iterator[list[Path]]:
+    """Several outputs that appear together or not at all (e.g. one .et per rank)."""
+    targets = [Path(p) for p in paths]
+    tmps: list[Path] = []
+    try:
+        for t in targets:
+            t.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
+            os.close(fd)
+            tmps.append(Path(tmp))
+        yield tmps
+        for tmp, t in zip(tmps, targets):
+            os.replace(tmp, t)
+    except BaseException:
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        raise
+
+
+def check_not_input(output: str | os.PathLike | None, inputs: Iterable[str | os.PathLike]) -> None:
+    """Refuse to overwrite an input file with an output."""
+    if output is None:
+        return
+    out = Path(output).resolve()
+    for i in inputs:
+        if i is not None and Path(i).resolve() == out:
+            raise ToolError(f"{output}: refusing to overwrite an input file")
+
+
+def dumps_json(obj: Any) -> str:
+    """Deterministic JSON text (sorted keys are NOT imposed: report key order is part of the interface)."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
+
+
+def _json_default(o: Any) -> Any:
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return dataclasses.asdict(o)
+    if isinstance(o, Path):
+        return str(o)
+    try:
+        import numpy as np
+        if isinstance(o, np.integer):
+            return int(o)
+        if isinstance(o, np.floating):
+            return float(o)
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write a JSON report atomically."""
+    text = dumps_json(obj)
+    with atomic_write(path) as fh:
+        fh.write(text)
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str] | None = None) -> None:
+    """Write rows as CSV atomically (column order = `fieldnames` or the first row's keys)."""
+    if fieldnames is None:
+        fieldnames = list(rows[0].keys()) if rows else []
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _csv_cell(v) for k, v in r.items()})
+    with atomic_write(path, newline="") as fh:
+        fh.write(buf.getvalue())
+
+
+def _csv_cell(v: Any) -> Any:
+    if isinstance(v, float):
+        return repr(v) if v == v else "nan"
+    return v
+
+
+# --------------------------------------------------------------------------- provenance
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(tool: str, inputs: Iterable[str | os.PathLike | None] = (), seed: int | None = None,
+               argv: Sequence[str] | None = None) -> dict:
+    """The provenance block every report carries: tool, version, inputs with SHA-256, seed, command line.
+
+    Inputs are recorded as given (relative paths stay relative) so reports are reproducible byte for byte.
+    """
+    files = []
+    for p in inputs:
+        if p is None:
+            continue
+        path = Path(p)
+        if path.is_file():
+            files.append({"path": str(p), "sha256": sha256_file(path)})
+    return {
+        "tool": tool,
+        "version": __version__,
+        "inputs": files,
+        "seed": seed,
+        "command": [Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)],
+    }
+
+
+# --------------------------------------------------------------------------- console
+stdout_console = Console(highlight=False, soft_wrap=True)
+stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, quiet: bool = False) -> None:
+    """Human summary table on stdout."""
+    if quiet:
+        return
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(str(c), justify="left" if c == columns[0] else "right")
+    for r in rows:
+        table.add_row(*(_fmt_cell(v) for v in r))
+    stdout_console.print(table)
+
+
+def _fmt_cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def info(msg: str, *, quiet: bool = False) -> None:
+    """A diagnostic line on stderr."""
+    if not quiet:
+        stderr_console.print(msg, markup=False)
+
+
+def warn(msg: str) -> None:
+    stderr_console.print(f"warning: {msg}", markup=False)
+
+
+@contextlib.contextmanager
+def progress(description: str, total: int | None, *, quiet: bool = False):
+    """A rich progress bar on stderr when it is a terminal; otherwise a no-op advance callback."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda n=1: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=stderr_console, transient=True) as prog:
+        task = prog.add_task(description, total=total)
+        yield lambda n=1: prog.advance(task, n)
+
+
+# --------------------------------------------------------------------------- CLI glue
+def tool_main(tool: str) -> Callable[[click.Command], Callable[..., None]]:
+    """Wrap a click command/group into a `main()` console entry point with our error conventions.
+
+    ToolError, missing files and malformed inputs print `tool: error: ...` as one line and exit 1;
+    `--debug` anywhere on the command line shows the traceback instead.
+    """
+    def wrap(cmd: click.Command) -> Callable[..., None]:
+        def main(argv: Sequence[str] | None = None) -> None:
+            args = list(sys.argv[1:] if argv is None else argv)
+            debug = "--debug" in args
+            try:
+                cmd.main(args=args, prog_name=tool, standalone_mode=False)
+            except click.exceptions.Abort:
+                stderr_console.print(f"{tool}: aborted", markup=False)
+                sys.exit(1)
+            except click.ClickException as e:
+                e.show()
+                sys.exit(e.exit_code)
+            except click.exceptions.Exit as e:
+                sys.exit(e.exit_code)
+            except (ToolError, OSError, ValueError, KeyError, RecursionError, MemoryError) as e:
+                if debug:
+                    raise
+                stderr_console.print(f"{tool}: error: {one_line(e)}", markup=False)
+                sys.exit(1)
+            except KeyboardInterrupt:
+                stderr_console.print(f"{tool}: interrupted", markup=False)
+                sys.exit(130)
+            except Exception as e:  # a bug: still one line unless --debug
+                if debug:
+                    raise
+                stderr_console.print(f"{tool}: internal error: {type(e).__name__}: {one_line(e)} "
+                                     "(rerun with --debug for a traceback)", markup=False)
+                sys.exit(1)
+            sys.exit(0)
+        main.command = cmd  # type: ignore[attr-defined]
+        return main
+    return wrap
+
+
+def one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.filename}: {e.strerror or e}"
+    text = str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
+def common_options(f: Callable) -> Callable:
+    """`--debug` and `-q/--quiet` on a command (the `--debug` flag is also read by tool_main)."""
+    f = click.option("--debug", is_flag=True, hidden=False, help="Show tracebacks on errors.")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="No human summary or progress output.")(f)
+    return f
+
+
+def version_option(tool: str) -> Callable:
+    return click.version_option(__version__, "--version", prog_name=tool, message="%(prog)s %(version)s")
+
+
+def emit_report(report: Mapping[str, Any], *, output: str | os.PathLike | None, as_json: bool) -> None:
+    """Write the JSON report to `-o` (atomically) and/or print it to stdout with `--json`."""
+    if output is not None:
+        write_json(output, report)
+    if as_json:
+        click.echo(dumps_json(report), nl=False)
+
+
+def require_file(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise ToolError(f"{p}: file not found")
+    if p.is_dir():
+        raise ToolError(f"{p}: is a directory, expected a file")
+    return p
+
+
+@functools.cache
+def package_data(package: str, name: str) -> Path:
+    """Path of a data file shipped inside a package (presets, scenarios)."""
+    import importlib.resources as r
+    return Path(str(r.files(package).joinpath(name)))

@@ -1,0 +1,430 @@
+"""Chakra ET files: enums, attribute kinds, and the length-delimited on-disk framing.
+
+A `.et` file is `varint32(len) || GlobalMetadata`, then `varint32(len) || Node` repeated until EOF
+(MLCommons Chakra `protolib`). Gzip is accepted on read; a `.gz` output is compressed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from google.protobuf.message import DecodeError
+
+from chakra_tools.common import ToolError, atomic_path
+from chakra_tools.schema import et_def_pb2 as pb
+
+Node = pb.Node
+GlobalMetadata = pb.GlobalMetadata
+AttributeProto = pb.AttributeProto
+IOInfo = pb.IOInfo
+
+
+class NodeType(IntEnum):
+    INVALID_NODE = 0
+    METADATA_NODE = 1
+    MEM_LOAD_NODE = 2
+    MEM_STORE_NODE = 3
+    COMP_NODE = 4
+    COMM_SEND_NODE = 5
+    COMM_RECV_NODE = 6
+    COMM_COLL_NODE = 7
+
+
+class CommType(IntEnum):
+    ALL_REDUCE = 0
+    REDUCE = 1
+    ALL_GATHER = 2
+    GATHER = 3
+    SCATTER = 4
+    BROADCAST = 5
+    ALL_TO_ALL = 6
+    REDUCE_SCATTER = 7
+    REDUCE_SCATTER_BLOCK = 8
+    BARRIER = 9
+
+
+# The value kind each well-known attribute is written with, exactly as MLCommons' producers write it
+# (reference/chakra.md §3): Chakra's own feeder reads them with strict typed getters.
+ATTR_KINDS: dict[str, str] = {
+    "is_cpu_op": "bool_val",
+    "num_ops": "int64_val",
+    "tensor_size": "uint64_val",
+    "tensor_loc": "int64_val",
+    "comm_type": "int64_val",
+    "comm_priority": "int32_val",
+    "comm_size": "int64_val",
+    "comm_src": "int32_val",
+    "comm_dst": "int32_val",
+    "comm_tag": "int32_val",
+    "pg_name": "string_val",
+    "involved_dim": "bool_list",
+    "rf_id": "int64_val",
+    "fw_parent": "int64_val",
+    "seq_id": "int64_val",
+    "scope": "int64_val",
+    "tid": "int64_val",
+    "fw_tid": "int64_val",
+    "op_schema": "string_val",
+    "stream": "int64_val",
+}
+
+_LIST_KINDS = {f.name for f in AttributeProto.DESCRIPTOR.oneofs_by_name["value"].fields if f.name.endswith("_list")}
+
+
+def make_attr(name: str, value: Any, kind: str | None = None) -> pb.AttributeProto:
+    """An AttributeProto with the kind MLCommons uses for `name` (or `kind`, or one inferred from the value)."""
+    if kind is None:
+        kind = ATTR_KINDS.get(name) or _infer_kind(value)
+    a = pb.AttributeProto(name=name)
+    if kind in _LIST_KINDS:
+        getattr(a, kind).values.extend(value)
+    else:
+        setattr(a, kind, value)
+    return a
+
+
+def _infer_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool_val"
+    if isinstance(value, int):
+        return "int64_val"
+    if isinstance(value, float):
+        return "double_val"
+    if isinstance(value, str):
+        return "string_val"
+    if isinstance(value, bytes):
+        return "bytes_val"
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, bool) for v in value):
+            return "bool_list"
+        if all(isinstance(v, int) for v in value):
+            return "int64_list"
+        if all(isinstance(v, (int, float)) for v in value):
+            return "double_list"
+        return "string_list"
+    raise TypeError(f"cannot store {type(value).__name__} in a Chakra attribute")
+
+
+def attr_value(a: pb.AttributeProto) -> Any:
+    """Python value of an attribute (lists become lists); None if no value is set."""
+    kind = a.WhichOneof("value")
+    if kind is None:
+        return None
+    v = getattr(a, kind)
+    return list(v.values) if kind in _LIST_KINDS else v
+
+
+def attrs_of(node: pb.Node | pb.GlobalMetadata) -> dict[str, Any]:
+    """All attributes of a node as {name: value}; integer kinds are interchangeable (like ASTRA-sim feeder_v3)."""
+    return {a.name: attr_value(a) for a in node.attr}
+
+
+def get_attr(node: pb.Node, name: str, default: Any = None) -> Any:
+    for a in node.attr:
+        if a.name == name:
+            v = attr_value(a)
+            return default if v is None else v
+    return default
+
+
+# --------------------------------------------------------------------------- framing
+def encode_varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def frame(message_bytes: bytes) -> bytes:
+    return encode_varint(len(message_bytes)) + message_bytes
+
+
+def _open_read(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise ToolError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ToolError(f"{path}: is a directory, expected a .et file") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ToolError(f"{path}: corrupt gzip data ({e})") from None
+    return raw
+
+
+def iter_messages(data: bytes | memoryview, path: Path | str = "<bytes>") -> Iterator[tuple[int, memoryview]]:
+    """Yield (offset, message bytes) for each length-delimited message."""
+    mv = memoryview(data)
+    n = len(mv)
+    pos = 0
+    while pos < n:
+        start = pos
+        length = 0
+        shift = 0
+        while True:
+            if pos >= n:
+                raise ToolError(f"{path}: truncated length prefix at byte {start}")
+            b = mv[pos]
+            pos += 1
+            length |= (b & 0x7F) << shift
+            if not b & 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                raise ToolError(f"{path}: malformed length prefix at byte {start}")
+        length &= 0xFFFFFFFF  # MLCommons masks lengths to 32 bits
+        end = pos + length
+        if end > n:
+            raise ToolError(f"{path}: truncated message at byte {start} (needs {length} bytes, {n - pos} left)")
+        yield start, mv[pos:end]
+        pos = end
+
+
+def read_et(path: str | os.PathLike) -> tuple[pb.GlobalMetadata, list[pb.Node]]:
+    """Read one `.et` (or gzip) file: (GlobalMetadata, nodes in file order)."""
+    p = Path(path)
+    data = _open_read(p)
+    if data[:1] in (b"{", b"["):
+        raise ToolError(f"{p}: looks like JSON, not a Chakra .et file (use `chakra-convert from-json`)")
+    msgs = iter_messages(data, p)
+    meta = pb.GlobalMetadata()
+    first = next(msgs, None)
+    if first is None:
+        raise ToolError(f"{p}: empty file, expected a GlobalMetadata message")
+    try:
+        meta.ParseFromString(first[1])
+    except DecodeError:
+        raise ToolError(f"{p}: not a Chakra .et file (GlobalMetadata at byte 0 does not decode)") from None
+    nodes = []
+    parse = pb.Node.FromString
+    for off, body in msgs:
+        try:
+            nodes.append(parse(body))
+        except DecodeError:
+            raise ToolError(f"{p}: node message at byte {off} does not decode (garbled file?)") from None
+    return meta, nodes
+
+
+def iter_et(path: str | os.PathLike, block: int = 1 << 22) -> Iterator[pb.GlobalMetadata | pb.Node]:
+    """Stream a `.et` file message by message without holding it in memory (metadata first)."""
+    p = Path(path)
+    try:
+        fh: BinaryIO = open(p, "rb")
+    except FileNotFoundError:
+        raise ToolError(f"{p}: file not found") from None
+    with fh:
+        magic = fh.read(2)
+        fh.seek(0)
+        stream: BinaryIO = gzip.GzipFile(fileobj=fh) if magic == b"\x1f\x8b" else fh  # type: ignore[assignment]
+        buf = bytearray()
+        base = 0
+        first = True
+        eof = False
+        while True:
+            if not eof and len(buf) < block:
+                try:
+                    chunk = stream.read(block)
+                except (OSError, EOFError, zlib.error) as e:
+                    raise ToolError(f"{p}: corrupt gzip data ({e})") from None
+                if not chunk:
+                    eof = True
+                buf += chunk
+            if not buf:
+                if first:
+                    raise ToolError(f"{p}: empty file, expected a GlobalMetadata message")
+                return
+            consumed = 0
+            mv = memoryview(buf)
+            try:
+                for off, body, end in _complete_messages(mv, eof, p, base):
+                    consumed = end
+                    if first:
+                        msg: Any = pb.GlobalMetadata()
+                        try:
+                            msg.ParseFromString(body)
+                        except DecodeError:
+                            raise ToolError(f"{p}: not a Chakra .et file (GlobalMetadata does not decode)") from None
+                        first = False
+                    else:
+                        try:
+                            msg = pb.Node.FromString(body)
+                        except DecodeError:
+                            raise ToolError(f"{p}: node message at byte {off} does not decode (garbled file?)") from None
+                    yield msg
+            finally:
+                mv.release()
+            del buf[:consumed]
+            base += consumed
+            if eof and not buf:
+                if first:
+                    raise ToolError(f"{p}: empty file, expected a GlobalMetadata message")
+                return
+
+
+def _complete_messages(mv: memoryview, eof: bool, path: Path, base: int) -> Iterator[tuple[int, bytes, int]]:
+    """(absolute offset, body, end position in buffer) of each complete message; truncation is an error only at EOF."""
+    n = len(mv)
+    pos = 0
+    while pos < n:
+        start = pos
+        length = 0
+        shift = 0
+        while True:
+            if pos >= n:
+                if eof:
+                    raise ToolError(f"{path}: truncated length prefix at byte {base + start}")
+                return
+            b = mv[pos]
+            pos += 1
+            length |= (b & 0x7F) << shift
+            if not b & 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                raise ToolError(f"{path}: malformed length prefix at byte {base + start}")
+        length &= 0xFFFFFFFF
+        if pos + length > n:
+            if eof:
+                raise ToolError(f"{path}: truncated message at byte {base + start}")
+            return
+        yield base + start, bytes(mv[pos:pos + length]), pos + length
+        pos += length
+
+
+class ETWriter:
+    """Write one `.et` file atomically: it appears at `path` only after `close()` without error.
+
+    `.gz` paths are gzip-compressed (mtime 0, so output bytes are reproducible).
+    """
+
+    def __init__(self, path: str | os.PathLike, metadata: pb.GlobalMetadata | None = None):
+        self.path = Path(path)
+        self._ctx = atomic_path(self.path)
+        tmp = self._ctx.__enter__()
+        raw = open(tmp, "wb")
+        self._raw = raw
+        self._fh: BinaryIO = (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[assignment]
+                              if self.path.suffix == ".gz" else raw)
+        self._buf = io.BytesIO()
+        self.count = 0
+        self._wrote_meta = False
+        if metadata is not None:
+            self.write_metadata(metadata)
+
+    def write_metadata(self, metadata: pb.GlobalMetadata) -> None:
+        if self._wrote_meta:
+            raise ValueError("GlobalMetadata already written")
+        self._buf.write(frame(metadata.SerializeToString()))
+        self._wrote_meta = True
+
+    def write_node(self, node: pb.Node) -> None:
+        if not self._wrote_meta:
+            self.write_metadata(pb.GlobalMetadata(version="0.0.4"))
+        body = node.SerializeToString()
+        if not body:
+            # An all-default Node encodes to zero bytes and silently ends MLCommons' reader.
+            raise ToolError(f"{self.path}: refusing to write an all-default node (id 0, no fields)")
+        self._buf.write(encode_varint(len(body)))
+        self._buf.write(body)
+        self.count += 1
+        if self._buf.tell() > (1 << 22):
+            self._flush()
+
+    def write_nodes(self, nodes: Iterable[pb.Node]) -> None:
+        for n in nodes:
+            self.write_node(n)
+
+    def _flush(self) -> None:
+        self._fh.write(self._buf.getvalue())
+        self._buf = io.BytesIO()
+
+    def close(self) -> None:
+        if not self._wrote_meta:
+            self.write_metadata(pb.GlobalMetadata(version="0.0.4"))
+        self._flush()
+        if self._fh is not self._raw:
+            self._fh.close()
+        self._raw.close()
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        try:
+            if self._fh is not self._raw:
+                self._fh.close()
+            self._raw.close()
+        finally:
+            err = exc or RuntimeError("aborted")
+            try:
+                self._ctx.__exit__(type(err), err, None)
+            except BaseException:
+                pass
+
+    def __enter__(self) -> ETWriter:
+        return self
+
+    def __exit__(self, et, ev, tb) -> None:
+        if et is None:
+            self.close()
+        else:
+            self.abort(ev)
+
+
+def write_et(path: str | os.PathLike, metadata: pb.GlobalMetadata, nodes: Iterable[pb.Node]) -> None:
+    with ETWriter(path, metadata) as w:
+        w.write_nodes(nodes)
+
+
+# --------------------------------------------------------------------------- multi-rank naming
+_RANK_RE = re.compile(r"^(?P<prefix>.*)\.(?P<rank>\d+)\.et(?:\.gz)?$")
+
+
+def rank_path(prefix: str | os.PathLike, rank: int, gz: bool = False) -> Path:
+    return Path(f"{prefix}.{rank}.et{'.gz' if gz else ''}")
+
+
+def find_rank_files(prefix: str | os.PathLike) -> dict[int, Path]:
+    """`<prefix>.<rank>.et` (or `.et.gz`) files of a multi-rank trace, by rank."""
+    prefix = str(prefix)
+    parent = Path(prefix).parent
+    stem = Path(prefix).name
+    out: dict[int, Path] = {}
+    if not parent.is_dir():
+        return out
+    for f in parent.iterdir():
+        if not f.name.startswith(stem + "."):
+            continue
+        m = _RANK_RE.match(f.name)
+        if m and m.group("prefix") == stem:
+            out.setdefault(int(m.group("rank")), f)
+    return dict(sorted(out.items()))
+
+
+def resolve_trace(spec: str | os.PathLike) -> dict[int, Path]:
+    """A prefix (`et/model` → et/model.{r}.et) or a single `.et` file (rank from its name, else 0)."""
+    p = Path(spec)
+    if p.is_file():
+        m = _RANK_RE.match(p.name)
+        return {int(m.group("rank")) if m else 0: p}
+    files = find_rank_files(spec)
+    if not files:
+        raise ToolError(f"{spec}: no such file and no '{p.name}.<rank>.et' files found in {p.parent or '.'}")
+    missing = sorted(set(range(max(files) + 1)) - set(files))
+    if missing:
+        raise ToolError(f"{spec}: rank file(s) missing: " + ", ".join(str(rank_path(spec, r)) for r in missing[:5]))
+    return files

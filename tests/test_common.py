@@ -1,0 +1,78 @@
+"""Shared CLI helpers: sizes, config errors, atomic writes, provenance."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from chakra_tools.common import ConfigError, ToolError, atomic_write, from_dict, load_mapping, parse_size, provenance
+
+
+@pytest.mark.parametrize("text,expected", [("4096", 4096), ("64MiB", 64 << 20), ("1GB", 10**9), ("1.5KiB", 1536),
+                                           ("2 GiB", 2 << 30), (512, 512)])
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "12XB", "-1", "0.5B", True])
+def test_parse_size_rejects(bad):
+    with pytest.raises(ValueError):
+        parse_size(bad)
+
+
+@dataclass
+class Inner:
+    bandwidth: float
+    dims: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Outer:
+    name: str
+    inner: Inner
+
+    def validate(self):
+        if not self.name:
+            raise ValueError("name must not be empty")
+
+
+def test_config_error_names_file_and_key_path(tmp_path):
+    f = tmp_path / "c.yml"
+    f.write_text("name: x\ninner:\n  bandwidth: 1\n  dims: [1, two]\n")
+    with pytest.raises(ConfigError) as e:
+        from_dict(Outer, load_mapping(f), file=f)
+    assert str(e.value) == f"{f}: inner.dims[1]: expected an integer, got 'two'"
+
+
+def test_config_unknown_and_missing_keys(tmp_path):
+    with pytest.raises(ConfigError, match="inner.bw: unknown key"):
+        from_dict(Outer, {"name": "a", "inner": {"bw": 1}}, file="f.yml")
+    with pytest.raises(ConfigError, match="f.yml: inner: required key is missing"):
+        from_dict(Outer, {"name": "a"}, file="f.yml")
+    with pytest.raises(ConfigError, match="name must not be empty"):
+        from_dict(Outer, {"name": "", "inner": {"bandwidth": 2}}, file="f.yml")
+
+
+def test_malformed_yaml_names_line(tmp_path):
+    f = tmp_path / "bad.yml"
+    f.write_text("a: [1, 2\nb: 3\n")
+    with pytest.raises(ToolError, match=r"bad.yml: invalid YAML at line \d+"):
+        load_mapping(f)
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError), atomic_write(target) as fh:
+        fh.write("partial")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_write(target) as fh:
+        fh.write("ok")
+    assert target.read_text() == "ok"
+
+
+def test_provenance_hashes_inputs(tmp_path):
+    f = tmp_path / "in.txt"
+    f.write_bytes(b"abc")
+    p = provenance("tool", [f], seed=3, argv=["x"])
+    assert p["inputs"][0]["sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert p["seed"] == 3 and p["tool"] == "tool"

@@ -1,0 +1,1 @@
+"""vegeta package."""
