@@ -181,7 +181,7 @@ def convert_value(value: Any, tp: Any, file: Any, key: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(file, key, f"expected a list of {len(args)} items, got {len(value)}")
-            return tuple(convert_value(v, a, file, _join(key, i)) for i, (v, a) in enumerate(zip(args, value)))
+            return tuple(convert_value(v, a, file, _join(key, i)) for i, (v, a) in enumerate(zip(args, value, strict=False)))
         inner = args[0] if args else Any
         out = [convert_value(v, inner, file, _join(key, i)) for i, v in enumerate(value)]
         return tuple(out) if origin is tuple else out
@@ -297,7 +297,7 @@ def atomic_group(paths: Iterable[str | os.PathLike]) -> Iterator[list[Path]]:
             os.close(fd)
             tmps.append(Path(tmp))
         yield tmps
-        for tmp, t in zip(tmps, targets):
+        for tmp, t in zip(tmps, targets, strict=False):
             os.replace(tmp, t)
     except BaseException:
         for tmp in tmps:
@@ -524,3 +524,76 @@ def package_data(package: str, name: str) -> Path:
     """Path of a data file shipped inside a package (presets, scenarios)."""
     import importlib.resources as r
     return Path(str(r.files(package).joinpath(name)))
+
+
+# --------------------------------------------------------------------------- regression checks
+def compare_reports(actual: Any, expected: Any, *, rtol: float = 0.01, atol: float = 0.0,
+                    ignore: Iterable[str] = ("provenance",), path: str = "") -> list[str]:
+    """Differences between two JSON reports: numbers within rtol/atol match; other values must be equal.
+
+    Returns readable lines `key.path: expected X, got Y (+3.2%)`; keys named in `ignore` are skipped at any depth.
+    """
+    ignore = tuple(ignore)
+    out: list[str] = []
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for k, v in expected.items():
+            if k in ignore:
+                continue
+            p = _join(path, k)
+            if k not in actual:
+                out.append(f"{p}: missing (expected {_short(v)})")
+            else:
+                out.extend(compare_reports(actual[k], v, rtol=rtol, atol=atol, ignore=ignore, path=p))
+        for k in actual:
+            if k not in expected and k not in ignore:
+                out.append(f"{_join(path, k)}: unexpected key (value {_short(actual[k])})")
+        return out
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(expected) != len(actual):
+            out.append(f"{path or '.'}: expected {len(expected)} items, got {len(actual)}")
+        for i, (a, e) in enumerate(zip(actual, expected, strict=False)):
+            out.extend(compare_reports(a, e, rtol=rtol, atol=atol, ignore=ignore, path=_join(path, i)))
+        return out
+    num = (int, float)
+    if isinstance(expected, num) and isinstance(actual, num) and not isinstance(expected, bool) \
+            and not isinstance(actual, bool):
+        if abs(actual - expected) > atol + rtol * abs(expected):
+            rel = f" ({(actual - expected) / expected:+.2%})" if expected else ""
+            out.append(f"{path or '.'}: expected {expected}, got {actual}{rel}")
+        return out
+    if actual != expected:
+        out.append(f"{path or '.'}: expected {_short(expected)}, got {_short(actual)}")
+    return out
+
+
+def _short(v: Any) -> str:
+    s = json.dumps(v, default=str)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def regression_options(f: Callable) -> Callable:
+    """`--expect FILE [--rtol R] [--atol A]`: compare this run's report with a stored one (CI regression gate)."""
+    f = click.option("--atol", type=float, default=0.0, show_default=True,
+                     help="Absolute tolerance for --expect.")(f)
+    f = click.option("--rtol", type=float, default=0.01, show_default=True,
+                     help="Relative tolerance for numbers in --expect.")(f)
+    f = click.option("--expect", "expect", type=click.Path(dir_okay=False), default=None,
+                     help="Expected report JSON: exit 1 with a diff if this run's figures moved beyond tolerance.")(f)
+    return f
+
+
+def check_expected(report: Mapping[str, Any], expect: str | os.PathLike | None, rtol: float, atol: float,
+                   tool: str = "") -> None:
+    """Raise ToolError (exit 1) listing every figure that moved, if `expect` is given."""
+    if expect is None:
+        return
+    expected = load_data(expect)
+    actual = json.loads(dumps_json(report))
+    diffs = compare_reports(actual, expected, rtol=rtol, atol=atol)
+    if diffs:
+        for d in diffs[:50]:
+            stderr_console.print(f"  {d}", markup=False)
+        more = " (first 50 shown)" if len(diffs) > 50 else ""
+        raise ToolError(f"{expect}: {len(diffs)} figure(s) differ from the expected report "
+                        f"(rtol {rtol}, atol {atol}){more}")
+    info(f"{tool + ': ' if tool else ''}report matches {expect} (rtol {rtol}, atol {atol})")

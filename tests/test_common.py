@@ -4,7 +4,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chakra_tools.common import ConfigError, ToolError, atomic_write, from_dict, load_mapping, parse_size, provenance
+from chakra_tools.common import (
+    ConfigError,
+    ToolError,
+    atomic_write,
+    from_dict,
+    load_mapping,
+    parse_size,
+    provenance,
+)
 
 
 @pytest.mark.parametrize("text,expected", [("4096", 4096), ("64MiB", 64 << 20), ("1GB", 10**9), ("1.5KiB", 1536),
