@@ -313,14 +313,17 @@ class ETWriter:
     `.gz` paths are gzip-compressed (mtime 0, so output bytes are reproducible).
     """
 
-    def __init__(self, path: str | os.PathLike, metadata: pb.GlobalMetadata | None = None):
+    def __init__(self, path: str | os.PathLike, metadata: pb.GlobalMetadata | None = None,
+                 compress: bool | None = None):
         self.path = Path(path)
+        if compress is None:
+            compress = self.path.suffix == ".gz"
         self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
         raw = open(tmp, "wb")
         self._raw = raw
         self._fh: BinaryIO = (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[assignment]
-                              if self.path.suffix == ".gz" else raw)
+                              if compress else raw)
         self._buf = io.BytesIO()
         self.count = 0
         self._wrote_meta = False

@@ -1,0 +1,64 @@
+"""Lossless Chakra ET ↔ one JSON document.
+
+`{"format": "chakra-et-json", "version": 1, "metadata": {...}, "nodes": [{...}, ...]}` where metadata and nodes
+are protobuf's canonical JSON mapping with the schema's field names (so every attribute keeps its value kind:
+`{"name": "comm_size", "int64_val": "4096"}`). ET → JSON → ET reproduces the original bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from google.protobuf import json_format
+
+from chakra_tools.common import ToolError
+from chakra_tools.et import ETWriter, read_et
+from chakra_tools.schema import et_def_pb2 as pb
+
+FORMAT = "chakra-et-json"
+
+
+def et_to_doc(path: str | Path) -> dict:
+    meta, nodes = read_et(path)
+    conv = json_format.MessageToDict
+    return {
+        "format": FORMAT,
+        "version": 1,
+        "metadata": conv(meta, preserving_proto_field_name=True),
+        "nodes": [conv(n, preserving_proto_field_name=True) for n in nodes],
+    }
+
+
+def write_json_doc(doc: dict, out: str | Path) -> None:
+    from chakra_tools.common import atomic_write
+    with atomic_write(out, "wb") as fh:
+        fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def doc_to_et(path: str | Path, out: str | Path) -> int:
+    """Write the ET described by JSON file `path`; returns the node count."""
+    p = Path(path)
+    try:
+        doc = orjson.loads(p.read_bytes())
+    except FileNotFoundError:
+        raise ToolError(f"{p}: file not found") from None
+    except orjson.JSONDecodeError as e:
+        raise ToolError(f"{p}: invalid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ToolError(f"{p}: not a Chakra ET JSON document (expected \"format\": \"{FORMAT}\"; "
+                        "make one with `chakra-convert to-json`)")
+    nodes = doc.get("nodes")
+    if not isinstance(nodes, list) or not isinstance(doc.get("metadata", {}), dict):
+        raise ToolError(f"{p}: 'metadata' must be an object and 'nodes' a list")
+    try:
+        meta = json_format.ParseDict(doc.get("metadata", {}), pb.GlobalMetadata())
+    except json_format.ParseError as e:
+        raise ToolError(f"{p}: metadata: {e}") from None
+    with ETWriter(out, meta) as w:
+        for i, nd in enumerate(nodes):
+            try:
+                w.write_node(json_format.ParseDict(nd, pb.Node()))
+            except json_format.ParseError as e:
+                raise ToolError(f"{p}: nodes[{i}]: {e}") from None
+    return len(nodes)

@@ -1,0 +1,462 @@
+"""PyTorch Execution Trace JSON (schemas 1.0.2 … 1.1.1-chakra.1.0.0) → Chakra ET nodes.
+
+Differences from MLCommons' converter, on purpose:
+- host-side collectives (c10d::*, gloo:*, record_param_comms) become COMM_COLL/SEND/RECV nodes, so CPU/gloo traces
+  keep their communication; send/recv get comm_src/comm_dst/comm_tag;
+- any 1.x schema converts (a version newer than the newest known one with a warning);
+- the nodes array is parsed in chunks, so memory stays near the input size.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from chakra_tools.common import ToolError, warn
+from chakra_tools.convert.kineto import KinetoDurations
+from chakra_tools.convert.shapes import op_cost
+from chakra_tools.et import CommType, NodeType, make_attr
+from chakra_tools.schema import et_def_pb2 as pb
+
+KNOWN_SCHEMAS = ("1.0.2-chakra.0.0.4", "1.0.3-chakra.0.0.4", "1.1.0-chakra.0.0.4", "1.1.1-chakra.0.0.4",
+                 "1.1.1-chakra.1.0.0")
+_SCHEMA_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-chakra\.(\d+)\.(\d+)\.(\d+))?$")
+_THREAD_ROOTS = ("[pytorch|profiler|execution_trace|thread]", "[pytorch|profiler|execution_graph|thread]")
+_PROCESS_ROOTS = ("[pytorch|profiler|execution_trace|process]", "[pytorch|profiler|execution_graph|process]")
+_INT_ATTRS = ("rf_id", "fw_parent", "seq_id", "scope", "tid", "fw_tid")
+
+# Normalised op name (lower case, no '_'/'-', no namespace) → what it is.
+_COLL = {
+    "allreduce": CommType.ALL_REDUCE, "allreducecoalesced": CommType.ALL_REDUCE,
+    "allgather": CommType.ALL_GATHER, "allgatherbase": CommType.ALL_GATHER,
+    "allgatherintotensor": CommType.ALL_GATHER, "allgatherintotensorcoalesced": CommType.ALL_GATHER,
+    "reducescatter": CommType.REDUCE_SCATTER, "reducescatterbase": CommType.REDUCE_SCATTER,
+    "reducescattertensor": CommType.REDUCE_SCATTER, "reducescattertensorcoalesced": CommType.REDUCE_SCATTER,
+    "broadcast": CommType.BROADCAST, "alltoall": CommType.ALL_TO_ALL, "alltoallbase": CommType.ALL_TO_ALL,
+    "barrier": CommType.BARRIER, "reduce": CommType.REDUCE, "gather": CommType.GATHER, "scatter": CommType.SCATTER,
+}
+_P2P = {"send": NodeType.COMM_SEND_NODE, "recv": NodeType.COMM_RECV_NODE, "recvanysource": NodeType.COMM_RECV_NODE}
+
+
+def _norm(name: str) -> str:
+    base = name.split("::", 1)[-1].split(":", 1)[-1]
+    return base.lower().replace("_", "").replace("-", "")
+
+
+def comm_kind(name: str) -> tuple[str, int] | None:
+    """('coll', CommType) / ('p2p', NodeType) for a communication op name, else None."""
+    key = _norm(name)
+    if key in _COLL:
+        return "coll", int(_COLL[key])
+    if key in _P2P:
+        return "p2p", int(_P2P[key])
+    return None
+
+
+# --------------------------------------------------------------------------- schema
+def check_schema(schema: Any, path: Path) -> None:
+    """Accept every 1.x schema; warn for versions newer than the newest one we know; reject other majors."""
+    m = _SCHEMA_RE.match(str(schema))
+    if not m:
+        raise ToolError(f"{path}: unrecognised PyTorch ET schema version {schema!r}")
+    major = int(m.group(1))
+    if major != 1:
+        raise ToolError(f"{path}: unsupported PyTorch ET schema major version {major} ({schema}); "
+                        f"supported: 1.x ({KNOWN_SCHEMAS[0]} … {KNOWN_SCHEMAS[-1]})")
+    if str(schema) in KNOWN_SCHEMAS:
+        return
+    ver = tuple(int(g or 0) for g in m.groups())
+    newest = tuple(int(g) for g in _SCHEMA_RE.match(KNOWN_SCHEMAS[-1]).groups())
+    oldest = tuple(int(g) for g in _SCHEMA_RE.match(KNOWN_SCHEMAS[0]).groups())
+    if ver > newest:
+        warn(f"{path}: schema {schema} is newer than the newest known ({KNOWN_SCHEMAS[-1]}); converting anyway")
+    elif ver < oldest:
+        warn(f"{path}: schema {schema} is older than the oldest known ({KNOWN_SCHEMAS[0]}); converting anyway")
+    else:
+        warn(f"{path}: schema {schema} is not one of the known versions; converting anyway")
+
+
+# --------------------------------------------------------------------------- chunked JSON reading
+_NODE_START = re.compile(rb'\{\s*"id"\s*:')
+_NODES_KEY = re.compile(rb'"nodes"\s*:\s*\[')
+
+
+def load_et_json(path: Path, chunk_nodes: int = 2000) -> tuple[dict, Iterator[list[dict]]]:
+    """(header fields, iterator over lists of node dicts) without materialising every node at once.
+
+    Fast path: node objects start with `{"id":` (torch's writer) — `"id"` cannot occur unescaped inside a string —
+    so the nodes array is cut at those positions and each slice parsed by orjson. Any other layout falls back to
+    parsing the whole document.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ToolError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ToolError(f"{path}: is a directory, expected a PyTorch ET JSON file") from None
+    if not data.lstrip()[:1] == b"{":
+        raise ToolError(f"{path}: not a PyTorch Execution Trace (expected a JSON object)")
+    m = _NODES_KEY.search(data)
+    starts = [s.start() for s in _NODE_START.finditer(data, m.end())] if m else []
+    if m and starts and data[m.end():starts[0]].strip() == b"":
+        tail = data[starts[-1]:]
+        end = tail.rfind(b"]")
+        while end > 0:
+            try:
+                last = orjson.loads(tail[:end].rstrip())
+                break
+            except orjson.JSONDecodeError:
+                end = tail.rfind(b"]", 0, end)
+        if end > 0 and isinstance(last, dict):
+            try:
+                header = orjson.loads(data[:m.start()] + b'"nodes": []' + tail[end + 1:])
+            except orjson.JSONDecodeError as e:
+                raise ToolError(f"{path}: invalid JSON ({e})") from None
+            return _check_header(header, path), _chunks(data, starts, last, chunk_nodes, path)
+    # Fallback: whole-document parse.
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise ToolError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise ToolError(f"{path}: not a PyTorch Execution Trace (expected a JSON object)")
+    nodes = doc.pop("nodes", None)
+    header = _check_header({**doc, "nodes": nodes if nodes is None else []}, path)
+    if not isinstance(nodes, list):
+        raise ToolError(f"{path}: not a PyTorch Execution Trace ('nodes' must be a list)")
+    return header, iter([nodes])
+
+
+def _check_header(header: Any, path: Path) -> dict:
+    if not isinstance(header, dict) or "nodes" not in header or "schema" not in header:
+        raise ToolError(f"{path}: not a PyTorch Execution Trace (no 'schema'/'nodes' keys)")
+    check_schema(header["schema"], path)
+    return header
+
+
+def _chunks(data: bytes, starts: list[int], last: dict, per: int, path: Path) -> Iterator[list[dict]]:
+    for i in range(0, len(starts) - 1, per):
+        j = min(i + per, len(starts) - 1)
+        body = data[starts[i]:starts[j]].rstrip()
+        if body.endswith(b","):
+            body = body[:-1]
+        try:
+            yield orjson.loads(b"[" + body + b"]")
+        except orjson.JSONDecodeError as e:
+            raise ToolError(f"{path}: invalid JSON in the nodes array near byte {starts[i]} ({e})") from None
+    yield [last]
+
+
+# --------------------------------------------------------------------------- conversion
+@dataclass(slots=True)
+class _Rec:
+    """What the tree pass needs about one input node; the raw JSON node is dropped after reading."""
+
+    id: int
+    parent: int
+    name: str
+    tid: int
+    attrs: dict
+    inputs: pb.IOInfo
+    outputs: pb.IOInfo
+    is_gpu: bool
+    cost: tuple[int, int] | None
+    comm: tuple | None          # (cls, value, size, peer, tag, backend_detail)
+    groups: dict | None
+    incl_us: float | None
+    excl_us: float | None
+    emitted: bool = False
+
+
+@dataclass
+class ConvertedRank:
+    metadata: pb.GlobalMetadata
+    nodes: list[pb.Node]
+    process_groups: dict[str, list[int]] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _sum_tensors(v: Any) -> int:
+    if isinstance(v, list):
+        if len(v) == 6 and isinstance(v[3], int) and isinstance(v[4], int) and isinstance(v[5], str):
+            return v[3] * v[4]
+        return sum(_sum_tensors(x) for x in v)
+    return 0
+
+
+def _tensor_args(values: list, types: list) -> list[int]:
+    """Bytes of each tensor-typed argument (a tensor 6-list, or nested lists of them)."""
+    return [_sum_tensors(v) for v, t in zip(values, types) if isinstance(t, str) and "Tensor" in t]
+
+
+def _attrs(node: dict) -> dict[str, Any]:
+    out = {}
+    for a in node.get("attrs") or ():
+        if isinstance(a, dict) and "name" in a:
+            out[a["name"]] = a.get("value")
+    for k in ("tid", "rf_id", "fw_parent", "seq_id", "scope", "fw_tid", "op_schema", "pg_name",
+              "exclusive_dur", "inclusive_dur"):
+        if k in node and k not in out:
+            out[k] = node[k]
+    return out
+
+
+def _io(d: Any) -> pb.IOInfo:
+    if not isinstance(d, dict):
+        return pb.IOInfo()
+    # MLCommons stores Python str() of the lists (repr with single quotes), not JSON; consumers parse that.
+    return pb.IOInfo(values=str(d.get("values", [])), shapes=str(d.get("shapes", [])), types=str(d.get("types", [])))
+
+
+def _int(v: Any, default: int = 0) -> int:
+    if isinstance(v, bool):
+        return int(v)
+    try:
+        return int(v)
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def _pg_groups(values: Any) -> dict[str, list[int]]:
+    if not isinstance(values, list) or not values or not isinstance(values[0], str):
+        return {}
+    try:
+        groups = json.loads(values[0])
+    except json.JSONDecodeError:
+        return {}
+    out = {}
+    for g in groups if isinstance(groups, list) else ():
+        if isinstance(g, dict) and "pg_name" in g:
+            ranks = [_int(r) for r in g.get("ranks") or [] if isinstance(r, int)]
+            if not ranks:  # torch leaves `ranks` empty for groups spanning the whole world
+                ranks = list(range(max(0, _int(g.get("group_size"), 0))))
+            out[str(g["pg_name"])] = ranks
+    return out
+
+
+def _comm_info(name: str, inputs: dict, is_gpu: bool) -> tuple | None:
+    """(cls, value, size, peer, tag, backend_detail) for communication ops, else None.
+
+    backend_detail marks gloo:/nccl:/record_param_comms/NCCL-kernel nodes, which are dropped when the trace
+    has the c10d op they belong to (so nothing is counted twice).
+    """
+    values = inputs.get("values") if isinstance(inputs.get("values"), list) else []
+    types = inputs.get("types") if isinstance(inputs.get("types"), list) else []
+    detail = False
+    if name.startswith("c10d::"):
+        kind = comm_kind(name)
+    elif name.startswith(("gloo:", "nccl:")):
+        kind, detail = comm_kind(name), True
+    elif name == "record_param_comms":
+        coll = next((v for v in values if isinstance(v, str) and comm_kind(v)), None)
+        kind, detail = (comm_kind(coll) if coll else None), True
+    elif is_gpu and ("ncclKernel" in name or "ncclDevKernel" in name):
+        low = name.lower().replace("_", "")
+        kind = next((("coll", int(ct)) for key, ct in (
+            ("allreduce", CommType.ALL_REDUCE), ("alltoall", CommType.ALL_TO_ALL), ("allgather", CommType.ALL_GATHER),
+            ("reducescatter", CommType.REDUCE_SCATTER), ("broadcast", CommType.BROADCAST)) if key in low), None)
+        detail = True
+    else:
+        return None
+    if kind is None:
+        return None
+    cls, value = kind
+    sizes = _tensor_args(values, types)
+    if cls == "coll":
+        return cls, value, _coll_size(value, sizes), -1, 0, detail
+    ints = [v for v, t in zip(values, types) if t == "Int" and isinstance(v, int) and not isinstance(v, bool)]
+    # c10d::send(Tensor[] tensors, ProcessGroup pg, int dst, int tag) / recv_(…, int src, int tag)
+    return cls, value, sum(sizes), (ints[0] if ints else -1), (ints[1] if len(ints) > 1 else 0), detail
+
+
+def _coll_size(ctype: int, sizes: list[int]) -> int:
+    """comm_size with ASTRA-sim semantics: the full buffer, except ALL_GATHER (the per-rank input shard).
+
+    allgather_(Tensor[][] outputs, Tensor[] inputs, …), _allgather_base_(Tensor out, Tensor in, …),
+    reduce_scatter_(Tensor[] outputs, Tensor[][] inputs, …), alltoall_base_(Tensor out, Tensor in, …): the
+    second tensor argument is the input.
+    """
+    if not sizes:
+        return 0
+    if ctype in (CommType.ALL_GATHER, CommType.REDUCE_SCATTER, CommType.ALL_TO_ALL) and len(sizes) > 1:
+        return sizes[1]
+    return sizes[0]
+
+
+def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dict[int, _Rec]]:
+    header, chunks = load_et_json(path)
+    recs: dict[int, _Rec] = {}
+    for chunk in chunks:
+        for n in chunk:
+            if not isinstance(n, dict) or "id" not in n or "name" not in n:
+                raise ToolError(f"{path}: malformed node (needs 'id' and 'name'): {str(n)[:80]}")
+            nid = n["id"]
+            if not isinstance(nid, int) or isinstance(nid, bool) or nid < 0 or nid >= 1 << 64:
+                raise ToolError(f"{path}: node id must be a non-negative integer, got {nid!r}")
+            if nid in recs:
+                raise ToolError(f"{path}: duplicate node id {nid}")
+            a = _attrs(n)
+            parent = n.get("ctrl_deps", n.get("parent", -1))
+            if isinstance(parent, list):
+                parent = parent[0] if parent else -1
+            name = str(n["name"])
+            inputs = n.get("inputs") if isinstance(n.get("inputs"), dict) else {}
+            outputs = n.get("outputs") if isinstance(n.get("outputs"), dict) else {}
+            is_gpu = "cat" in n
+            comm = _comm_info(name, inputs, is_gpu)
+            incl = None
+            excl = None
+            if "exclusive_dur" in a:
+                excl = float(a["exclusive_dur"]) if isinstance(a["exclusive_dur"], (int, float)) else None
+            elif kineto is not None:
+                incl = kineto.inclusive_us(a.get("rf_id"))
+            recs[nid] = _Rec(
+                nid, _int(parent, -1), name, _int(a.get("tid"), 0),
+                {k: a[k] for k in (*_INT_ATTRS, "op_schema", "pg_name") if k in a},
+                _io(inputs), _io(outputs), is_gpu,
+                None if comm else op_cost(name, inputs, outputs),
+                comm, _pg_groups(inputs.get("values")) if "process_group:init" in name else None,
+                incl, excl)
+    if not recs:
+        raise ToolError(f"{path}: the trace has no nodes")
+    return header, recs
+
+
+def convert_trace(path: str | Path, rank: int, kineto: KinetoDurations | None = None) -> ConvertedRank:
+    """Convert one rank's PyTorch ET JSON into Chakra nodes (see module docstring)."""
+    path = Path(path)
+    header, recs = _read_records(path, kineto)
+    meta = pb.GlobalMetadata()
+    meta.attr.append(make_attr("schema", str(header.get("schema", "")), "string_val"))
+    for k in ("pid", "start_ts", "finish_ts"):
+        if k in header and isinstance(header[k], int) and header[k] >= 0:
+            meta.attr.append(make_attr(k, header[k], "uint64_val"))
+    if "time" in header:
+        meta.attr.append(make_attr("time", str(header["time"]), "string_val"))
+    has_c10d = any(r.comm is not None and not r.comm[5] for r in recs.values())
+
+    children: dict[int, list[int]] = {}
+    roots: list[int] = []
+    for r in recs.values():
+        if r.name in _THREAD_ROOTS:
+            roots.append(r.id)
+        elif r.parent in recs and r.parent != r.id:
+            children.setdefault(r.parent, []).append(r.id)
+    for c in children.values():
+        c.sort()
+    if not roots:  # traces without thread markers: every parentless node starts a chain
+        roots = [i for i in sorted(recs) if (recs[i].parent not in recs or recs[i].parent == i)
+                 and recs[i].name not in _PROCESS_ROOTS]
+    _exclusive_durations(recs, children)
+    _innermost_costs(recs, children)
+
+    groups: dict[str, list[int]] = {}
+    nodes: list[pb.Node] = []
+    stats = {"comp": 0, "coll": 0, "send": 0, "recv": 0, "metadata": 0}
+    seen: set[int] = set()
+    for root in sorted(roots):
+        prev: int | None = None
+        stack = list(reversed(children.get(root, []) if recs[root].name in _THREAD_ROOTS else [root]))
+        while stack:  # iterative DFS pre-order, children by ascending id (= start order)
+            nid = stack.pop()
+            if nid in seen:
+                continue
+            seen.add(nid)
+            rec = recs[nid]
+            node, skip_subtree = _make_node(rec, rank, has_c10d)
+            if node is not None:
+                if prev is not None:
+                    node.data_deps.append(prev)
+                if rec.parent in recs and recs[rec.parent].emitted:
+                    node.ctrl_deps.append(rec.parent)
+                rec.emitted = True
+                nodes.append(node)
+                prev = nid
+                stats[_STAT[node.type]] += 1
+                if rec.groups:
+                    groups.update(rec.groups)
+            if not skip_subtree:
+                stack.extend(reversed(children.get(nid, ())))
+    nodes.sort(key=lambda x: x.id)
+    return ConvertedRank(meta, nodes, groups, stats)
+
+
+_STAT = {NodeType.METADATA_NODE: "metadata", NodeType.COMP_NODE: "comp", NodeType.COMM_COLL_NODE: "coll",
+         NodeType.COMM_SEND_NODE: "send", NodeType.COMM_RECV_NODE: "recv"}
+
+
+def _exclusive_durations(recs: dict[int, _Rec], children: dict[int, list[int]]) -> None:
+    """Kineto gives inclusive times; a node's own time is its inclusive time minus its same-thread callees'."""
+    for r in recs.values():
+        if r.excl_us is None and r.incl_us is not None:
+            if r.comm is not None:
+                r.excl_us = r.incl_us  # its callees are absorbed into it
+            else:
+                kids = sum(recs[c].incl_us or 0.0 for c in children.get(r.id, ()) if recs[c].tid == r.tid)
+                r.excl_us = max(0.0, r.incl_us - kids)
+
+
+def _innermost_costs(recs: dict[int, _Rec], children: dict[int, list[int]]) -> None:
+    """Keep num_ops/tensor_size only on the innermost op doing the work (aten::linear → aten::addmm)."""
+    has: dict[int, bool] = {}
+    for nid in sorted(recs, reverse=True):  # ids grow at op entry: callees have larger ids
+        r = recs[nid]
+        below = any(has.get(c, False) for c in children.get(nid, ()))
+        if below:
+            r.cost = None
+        has[nid] = below or r.cost is not None
+
+
+def _make_node(rec: _Rec, rank: int, has_c10d: bool) -> tuple[pb.Node | None, bool]:
+    """(the Chakra node or None to skip it, whether to skip its subtree)."""
+    name = rec.name
+    if name in _PROCESS_ROOTS or name in _THREAD_ROOTS:
+        return None, False
+    node = pb.Node(id=rec.id, name=name)
+    if "process_group:init" in name:
+        node.type = NodeType.METADATA_NODE
+        node.inputs.CopyFrom(rec.inputs)
+        node.attr.append(make_attr("is_cpu_op", True))
+        return node, False
+    if rec.comm is not None:
+        cls, value, size, peer, tag, detail = rec.comm
+        if detail and has_c10d:
+            return None, True  # the c10d op it belongs to is the communication node
+        if cls == "coll":
+            node.type = NodeType.COMM_COLL_NODE
+            node.attr.append(make_attr("comm_type", int(value)))
+            node.attr.append(make_attr("comm_size", int(size)))
+        else:
+            node.type = int(value)
+            send = value == NodeType.COMM_SEND_NODE
+            node.attr.append(make_attr("comm_src", rank if send else peer))
+            node.attr.append(make_attr("comm_dst", peer if send else rank))
+            node.attr.append(make_attr("comm_tag", tag))
+            node.attr.append(make_attr("comm_size", int(size)))
+        if rec.attrs.get("pg_name"):
+            node.attr.append(make_attr("pg_name", str(rec.attrs["pg_name"])))
+        node.attr.append(make_attr("is_cpu_op", False))
+        node.duration_micros = int(round(rec.excl_us or 0.0))
+        node.inputs.CopyFrom(rec.inputs)
+        node.outputs.CopyFrom(rec.outputs)
+        return node, True
+    node.type = NodeType.COMP_NODE
+    node.duration_micros = int(round(rec.excl_us or 0.0))
+    node.inputs.CopyFrom(rec.inputs)
+    node.outputs.CopyFrom(rec.outputs)
+    for k in _INT_ATTRS:
+        if k in rec.attrs:
+            node.attr.append(make_attr(k, _int(rec.attrs[k])))
+    if rec.attrs.get("op_schema"):
+        node.attr.append(make_attr("op_schema", str(rec.attrs["op_schema"])))
+    node.attr.append(make_attr("is_cpu_op", not rec.is_gpu))
+    if rec.cost is not None:
+        node.attr.append(make_attr("num_ops", int(rec.cost[0])))
+        node.attr.append(make_attr("tensor_size", int(rec.cost[1])))
+    return node, False

@@ -1,0 +1,91 @@
+"""FLOPs (`num_ops`) and bytes touched (`tensor_size`) of an op from its recorded shapes.
+
+Formulas (multiply-add = 2 ops):
+  mm A[m,k]·B[k,n]: 2mkn;  addmm(bias, A, B): 2mkn + mn;  bmm A[b,m,k]·B[b,k,n]: 2bmkn;  baddbmm: 2bmkn + bmn
+  matmul: 2·numel(out)·k (k = A's last dim; covers batching/broadcast);  linear x[…,k]·Wᵀ[n,k]: 2·(numel(x)/k)·k·n
+  convolution x[N,C,…], w[K,C/g,r…]: 2·numel(out)·(C/g)·∏r (+ numel(out) with a bias)
+  elementwise/activation/normalisation: numel(out) per output element (a few ops per element for softmax and
+  layer_norm: 5 and 8)
+tensor_size = bytes of every tensor input and output (the traffic a roofline charges).
+Anything else returns None: the converter then leaves num_ops/tensor_size unset.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+_ELEMENTWISE = {
+    "add": 1, "sub": 1, "mul": 1, "div": 1, "relu": 1, "gelu": 8, "sigmoid": 4, "tanh": 4, "silu": 5, "exp": 1,
+    "log": 1, "sqrt": 1, "rsqrt": 1, "pow": 1, "neg": 1, "abs": 1, "clamp": 1, "where": 1, "threshold_backward": 1,
+    "gelu_backward": 10, "sigmoid_backward": 3, "tanh_backward": 3, "silu_backward": 6, "addcmul": 2, "addcdiv": 2,
+    "lerp": 3, "softmax": 5, "_softmax": 5, "log_softmax": 5, "_log_softmax": 5, "_softmax_backward_data": 4,
+    "_log_softmax_backward_data": 4, "layer_norm": 8, "native_layer_norm": 8, "native_layer_norm_backward": 12,
+    "dropout": 2, "native_dropout": 2, "native_dropout_backward": 1, "mse_loss": 3, "sum": 1, "mean": 1,
+    "nll_loss": 1, "nll_loss_forward": 1, "nll_loss_backward": 1, "max_pool2d_with_indices": 1,
+}
+_CONV = {"convolution", "_convolution", "conv1d", "conv2d", "conv3d", "mkldnn_convolution", "cudnn_convolution",
+         "convolution_overrideable", "slow_conv2d_forward", "_slow_conv2d_forward", "thnn_conv2d"}
+
+
+def _tensors(io: dict) -> list[tuple[list[int], int]]:
+    """(shape, element bytes) of each tensor argument."""
+    out = []
+    values = io.get("values") if isinstance(io.get("values"), list) else []
+    shapes = io.get("shapes") if isinstance(io.get("shapes"), list) else []
+    types = io.get("types") if isinstance(io.get("types"), list) else []
+    for v, s, t in zip(values, shapes, types):
+        if not (isinstance(t, str) and t.startswith("Tensor(")) or not isinstance(s, list):
+            continue
+        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in s):
+            continue
+        eb = v[4] if isinstance(v, list) and len(v) == 6 and isinstance(v[4], int) else 4
+        out.append((s, eb))
+    return out
+
+
+def op_cost(name: str, inputs: Any, outputs: Any) -> tuple[int, int] | None:
+    """(num_ops, tensor_size) or None when the op or its shapes are not understood."""
+    if not isinstance(inputs, dict) or not isinstance(outputs, dict) or "::" not in name:
+        return None
+    base = name.split("::", 1)[1].split(".", 1)[0]
+    if base.endswith("_") and not base.startswith("_"):
+        base = base[:-1]  # in-place variants (add_, relu_) cost the same
+    ins, outs = _tensors(inputs), _tensors(outputs)
+    if not ins and not outs:
+        return None
+    nbytes = sum(prod(s) * eb for s, eb in ins + outs)
+    ops = _ops(base, [s for s, _ in ins], [s for s, _ in outs])
+    return None if ops is None else (ops, nbytes)
+
+
+def _ops(base: str, ins: list[list[int]], outs: list[list[int]]) -> int | None:
+    try:
+        if base == "mm" and len(ins) >= 2:
+            (m, k), (_, n) = ins[0], ins[1]
+            return 2 * m * k * n
+        if base == "addmm" and len(ins) >= 3:
+            (m, k), (_, n) = ins[1], ins[2]
+            return 2 * m * k * n + m * n
+        if base == "bmm" and len(ins) >= 2:
+            (b, m, k), (_, _, n) = ins[0], ins[1]
+            return 2 * b * m * k * n
+        if base == "baddbmm" and len(ins) >= 3:
+            (b, m, k), (_, _, n) = ins[1], ins[2]
+            return 2 * b * m * k * n + b * m * n
+        if base == "matmul" and len(ins) >= 2 and outs:
+            return 2 * prod(outs[0]) * ins[0][-1]
+        if base == "linear" and len(ins) >= 2:
+            x, w = ins[0], ins[1]
+            ops = 2 * prod(x) * w[0]
+            return ops + (prod(x) // x[-1] * w[0] if len(ins) >= 3 else 0)
+        if base in _CONV and len(ins) >= 2 and outs:
+            w = ins[1]
+            bias = prod(outs[0]) if len(ins) >= 3 else 0
+            return 2 * prod(outs[0]) * w[1] * prod(w[2:]) + bias
+        if base in _ELEMENTWISE:
+            ref = outs[0] if outs else ins[0]
+            return _ELEMENTWISE[base] * prod(ref)
+    except (ValueError, IndexError, TypeError):
+        return None
+    return None
