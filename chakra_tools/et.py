@@ -236,8 +236,9 @@ def iter_et(path: str | os.PathLike, block: int = 1 << 22) -> Iterator[pb.Global
         base = 0
         first = True
         eof = False
+        need_more = True
         while True:
-            if not eof and len(buf) < block:
+            if not eof and (need_more or len(buf) < block):
                 try:
                     chunk = stream.read(block)
                 except (OSError, EOFError, zlib.error) as e:
@@ -271,6 +272,7 @@ def iter_et(path: str | os.PathLike, block: int = 1 << 22) -> Iterator[pb.Global
                 mv.release()
             del buf[:consumed]
             base += consumed
+            need_more = consumed == 0
             if eof and not buf:
                 if first:
                     raise ToolError(f"{p}: empty file, expected a GlobalMetadata message")

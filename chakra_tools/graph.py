@@ -186,9 +186,24 @@ def parse_pg_init(values: str) -> dict[str, list[int]]:
             out = {}
             for g in data:
                 if isinstance(g, dict) and "pg_name" in g:
-                    out[str(g["pg_name"])] = [int(r) for r in g.get("ranks", [])]
+                    ranks = [r for r in g.get("ranks") or [] if isinstance(r, int) and not isinstance(r, bool)]
+                    if not ranks:  # torch leaves `ranks` empty for a group spanning the whole world
+                        size = g.get("group_size")
+                        ranks = list(range(size)) if isinstance(size, int) and size > 0 else []
+                    out[str(g["pg_name"])] = ranks
             return out
     return {}
+
+
+def load_comm_groups(path: str | os.PathLike) -> dict[str, list[int]]:
+    """ASTRA-sim comm-group JSON `{"<pg_name>": [rank, ...]}` with a clear error for anything else."""
+    from chakra_tools.common import load_data
+    data = load_data(path)
+    if not isinstance(data, dict) or not all(
+            isinstance(v, list) and all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in v)
+            for v in data.values()):
+        raise ToolError(f"{path}: comm groups must be a mapping of group name to a list of ranks")
+    return {str(k): list(v) for k, v in data.items()}
 
 
 @dataclass
@@ -206,6 +221,9 @@ class Trace:
         groups: dict[str, list[int]] = {}
         for g in ranks.values():
             groups.update(g.process_groups())
+        groups_file = Path(f"{spec}.comm_groups.json")
+        if groups_file.is_file():  # written by chakra-convert; ASTRA-sim's {"<pg>": [ranks]} format
+            groups.update(load_comm_groups(groups_file))
         return cls(ranks, str(spec), groups)
 
     @property

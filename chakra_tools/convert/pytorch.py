@@ -9,7 +9,6 @@ Differences from MLCommons' converter, on purpose:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from chakra_tools.common import ToolError, warn
 from chakra_tools.convert.kineto import KinetoDurations
 from chakra_tools.convert.shapes import op_cost
 from chakra_tools.et import CommType, NodeType, make_attr
+from chakra_tools.graph import parse_pg_init
 from chakra_tools.schema import et_def_pb2 as pb
 
 KNOWN_SCHEMAS = ("1.0.2-chakra.0.0.4", "1.0.3-chakra.0.0.4", "1.1.0-chakra.0.0.4", "1.1.1-chakra.0.0.4",
@@ -224,20 +224,10 @@ def _int(v: Any, default: int = 0) -> int:
 
 
 def _pg_groups(values: Any) -> dict[str, list[int]]:
+    """Process groups of a `## process_group:init ##` node (its first input is the JSON list)."""
     if not isinstance(values, list) or not values or not isinstance(values[0], str):
         return {}
-    try:
-        groups = json.loads(values[0])
-    except json.JSONDecodeError:
-        return {}
-    out = {}
-    for g in groups if isinstance(groups, list) else ():
-        if isinstance(g, dict) and "pg_name" in g:
-            ranks = [_int(r) for r in g.get("ranks") or [] if isinstance(r, int)]
-            if not ranks:  # torch leaves `ranks` empty for groups spanning the whole world
-                ranks = list(range(max(0, _int(g.get("group_size"), 0))))
-            out[str(g["pg_name"])] = ranks
-    return out
+    return parse_pg_init(values[0])
 
 
 def _comm_info(name: str, inputs: dict, is_gpu: bool) -> tuple | None:
