@@ -51,7 +51,7 @@ def test_our_output_decodes_with_an_independent_wire_decoder(tmp_path):
     assert wire.packed(by[5][0][1]) == [11]   # data_deps packed (field 5): `2a 01 0b`
     assert by[7] == [(0, 5)]                  # duration_micros
     attrs = {}
-    for wt, body in by[10]:
+    for _wt, body in by[10]:
         af = wire.fields(body)
         name = af[0][2].decode()
         attrs[name] = af[1]
