@@ -92,13 +92,14 @@ def pytorch_cmd(inputs, prefix, kineto, gz, as_json, quiet, debug):
     with atomic_group(targets) as tmps:
         for tmp, c in zip(tmps, converted):
             with ETWriter(tmp, c.metadata, compress=gz) as w:
-                w.write_nodes(c.nodes)
+                for body in c.node_bytes:
+                    w.write_raw(body)
         if groups:
             tmps[-1].write_text(dumps_json(groups))
     report = {
         "outputs": [str(o) for o in outs],
         "comm_groups_file": str(groups_path) if groups else None,
-        "ranks": [{"rank": r, "input": str(p), "output": str(o), "nodes": len(c.nodes), **c.stats}
+        "ranks": [{"rank": r, "input": str(p), "output": str(o), "nodes": len(c.node_bytes), **c.stats}
                   for r, p, o, c in zip(ranks, inputs, outs, converted)],
         "provenance": provenance(TOOL, [*inputs, *kineto]),
     }

@@ -339,11 +339,14 @@ class ETWriter:
         self._wrote_meta = True
 
     def write_node(self, node: pb.Node) -> None:
+        # An all-default Node encodes to zero bytes and silently ends MLCommons' reader: write_raw refuses it.
+        self.write_raw(node.SerializeToString())
+
+    def write_raw(self, body: bytes) -> None:
+        """Write an already serialized Node."""
         if not self._wrote_meta:
             self.write_metadata(pb.GlobalMetadata(version="0.0.4"))
-        body = node.SerializeToString()
         if not body:
-            # An all-default Node encodes to zero bytes and silently ends MLCommons' reader.
             raise ToolError(f"{self.path}: refusing to write an all-default node (id 0, no fields)")
         self._buf.write(encode_varint(len(body)))
         self._buf.write(body)

@@ -28,6 +28,9 @@ _CONV = {"convolution", "_convolution", "conv1d", "conv2d", "conv3d", "mkldnn_co
          "convolution_overrideable", "slow_conv2d_forward", "_slow_conv2d_forward", "thnn_conv2d"}
 
 
+_KNOWN = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", *_CONV, *_ELEMENTWISE}
+
+
 def _tensors(io: dict) -> list[tuple[list[int], int]]:
     """(shape, element bytes) of each tensor argument."""
     out = []
@@ -51,6 +54,8 @@ def op_cost(name: str, inputs: Any, outputs: Any) -> tuple[int, int] | None:
     base = name.split("::", 1)[1].split(".", 1)[0]
     if base.endswith("_") and not base.startswith("_"):
         base = base[:-1]  # in-place variants (add_, relu_) cost the same
+    if base not in _KNOWN:
+        return None
     ins, outs = _tensors(inputs), _tensors(outputs)
     if not ins and not outs:
         return None
