@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import gc
 import re
-from sys import intern
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import orjson
