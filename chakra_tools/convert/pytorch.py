@@ -413,7 +413,8 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
                 if rec.parent in recs and recs[rec.parent].emitted:
                     node.ctrl_deps.append(rec.parent)
                 rec.emitted = True
-                out.append((nid, rec.draft + node.SerializeToString()))
+                # parse + re-serialize: canonical field order, so ET -> JSON -> ET is byte-identical
+                out.append((nid, _canonical(rec.draft + node.SerializeToString())))
                 rec.draft = b""
                 prev = nid
                 stats[_STAT[node.type]] += 1
@@ -423,6 +424,10 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
                 stack.extend(reversed(children.get(nid, ())))
     out.sort()
     return ConvertedRank(meta, [b for _, b in out], groups, stats)
+
+
+def _canonical(body: bytes) -> bytes:
+    return pb.Node.FromString(body).SerializeToString()
 
 
 _STAT = {NodeType.METADATA_NODE: "metadata", NodeType.COMP_NODE: "comp", NodeType.COMM_COLL_NODE: "coll",

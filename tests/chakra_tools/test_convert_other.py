@@ -179,3 +179,11 @@ def test_pytorch_cli_end_to_end_with_gz_and_comm_groups(tmp_path):
     import json
     rep = json.loads(ins.stdout)
     assert rep["ranks"][0]["sends"] == 1 and rep["ranks"][0]["recvs"] == 1
+
+
+def test_converted_files_round_trip_through_json_byte_identically(tmp_path):
+    r = _run("pytorch", DATA / "transformer.et.json", "-o", "et/t", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _run("to-json", "et/t.0.et", "-o", "t.json", "-q", cwd=tmp_path).returncode == 0
+    assert _run("from-json", "t.json", "-o", "t2.et", "-q", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "et/t.0.et").read_bytes() == (tmp_path / "t2.et").read_bytes()
