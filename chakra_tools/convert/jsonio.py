@@ -51,14 +51,17 @@ def doc_to_et(path: str | Path, out: str | Path) -> int:
     nodes = doc.get("nodes")
     if not isinstance(nodes, list) or not isinstance(doc.get("metadata", {}), dict):
         raise ToolError(f"{p}: 'metadata' must be an object and 'nodes' a list")
-    try:
-        meta = json_format.ParseDict(doc.get("metadata", {}), pb.GlobalMetadata())
-    except json_format.ParseError as e:
-        raise ToolError(f"{p}: metadata: {e}") from None
+    meta = _parse(doc.get("metadata", {}), pb.GlobalMetadata(), p, "metadata")
     with ETWriter(out, meta) as w:
         for i, nd in enumerate(nodes):
-            try:
-                w.write_node(json_format.ParseDict(nd, pb.Node()))
-            except json_format.ParseError as e:
-                raise ToolError(f"{p}: nodes[{i}]: {e}") from None
+            w.write_node(_parse(nd, pb.Node(), p, f"nodes[{i}]"))
     return len(nodes)
+
+
+def _parse(obj, msg, path: Path, where: str):
+    if not isinstance(obj, dict):
+        raise ToolError(f"{path}: {where}: expected an object, got {type(obj).__name__}")
+    try:
+        return json_format.ParseDict(obj, msg)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError) as e:
+        raise ToolError(f"{path}: {where}: {' '.join(str(e).split())}") from None

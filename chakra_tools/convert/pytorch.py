@@ -232,7 +232,7 @@ def _attrs(node: dict) -> dict[str, Any]:
         for a in attrs:
             if isinstance(a, dict):
                 k = a.get("name")
-                if k in _KEEP:
+                if isinstance(k, str) and k in _KEEP:
                     out[k] = a.get("value")
     for k in ("tid", "rf_id", "fw_parent", "seq_id", "scope", "fw_tid", "op_schema", "pg_name",
               "exclusive_dur", "inclusive_dur"):
@@ -372,8 +372,9 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     meta = pb.GlobalMetadata()
     meta.attr.append(make_attr("schema", str(header.get("schema", "")), "string_val"))
     for k in ("pid", "start_ts", "finish_ts"):
-        if k in header and isinstance(header[k], int) and header[k] >= 0:
-            meta.attr.append(make_attr(k, header[k], "uint64_val"))
+        v = header.get(k)
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 64:
+            meta.attr.append(make_attr(k, v, "uint64_val"))
     if "time" in header:
         meta.attr.append(make_attr("time", str(header["time"]), "string_val"))
     has_c10d = any(r.comm is not None and not r.comm[5] for r in recs.values())

@@ -1,0 +1,105 @@
+"""Fuzzing chakra-convert's parsers: Chakra ET bytes, PyTorch ET JSON, Kineto JSON, ET-JSON, text workloads.
+
+Every run must end cleanly: exit 0/1, one `chakra-convert: error:` line on failure, never a traceback, and no
+output file when it fails.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chakra_tools.et import GlobalMetadata, Node, NodeType, make_attr, write_et
+from tests.hardening.harness import assert_clean, garbled_bytes, garbled_text, mutated, run_tool
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _valid_et_bytes(tmp: Path) -> bytes:
+    n1 = Node(id=1, name="c", type=NodeType.COMP_NODE, duration_micros=3)
+    n2 = Node(id=2, name="ar", type=NodeType.COMM_COLL_NODE, data_deps=[1])
+    n2.attr.extend([make_attr("comm_type", 0), make_attr("comm_size", 64)])
+    write_et(tmp / "v.et", GlobalMetadata(version="0.0.4"), [n1, n2])
+    return (tmp / "v.et").read_bytes()
+
+
+def _check(tmp: Path, capsys, argv: list[str], out: Path, context: str) -> None:
+    code, _, err = run_tool("chakra-convert", argv, capsys)
+    assert_clean("chakra-convert", code, err, context)
+    if code != 0:
+        assert not out.exists() and not list(out.parent.glob(out.name + "*")), f"partial output left: {context}"
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_et_files(tmp_path_factory, capsys, data):
+    tmp = tmp_path_factory.mktemp("et")
+    raw = data.draw(garbled_bytes(_valid_et_bytes(tmp)))
+    f = tmp / "t.0.et"
+    f.write_bytes(raw)
+    for cmd in (["inspect", str(f)], ["validate", str(f)]):
+        code, _, err = run_tool("chakra-convert", cmd, capsys)
+        assert_clean("chakra-convert", code, err, f"{cmd[0]} {raw[:40]!r}")
+    _check(tmp, capsys, ["to-json", str(f), "-o", str(tmp / "o.json")], tmp / "o.json", "to-json")
+
+
+_PT = json.loads((DATA / "gloo.rank0.et.json").read_text())
+_PT["nodes"] = _PT["nodes"][:25]
+_KINETO = json.loads((DATA / "gloo.rank0.kineto.json").read_text())
+_KINETO["traceEvents"] = _KINETO["traceEvents"][:40]
+
+
+@FUZZ
+@given(doc=mutated(_PT, max_mutations=4))
+def test_fuzz_pytorch_et_structure(tmp_path_factory, capsys, doc):
+    tmp = tmp_path_factory.mktemp("pt")
+    f = tmp / "in.json"
+    f.write_text(json.dumps(doc, default=str))
+    _check(tmp, capsys, ["pytorch", str(f), "-o", str(tmp / "out" / "x")], tmp / "out" / "x.0.et", "pytorch")
+
+
+@FUZZ
+@given(text=garbled_text(json.dumps(_PT)[:3000]))
+def test_fuzz_pytorch_et_text(tmp_path_factory, capsys, text):
+    tmp = tmp_path_factory.mktemp("pt")
+    f = tmp / "in.json"
+    f.write_text(text)
+    _check(tmp, capsys, ["pytorch", str(f), "-o", str(tmp / "out" / "x")], tmp / "out" / "x.0.et", "pytorch text")
+
+
+@FUZZ
+@given(doc=mutated(_KINETO, max_mutations=4))
+def test_fuzz_kineto(tmp_path_factory, capsys, doc):
+    tmp = tmp_path_factory.mktemp("k")
+    f = tmp / "k.json"
+    f.write_text(json.dumps(doc, default=str))
+    _check(tmp, capsys, ["pytorch", str(DATA / "gloo.rank0.et.json"), "--kineto", str(f), "-o",
+                         str(tmp / "out" / "x")], tmp / "out" / "x.0.et", "kineto")
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_et_json(tmp_path_factory, capsys, data):
+    tmp = tmp_path_factory.mktemp("ej")
+    _valid_et_bytes(tmp)
+    code, _, _ = run_tool("chakra-convert", ["to-json", str(tmp / "v.et"), "-o", str(tmp / "v.json")], capsys)
+    assert code == 0
+    doc = data.draw(mutated(json.loads((tmp / "v.json").read_text()), max_mutations=3))
+    (tmp / "m.json").write_text(json.dumps(doc, default=str))
+    _check(tmp, capsys, ["from-json", str(tmp / "m.json"), "-o", str(tmp / "m.et")], tmp / "m.et", "from-json")
+
+
+TEXT = "DATA\n2\nconv1 -1 100 NONE 0 50 NONE 0 70 ALLREDUCE 4096 10\nfc -1 30 NONE 0 20 NONE 0 25 ALLGATHER 1024 10\n"
+
+
+@FUZZ
+@given(text=garbled_text(TEXT))
+def test_fuzz_text_workload(tmp_path_factory, capsys, text):
+    tmp = tmp_path_factory.mktemp("tx")
+    f = tmp / "w.txt"
+    f.write_text(text)
+    _check(tmp, capsys, ["text", str(f), "-o", str(tmp / "out" / "w"), "--npus", "2"], tmp / "out" / "w.0.et", "text")
