@@ -15,4 +15,16 @@ class WriterCase:
     notes: str = field(default="", compare=False)
 
 
-WRITER_CASES: list[WriterCase] = []
+WRITER_CASES: list[WriterCase] = [
+    WriterCase("convert-pytorch", "chakra-convert",
+               ("pytorch", "{repo}/tests/data/transformer.et.json", "{repo}/tests/data/mlp.et.json",
+                "--kineto", "{repo}/tests/data/transformer.kineto.json", "--kineto", "{repo}/tests/data/mlp.kineto.json",
+                "-o", "t", "-q"),
+               ("t.0.et", "t.1.et"), kill_after=(0.2, 0.4, 0.6, 0.9)),
+    WriterCase("convert-gz", "chakra-convert",
+               ("pytorch", "{repo}/tests/data/gloo.rank0.et.json", "{repo}/tests/data/gloo.rank1.et.json",
+                "--gz", "-o", "g", "-q"), ("g.0.et.gz", "g.1.et.gz", "g.comm_groups.json"), kill_after=(0.3, 0.6)),
+    WriterCase("convert-text", "chakra-convert",
+               ("text", "{repo}/tests/data/hybrid.txt", "-o", "h", "--npus", "16", "--passes", "20", "-q"),
+               tuple(f"h.{r}.et" for r in range(16)), kill_after=(0.3, 0.6)),
+]
