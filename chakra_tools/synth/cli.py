@@ -1,0 +1,113 @@
+"""chakra-synth CLI: fit / sample / compare (a thin click layer over chakra_tools.synth)."""
+
+from __future__ import annotations
+
+import click
+
+from chakra_tools.common import (
+    ToolError,
+    check_expected,
+    check_not_input,
+    common_options,
+    emit_report,
+    info,
+    load_data,
+    print_table,
+    provenance,
+    regression_options,
+    require_file,
+    tool_main,
+    version_option,
+    write_json,
+)
+
+
+@click.group(help="Learn the statistics of Chakra ETs and synthesize new ones.\n\n"
+                  "Example:\n\n  chakra-synth fit et/mlp et/cnn -o model.json\n\n"
+                  "  chakra-synth sample model.json -o synth/x --ranks 8 --seed 1\n\n"
+                  "  chakra-synth compare et/mlp synth/x --json")
+@version_option("chakra-synth")
+def cli() -> None:
+    pass
+
+
+@cli.command(help="Fit a model on one or many multi-rank traces (PREFIX.<rank>.et).\n\n"
+                  "Example: chakra-synth fit et/mlp et/cnn -o model.json")
+@click.argument("prefixes", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Model JSON to write.")
+@click.option("--order", default=2, show_default=True, help="Markov order over node kinds.")
+@common_options
+def fit(prefixes, output, order, quiet, debug) -> None:
+    from chakra_tools.synth.fit import fit as fit_model
+    check_not_input(output, prefixes)
+    model = fit_model(list(prefixes), order=order)
+    write_json(output, model)
+    c = model["corpus"]
+    info(f"fitted {len(model['kinds'])} node kinds on {c['traces']} traces, {c['ranks']} ranks, "
+         f"{c['nodes']} nodes -> {output}", quiet=quiet)
+
+
+@cli.command(help="Synthesize a trace PREFIX.<rank>.et from a model.\n\n"
+                  "Example: chakra-synth sample model.json -o synth/x --ranks 8 --nodes 500 --seed 1")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, help="Output prefix: writes PREFIX.<rank>.et.")
+@click.option("--ranks", type=click.IntRange(1, 1 << 20), required=True, help="Number of ranks.")
+@click.option("--nodes", type=click.IntRange(1, 1 << 26), default=None,
+              help="Nodes per rank (default: the corpus median).")
+@click.option("--seed", default=0, show_default=True, help="Random seed (same seed -> same bytes).")
+@click.option("--scale-compute", type=float, default=1.0, show_default=True, help="Multiply compute durations.")
+@click.option("--scale-comm", type=float, default=1.0, show_default=True, help="Multiply communication sizes.")
+@common_options
+def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, quiet, debug) -> None:
+    from chakra_tools.synth.sample import check_model
+    from chakra_tools.synth.sample import sample as sample_trace
+    require_file(model)
+    check_not_input(f"{output}.0.et", [model])
+    m = check_model(load_data(model), model)
+    summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm)
+    info(f"wrote {ranks} ranks x {summary['nodes_per_rank']} nodes "
+         f"({summary['collectives_per_rank']} collectives/rank) -> {output}.<rank>.et", quiet=quiet)
+
+
+@cli.command(help="Fidelity report of trace B against trace A (KS/Wasserstein per attribute, kind mix, graph "
+                  "statistics, obfuscation check, astra-run simulated time with --system/--network).\n\n"
+                  "Example: chakra-synth compare et/mlp synth/x --system sys.json --network net.yml --json")
+@click.argument("a")
+@click.argument("b")
+@click.option("--system", type=click.Path(dir_okay=False), default=None, help="astra-run system config.")
+@click.option("--network", type=click.Path(dir_okay=False), default=None, help="astra-run network config.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-o", "--output", default=None, help="Write the JSON report here.")
+@regression_options
+@common_options
+def compare(a, b, system, network, as_json, output, expect, rtol, atol, quiet, debug) -> None:
+    from chakra_tools.synth.compare import compare as compare_traces
+    for f in (system, network):
+        if f is not None:
+            require_file(f)
+    report = compare_traces(a, b, system, network)
+    from chakra_tools.et import resolve_trace
+    inputs = [*resolve_trace(a).values(), *resolve_trace(b).values(), system, network]
+    check_not_input(output, [i for i in inputs if i is not None])
+    report["provenance"] = provenance("chakra-synth", [i for i in inputs if i is not None])
+    emit_report(report, output=output, as_json=as_json)
+    if not as_json:
+        rows = [(k, v["ks"], v.get("wasserstein"), v.get("mean_a"), v.get("mean_b"))
+                for k, v in report["attributes"].items()]
+        print_table("per-attribute distance (A vs B)", ["attribute", "KS", "Wasserstein", "mean A", "mean B"],
+                    rows, quiet=quiet)
+        ob = report["obfuscation"]
+        summary = [("ks_max", report["ks_max"]), ("kind_mix_tv", report["kind_mix_tv"]),
+                   ("critical_path_ratio", report["critical_path_ratio"]),
+                   ("longest_shared_kind_run", ob["longest_shared_kind_run"]),
+                   ("longest_shared_value_run", ob["longest_shared_value_run"])]
+        if "sim_time_ratio" in report:
+            summary += [("sim_time_ns_a", report["sim_time_ns_a"]), ("sim_time_ns_b", report["sim_time_ns_b"]),
+                        ("sim_time_ratio", report["sim_time_ratio"])]
+        print_table("summary", ["key", "value"], summary, quiet=quiet)
+    check_expected(report, expect, rtol, atol, "chakra-synth")
+
+
+main = tool_main("chakra-synth")(cli)
+
+__all__ = ["main", "cli", "ToolError"]

@@ -1,0 +1,157 @@
+"""`compare`: fidelity and obfuscation report between two multi-rank traces A (original) and B (synthetic)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import numpy as np
+
+from chakra_tools.common import ToolError
+from chakra_tools.et import NodeType
+from chakra_tools.graph import Trace
+from chakra_tools.synth.features import NUMERIC_ATTRS, node_kind
+
+ATTRIBUTES = ("duration_micros", *NUMERIC_ATTRS)
+
+
+def _values(t: Trace) -> dict[str, np.ndarray]:
+    out: dict[str, list] = {a: [] for a in ATTRIBUTES}
+    for g in t.ranks.values():
+        attrs = g.attrs
+        for n in g.nodes:
+            if n.type == NodeType.METADATA_NODE:
+                continue
+            out["duration_micros"].append(n.duration_micros)
+            a = attrs[n.id]
+            for name in NUMERIC_ATTRS:
+                v = a.get(name)
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    out[name].append(v)
+    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+
+def _kind_sequences(t: Trace) -> list[list[str]]:
+    return [[node_kind(n, g.attrs[n.id]) for n in sorted(g.nodes, key=lambda n: n.id)]
+            for _, g in sorted(t.ranks.items())]
+
+
+def _value_sequences(t: Trace) -> list[list[tuple]]:
+    """Per node, its kind and every numeric value (duration, sizes): what a leak would copy verbatim."""
+    out = []
+    for _, g in sorted(t.ranks.items()):
+        seq = []
+        for n in sorted(g.nodes, key=lambda n: n.id):
+            a = g.attrs[n.id]
+            seq.append((n.type, n.duration_micros, *(a.get(k) for k in NUMERIC_ATTRS)))
+        out.append(seq)
+    return out
+
+
+def longest_shared_run(a: list[list], b: list[list]) -> int:
+    """Length of the longest contiguous run of items that occurs verbatim in some sequence of `a` and of `b`.
+
+    Binary search on the length with hashed windows: O((|a|+|b|) log n) instead of the O(|a||b|) table.
+    """
+    codes: dict = {}
+    enc_a = [np.array([codes.setdefault(x, len(codes)) for x in s], dtype=np.uint64) for s in a]
+    enc_b = [np.array([codes.setdefault(x, len(codes)) for x in s], dtype=np.uint64) for s in b]
+
+    def windows(seqs: list[np.ndarray], L: int) -> set:
+        out = set()
+        for s in seqs:
+            if len(s) >= L:
+                w = np.lib.stride_tricks.sliding_window_view(s, L)
+                out.update(map(bytes, w))
+        return out
+
+    lo, hi = 0, min(max((len(s) for s in enc_a), default=0), max((len(s) for s in enc_b), default=0))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if windows(enc_a, mid) & windows(enc_b, mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def graph_stats(t: Trace) -> dict:
+    nodes = edges = colls = p2p = 0
+    comm_bytes = 0
+    fan_out: Counter = Counter()
+    crit = []
+    for g in t.ranks.values():
+        nodes += len(g.nodes)
+        for n in g.nodes:
+            ds = g.deps(n)
+            edges += len(ds)
+            for d in ds:
+                fan_out[(g.rank, d)] += 1
+            if n.type == NodeType.COMM_COLL_NODE:
+                colls += 1
+                comm_bytes += int(g.attrs[n.id].get("comm_size", 0) or 0)
+            elif n.type in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
+                p2p += 1
+        crit.append(g.critical_path_us())
+    r = max(t.num_ranks, 1)
+    return {"ranks": t.num_ranks, "nodes_per_rank": nodes / r, "mean_fan_in": edges / max(nodes, 1),
+            "max_fan_out": max(fan_out.values(), default=0),
+            "branch_fraction": sum(1 for v in fan_out.values() if v > 1) / max(nodes, 1),
+            "collectives_per_rank": colls / r, "p2p_per_rank": p2p / r, "comm_bytes_per_rank": comm_bytes / r,
+            "critical_path_us": max(crit, default=0)}
+
+
+def _simulate(prefix: str, system: str, network: str) -> int:
+    try:
+        from astrasim_py import simulate
+    except ImportError as e:
+        raise ToolError(f"astra-run's Python API (astrasim_py.simulate) is not available: {e}") from None
+    return int(simulate(prefix, system, network).sim_time_ns)
+
+
+def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = None,
+            network: str | None = None) -> dict:
+    """Report (without provenance): per-attribute KS/Wasserstein, kind mix, graph stats, obfuscation, sim times."""
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    if (system is None) != (network is None):
+        raise ToolError("--system and --network go together")
+    ta, tb = Trace.load(a), Trace.load(b)
+    va, vb = _values(ta), _values(tb)
+    attrs = {}
+    for name in ATTRIBUTES:
+        x, y = va[name], vb[name]
+        if x.size and y.size:
+            attrs[name] = {"ks": round(float(ks_2samp(x, y).statistic), 6),
+                           "wasserstein": round(float(wasserstein_distance(x, y)), 6),
+                           "mean_a": round(float(x.mean()), 6), "mean_b": round(float(y.mean()), 6),
+                           "n_a": int(x.size), "n_b": int(y.size)}
+        elif x.size or y.size:
+            attrs[name] = {"ks": 1.0, "wasserstein": None, "n_a": int(x.size), "n_b": int(y.size)}
+    ks_max = max((v["ks"] for v in attrs.values()), default=0.0)
+    ka, kb = _kind_sequences(ta), _kind_sequences(tb)
+    ca, cb = Counter(k for s in ka for k in s), Counter(k for s in kb for k in s)
+    na, nb = max(sum(ca.values()), 1), max(sum(cb.values()), 1)
+    mix = {k: {"a": round(ca[k] / na, 6), "b": round(cb[k] / nb, 6)} for k in sorted(set(ca) | set(cb))}
+    tv = 0.5 * sum(abs(v["a"] - v["b"]) for v in mix.values())
+    ga, gb = graph_stats(ta), graph_stats(tb)
+    report = {
+        "a": str(a), "b": str(b),
+        "ks_max": ks_max,
+        "attributes": attrs,
+        "kind_mix_tv": round(tv, 6),
+        "kind_mix": mix,
+        "graph": {"a": ga, "b": gb},
+        "critical_path_ratio": round(gb["critical_path_us"] / ga["critical_path_us"], 6)
+        if ga["critical_path_us"] else None,
+        "obfuscation": {"longest_shared_kind_run": longest_shared_run(ka, kb),
+                        "longest_shared_value_run": longest_shared_run(_value_sequences(ta),
+                                                                       _value_sequences(tb)),
+                        "nodes_per_rank_a": ga["nodes_per_rank"]},
+    }
+    if system is not None:
+        sa, sb = _simulate(str(a), system, network), _simulate(str(b), system, network)
+        report["sim_time_ns_a"] = sa
+        report["sim_time_ns_b"] = sb
+        report["sim_time_ratio"] = round(sb / sa, 6) if sa else None
+    return report

@@ -1,0 +1,84 @@
+"""Node features that keep no names: a node kind (node type + coarse op class) and numeric attributes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chakra_tools.et import CommType, NodeType, attrs_of
+from chakra_tools.schema import et_def_pb2 as pb
+
+# Coarse op classes, first match wins. Keywords are matched against the lower-cased op name without namespace.
+OP_CLASSES: list[tuple[str, tuple[str, ...]]] = [
+    ("optimizer", ("optimizer", "sgd", "adam", "_foreach")),
+    ("conv", ("conv",)),
+    ("matmul", ("mm", "addmm", "bmm", "matmul", "linear", "einsum", "attention")),
+    ("norm", ("norm",)),
+    ("softmax", ("softmax",)),
+    ("loss", ("loss", "cross_entropy", "nll")),
+    ("pool", ("pool",)),
+    ("activation", ("relu", "gelu", "sigmoid", "tanh", "threshold", "silu", "dropout")),
+    ("reduce", ("sum", "mean", "max", "min", "norm", "argmax")),
+    ("alloc", ("empty", "zeros", "ones", "full", "rand", "arange", "new_", "resize")),
+    ("view", ("view", "reshape", "transpose", "permute", "strided", "select", "slice", "expand", "squeeze",
+              "flatten", "contiguous", "detach", "alias", "split", "chunk", "unbind", "narrow", "t", "index",
+              "cat", "stack", "lift")),
+    ("copy", ("copy", "clone", "to", "_to_copy", "fill", "zero")),
+    ("elementwise", ("add", "mul", "div", "sub", "neg", "sqrt", "pow", "exp", "log", "where", "clamp", "lerp",
+                     "addcmul", "addcdiv", "abs", "sign", "rsub", "reciprocal")),
+]
+_WORD = re.compile(r"[a-z0-9_]+")
+_TYPE_TOKEN = {NodeType.METADATA_NODE: "META", NodeType.MEM_LOAD_NODE: "MEM_LOAD", NodeType.MEM_STORE_NODE: "MEM_STORE",
+               NodeType.COMM_SEND_NODE: "SEND", NodeType.COMM_RECV_NODE: "RECV", NodeType.INVALID_NODE: "INVALID"}
+NUMERIC_ATTRS = ("num_ops", "tensor_size", "comm_size")
+
+
+def op_class(name: str) -> str:
+    """Coarse class of an op name, e.g. 'aten::addmm' -> 'matmul'; backward ops get a 'bwd_' prefix."""
+    low = name.lower()
+    prefix = ""
+    if "backward" in low:
+        prefix = "bwd_"
+        low = low.replace("backward", " ")
+    base = low.split("::")[-1]
+    words = _WORD.findall(base)
+    for cls, keys in OP_CLASSES:
+        for w in words:
+            w = w.strip("_")
+            if any(w == k or (len(k) > 2 and k in w) for k in keys):
+                return prefix + cls
+    return prefix + "other"
+
+
+def node_kind(node: pb.Node, attrs: dict[str, Any] | None = None) -> str:
+    """Kind token: 'COMP:<class>', 'COLL:<CommType name>', 'SEND', 'RECV', 'META', 'MEM_LOAD', …"""
+    t = node.type
+    if t == NodeType.COMP_NODE:
+        if node.name.startswith("COMP:"):  # a node chakra-synth wrote: its name is its kind
+            return node.name
+        return "COMP:" + op_class(node.name)
+    if t == NodeType.COMM_COLL_NODE:
+        a = attrs if attrs is not None else attrs_of(node)
+        ct = int(a.get("comm_type", -1))
+        try:
+            return "COLL:" + CommType(ct).name
+        except ValueError:
+            return "COLL:UNKNOWN"
+    return _TYPE_TOKEN.get(t, "INVALID")
+
+
+def node_type_of(kind: str) -> int:
+    """The NodeType a kind token is written as."""
+    head = kind.split(":")[0]
+    return {"COMP": NodeType.COMP_NODE, "COLL": NodeType.COMM_COLL_NODE, "SEND": NodeType.COMM_SEND_NODE,
+            "RECV": NodeType.COMM_RECV_NODE, "META": NodeType.METADATA_NODE, "MEM_LOAD": NodeType.MEM_LOAD_NODE,
+            "MEM_STORE": NodeType.MEM_STORE_NODE}.get(head, NodeType.COMP_NODE)
+
+
+def comm_type_of(kind: str) -> int | None:
+    if not kind.startswith("COLL:"):
+        return None
+    try:
+        return int(CommType[kind[5:]])
+    except KeyError:
+        return None

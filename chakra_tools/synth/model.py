@@ -1,0 +1,107 @@
+"""The generative model's building blocks: quantile tables, count tables and an order-k Markov chain.
+
+Everything here is a pure function over plain JSON-able data, so a model file is just a dict:
+no node names and no raw attribute sequences are ever stored (only quantiles, counts, and n-gram counts
+over coarse node kinds).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+FORMAT = "chakra-synth-model"
+VERSION = 1
+N_QUANTILES = 65  # 64 equal-probability bins: inverse-CDF sampling reproduces the CDF to within 1/64
+
+
+def quantile_table(values: Sequence[float], n: int = N_QUANTILES) -> list[float]:
+    """Equally spaced quantiles (0 … 1) of `values`, linear interpolation, rounded to 3 decimals."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return []
+    q = np.quantile(arr, np.linspace(0.0, 1.0, n))
+    return [round(float(v), 3) for v in q]
+
+
+def sample_quantiles(table: Sequence[float], count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` draws from the distribution a quantile table describes (inverse CDF, linear between quantiles).
+
+    The uniforms are stratified (one per 1/count slice, shuffled) so that small samples follow the CDF closely
+    and their sum has little variance; that is what keeps a synthesized trace's total time near the model's.
+    """
+    if count <= 0:
+        return np.zeros(0)
+    if not table:
+        return np.zeros(count)
+    u = (rng.permutation(count) + rng.random(count)) / count
+    grid = np.linspace(0.0, 1.0, len(table))
+    return np.interp(u, grid, np.asarray(table, dtype=float))
+
+
+def count_table(values: Sequence[int]) -> dict[str, int]:
+    """{value: count} with string keys (JSON), sorted by value."""
+    c = Counter(int(v) for v in values)
+    return {str(k): c[k] for k in sorted(c)}
+
+
+def sample_counts(table: dict[str, int], count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` draws from a {value: count} table, stratified like `sample_quantiles`."""
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if not table:
+        return np.zeros(count, dtype=np.int64)
+    vals = np.array([int(k) for k in table], dtype=np.int64)
+    cdf = np.cumsum(np.array(list(table.values()), dtype=float))
+    cdf /= cdf[-1]
+    u = (rng.permutation(count) + rng.random(count)) / count
+    return vals[np.minimum(np.searchsorted(cdf, u, side="right"), len(vals) - 1)]
+
+
+START = -1  # context symbol before the first node of a rank
+
+
+def markov_counts(sequences: Sequence[Sequence[int]], order: int) -> dict[str, dict[str, int]]:
+    """n-gram counts for every context length 0..order: {"a,b": {"c": count}} (kind indices; -1 = start)."""
+    table: dict[str, Counter] = {}
+    for seq in sequences:
+        padded = [START] * order + list(seq)
+        for i in range(order, len(padded)):
+            nxt = str(padded[i])
+            for j in range(order + 1):
+                ctx = ",".join(map(str, padded[i - j:i]))
+                table.setdefault(ctx, Counter())[nxt] += 1
+    return {ctx: dict(sorted(c.items(), key=lambda kv: int(kv[0]))) for ctx, c in sorted(table.items())}
+
+
+class MarkovSampler:
+    """Samples a kind sequence from n-gram counts, backing off to shorter contexts when one is unseen."""
+
+    def __init__(self, counts: dict[str, dict[str, int]], order: int):
+        self.order = order
+        self.table = {}
+        for ctx, nxt in counts.items():
+            vals = np.array([int(k) for k in nxt], dtype=np.int64)
+            cdf = np.cumsum(np.array(list(nxt.values()), dtype=float))
+            self.table[ctx] = (vals, cdf / cdf[-1])
+
+    def sample(self, length: int, rng: np.random.Generator) -> list[int]:
+        hist = [START] * self.order
+        out = []
+        u = rng.random(length)
+        for i in range(length):
+            for j in range(self.order, -1, -1):
+                ctx = ",".join(map(str, hist[len(hist) - j:])) if j else ""
+                entry = self.table.get(ctx)
+                if entry is not None:
+                    break
+            else:
+                raise ValueError("model has no kind statistics")
+            vals, cdf = entry
+            k = int(vals[min(int(np.searchsorted(cdf, u[i], side="right")), len(vals) - 1)])
+            out.append(k)
+            if self.order:
+                hist = hist[1:] + [k]
+        return out

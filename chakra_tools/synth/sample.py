@@ -1,0 +1,227 @@
+"""`sample`: synthesize a multi-rank Chakra trace from a fitted model, valid by construction.
+
+Construction (why it is valid):
+- one "program" (kind sequence, dependencies, collective sizes and groups, p2p pairs) is drawn once and
+  shared by every rank (SPMD), so collectives appear in the same order, type and size on every member rank;
+- every dependency points to an earlier node (distance >= 1), so the graph is acyclic; ids are 0..M-1;
+- p2p kinds are paired in program order: the earlier of a pair is a send to rank r+1, the later the recv
+  from rank r-1 with the same tag and size, so every send has its recv and a ring of them cannot deadlock;
+- only per-rank quantities (durations, num_ops, tensor_size) are drawn per rank, from a seed derived from
+  (seed, rank), so the same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from chakra_tools.common import ToolError, atomic_group, atomic_write
+from chakra_tools.et import NodeType, make_attr, rank_path, write_et
+from chakra_tools.schema import et_def_pb2 as pb
+from chakra_tools.synth.features import comm_type_of, node_type_of
+from chakra_tools.synth.model import FORMAT, VERSION, MarkovSampler, sample_counts, sample_quantiles
+
+_REQUIRED_KEYS = ("order", "kinds", "kind_stats", "markov", "nodes_per_rank")
+
+
+def check_model(model: object, source: str = "model") -> dict:
+    """Raise a one-line ToolError unless `model` looks like a chakra-synth model."""
+    if not isinstance(model, dict) or model.get("format") != FORMAT:
+        raise ToolError(f"{source}: not a chakra-synth model (expected \"format\": \"{FORMAT}\")")
+    if model.get("version") != VERSION:
+        raise ToolError(f"{source}: model version {model.get('version')!r} is not supported (expected {VERSION})")
+    for key in _REQUIRED_KEYS:
+        if key not in model:
+            raise ToolError(f"{source}: model lacks key '{key}'")
+    kinds = model["kinds"]
+    if not isinstance(kinds, list) or not kinds or any(k not in model["kind_stats"] for k in kinds):
+        raise ToolError(f"{source}: 'kinds' must list the kinds of 'kind_stats'")
+    return model
+
+
+@dataclass
+class Program:
+    """The rank-independent part of a synthesized trace."""
+
+    kinds: list[str]
+    data_deps: list[list[int]]
+    ctrl_deps: list[list[int]]
+    comm_size: dict[int, int]      # node index -> bytes (collectives and p2p)
+    group_size: dict[int, int]     # collective index -> members per group (== ranks for the world)
+    p2p: dict[int, tuple[str, int]]  # node index -> ("send"|"recv", tag)
+
+
+def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, int]]:
+    pos = [i for i, k in enumerate(kinds) if k in ("SEND", "RECV")]
+    if ranks < 2 or len(pos) % 2:
+        drop = pos if ranks < 2 else pos[-1:]
+        for i in drop:
+            kinds[i] = filler
+        pos = [] if ranks < 2 else pos[:-1]
+    out = {}
+    for tag, (a, b) in enumerate(zip(pos[0::2], pos[1::2])):
+        kinds[a], kinds[b] = "SEND", "RECV"
+        out[a] = ("send", tag)
+        out[b] = ("recv", tag)
+    return out
+
+
+def _deps(kinds: list[str], stats: dict, field: str, rng: np.random.Generator) -> list[list[int]]:
+    n = len(kinds)
+    out: list[list[int]] = [[] for _ in range(n)]
+    by_kind: dict[str, list[int]] = {}
+    for i, k in enumerate(kinds):
+        by_kind.setdefault(k, []).append(i)
+    for k in sorted(by_kind):
+        idx = by_kind[k]
+        fanin = sample_counts(stats[k].get(f"{field}_fanin", {}), len(idx), rng)
+        total = int(fanin.sum())
+        dist = np.maximum(np.rint(sample_quantiles(stats[k].get(f"{field}_distance", []), total, rng)), 1)
+        pos = 0
+        for i, f in zip(idx, fanin.tolist()):
+            ds = dist[pos:pos + f]
+            pos += f
+            if i:
+                out[i] = sorted({i - int(min(d, i)) for d in ds})
+    return out
+
+
+def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator) -> Program:
+    kinds_all = model["kinds"]
+    stats = model["kind_stats"]
+    idx = MarkovSampler(model["markov"], int(model["order"])).sample(nodes, rng)
+    kinds = [kinds_all[i] for i in idx]
+    comp = [k for k in kinds_all if k.startswith("COMP:")]
+    filler = max(comp, key=lambda k: stats[k]["count"]) if comp else "COMP:other"
+    if filler not in stats:
+        stats = {**stats, filler: {"count": 0, "duration_us": [0.0]}}
+    p2p = _fix_p2p(kinds, ranks, filler)
+    data = _deps(kinds, stats, "data", rng)
+    ctrl = _deps(kinds, stats, "ctrl", rng)
+    comm_size: dict[int, int] = {}
+    group_size: dict[int, int] = {}
+    for k in sorted(set(kinds)):
+        where = [i for i, kk in enumerate(kinds) if kk == k]
+        if k.startswith("COLL:") or k in ("SEND", "RECV"):
+            table = stats[k].get("comm_size", [])
+            sizes = np.maximum(np.rint(sample_quantiles(table, len(where), rng) * scale_comm), 1)
+            for i, s in zip(where, sizes.tolist()):
+                comm_size[i] = int(s)
+        if k.startswith("COLL:"):
+            frac = sample_quantiles(stats[k].get("group_fraction", [1.0]), len(where), rng)
+            for i, f in zip(where, frac.tolist()):
+                g = int(round(f * ranks))
+                group_size[i] = g if 2 <= g < ranks and ranks % g == 0 else ranks
+    # a recv carries its send's size
+    for i, (kind, tag) in p2p.items():
+        if kind == "recv":
+            send = next(j for j, (kk, t) in p2p.items() if kk == "send" and t == tag)
+            comm_size[i] = comm_size[send]
+    return Program(kinds, data, ctrl, comm_size, group_size, p2p)
+
+
+def _groups(program: Program, ranks: int) -> dict[str, list[int]]:
+    """Comm groups for sub-world collectives: contiguous blocks of g ranks, ids "1", "2", …"""
+    out: dict[str, list[int]] = {}
+    for g in sorted({g for g in program.group_size.values() if g < ranks}):
+        for b in range(ranks // g):
+            out[str(len(out) + 1)] = list(range(b * g, (b + 1) * g))
+    return out
+
+
+def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int, scale_compute: float,
+                groups: dict[str, list[int]], meta_values: str) -> list[pb.Node]:
+    stats = model["kind_stats"]
+    rng = np.random.default_rng([seed, rank + 1])
+    n = len(program.kinds)
+    dur = np.zeros(n, dtype=np.int64)
+    extra: dict[str, dict[int, int]] = {"num_ops": {}, "tensor_size": {}}
+    by_kind: dict[str, list[int]] = {}
+    for i, k in enumerate(program.kinds):
+        by_kind.setdefault(k, []).append(i)
+    for k in sorted(by_kind):
+        idx = by_kind[k]
+        st = stats.get(k, {})
+        d = np.maximum(np.rint(sample_quantiles(st.get("duration_us", []), len(idx), rng) * scale_compute), 0)
+        dur[idx] = d.astype(np.int64)
+        for name in extra:
+            if name in st:
+                scale = scale_compute if name == "num_ops" else 1.0
+                vals = np.maximum(np.rint(sample_quantiles(st[name], len(idx), rng) * scale), 0)
+                extra[name].update(zip(idx, (int(v) for v in vals)))
+    group_of = {}
+    for pg, members in groups.items():
+        if rank in members:
+            group_of[len(members)] = pg
+    nodes = []
+    for i, k in enumerate(program.kinds):
+        node = pb.Node(id=i, name=k, type=node_type_of(k), duration_micros=int(dur[i]))
+        node.data_deps.extend(program.data_deps[i])
+        node.ctrl_deps.extend(program.ctrl_deps[i])
+        ntype = node.type
+        if ntype == NodeType.COMM_COLL_NODE:
+            node.attr.append(make_attr("is_cpu_op", False))
+            node.attr.append(make_attr("comm_type", comm_type_of(k) or 0))
+            node.attr.append(make_attr("comm_size", program.comm_size[i]))
+            g = program.group_size.get(i, ranks)
+            if g < ranks:
+                node.attr.append(make_attr("pg_name", group_of[g]))
+        elif ntype in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
+            kind, tag = program.p2p[i]
+            node.attr.append(make_attr("is_cpu_op", False))
+            src, dst = (rank, (rank + 1) % ranks) if kind == "send" else ((rank - 1) % ranks, rank)
+            node.attr.append(make_attr("comm_src", src))
+            node.attr.append(make_attr("comm_dst", dst))
+            node.attr.append(make_attr("comm_tag", tag))
+            node.attr.append(make_attr("comm_size", program.comm_size[i]))
+        else:
+            node.attr.append(make_attr("is_cpu_op", stats.get(k, {}).get("is_cpu_op", 1.0) >= 0.5))
+            for name, vals in extra.items():
+                if i in vals:
+                    node.attr.append(make_attr(name, vals[i]))
+            if ntype == NodeType.METADATA_NODE:
+                node.inputs.values = meta_values
+        nodes.append(node)
+    return nodes
+
+
+def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None = None, seed: int = 0,
+           scale_compute: float = 1.0, scale_comm: float = 1.0) -> dict:
+    """Write `<prefix>.<rank>.et` for `ranks` ranks (+ `<prefix>.comm_groups.json` if sub-groups are used).
+
+    Returns a summary dict (nodes per rank, collectives, bytes, files).
+    """
+    check_model(model)
+    if ranks < 1:
+        raise ToolError(f"--ranks must be at least 1, got {ranks}")
+    if nodes is None:
+        table = model["nodes_per_rank"]
+        nodes = int(round(table[len(table) // 2])) if table else 100
+    if nodes < 1:
+        raise ToolError(f"--nodes must be at least 1, got {nodes}")
+    if scale_compute < 0 or scale_comm < 0:
+        raise ToolError("--scale-compute and --scale-comm must be >= 0")
+    rng = np.random.default_rng([seed, 0])
+    program = draw_program(model, ranks, nodes, scale_comm, rng)
+    groups = _groups(program, ranks)
+    pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
+    pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]
+    meta_values = str([json.dumps(pg_list)])
+    meta = pb.GlobalMetadata(version="0.0.4")
+    paths = [rank_path(prefix, r) for r in range(ranks)]
+    with atomic_group(paths) as tmps:
+        for r, tmp in enumerate(tmps):
+            write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values))
+    files = [str(p) for p in paths]
+    if groups:
+        gpath = f"{prefix}.comm_groups.json"
+        with atomic_write(gpath) as fh:
+            fh.write(json.dumps(groups, indent=2) + "\n")
+        files.append(gpath)
+    coll = [i for i, k in enumerate(program.kinds) if k.startswith("COLL:")]
+    return {"ranks": ranks, "nodes_per_rank": nodes, "collectives_per_rank": len(coll),
+            "p2p_per_rank": len(program.p2p), "comm_bytes_per_rank": int(sum(program.comm_size[i] for i in coll)),
+            "files": files}
