@@ -1,0 +1,259 @@
+"""chakra-synth: model pieces against closed forms, fit/sample/compare invariants, CLI behaviour."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chakra_tools.et import CommType, NodeType, make_attr, rank_path, read_et, write_et
+from chakra_tools.graph import Trace
+from chakra_tools.schema import et_def_pb2 as pb
+from chakra_tools.synth import compare, fit, sample
+from chakra_tools.synth.cli import cli
+from chakra_tools.synth.compare import longest_shared_run
+from chakra_tools.synth.features import node_kind, op_class
+from chakra_tools.synth.model import MarkovSampler, markov_counts, quantile_table, sample_quantiles
+from chakra_tools.validate import check_trace, errors
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "synth"
+TRAIN = [str(DATA / m) for m in ("mlp_s", "mlp_l", "cnn_s", "tfm_s", "tfm_l")]
+
+
+@pytest.fixture(scope="module")
+def model() -> dict:
+    return fit(TRAIN)
+
+
+def _write_programmatic(prefix: Path, ranks: int = 4, subgroup: bool = True, p2p: bool = True) -> None:
+    """A small hand-built SPMD trace: comp chain, world all-reduce, sub-group all-gather, a send/recv ring."""
+    groups = {"1": [0, 1], "2": [2, 3]}
+    for r in range(ranks):
+        nodes, nid = [], 0
+
+        def add(name, ntype, dur, nodes=nodes, **attrs):
+            nonlocal nid
+            n = pb.Node(id=nid, name=name, type=ntype, duration_micros=dur)
+            if nid:
+                n.data_deps.append(nid - 1)
+            for k, v in attrs.items():
+                n.attr.append(make_attr(k, v))
+            nodes.append(n)
+            nid += 1
+
+        for step in range(6):
+            add("aten::addmm", NodeType.COMP_NODE, 100 + 10 * step + r, is_cpu_op=False, num_ops=1000 * (step + 1),
+                tensor_size=4096)
+            add("aten::relu", NodeType.COMP_NODE, 20 + step, is_cpu_op=False, num_ops=64, tensor_size=256)
+            add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
+                comm_size=1 << (10 + step))
+            if subgroup:
+                add("allgather", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False,
+                    comm_type=int(CommType.ALL_GATHER), comm_size=512, pg_name="1" if r < 2 else "2")
+            if p2p:
+                add("send", NodeType.COMM_SEND_NODE, 0, is_cpu_op=False, comm_src=r, comm_dst=(r + 1) % ranks,
+                    comm_tag=step, comm_size=256)
+                add("recv", NodeType.COMM_RECV_NODE, 0, is_cpu_op=False, comm_src=(r - 1) % ranks, comm_dst=r,
+                    comm_tag=step, comm_size=256)
+        write_et(rank_path(prefix, r), pb.GlobalMetadata(version="0.0.4"), nodes)
+    if subgroup:
+        Path(f"{prefix}.comm_groups.json").write_text(json.dumps(groups))
+
+
+# ------------------------------------------------------------------ model pieces vs closed forms
+def test_quantile_sampling_follows_a_uniform_cdf():
+    # table of U(0, 10): 65 quantiles 0, 10/64, ..., 10. Stratified draws: one per 1/1000 slice, so the
+    # sample mean is 5 within 10/1000 and every decile holds 100 +- 1 draws.
+    table = quantile_table(np.linspace(0, 10, 10001))
+    assert table[0] == 0 and table[-1] == 10 and table[32] == 5
+    x = sample_quantiles(table, 1000, np.random.default_rng(3))
+    assert abs(x.mean() - 5) < 0.01
+    counts = np.histogram(x, bins=10, range=(0, 10))[0]
+    assert counts.min() >= 99 and counts.max() <= 101
+
+
+def test_markov_reproduces_a_deterministic_cycle():
+    seq = [0, 1, 2] * 20
+    counts = markov_counts([seq], order=1)
+    assert counts["0"] == {"1": 20} and counts["2"] == {"0": 19}
+    out = MarkovSampler(counts, 1).sample(30, np.random.default_rng(0))
+    assert out == seq[:30]
+
+
+def test_op_classes_drop_names():
+    assert op_class("aten::addmm") == "matmul"
+    assert op_class("autograd::engine::evaluate_function: AddmmBackward0") == "bwd_matmul"
+    assert op_class("aten::conv2d") == "conv"
+    assert op_class("aten::empty_strided") == "alloc"
+    n = pb.Node(id=1, name="COMP:bwd_view", type=NodeType.COMP_NODE)
+    assert node_kind(n) == "COMP:bwd_view"  # synthesized nodes keep their kind
+
+
+@given(st.lists(st.lists(st.integers(0, 3), max_size=30), min_size=1, max_size=3),
+       st.lists(st.lists(st.integers(0, 3), max_size=30), min_size=1, max_size=3))
+@settings(max_examples=60, deadline=None)
+def test_longest_shared_run_matches_brute_force(a, b):
+    best = 0
+    for x in a:
+        for y in b:
+            for i in range(len(x)):
+                for j in range(len(y)):
+                    k = 0
+                    while i + k < len(x) and j + k < len(y) and x[i + k] == y[j + k]:
+                        k += 1
+                    best = max(best, k)
+    assert longest_shared_run(a, b) == best
+
+
+# ------------------------------------------------------------------ fit: privacy
+def test_model_holds_no_names_and_no_raw_sequences(model):
+    text = json.dumps(model)
+    names = set()
+    durations = []
+    for prefix in TRAIN:
+        for g in Trace.load(prefix).ranks.values():
+            names.update(n.name for n in g.nodes)
+            durations.append([float(n.duration_micros) for n in sorted(g.nodes, key=lambda n: n.id)])
+    leaked = [n for n in names if len(n) > 3 and n in text]
+    assert not leaked
+    # no run of k = 6 consecutive raw durations (with >= 4 distinct values, so that short runs of small
+    # integers that also occur as counts do not count) appears as consecutive numbers in the file
+    k = 6
+    numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", text)]
+    windows = {tuple(numbers[i:i + k]) for i in range(len(numbers) - k + 1)}
+    checked = 0
+    for seq in durations:
+        for i in range(len(seq) - k + 1):
+            w = tuple(seq[i:i + k])
+            if len(set(w)) >= 4:
+                checked += 1
+                assert w not in windows, w
+    assert checked > 1000
+    # control: a model that did store a raw sequence would fail this check
+    leaky = json.dumps({"x": durations[0][:50]})
+    leaky_numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", leaky)]
+    assert any(tuple(durations[0][i:i + k]) in {tuple(leaky_numbers[j:j + k]) for j in range(len(leaky_numbers))}
+               for i in range(40))
+    assert model["corpus"]["nodes"] == sum(len(d) for d in durations)
+
+
+# ------------------------------------------------------------------ sample: validity and determinism
+def test_same_seed_same_bytes(model, tmp_path):
+    sample(model, tmp_path / "a", ranks=3, nodes=300, seed=5)
+    sample(model, tmp_path / "b", ranks=3, nodes=300, seed=5)
+    sample(model, tmp_path / "c", ranks=3, nodes=300, seed=6)
+    for r in range(3):
+        a = rank_path(tmp_path / "a", r).read_bytes()
+        assert a == rank_path(tmp_path / "b", r).read_bytes()
+        assert a != rank_path(tmp_path / "c", r).read_bytes()
+
+
+@given(seed=st.integers(0, 2**31), ranks=st.integers(1, 6), nodes=st.integers(1, 400))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_sample_validates(model, tmp_path_factory, seed, ranks, nodes):
+    prefix = tmp_path_factory.mktemp("s") / "x"
+    sample(model, prefix, ranks=ranks, nodes=nodes, seed=seed)
+    t = Trace.load(prefix)
+    assert t.num_ranks == ranks and all(len(g.nodes) == nodes for g in t.ranks.values())
+    assert not errors(check_trace(t))
+    colls = [[(c.comm_type, c.comm_size) for c in g.collectives()] for g in t.ranks.values()]
+    assert all(c == colls[0] for c in colls)
+
+
+def test_subgroups_and_p2p_survive_fit_and_sample(tmp_path):
+    _write_programmatic(tmp_path / "prog")
+    assert not errors(check_trace(Trace.load(tmp_path / "prog")))
+    m = fit([tmp_path / "prog"], order=3)
+    assert m["kind_stats"]["COLL:ALL_GATHER"]["group_fraction"] == [0.5] * 5
+    sample(m, tmp_path / "s", ranks=8, nodes=m["corpus"]["nodes"] // 4, seed=2)
+    t = Trace.load(tmp_path / "s")
+    assert not errors(check_trace(t))
+    groups = json.loads(Path(f"{tmp_path / 's'}.comm_groups.json").read_text())
+    assert groups == {"1": [0, 1, 2, 3], "2": [4, 5, 6, 7]}
+    p = t.ranks[7].p2p()
+    assert p and {x.dst for x in p if x.kind == "send"} == {0}  # ring: 7 -> 0
+    # order-3 Markov on a period-6 program reproduces it: the same kind mix as the input
+    assert compare(tmp_path / "prog", tmp_path / "s")["kind_mix_tv"] < 0.05
+
+
+def test_scale_options(tmp_path):
+    _write_programmatic(tmp_path / "prog", subgroup=False, p2p=False)
+    m = fit([tmp_path / "prog"])
+    base = sample(m, tmp_path / "a", ranks=2, nodes=18, seed=1)
+    comm2 = sample(m, tmp_path / "b", ranks=2, nodes=18, seed=1, scale_comm=2.0)
+    # same draws, sizes doubled then rounded: within 1 byte per collective
+    assert abs(comm2["comm_bytes_per_rank"] - 2 * base["comm_bytes_per_rank"]) <= base["collectives_per_rank"]
+    sample(m, tmp_path / "c", ranks=2, nodes=18, seed=1, scale_compute=3.0)
+    da = sum(n.duration_micros for n in read_et(rank_path(tmp_path / "a", 0))[1])
+    dc = sum(n.duration_micros for n in read_et(rank_path(tmp_path / "c", 0))[1])
+    assert abs(dc - 3 * da) <= 18
+
+
+# ------------------------------------------------------------------ compare
+def test_compare_identical_traces(tmp_path):
+    prefix = TRAIN[0]
+    r = compare(prefix, prefix)
+    assert r["ks_max"] == 0 and r["kind_mix_tv"] == 0 and r["critical_path_ratio"] == 1
+    assert r["obfuscation"]["longest_shared_value_run"] == r["graph"]["a"]["nodes_per_rank"]
+
+
+def test_compare_synthetic_shares_no_long_value_run(model, tmp_path):
+    sample(model, tmp_path / "s", ranks=2, nodes=400, seed=0)
+    r = compare(TRAIN[3], tmp_path / "s")
+    assert r["obfuscation"]["longest_shared_value_run"] < 20
+    assert 0 <= r["ks_max"] <= 1 and set(r["attributes"]) >= {"duration_micros", "comm_size"}
+
+
+def test_compare_simulated_time(model, tmp_path):
+    astrasim = pytest.importorskip("astrasim_py")
+    if not hasattr(astrasim, "simulate"):
+        pytest.skip("astrasim_py.simulate (astra-run's Python API) is not available yet")
+    net = tmp_path / "net.yml"
+    net.write_text("topology: [Ring]\nnpus_count: [2]\nbandwidth: [50.0]\nlatency: [500.0]\n")
+    sysf = tmp_path / "sys.json"
+    sysf.write_text(json.dumps({"scheduling-policy": "LIFO", "collective-optimization": "localBWAware",
+                                "endpoint-delay": 10, "active-chunks-per-dimension": 1,
+                                "preferred-dataset-splits": 4, "local-mem-bw": 1600, "roofline-enabled": 0,
+                                "peak-perf": 900, "all-reduce-implementation": ["ring"],
+                                "all-gather-implementation": ["ring"], "reduce-scatter-implementation": ["ring"],
+                                "all-to-all-implementation": ["ring"]}))
+    r = compare(TRAIN[0], TRAIN[0], str(sysf), str(net))
+    assert r["sim_time_ratio"] == 1 and r["sim_time_ns_a"] > 0
+
+
+# ------------------------------------------------------------------ CLI
+def test_cli_round_trip(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["fit", *TRAIN[:2], "-o", str(tmp_path / "m.json"), "-q"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["sample", str(tmp_path / "m.json"), "-o", str(tmp_path / "s"), "--ranks", "2",
+                              "--nodes", "150", "--seed", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["compare", TRAIN[0], str(tmp_path / "s"), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert "ks_max" in rep and rep["provenance"]["tool"] == "chakra-synth"
+
+
+@pytest.mark.parametrize("args", [
+    ["fit", "/nonexistent/trace", "-o", "{t}/m.json"],
+    ["sample", "{t}/bad.json", "-o", "{t}/s", "--ranks", "2"],
+    ["sample", "{t}/notmodel.json", "-o", "{t}/s", "--ranks", "2"],
+    ["compare", "/nonexistent/a", "/nonexistent/b"],
+])
+def test_cli_bad_input_is_one_line_exit_1(tmp_path, args):
+    import subprocess
+    import sys
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "notmodel.json").write_text('{"format": "other"}')
+    exe = Path(sys.executable).with_name("chakra-synth")
+    res = subprocess.run([str(exe), *[a.format(t=tmp_path) for a in args]], capture_output=True, text=True)
+    assert res.returncode == 1
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "s.0.et").exists()
