@@ -15,7 +15,7 @@ from chakra_tools.synth import fit, sample
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "synth"
-TRAIN = [ROOT / "tests" / "data" / "synth" / m for m in ("mlp_s", "mlp_l", "cnn_s", "tfm_s", "tfm_l")]
+TRAIN = [ROOT / "tests" / "data" / "synth" / m for m in ("mlp_s", "mlp_l", "cnn_s", "cnn_l", "tfm_s", "tfm_l")]
 RANKS, NODES, BUDGET_S = 4, 25_000, 30.0
 
 

@@ -99,6 +99,7 @@ def compare(a, b, system, network, as_json, output, expect, rtol, atol, quiet, d
         ob = report["obfuscation"]
         summary = [("ks_max", report["ks_max"]), ("kind_mix_tv", report["kind_mix_tv"]),
                    ("critical_path_ratio", report["critical_path_ratio"]),
+                   ("compute_path_ratio", report["compute_path_ratio"]),
                    ("longest_shared_kind_run", ob["longest_shared_kind_run"]),
                    ("longest_shared_value_run", ob["longest_shared_value_run"])]
         if "sim_time_ratio" in report:

@@ -10,19 +10,25 @@ import numpy as np
 from chakra_tools.common import ToolError
 from chakra_tools.et import NodeType
 from chakra_tools.graph import Trace
-from chakra_tools.synth.features import NUMERIC_ATTRS, node_kind
+from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, compute_path_us, node_kind
 
 ATTRIBUTES = ("duration_micros", *NUMERIC_ATTRS)
 
 
+_COMM = COMM_NODE_TYPES
+
+
 def _values(t: Trace) -> dict[str, np.ndarray]:
+    """Attribute samples pooled over ranks. duration_micros: compute/memory nodes only (a simulator times
+    communication from sizes and the network, so recorded comm durations never reach the simulated time)."""
     out: dict[str, list] = {a: [] for a in ATTRIBUTES}
     for g in t.ranks.values():
         attrs = g.attrs
         for n in g.nodes:
             if n.type == NodeType.METADATA_NODE:
                 continue
-            out["duration_micros"].append(n.duration_micros)
+            if n.type not in _COMM:
+                out["duration_micros"].append(n.duration_micros)
             a = attrs[n.id]
             for name in NUMERIC_ATTRS:
                 v = a.get(name)
@@ -79,7 +85,7 @@ def graph_stats(t: Trace) -> dict:
     nodes = edges = colls = p2p = 0
     comm_bytes = 0
     fan_out: Counter = Counter()
-    crit = []
+    crit, comp = [], []
     for g in t.ranks.values():
         nodes += len(g.nodes)
         for n in g.nodes:
@@ -93,12 +99,13 @@ def graph_stats(t: Trace) -> dict:
             elif n.type in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
                 p2p += 1
         crit.append(g.critical_path_us())
+        comp.append(compute_path_us(g))
     r = max(t.num_ranks, 1)
     return {"ranks": t.num_ranks, "nodes_per_rank": nodes / r, "mean_fan_in": edges / max(nodes, 1),
             "max_fan_out": max(fan_out.values(), default=0),
             "branch_fraction": sum(1 for v in fan_out.values() if v > 1) / max(nodes, 1),
             "collectives_per_rank": colls / r, "p2p_per_rank": p2p / r, "comm_bytes_per_rank": comm_bytes / r,
-            "critical_path_us": max(crit, default=0)}
+            "critical_path_us": max(crit, default=0), "compute_path_us": max(comp, default=0)}
 
 
 def _simulate(prefix: str, system: str, network: str) -> int:
@@ -144,6 +151,8 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
         "graph": {"a": ga, "b": gb},
         "critical_path_ratio": round(gb["critical_path_us"] / ga["critical_path_us"], 6)
         if ga["critical_path_us"] else None,
+        "compute_path_ratio": round(gb["compute_path_us"] / ga["compute_path_us"], 6)
+        if ga["compute_path_us"] else None,
         "obfuscation": {"longest_shared_kind_run": longest_shared_run(ka, kb),
                         "longest_shared_value_run": longest_shared_run(_value_sequences(ta),
                                                                        _value_sequences(tb)),

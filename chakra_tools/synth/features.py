@@ -67,6 +67,21 @@ def node_kind(node: pb.Node, attrs: dict[str, Any] | None = None) -> str:
     return _TYPE_TOKEN.get(t, "INVALID")
 
 
+COMM_NODE_TYPES = (NodeType.COMM_COLL_NODE, NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE)
+
+
+def compute_path_us(g) -> int:
+    """Critical path of duration_micros through a RankGraph with communication nodes taking 0: the compute
+    part of what a simulator such as astra-run replays (it times comm nodes from sizes, not durations)."""
+    finish: dict[int, int] = {}
+    by_id = g.by_id
+    for i in g.issue_order():
+        n = by_id[i]
+        start = max((finish[d] for d in g.deps(n) if d in finish), default=0)
+        finish[i] = start + (0 if n.type in COMM_NODE_TYPES else n.duration_micros)
+    return max(finish.values(), default=0)
+
+
 def node_type_of(kind: str) -> int:
     """The NodeType a kind token is written as."""
     head = kind.split(":")[0]

@@ -10,7 +10,7 @@ import numpy as np
 
 from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
-from chakra_tools.synth.features import NUMERIC_ATTRS, node_kind
+from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, node_kind
 from chakra_tools.synth.model import FORMAT, VERSION, count_table, markov_counts, quantile_table
 
 DEFAULT_ORDER = 2
@@ -51,10 +51,11 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER) -> di
         raise ToolError(f"--order must be between 0 and 8, got {order}")
     traces = [Trace.load(p) for p in prefixes]
     rank_feats = []  # (trace, rank, features)
+    compute_us = 0
     for t in traces:
         for r, g in sorted(t.ranks.items()):
             if g.nodes:
-                g.issue_order()  # raises a one-line ToolError on a cyclic input
+                compute_us += compute_path_us(g)  # raises a one-line ToolError on a cyclic input
                 rank_feats.append((t, r, rank_features(g)))
     if not rank_feats:
         raise ToolError("the input traces hold no nodes")
@@ -114,6 +115,9 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER) -> di
         "kind_stats": kind_stats,
         "markov": markov_counts([[kidx[k] for k in f["kinds"]] for _, _, f in rank_feats], order),
         "nodes_per_rank": quantile_table(nodes_per_rank, 5),
+        # mean compute time per node along a rank's critical path (pooled over the corpus); sample() scales
+        # each rank's drawn durations so that its compute path is nodes x this rate (moment matching)
+        "compute_us_per_node": round(compute_us / max(sum(nodes_per_rank), 1), 4),
         "ranks": count_table([t.num_ranks for t in traces]),
         "cross_rank": {"identical_kind_sequences": round(float(np.mean(spmd)), 4) if spmd else 1.0},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},

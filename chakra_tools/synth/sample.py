@@ -7,7 +7,10 @@ Construction (why it is valid):
 - p2p kinds are paired in program order: the earlier of a pair is a send to rank r+1, the later the recv
   from rank r-1 with the same tag and size, so every send has its recv and a ring of them cannot deadlock;
 - only per-rank quantities (durations, num_ops, tensor_size) are drawn per rank, from a seed derived from
-  (seed, rank), so the same seed gives the same bytes.
+  (seed, rank), so the same seed gives the same bytes;
+- each rank's compute durations are then scaled so that its compute critical path equals
+  nodes x the corpus's compute time per node (x --scale-compute): the sampled trace matches the corpus's
+  mean rate exactly instead of up to the sampling noise of a few long ops.
 """
 
 from __future__ import annotations
@@ -132,6 +135,25 @@ def _groups(program: Program, ranks: int) -> dict[str, list[int]]:
     return out
 
 
+def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarray:
+    """Scale compute durations so that the rank's compute critical path is `target_us` (comm nodes count 0)."""
+    comm = np.array([k.startswith("COLL:") or k in ("SEND", "RECV") for k in program.kinds])
+    d = np.where(comm, 0, dur)
+    path = _path(d, program)
+    if path <= 0:
+        return dur
+    return np.where(comm, dur, np.rint(dur * (target_us / path))).astype(np.int64)
+
+
+def _path(d: np.ndarray, program: Program) -> float:
+    finish = [0] * len(d)
+    dl = d.tolist()
+    for i in range(len(dl)):
+        deps = program.data_deps[i] + program.ctrl_deps[i]
+        finish[i] = (max(finish[j] for j in deps) if deps else 0) + dl[i]
+    return float(max(finish))
+
+
 def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int, scale_compute: float,
                 groups: dict[str, list[int]], meta_values: str) -> list[pb.Node]:
     stats = model["kind_stats"]
@@ -152,6 +174,9 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
                 scale = scale_compute if name == "num_ops" else 1.0
                 vals = np.maximum(np.rint(sample_quantiles(st[name], len(idx), rng) * scale), 0)
                 extra[name].update(zip(idx, (int(v) for v in vals)))
+    rate = model.get("compute_us_per_node")
+    if rate is not None and n:
+        dur = _calibrate(dur, program, float(rate) * n * scale_compute)
     group_of = {}
     for pg, members in groups.items():
         if rank in members:

@@ -23,7 +23,7 @@ from chakra_tools.synth.model import MarkovSampler, markov_counts, quantile_tabl
 from chakra_tools.validate import check_trace, errors
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "synth"
-TRAIN = [str(DATA / m) for m in ("mlp_s", "mlp_l", "cnn_s", "tfm_s", "tfm_l")]
+TRAIN = [str(DATA / m) for m in ("mlp_s", "mlp_l", "cnn_s", "cnn_l", "tfm_s", "tfm_l")]
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +257,15 @@ def test_cli_bad_input_is_one_line_exit_1(tmp_path, args):
     assert res.returncode == 1
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "s.0.et").exists()
+
+
+def test_compute_rate_is_matched(model, tmp_path):
+    # fit stores the pooled compute time per node (sum of per-rank compute paths / nodes); sample scales each
+    # rank so that its compute path is nodes x rate: 700 nodes x rate, up to integer rounding of durations.
+    from chakra_tools.synth.features import compute_path_us
+    total = sum(compute_path_us(g) for p in TRAIN for g in Trace.load(p).ranks.values())
+    nodes = sum(len(g.nodes) for p in TRAIN for g in Trace.load(p).ranks.values())
+    assert model["compute_us_per_node"] == pytest.approx(total / nodes, abs=1e-4)
+    sample(model, tmp_path / "s", ranks=2, nodes=700, seed=4, scale_compute=2.0)
+    for g in Trace.load(tmp_path / "s").ranks.values():
+        assert compute_path_us(g) == pytest.approx(2 * 700 * model["compute_us_per_node"], rel=0.02)
