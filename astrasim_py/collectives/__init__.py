@@ -1,0 +1,1 @@
+"""Native collective algorithms: per-phase closed forms and the per-dimension stream pipeline."""

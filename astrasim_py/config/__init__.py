@@ -1,0 +1,1 @@
+"""ASTRA-sim's configuration files, loaded unchanged into typed dataclasses."""

@@ -1,0 +1,258 @@
+"""astra-run against ASTRA-sim's binary (reference/astrasim.md §9–10) and hand-worked cases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from astrasim_py import simulate
+from astrasim_py.collectives.phase import phase_ns
+from astrasim_py.collectives.schedule import GroupShape, collective_ns
+from astrasim_py.config.network import NetworkConfig
+from astrasim_py.config.system import SystemConfig
+from chakra_tools.common import ToolError
+from chakra_tools.et import GlobalMetadata, Node, NodeType, make_attr, write_et
+
+CFG = Path(__file__).resolve().parents[2] / "examples" / "configs" / "astra-run"
+BIN = Path(sys.executable).parent
+MiB = 1 << 20
+
+
+def coll(i, ct, size, deps=(), **extra):
+    n = Node(id=i, name=f"coll{i}", type=NodeType.COMM_COLL_NODE, data_deps=list(deps))
+    n.attr.extend([make_attr("comm_type", ct), make_attr("comm_size", size), make_attr("is_cpu_op", False)])
+    for k, v in extra.items():
+        n.attr.append(make_attr(k, v))
+    return n
+
+
+def comp(i, deps=(), dur=0, ops=None, ts=None):
+    n = Node(id=i, name=f"comp{i}", type=NodeType.COMP_NODE, data_deps=list(deps), duration_micros=dur)
+    n.attr.append(make_attr("is_cpu_op", False))
+    if ops is not None:
+        n.attr.extend([make_attr("num_ops", int(ops)), make_attr("tensor_size", int(ts))])
+    return n
+
+
+def p2p(i, kind, src, dst, tag, size, deps=()):
+    n = Node(id=i, name=f"{kind}{i}", type=NodeType.COMM_SEND_NODE if kind == "send" else NodeType.COMM_RECV_NODE,
+             data_deps=list(deps))
+    n.attr.extend([make_attr("comm_src", src), make_attr("comm_dst", dst), make_attr("comm_tag", tag),
+                   make_attr("comm_size", size), make_attr("is_cpu_op", False)])
+    return n
+
+
+def workload(tmp_path, nodes_of_rank, n=8, name="w"):
+    for r in range(n):
+        write_et(tmp_path / f"{name}.{r}.et", GlobalMetadata(version="0.0.4"), nodes_of_rank(r))
+    return tmp_path / name
+
+
+def system(tmp_path, **over):
+    s = json.loads((CFG / "ring_1d.json").read_text())
+    s.update({k.replace("_", "-"): v for k, v in over.items()})
+    p = tmp_path / "sys.json"
+    p.write_text(json.dumps(s))
+    return p
+
+
+def network(tmp_path, topo, npus, bw, lat=500.0, name="net.yml"):
+    p = tmp_path / name
+    p.write_text(json.dumps({"topology": topo, "npus_count": npus, "bandwidth": bw, "latency": [lat] * len(topo)}))
+    return p
+
+
+# ---------------------------------------------------------------- reference points from the binary (§9)
+def test_ring8_all_reduce_1mib_is_64440(tmp_path):
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB)])
+    assert simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml").sim_time_ns == 64440
+
+
+@pytest.mark.parametrize("ct,expected", [(0, 9240), (6, 4520)])
+def test_fc8_direct_all_reduce_and_all_to_all(tmp_path, ct, expected):
+    w = workload(tmp_path, lambda r: [coll(1, ct, MiB)])
+    assert simulate(w, CFG / "direct_1d.json", CFG / "fc8.yml").sim_time_ns == expected
+
+
+def _graph(r):
+    return [comp(1, ops=2e12, ts=1e9), comp(2, [1], ops=1e9, ts=1e9), coll(3, 0, MiB, [2]),
+            comp(4, [2], ops=4e9, ts=2e6), comp(5, [3, 4], ops=1e6, ts=1e3)]
+
+
+def test_roofline_compute_and_comm_graph(tmp_path):
+    w = workload(tmp_path, _graph)
+    res = simulate(w, system(tmp_path, roofline_enabled=1), CFG / "ring8.yml")
+    # 2e12/9e14 s = 2222222 ns, 1e9 ops at 1600 GB/s x OI 1 = 625000, max(AR 64440, 4444), 1e6/9e14 s = 1 ns
+    assert res.sim_time_ns == 2911663
+    assert res.ranks[0].exposed_comm_ns == 59996
+    assert simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml").sim_time_ns == 64443  # replay: 0 µs → 1 ns
+
+
+@pytest.mark.parametrize("dims,expected", [([8, 8, 16], 10540204), ([16, 16, 16], 11323580)])
+def test_3d_all_reduce_1gib_matches_the_binary(dims, expected):
+    """reference §10: 1024 and 4096 NPUs, Ring x FC x Switch, 200/100/50 GB/s, ring per dim, localBWAware."""
+    net = NetworkConfig(["Ring", "FullyConnected", "Switch"], dims, [200.0, 100.0, 50.0], [500.0] * 3)
+    s = SystemConfig(collective_optimization="localBWAware", preferred_dataset_splits=4, local_mem_bw=1600,
+                     all_reduce_implementation=["ring"] * 3, all_gather_implementation=["ring"] * 3,
+                     reduce_scatter_implementation=["ring"] * 3)
+    shape = GroupShape(tuple(enumerate(dims)), dims[0] * dims[1] * dims[2])
+    assert collective_ns("all_reduce", 1 << 30, shape, s, net) == expected
+
+
+# ---------------------------------------------------------------- hand-worked algorithms
+RING8 = NetworkConfig(["Ring"], [8], [50.0], [500.0])
+E = 10
+
+
+@pytest.mark.parametrize("coll_name,data,expected", [
+    # RS on a 262144 B chunk: msg 32768, Tn = floor(500 + 32768/53.687) = 1110, P = 3*floor(20.48) = 60
+    ("reduce_scatter", 262144, 7 * (E + 1110) + 7 * 60 + E),
+    # AG of a 32768 B shard: 7 sends of 32768 B
+    ("all_gather", 32768, 7 * (E + 1110) + E),
+    # A2A: 8*7/2 sends of 32768 B
+    ("all_to_all", 262144, 28 * (E + 1110) + E),
+])
+def test_ring_phase_closed_forms(coll_name, data, expected):
+    assert phase_ns("ring", coll_name, RING8, 0, 8, data, E, 1600) == expected
+
+
+def test_halving_doubling_on_a_ring_counts_hops():
+    # RS: partners 1, 2, 4 apart on a Ring8: hops 1, 2, 4; msgs 131072, 65536, 32768
+    def tn(m, h):
+        return int(h * 500 + m / (50 * 2**30 / 1e9))
+
+    def red(m):
+        return 3 * int(m / 1.6e12 * 1e9)
+
+    rs = sum(E + tn(m, h) + red(m) for m, h in ((131072, 1), (65536, 2), (32768, 4)))
+    assert phase_ns("halvingDoubling", "reduce_scatter", RING8, 0, 8, 262144, E, 1600) == rs + E
+
+
+def test_two_dim_pipeline_is_bound_by_dim0(tmp_path):
+    """4x4 torus, localBWAware AR 1 MiB, 4 chunks: RS dim0 → AR dim1 → AG dim0; dim0's queue serves RS and AG.
+    RS0 = 3(10+1720)+3*120+10 = 5560, AG0 = 3(10+1720)+10 = 5200, AR1 = 6(10+805)+3*30+10 = 4990 < RS0 + AG0,
+    so dim0 never idles: 4 x (5560 + 5200) = 43040."""
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB)], n=16)
+    assert simulate(w, CFG / "ring_2d.json", CFG / "torus2d_4x4.yml").sim_time_ns == 43040
+
+
+def test_baseline_runs_all_reduce_on_every_dim(tmp_path):
+    s = SystemConfig(collective_optimization="baseline", preferred_dataset_splits=1, local_mem_bw=1600,
+                     all_reduce_implementation=["ring", "ring"])
+    net = NetworkConfig(["Ring", "Ring"], [4, 4], [50.0, 50.0], [500.0, 500.0])
+    one = phase_ns("ring", "all_reduce", net, 0, 4, MiB, E, 1600)
+    assert collective_ns("all_reduce", MiB, GroupShape(((0, 4), (1, 4)), 16), s, net) == 2 * one
+
+
+def test_involved_dim_skips_a_dimension(tmp_path):
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB, involved_dim=[False, True])], n=16)
+    one_dim = workload(tmp_path, lambda r: [coll(1, 0, MiB)], n=4, name="ring4")
+    t2 = simulate(w, CFG / "ring_2d.json", CFG / "torus2d_4x4.yml").sim_time_ns
+    t1 = simulate(one_dim, CFG / "ring_1d.json", network(tmp_path, ["Ring"], [4], [50.0])).sim_time_ns
+    assert t2 == t1
+
+
+# ---------------------------------------------------------------- p2p, memory, groups, errors
+def test_send_recv_take_one_message_delay(tmp_path):
+    def ranks(r):
+        if r == 0:
+            return [comp(1, dur=2), p2p(2, "send", 0, 1, 5, MiB, [1])]
+        return [p2p(1, "recv", 0, 1, 5, MiB)]
+    w = workload(tmp_path, ranks, n=2)
+    res = simulate(w, CFG / "ring_1d.json", network(tmp_path, ["Ring"], [2], [50.0]))
+    # 2 µs compute, then floor(500 + 1048576 / 53.687) = 20031 ns on the wire; both ends finish at arrival
+    assert [r.finish_ns for r in res.ranks] == [2000 + 20031, 2000 + 20031]
+
+
+def test_memory_pool_serialises_requests(tmp_path):
+    def ranks(r):
+        n = Node(id=1, name="load", type=NodeType.MEM_LOAD_NODE)
+        n.attr.append(make_attr("tensor_size", 3200))
+        return [n]
+    w = workload(tmp_path, ranks, n=8)
+    res = simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml", memory=CFG / "memory_pool.json")
+    # 100 ns + 3200/32 = 200 ns each, one pool: the k-th request finishes at 200k
+    assert sorted(r.finish_ns for r in res.ranks) == [200 * k for k in range(1, 9)]
+    with pytest.raises(ToolError, match="NO_MEMORY_EXPANSION"):
+        simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml")
+
+
+def test_comm_group_collective_uses_its_members(tmp_path):
+    def ranks(r):
+        return [coll(1, 0, MiB, pg_name="half")] if r < 4 else [comp(1, dur=1)]
+    w = workload(tmp_path, ranks, n=8)
+    groups = tmp_path / "g.json"
+    groups.write_text(json.dumps({"half": [0, 1, 2, 3]}))
+    res = simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml", comm_groups=groups)
+    ring4 = collective_ns("all_reduce", MiB, GroupShape(((0, 4),), 4), SystemConfig(
+        preferred_dataset_splits=4, local_mem_bw=1600, collective_optimization="localBWAware"), RING8)
+    assert [r.finish_ns for r in res.ranks[:4]] == [ring4] * 4 and res.ranks[4].finish_ns == 1000
+
+
+def test_symmetric_shortcut_equals_full_simulation(tmp_path):
+    same = workload(tmp_path, _graph, name="same")
+    diff = workload(tmp_path, lambda r: _graph(r) + [comp(9, [5], dur=0 if r else 0)][: 0] + (
+        [comp(9, [5])] if r == 7 else []), name="diff")
+    a = simulate(same, CFG / "ring_1d.json", CFG / "ring8.yml")
+    b = simulate(diff, CFG / "ring_1d.json", CFG / "ring8.yml")
+    assert a.rank_classes == 1 and b.rank_classes == 8
+    assert [r.finish_ns for r in a.ranks[:7]] == [r.finish_ns for r in b.ranks[:7]]
+
+
+def test_mismatched_collectives_are_an_error_not_a_hang(tmp_path):
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB if r else 2 * MiB)])
+    with pytest.raises(ToolError, match="does not match across ranks"):
+        simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml")
+
+
+def test_missing_collective_on_one_rank_is_reported_as_deadlock(tmp_path):
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB)] if r else [comp(1, dur=1)])
+    with pytest.raises(ToolError, match=r"deadlock: collective #0 .* never by rank\(s\) \[0\]"):
+        simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml")
+
+
+def test_unsupported_comm_type_names_the_node(tmp_path):
+    w = workload(tmp_path, lambda r: [coll(7, 3, MiB)])  # GATHER
+    with pytest.raises(ToolError, match="collective node 7 .* unsupported comm_type GATHER"):
+        simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml")
+
+
+def _cli(*args, cwd):
+    return subprocess.run([str(BIN / "astra-run"), *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_accepts_astra_sim_flags_and_writes_report_and_timeline(tmp_path):
+    workload(tmp_path, lambda r: [coll(1, 0, MiB)])
+    r = _cli("--workload-configuration=w", f"--system-configuration={CFG / 'ring_1d.json'}",
+             f"--network-configuration={CFG / 'ring8.yml'}", "-o", "rep.json", "--timeline", "tl.json", "-q",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    assert rep["sim_time_ns"] == 64440 and rep["ranks"][3] == {
+        "rank": 3, "finish_ns": 64440, "compute_ns": 0, "exposed_comm_ns": 64440, "comm_ns": 64440, "cpu_ns": 0,
+        "overlap_ns": 0}
+    tl = json.loads((tmp_path / "tl.json").read_text())
+    spans = [e for e in tl["traceEvents"] if e["ph"] == "X"]
+    assert len(spans) == 8 and spans[0]["dur"] == 64.44
+
+
+@pytest.mark.parametrize("bad", ["zero_splits", "missing_rank", "bad_topology", "npus_mismatch"])
+def test_cli_bad_input_is_one_line(tmp_path, bad):
+    workload(tmp_path, lambda r: [coll(1, 0, MiB)])
+    sysf, netf = CFG / "ring_1d.json", CFG / "ring8.yml"
+    if bad == "zero_splits":
+        sysf = system(tmp_path, preferred_dataset_splits=0)
+    elif bad == "missing_rank":
+        (tmp_path / "w.3.et").unlink()
+    elif bad == "bad_topology":
+        netf = network(tmp_path, ["Torus"], [8], [50.0])
+    else:
+        netf = network(tmp_path, ["Ring"], [16], [50.0])
+    r = _cli("--workload", "w", "--system", sysf, "--network", netf, "-o", "rep.json", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("astra-run: error: ")
+    assert not (tmp_path / "rep.json").exists()
