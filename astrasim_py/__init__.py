@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from astrasim_py.collectives.custom import CustomCollective
 from astrasim_py.config.memory import MemoryConfig, load_memory
 from astrasim_py.config.network import NetworkConfig, load_network
 from astrasim_py.config.system import SystemConfig, load_system
@@ -54,8 +55,10 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
     """Simulate a Chakra workload (prefix of `<prefix>.<rank>.et` files, or a loaded Trace)."""
     if backend != "analytical":
         raise ToolError(f"backend {backend!r} is not available (this build has: analytical)")
-    if custom_collectives:
-        raise ToolError("custom collectives are not available in this build")
+    custom = {}
+    for name, prefix in (custom_collectives or {}).items():
+        cc = CustomCollective.load(name, prefix)
+        custom[cc.comm_type] = cc
     sys_cfg = _load(system, load_system)
     net = _load(network, load_network)
     mem = _load(memory, load_memory) if memory is not None else MemoryConfig()
@@ -98,7 +101,8 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
     if identical and not symmetric:
         graphs = {r: RankGraph.load(files[r], r) for r in world}
         nodes = {r: sim_nodes(g) for r, g in graphs.items()}
-    sim = Simulator(nodes, sys_cfg, net, mem, groups, world=world, record_spans=timeline, symmetric=symmetric)
+    sim = Simulator(nodes, sys_cfg, net, mem, groups, world=world, record_spans=timeline, symmetric=symmetric,
+                    custom=custom)
     results = sim.run()
     spans = sim.spans
     if symmetric:

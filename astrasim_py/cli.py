@@ -38,19 +38,30 @@ TOOL = "astra-run"
               help="ASTRA-sim remote-memory JSON (needed only for MEM_LOAD/MEM_STORE nodes).")
 @click.option("--comm-groups", "--comm-group-configuration", "comm_groups", type=click.Path(path_type=Path),
               default=None, help='Comm-group JSON {"<pg_name>": [ranks]} (PREFIX.comm_groups.json is read if present).')
+@click.option("--custom-collective", "custom", multiple=True, metavar="COLL=PREFIX",
+              help="Run COLL (all-reduce, all-gather, reduce-scatter, all-to-all) with the send/recv schedule in "
+                   "PREFIX.<rank>.et (e.g. tacos-synth --et-prefix output). Repeatable.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write the JSON report here.")
 @click.option("--timeline", type=click.Path(path_type=Path), default=None,
               help="Write a Perfetto / chrome://tracing timeline (trace-event JSON).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
 @regression_options
 @common_options
-def cli(workload, system, network, memory, comm_groups, output, timeline, as_json, expect, rtol, atol, quiet, debug):
+def cli(workload, system, network, memory, comm_groups, custom, output, timeline, as_json, expect, rtol, atol,
+        quiet, debug):
     comm_groups_arg = str(comm_groups) if comm_groups and str(comm_groups) != "empty" else None
-    inputs = [*resolve_trace(workload).values(), system, network, memory, comm_groups_arg]
+    customs = {}
+    for spec in custom:
+        name, sep, prefix = spec.partition("=")
+        if not sep or not prefix:
+            raise click.BadParameter(f"expected COLL=PREFIX, got {spec!r}", param_hint="--custom-collective")
+        customs[name] = prefix
+    inputs = [*resolve_trace(workload).values(), system, network, memory, comm_groups,
+              *(p for c in customs.values() for p in resolve_trace(c).values())]
     for out in (output, timeline):
         check_not_input(out, [i for i in inputs if i is not None])
     res = simulate(workload, system, network, memory=memory, comm_groups=comm_groups_arg,
-                   timeline=timeline is not None)
+                   custom_collectives=customs, timeline=timeline is not None)
     report = res.to_dict()
     report["provenance"] = provenance(TOOL, inputs)
     if timeline is not None:

@@ -12,6 +12,7 @@ import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from astrasim_py.collectives.custom import CustomCollective
 from astrasim_py.collectives.phase import A2A, AG, AR, RS
 from astrasim_py.collectives.schedule import collective_ns, group_shape
 from astrasim_py.config.memory import MemoryConfig
@@ -64,7 +65,8 @@ class _Rank:
 class Simulator:
     def __init__(self, ranks: dict[int, list[SimNode]], system: SystemConfig, network: NetworkConfig,
                  memory: MemoryConfig | None = None, comm_groups: dict[str, list[int]] | None = None,
-                 world: list[int] | None = None, record_spans: bool = False, symmetric: bool = False):
+                 world: list[int] | None = None, record_spans: bool = False, symmetric: bool = False,
+                 custom: dict[int, CustomCollective] | None = None):
         """`symmetric`: `ranks` holds one representative of identical ranks, so a collective it issues is issued by
         every member at the same time and starts at once."""
         self.system, self.net, self.mem = system, network, memory or MemoryConfig()
@@ -72,6 +74,7 @@ class Simulator:
         self.world = world or sorted(ranks)
         self.record = record_spans
         self.symmetric = symmetric
+        self.custom = custom or {}
         self.spans: list[Span] = []
         self.results = {r: RankResult(r) for r in ranks}
         self.events: list[tuple[int, int, int, int]] = []  # (time, seq, rank, node id)
@@ -176,8 +179,17 @@ class Simulator:
         arrived[st.rank] = (t, n)
         if len(arrived) == len(members) or self.symmetric:
             begin = max(v[0] for v in arrived.values())
-            dur = 0 if ct == CommType.BARRIER else collective_ns(
-                _COLL[ct], n.comm_size, group_shape(self.net, members, n.involved), self.system, self.net)
+            if ct == CommType.BARRIER:
+                dur = 0
+            elif ct in self.custom:
+                cc = self.custom[ct]
+                if len(members) != len(cc.ranks):
+                    raise ToolError(f"custom {_ct(ct)} from {cc.source} has {len(cc.ranks)} ranks but node {n.id} "
+                                    f"runs on {len(members)}")
+                dur = cc.duration_ns(cc.full_size(n.comm_size, len(members)), self.net)
+            else:
+                dur = collective_ns(_COLL[ct], n.comm_size, group_shape(self.net, members, n.involved), self.system,
+                                    self.net)
             for r, (_, node) in arrived.items():
                 self._push(begin + dur, r, node.id)
             del self.rendezvous[key]

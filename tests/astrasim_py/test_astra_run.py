@@ -256,3 +256,35 @@ def test_cli_bad_input_is_one_line(tmp_path, bad):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("astra-run: error: ")
     assert not (tmp_path / "rep.json").exists()
+
+
+def _ring_allgather_schedule(tmp_path, n=4, full=4 * MiB):
+    """A hand-written ring all-gather: at step k rank r forwards chunk (r-k) mod n to r+1; each step waits for the
+    recv of the previous step."""
+    c = full // n
+    for r in range(n):
+        nodes, prev_recv = [], None
+        for k in range(n - 1):
+            s = p2p(2 * k + 1, "send", r, (r + 1) % n, 100 * k + r, c, [prev_recv] if prev_recv else [])
+            rv = p2p(2 * k + 2, "recv", (r - 1) % n, r, 100 * k + (r - 1) % n, c)
+            nodes += [s, rv]
+            prev_recv = rv.id
+        meta = GlobalMetadata(version="0.0.4")
+        meta.attr.extend([make_attr("comm_type", 2), make_attr("comm_size", full), make_attr("chunks_per_npu", 1)])
+        write_et(tmp_path / f"ag.{r}.et", meta, nodes)
+    return tmp_path / "ag"
+
+
+@pytest.mark.parametrize("shard,expected", [
+    (MiB, 3 * int(500 + MiB / (50 * 2**30 / 1e9))),          # 3 steps of floor(500 + 1 MiB/53.687 B/ns) = 20031
+    (2 * MiB, 3 * int(500 + 2 * MiB / (50 * 2**30 / 1e9))),  # schedule scaled 2x: 39562 per step
+])
+def test_custom_collective_runs_the_send_recv_schedule(tmp_path, shard, expected):
+    sched = _ring_allgather_schedule(tmp_path)
+    w = workload(tmp_path, lambda r: [coll(1, 2, shard)], n=4)
+    net = network(tmp_path, ["Ring"], [4], [50.0])
+    res = simulate(w, CFG / "ring_1d.json", net, custom_collectives={"all-gather": sched})
+    assert res.sim_time_ns == expected
+    r = _cli("--workload", "w", "--system", CFG / "ring_1d.json", "--network", net,
+             "--custom-collective", f"all-gather={sched}", "--json", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["sim_time_ns"] == expected

@@ -1,0 +1,99 @@
+"""Custom collectives given as Chakra ETs of send/recv nodes per rank (ASTRA-sim's `*-implementation-custom`).
+
+This is how tacos-synth's schedules run. Every rank starts the schedule when the collective starts; a node may
+begin once its deps finished (several sends of one rank may be in flight: they use different links); a send takes
+the network's one-message delay and a recv ends when its message arrives. No endpoint delay is added per message,
+so on direct-neighbour links the result equals a link-level schedule's own prediction. Message sizes scale by
+(collective size / the size the schedule was made for), floor, at least 1 byte.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+from astrasim_py.config.network import NetworkConfig
+from astrasim_py.network.analytical import p2p_ns
+from chakra_tools.common import ToolError
+from chakra_tools.et import CommType, NodeType, attrs_of, resolve_trace
+from chakra_tools.graph import RankGraph
+
+NAMES = {"all-reduce": CommType.ALL_REDUCE, "all-gather": CommType.ALL_GATHER,
+         "reduce-scatter": CommType.REDUCE_SCATTER, "all-to-all": CommType.ALL_TO_ALL}
+
+
+@dataclass
+class CustomCollective:
+    comm_type: int
+    schedule_size: int
+    ranks: dict[int, RankGraph]
+    source: str
+
+    @classmethod
+    def load(cls, name: str, prefix: str | os.PathLike) -> CustomCollective:
+        if name not in NAMES:
+            raise ToolError(f"--custom-collective: unknown collective {name!r} (known: {', '.join(NAMES)})")
+        files = resolve_trace(prefix)
+        ranks = {r: RankGraph.load(p, r) for r, p in files.items()}
+        meta = attrs_of(ranks[min(ranks)].metadata)
+        size = int(meta.get("comm_size", 0) or 0)
+        if size <= 0:
+            size = max((int(attrs_of(n).get("comm_size", 0)) for g in ranks.values() for n in g.nodes), default=1)
+        for g in ranks.values():
+            for n in g.nodes:
+                if n.type not in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE, NodeType.COMP_NODE,
+                                  NodeType.METADATA_NODE):
+                    raise ToolError(f"{g.path}: node {n.id} is {NodeType(n.type).name}; a custom collective may "
+                                    "only hold send/recv (and compute) nodes")
+        return cls(int(NAMES[name]), size, ranks, str(prefix))
+
+    def full_size(self, comm_size: int, npus: int) -> int:
+        return comm_size * npus if self.comm_type == CommType.ALL_GATHER else comm_size
+
+    @cached_property
+    def _nodes(self) -> list[tuple[int, object, dict]]:
+        out = []
+        for r, g in self.ranks.items():
+            for i in g.issue_order():
+                out.append((r, g.by_id[i], attrs_of(g.by_id[i])))
+        return out
+
+    def duration_ns(self, full_size: int, net: NetworkConfig) -> int:
+        """Length of the schedule when it moves `full_size` bytes (longest path; messages do not contend)."""
+        scale = full_size / self.schedule_size
+        finish: dict[tuple[int, int], int] = {}
+        arrivals: dict[tuple[int, int, int], list[int]] = {}
+        pending = list(self._nodes)
+        # Sends are resolved before the recvs that need them: iterate until no progress (graphs are small).
+        while pending:
+            rest = []
+            for r, n, a in pending:
+                deps = [finish.get((r, d)) for d in [*n.data_deps, *n.ctrl_deps] if d in self.ranks[r].by_id]
+                if any(d is None for d in deps):
+                    rest.append((r, n, a))
+                    continue
+                start = max(deps, default=0)
+                size = max(1, int(int(a.get("comm_size", 0)) * scale))
+                if n.type == NodeType.COMM_SEND_NODE:
+                    dst = int(a.get("comm_dst", -1))
+                    if dst not in self.ranks:
+                        raise ToolError(f"{self.source}: rank {r} send node {n.id} targets rank {dst}, not in the "
+                                        "schedule")
+                    end = start + p2p_ns(net, r, dst, size)
+                    arrivals.setdefault((r, dst, int(a.get("comm_tag", 0))), []).append(end)
+                elif n.type == NodeType.COMM_RECV_NODE:
+                    key = (int(a.get("comm_src", -1)), r, int(a.get("comm_tag", 0)))
+                    if not arrivals.get(key):
+                        rest.append((r, n, a))
+                        continue
+                    end = max(start, arrivals[key].pop(0))
+                else:
+                    end = start + n.duration_micros * 1000
+                finish[(r, n.id)] = end
+            if len(rest) == len(pending):
+                r, n, _ = rest[0]
+                raise ToolError(f"{self.source}: rank {r} node {n.id} can never run (a recv without its send, or a "
+                                "dependency cycle)")
+            pending = rest
+        return max(finish.values(), default=0)
