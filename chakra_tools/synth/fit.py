@@ -103,10 +103,22 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER) -> di
         kind_stats[k] = st
 
     nodes_per_rank = [len(f["kinds"]) for _, _, f in rank_feats]
-    spmd = []
-    for t in traces:
-        seqs = [tuple(rank_features(g)["kinds"]) for _, g in sorted(t.ranks.items())] if t.num_ranks > 1 else []
-        spmd.extend(s == seqs[0] for s in seqs[1:])
+    spmd, log_ratios = [], []
+    by_trace: dict[int, list[dict]] = defaultdict(list)
+    for t, _r, f in rank_feats:
+        by_trace[id(t)].append(f)
+    for feats in by_trace.values():
+        ref = feats[0]
+        comp = np.array([not (k.startswith("COLL:") or k in ("SEND", "RECV")) for k in ref["kinds"]])
+        for f in feats[1:]:
+            same = f["kinds"] == ref["kinds"]
+            spmd.append(same)
+            if same and comp.any():
+                d0 = np.asarray(ref["durations"], dtype=float)[comp]
+                dr = np.asarray(f["durations"], dtype=float)[comp]
+                log_ratios.append(np.log((dr + 1) / (d0 + 1)))
+    # per-node timing noise between ranks running the same op (log-ratio spread / sqrt 2: one rank's share)
+    log_sd = float(np.std(np.concatenate(log_ratios)) / np.sqrt(2)) if log_ratios else 0.0
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -119,6 +131,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER) -> di
         # each rank's drawn durations so that its compute path is nodes x this rate (moment matching)
         "compute_us_per_node": round(compute_us / max(sum(nodes_per_rank), 1), 4),
         "ranks": count_table([t.num_ranks for t in traces]),
-        "cross_rank": {"identical_kind_sequences": round(float(np.mean(spmd)), 4) if spmd else 1.0},
+        "cross_rank": {"identical_kind_sequences": round(float(np.mean(spmd)), 4) if spmd else 1.0,
+                       "duration_log_sd": round(log_sd, 4)},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},
     }

@@ -6,8 +6,9 @@ Construction (why it is valid):
 - every dependency points to an earlier node (distance >= 1), so the graph is acyclic; ids are 0..M-1;
 - p2p kinds are paired in program order: the earlier of a pair is a send to rank r+1, the later the recv
   from rank r-1 with the same tag and size, so every send has its recv and a ring of them cannot deadlock;
-- only per-rank quantities (durations, num_ops, tensor_size) are drawn per rank, from a seed derived from
-  (seed, rank), so the same seed gives the same bytes;
+- durations, num_ops and tensor_size are drawn once per node (the same op does the same work on every rank);
+  each rank then multiplies durations by its own log-normal timing noise (the spread measured between ranks
+  of the corpus), drawn from a seed derived from (seed, rank), so the same seed gives the same bytes;
 - each rank's compute durations are then scaled so that its compute critical path equals
   nodes x the corpus's compute time per node (x --scale-compute): the sampled trace matches the corpus's
   mean rate exactly instead of up to the sampling noise of a few long ops.
@@ -55,6 +56,8 @@ class Program:
     comm_size: dict[int, int]      # node index -> bytes (collectives and p2p)
     group_size: dict[int, int]     # collective index -> members per group (== ranks for the world)
     p2p: dict[int, tuple[str, int]]  # node index -> ("send"|"recv", tag)
+    duration_us: np.ndarray         # per node, before per-rank jitter and scaling
+    extra: dict[str, dict[int, float]]  # num_ops / tensor_size per node index
 
 
 def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, int]]:
@@ -123,7 +126,16 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
         if kind == "recv":
             send = next(j for j, (kk, t) in p2p.items() if kk == "send" and t == tag)
             comm_size[i] = comm_size[send]
-    return Program(kinds, data, ctrl, comm_size, group_size, p2p)
+    duration = np.zeros(len(kinds))
+    extra: dict[str, dict[int, float]] = {"num_ops": {}, "tensor_size": {}}
+    for k in sorted(set(kinds)):
+        where = [i for i, kk in enumerate(kinds) if kk == k]
+        st = stats.get(k, {})
+        duration[where] = sample_quantiles(st.get("duration_us", []), len(where), rng)
+        for name in extra:
+            if name in st:
+                extra[name].update(zip(where, np.maximum(sample_quantiles(st[name], len(where), rng), 0).tolist()))
+    return Program(kinds, data, ctrl, comm_size, group_size, p2p, duration, extra)
 
 
 def _groups(program: Program, ranks: int) -> dict[str, list[int]]:
@@ -159,21 +171,12 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
     stats = model["kind_stats"]
     rng = np.random.default_rng([seed, rank + 1])
     n = len(program.kinds)
-    dur = np.zeros(n, dtype=np.int64)
-    extra: dict[str, dict[int, int]] = {"num_ops": {}, "tensor_size": {}}
-    by_kind: dict[str, list[int]] = {}
-    for i, k in enumerate(program.kinds):
-        by_kind.setdefault(k, []).append(i)
-    for k in sorted(by_kind):
-        idx = by_kind[k]
-        st = stats.get(k, {})
-        d = np.maximum(np.rint(sample_quantiles(st.get("duration_us", []), len(idx), rng) * scale_compute), 0)
-        dur[idx] = d.astype(np.int64)
-        for name in extra:
-            if name in st:
-                scale = scale_compute if name == "num_ops" else 1.0
-                vals = np.maximum(np.rint(sample_quantiles(st[name], len(idx), rng) * scale), 0)
-                extra[name].update(zip(idx, (int(v) for v in vals)))
+    # same op, same work on every rank (SPMD); per-rank timing noise as measured across the corpus's ranks
+    sd = float(model.get("cross_rank", {}).get("duration_log_sd", 0.0))
+    jitter = np.exp(rng.normal(0.0, sd, n)) if sd > 0 else 1.0
+    dur = np.maximum(np.rint(program.duration_us * jitter * scale_compute), 0).astype(np.int64)
+    extra = {name: {i: int(round(v * (scale_compute if name == "num_ops" else 1.0))) for i, v in vals.items()}
+             for name, vals in program.extra.items()}
     rate = model.get("compute_us_per_node")
     if rate is not None and n:
         dur = _calibrate(dur, program, float(rate) * n * scale_compute)
