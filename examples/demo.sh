@@ -25,5 +25,13 @@ chakra-convert from-json $O/gloo.0.json -o $O/gloo.0.roundtrip.et -q
 cmp $O/et/gloo.0.et $O/gloo.0.roundtrip.et
 echo "round trip: byte-identical"
 
+echo "== 5. astra-run: the 2-rank gloo trace, and a 16-NPU hybrid-parallel workload on a 4x4 2-D torus"
+C=examples/configs/astra-run
+printf 'topology: [ Ring ]\nnpus_count: [ 2 ]\nbandwidth: [ 50.0 ]\nlatency: [ 500.0 ]\n' > $O/ring2.yml
+astra-run --workload $O/et/gloo --system $C/ring_1d.json --network $O/ring2.yml -o $O/gloo.sim.json -q
+chakra-convert text tests/data/hybrid.txt -o $O/et/hybrid --npus 16 --passes 2 -q
+astra-run --workload $O/et/hybrid --system $C/ring_2d.json --network $C/torus2d_4x4.yml \
+    -o $O/hybrid.sim.json --timeline $O/hybrid.trace.json
+
 python3 examples/demo_report.py "$O"
 echo "demo: done -> $O/report.md"

@@ -22,6 +22,19 @@ def main(out: Path) -> None:
         for c in rep["ranks"][0]["collectives"]:
             lines.append(f"- {c['comm_type']} {c['comm_size']} B (pg '{c['pg_name']}') x{c['count']}")
         lines.append("")
+    for name, title in (("gloo.sim.json", "astra-run: 2-rank gloo trace on a 2-NPU ring"),
+                        ("hybrid.sim.json", "astra-run: 16-NPU hybrid data/model parallel workload on a 4x4 torus")):
+        f = out / name
+        if f.exists():
+            rep = json.loads(f.read_text())
+            lines += [f"## {title}", "", f"Simulated time: **{rep['sim_time_ns']:,} ns** "
+                      f"({rep['simulated_rank_classes']} rank class(es) simulated)", "",
+                      "| rank | finish ns | compute ns | exposed comm ns |", "|---|---|---|---|"]
+            for r in rep["ranks"][:4]:
+                lines.append(f"| {r['rank']} | {r['finish_ns']:,} | {r['compute_ns']:,} | {r['exposed_comm_ns']:,} |")
+            lines.append("")
+    if (out / "hybrid.trace.json").exists():
+        lines += ["Timeline: `hybrid.trace.json` (open in ui.perfetto.dev).", ""]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
