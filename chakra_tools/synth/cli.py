@@ -38,8 +38,9 @@ def cli() -> None:
 @click.option("--order", default=2, show_default=True, help="Markov order over node kinds.")
 @common_options
 def fit(prefixes, output, order, quiet, debug) -> None:
+    from chakra_tools.et import resolve_trace
     from chakra_tools.synth.fit import fit as fit_model
-    check_not_input(output, prefixes)
+    check_not_input(output, [f for p in prefixes for f in resolve_trace(p).values()])
     model = fit_model(list(prefixes), order=order)
     write_json(output, model)
     c = model["corpus"]
@@ -64,7 +65,10 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, quiet, 
     require_file(model)
     check_not_input(f"{output}.0.et", [model])
     m = check_model(load_data(model), model)
-    summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm)
+    try:
+        summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:  # a hand-edited model
+        raise ToolError(f"{model}: malformed model ({type(e).__name__}: {e})") from None
     info(f"wrote {ranks} ranks x {summary['nodes_per_rank']} nodes "
          f"({summary['collectives_per_rank']} collectives/rank) -> {output}.<rank>.et", quiet=quiet)
 

@@ -40,6 +40,8 @@ def check_model(model: object, source: str = "model") -> dict:
     for key in _REQUIRED_KEYS:
         if key not in model:
             raise ToolError(f"{source}: model lacks key '{key}'")
+    if not isinstance(model["markov"], dict) or "" not in model["markov"]:
+        raise ToolError(f"{source}: model has no kind statistics ('markov' lacks the empty context)")
     kinds = model["kinds"]
     if not isinstance(kinds, list) or not kinds or any(k not in model["kind_stats"] for k in kinds):
         raise ToolError(f"{source}: 'kinds' must list the kinds of 'kind_stats'")

@@ -269,3 +269,13 @@ def test_compute_rate_is_matched(model, tmp_path):
     sample(model, tmp_path / "s", ranks=2, nodes=700, seed=4, scale_compute=2.0)
     for g in Trace.load(tmp_path / "s").ranks.values():
         assert compute_path_us(g) == pytest.approx(2 * 700 * model["compute_us_per_node"], rel=0.02)
+
+
+def test_malformed_model_is_one_line_and_writes_nothing(model, tmp_path):
+    bad = json.loads(json.dumps(model))
+    bad["kind_stats"][bad["kinds"][-1]]["duration_us"] = "x"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    res = CliRunner().invoke(cli, ["sample", str(path), "-o", str(tmp_path / "s"), "--ranks", "2", "--nodes", "2000"])
+    assert res.exit_code == 1 and "malformed model" in str(res.exception) + res.output
+    assert not list(tmp_path.glob("s.*"))
