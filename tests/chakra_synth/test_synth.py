@@ -279,3 +279,22 @@ def test_malformed_model_is_one_line_and_writes_nothing(model, tmp_path):
     res = CliRunner().invoke(cli, ["sample", str(path), "-o", str(tmp_path / "s"), "--ranks", "2", "--nodes", "2000"])
     assert res.exit_code == 1 and "malformed model" in str(res.exception) + res.output
     assert not list(tmp_path.glob("s.*"))
+
+
+@pytest.fixture(scope="module")
+def prog_model(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("prog")
+    _write_programmatic(d / "prog")
+    return fit([d / "prog"], order=1)
+
+
+@given(seed=st.integers(0, 2**31), ranks=st.integers(1, 9), nodes=st.integers(1, 120))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_subgroup_and_p2p_samples_validate(prog_model, tmp_path_factory, seed, ranks, nodes):
+    prefix = tmp_path_factory.mktemp("p") / "x"
+    sample(prog_model, prefix, ranks=ranks, nodes=nodes, seed=seed)
+    t = Trace.load(prefix)
+    assert not errors(check_trace(t))
+    sends = sum(1 for g in t.ranks.values() for p in g.p2p() if p.kind == "send")
+    recvs = sum(1 for g in t.ranks.values() for p in g.p2p() if p.kind == "recv")
+    assert sends == recvs and (ranks > 1 or sends == 0)
