@@ -53,8 +53,8 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
              comm_groups: str | os.PathLike | dict | None = None, backend: str = "analytical",
              custom_collectives: dict | None = None, timeline: bool = False) -> SimResult:
     """Simulate a Chakra workload (prefix of `<prefix>.<rank>.et` files, or a loaded Trace)."""
-    if backend != "analytical":
-        raise ToolError(f"backend {backend!r} is not available (this build has: analytical)")
+    if backend not in ("analytical", "congestion"):
+        raise ToolError(f"unknown backend {backend!r} (analytical or congestion)")
     custom = {}
     for name, prefix in (custom_collectives or {}).items():
         cc = CustomCollective.load(name, prefix)
@@ -102,7 +102,7 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
         graphs = {r: RankGraph.load(files[r], r) for r in world}
         nodes = {r: sim_nodes(g) for r, g in graphs.items()}
     sim = Simulator(nodes, sys_cfg, net, mem, groups, world=world, record_spans=timeline, symmetric=symmetric,
-                    custom=custom)
+                    custom=custom, congestion=backend == "congestion")
     results = sim.run()
     spans = sim.spans
     if symmetric:

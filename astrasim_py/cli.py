@@ -41,13 +41,16 @@ TOOL = "astra-run"
 @click.option("--custom-collective", "custom", multiple=True, metavar="COLL=PREFIX",
               help="Run COLL (all-reduce, all-gather, reduce-scatter, all-to-all) with the send/recv schedule in "
                    "PREFIX.<rank>.et (e.g. tacos-synth --et-prefix output). Repeatable.")
+@click.option("--backend", type=click.Choice(["analytical", "congestion"]), default="analytical", show_default=True,
+              help="analytical = ASTRA-sim's congestion-unaware model; congestion = per-link queues, switches as "
+                   "nodes, any number of dimensions.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write the JSON report here.")
 @click.option("--timeline", type=click.Path(path_type=Path), default=None,
               help="Write a Perfetto / chrome://tracing timeline (trace-event JSON).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
 @regression_options
 @common_options
-def cli(workload, system, network, memory, comm_groups, custom, output, timeline, as_json, expect, rtol, atol,
+def cli(workload, system, network, memory, comm_groups, custom, backend, output, timeline, as_json, expect, rtol, atol,
         quiet, debug):
     comm_groups_arg = str(comm_groups) if comm_groups and str(comm_groups) != "empty" else None
     customs = {}
@@ -61,7 +64,7 @@ def cli(workload, system, network, memory, comm_groups, custom, output, timeline
     for out in (output, timeline):
         check_not_input(out, [i for i in inputs if i is not None])
     res = simulate(workload, system, network, memory=memory, comm_groups=comm_groups_arg,
-                   custom_collectives=customs, timeline=timeline is not None)
+                   custom_collectives=customs, backend=backend, timeline=timeline is not None)
     report = res.to_dict()
     report["provenance"] = provenance(TOOL, inputs)
     if timeline is not None:

@@ -19,6 +19,7 @@ from astrasim_py.config.memory import MemoryConfig
 from astrasim_py.config.network import NetworkConfig
 from astrasim_py.config.system import SystemConfig
 from astrasim_py.network.analytical import p2p_ns
+from astrasim_py.network.congestion import Links, LinkSim
 from astrasim_py.workload import CPU, GPU_COMM, GPU_COMP, INSTANT, MEM, RECV, SimNode
 from chakra_tools.common import ToolError
 from chakra_tools.et import CommType, NodeType
@@ -66,7 +67,7 @@ class Simulator:
     def __init__(self, ranks: dict[int, list[SimNode]], system: SystemConfig, network: NetworkConfig,
                  memory: MemoryConfig | None = None, comm_groups: dict[str, list[int]] | None = None,
                  world: list[int] | None = None, record_spans: bool = False, symmetric: bool = False,
-                 custom: dict[int, CustomCollective] | None = None):
+                 custom: dict[int, CustomCollective] | None = None, congestion: bool = False):
         """`symmetric`: `ranks` holds one representative of identical ranks, so a collective it issues is issued by
         every member at the same time and starts at once."""
         self.system, self.net, self.mem = system, network, memory or MemoryConfig()
@@ -75,6 +76,9 @@ class Simulator:
         self.record = record_spans
         self.symmetric = symmetric
         self.custom = custom or {}
+        self.congestion = congestion
+        self.links = Links(network) if congestion else None
+        self.linksim = LinkSim(self.links) if congestion else None
         self.spans: list[Span] = []
         self.results = {r: RankResult(r) for r in ranks}
         self.events: list[tuple[int, int, int, int]] = []  # (time, seq, rank, node id)
@@ -119,14 +123,10 @@ class Simulator:
             if n.dst not in self.ranks:
                 raise ToolError(f"rank {st.rank}: send node {n.id} ({n.name!r}) targets rank {n.dst}, "
                                 "which is not in the workload")
-            arrival = t + p2p_ns(self.net, st.rank, n.dst, n.comm_size)
-            self._push(arrival, st.rank, n.id)
-            key = (st.rank, n.dst, n.tag)
-            if self.recv_wait[key]:
-                rt, rr, rid = self.recv_wait[key].pop(0)
-                self._push(max(arrival, rt), rr, rid)
+            if self.linksim is not None:
+                self.linksim.send(t, st.rank, n.dst, n.comm_size, (st.rank, n.id, n.dst, n.tag))
             else:
-                self.mailbox[key].append(arrival)
+                self._deliver(t + p2p_ns(self.net, st.rank, n.dst, n.comm_size), st.rank, n.id, n.dst, n.tag)
         elif n.kind == NodeType.COMM_RECV_NODE:
             key = (n.src, st.rank, n.tag)
             if self.mailbox[key]:
@@ -145,6 +145,16 @@ class Simulator:
             self._push(end, st.rank, n.id)
         else:
             self._push(t, st.rank, n.id)
+
+    def _deliver(self, arrival: int, src: int, send_id: int, dst: int, tag: int) -> None:
+        """A message arrived: the send ends; the matching recv ends now or when it is issued."""
+        self._push(arrival, src, send_id)
+        key = (src, dst, tag)
+        if self.recv_wait[key]:
+            rt, rr, rid = self.recv_wait[key].pop(0)
+            self._push(max(arrival, rt), rr, rid)
+        else:
+            self.mailbox[key].append(arrival)
 
     def _compute_ns(self, n: SimNode) -> int:
         s = self.system
@@ -186,10 +196,10 @@ class Simulator:
                 if len(members) != len(cc.ranks):
                     raise ToolError(f"custom {_ct(ct)} from {cc.source} has {len(cc.ranks)} ranks but node {n.id} "
                                     f"runs on {len(members)}")
-                dur = cc.duration_ns(cc.full_size(n.comm_size, len(members)), self.net)
+                dur = cc.duration_ns(cc.full_size(n.comm_size, len(members)), self.net, self.congestion)
             else:
                 dur = collective_ns(_COLL[ct], n.comm_size, group_shape(self.net, members, n.involved), self.system,
-                                    self.net)
+                                    self.net, self.congestion)
             for r, (_, node) in arrived.items():
                 self._push(begin + dur, r, node.id)
             del self.rendezvous[key]
@@ -216,7 +226,15 @@ class Simulator:
                 if w == 0:
                     self._make_ready(st, nid)
             self._issue(st, 0)
-        while self.events:
+        while True:
+            if self.linksim is not None:
+                d = self.linksim.step(self.events[0][0] if self.events else float("inf"))
+                if d is not None:
+                    arrival, (src, send_id, dst, tag) = d
+                    self._deliver(arrival, src, send_id, dst, tag)
+                    continue
+            if not self.events:
+                break
             t, _, r, nid = heapq.heappop(self.events)
             st = self.ranks[r]
             n = st.nodes[nid]

@@ -9,12 +9,14 @@ so on direct-neighbour links the result equals a link-level schedule's own predi
 
 from __future__ import annotations
 
+import heapq
 import os
 from dataclasses import dataclass
 from functools import cached_property
 
 from astrasim_py.config.network import NetworkConfig
 from astrasim_py.network.analytical import p2p_ns
+from astrasim_py.network.congestion import Links, LinkSim
 from chakra_tools.common import ToolError
 from chakra_tools.et import CommType, NodeType, attrs_of, resolve_trace
 from chakra_tools.graph import RankGraph
@@ -59,8 +61,84 @@ class CustomCollective:
                 out.append((r, g.by_id[i], attrs_of(g.by_id[i])))
         return out
 
-    def duration_ns(self, full_size: int, net: NetworkConfig) -> int:
-        """Length of the schedule when it moves `full_size` bytes (longest path; messages do not contend)."""
+    def duration_ns(self, full_size: int, net: NetworkConfig, congestion: bool = False) -> int:
+        """Length of the schedule when it moves `full_size` bytes."""
+        if congestion:
+            return self._congested_ns(full_size, net)
+        return self._unaware_ns(full_size, net)
+
+    def _congested_ns(self, full_size: int, net: NetworkConfig) -> int:
+        """Event-driven over per-link queues: a send leaves when its deps are done, a recv ends at arrival."""
+        scale = full_size / self.schedule_size
+        sim = LinkSim(Links(net))
+        waiting: dict[tuple[int, int], int] = {}
+        ready_at: dict[tuple[int, int], int] = {}
+        children: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        info: dict[tuple[int, int], tuple] = {}
+        arrived: dict[tuple[int, int, int], list[int]] = {}
+        recv_ready: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+        finish: dict[tuple[int, int], int] = {}
+        for r, n, a in self._nodes:
+            key = (r, n.id)
+            deps = [d for d in dict.fromkeys([*n.data_deps, *n.ctrl_deps]) if d in self.ranks[r].by_id]
+            waiting[key] = len(deps)
+            ready_at[key] = 0
+            for d in deps:
+                children.setdefault((r, d), []).append(key)
+            info[key] = (n, a)
+        events: list[tuple[int, tuple[int, int]]] = []
+
+        def done(key: tuple[int, int], t: int) -> None:
+            finish[key] = t
+            for c in children.get(key, ()):
+                ready_at[c] = max(ready_at[c], t)
+                waiting[c] -= 1
+                if waiting[c] == 0:
+                    start(c)
+
+        def start(key: tuple[int, int]) -> None:
+            r, _ = key
+            n, a = info[key]
+            t = ready_at[key]
+            size = max(1, int(int(a.get("comm_size", 0)) * scale))
+            if n.type == NodeType.COMM_SEND_NODE:
+                sim.send(t, r, int(a.get("comm_dst", -1)), size, (r, int(a.get("comm_dst", -1)),
+                                                                   int(a.get("comm_tag", 0)), key))
+            elif n.type == NodeType.COMM_RECV_NODE:
+                k = (int(a.get("comm_src", -1)), r, int(a.get("comm_tag", 0)))
+                if arrived.get(k):
+                    heapq.heappush(events, (max(t, arrived[k].pop(0)), key))
+                else:
+                    recv_ready.setdefault(k, []).append(key)
+            else:
+                heapq.heappush(events, (t + n.duration_micros * 1000, key))
+
+        for key, w in list(waiting.items()):
+            if w == 0:
+                start(key)
+        while True:  # node completions and link events in time order, so link queues see sends in order
+            if events:
+                t, key = heapq.heappop(events)
+                done(key, t)
+                continue
+            d = sim.step()
+            if d is None:
+                break
+            t, (src, dst, tag, skey) = d
+            done(skey, t)
+            k = (src, dst, tag)
+            if recv_ready.get(k):
+                rkey = recv_ready[k].pop(0)
+                heapq.heappush(events, (max(t, ready_at[rkey]), rkey))
+            else:
+                arrived.setdefault(k, []).append(t)
+        if len(finish) != len(info):
+            raise ToolError(f"{self.source}: some send/recv nodes can never run (a recv without its send, or a "
+                            "dependency cycle)")
+        return max(finish.values(), default=0)
+
+    def _unaware_ns(self, full_size: int, net: NetworkConfig) -> int:
+        """Longest path: messages do not contend."""
         scale = full_size / self.schedule_size
         finish: dict[tuple[int, int], int] = {}
         arrivals: dict[tuple[int, int, int], list[int]] = {}

@@ -13,6 +13,7 @@ from functools import lru_cache
 from math import ceil
 
 from astrasim_py.collectives.phase import AG, AR, RS, output_bytes, phase_ns
+from astrasim_py.collectives.phase_congestion import phase_congestion_ns
 from astrasim_py.config.network import NetworkConfig
 from astrasim_py.config.system import SystemConfig
 
@@ -59,9 +60,13 @@ def _impl(system: SystemConfig, coll: str, dim: int) -> str:
     return impls[dim] if dim < len(impls) else impls[-1]
 
 
-def collective_ns(coll: str, size: int, shape: GroupShape, system: SystemConfig, net: NetworkConfig) -> int:
-    """Duration of one collective (cached: every rank of a lock-step collective asks the same question)."""
-    return _collective_ns(coll, size, shape, _system_key(system), _net_key(net))
+def collective_ns(coll: str, size: int, shape: GroupShape, system: SystemConfig, net: NetworkConfig,
+                  congestion: bool = False) -> int:
+    """Duration of one collective (cached: every rank of a lock-step collective asks the same question).
+
+    With `congestion`, each phase is simulated message by message over per-link queues; dimensions have
+    disjoint links, so phases of different dimensions do not interfere."""
+    return _collective_ns(coll, size, shape, _system_key(system), _net_key(net), congestion)
 
 
 def _net_key(net: NetworkConfig) -> tuple:
@@ -76,7 +81,7 @@ def _system_key(s: SystemConfig) -> tuple:
 
 
 @lru_cache(maxsize=4096)
-def _collective_ns(coll: str, size: int, shape: GroupShape, skey: tuple, nkey: tuple) -> int:
+def _collective_ns(coll: str, size: int, shape: GroupShape, skey: tuple, nkey: tuple, congestion: bool) -> int:
     system = SystemConfig(scheduling_policy=skey[0], collective_optimization=skey[1], endpoint_delay=skey[2],
                           active_chunks_per_dimension=skey[3], preferred_dataset_splits=skey[4], local_mem_bw=skey[5],
                           all_reduce_implementation=list(skey[6]), all_gather_implementation=list(skey[7]),
@@ -96,8 +101,13 @@ def _collective_ns(coll: str, size: int, shape: GroupShape, skey: tuple, nkey: t
     data = float(chunk)
     for dim, pc in plan:
         n = n_of[dim]
-        durations.append((dim, phase_ns(_impl(system, pc, dim), pc, net, dim, n, data, system.endpoint_delay,
-                                        system.local_mem_bw)))
+        algo = _impl(system, pc, dim)
+        if congestion:
+            ns = phase_congestion_ns(algo, pc, net.topology[dim], n, net.bandwidth[dim], net.latency[dim], data,
+                                     system.endpoint_delay, system.local_mem_bw)
+        else:
+            ns = phase_ns(algo, pc, net, dim, n, data, system.endpoint_delay, system.local_mem_bw)
+        durations.append((dim, ns))
         data = output_bytes(pc, n, data)
     servers = max(1, ceil(system.active_chunks_per_dimension / max(1, system.num_queues_per_dim)))
     return pipeline_ns(durations, streams, servers, system.scheduling_policy != "FIFO")
