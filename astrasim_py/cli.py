@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from astrasim_py import simulate
+from astrasim_py import load_system, simulate
 from chakra_tools.common import (
     check_expected,
     check_not_input,
@@ -44,13 +44,21 @@ TOOL = "astra-run"
 @click.option("--backend", type=click.Choice(["analytical", "congestion"]), default="analytical", show_default=True,
               help="analytical = ASTRA-sim's congestion-unaware model; congestion = per-link queues, switches as "
                    "nodes, any number of dimensions.")
+@click.option("--num-queues-per-dim", type=int, default=1, show_default=True, help="Scheduler queues per dimension.")
+@click.option("--injection-scale", type=float, default=1.0, show_default=True, help="Multiplies endpoint-delay.")
+@click.option("--comm-scale", type=float, default=1.0, show_default=True, help="Multiplies collective sizes.")
+@click.option("--compute-scale", type=float, default=1.0, hidden=True, help="Accepted for ASTRA-sim scripts; unused.")
+@click.option("--rendezvous-protocol", default="false", hidden=True, help="Accepted for ASTRA-sim scripts; unused.")
+@click.option("--logging-configuration", default=None, hidden=True, help="Accepted for ASTRA-sim scripts; unused.")
+@click.option("--logging-folder", default=None, hidden=True, help="Accepted for ASTRA-sim scripts; unused.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write the JSON report here.")
 @click.option("--timeline", type=click.Path(path_type=Path), default=None,
               help="Write a Perfetto / chrome://tracing timeline (trace-event JSON).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
 @regression_options
 @common_options
-def cli(workload, system, network, memory, comm_groups, custom, backend, output, timeline, as_json, expect, rtol, atol,
+def cli(workload, system, network, memory, comm_groups, custom, backend, num_queues_per_dim, injection_scale,
+        comm_scale, compute_scale, rendezvous_protocol, logging_configuration, logging_folder, output, timeline, as_json, expect, rtol, atol,
         quiet, debug):
     comm_groups_arg = str(comm_groups) if comm_groups and str(comm_groups) != "empty" else None
     customs = {}
@@ -63,7 +71,11 @@ def cli(workload, system, network, memory, comm_groups, custom, backend, output,
               *(p for c in customs.values() for p in resolve_trace(c).values())]
     for out in (output, timeline):
         check_not_input(out, [i for i in inputs if i is not None])
-    res = simulate(workload, system, network, memory=memory, comm_groups=comm_groups_arg,
+    sys_cfg = load_system(system)
+    sys_cfg.num_queues_per_dim = num_queues_per_dim
+    sys_cfg.endpoint_delay = int(sys_cfg.endpoint_delay * injection_scale)
+    sys_cfg.comm_scale = comm_scale
+    res = simulate(workload, sys_cfg, network, memory=memory, comm_groups=comm_groups_arg,
                    custom_collectives=customs, backend=backend, timeline=timeline is not None)
     report = res.to_dict()
     report["provenance"] = provenance(TOOL, inputs)

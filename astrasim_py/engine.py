@@ -175,6 +175,7 @@ class Simulator:
             raise ToolError(f"rank {st.rank}: collective node {n.id} ({n.name!r}) has unsupported comm_type {name} "
                             "(supported: ALL_REDUCE, ALL_GATHER, REDUCE_SCATTER, ALL_TO_ALL, BROADCAST, BARRIER)")
         members = self._members(n.pg_name, st.rank, n)
+        size = int(n.comm_size * self.system.comm_scale)
         k = st.coll_seq[n.pg_name]
         st.coll_seq[n.pg_name] += 1
         key = (n.pg_name, k)
@@ -196,9 +197,9 @@ class Simulator:
                 if len(members) != len(cc.ranks):
                     raise ToolError(f"custom {_ct(ct)} from {cc.source} has {len(cc.ranks)} ranks but node {n.id} "
                                     f"runs on {len(members)}")
-                dur = cc.duration_ns(cc.full_size(n.comm_size, len(members)), self.net, self.congestion)
+                dur = cc.duration_ns(cc.full_size(size, len(members)), self.net, self.congestion)
             else:
-                dur = collective_ns(_COLL[ct], n.comm_size, group_shape(self.net, members, n.involved), self.system,
+                dur = collective_ns(_COLL[ct], size, group_shape(self.net, members, n.involved), self.system,
                                     self.net, self.congestion)
             for r, (_, node) in arrived.items():
                 self._push(begin + dur, r, node.id)

@@ -27,6 +27,7 @@ class SystemConfig:
     reduce_scatter_implementation: list[str] = field(default_factory=lambda: ["ring"])
     all_to_all_implementation: list[str] = field(default_factory=lambda: ["ring"])
     num_queues_per_dim: int = 1
+    comm_scale: float = 1.0              # --comm-scale: multiplies collective sizes
 
     def validate(self) -> None:
         if self.scheduling_policy not in ("LIFO", "FIFO", "EXPLICIT"):

@@ -341,3 +341,14 @@ def test_double_binary_tree_closed_form():
     """Our model (the binary was not measured for it): depth 3 on 8 nodes, two trees each carrying D/2 = 131072 B:
     6 x (E + floor(500 + 131072/53.687)) + 3 x 3·floor(131072/1600) + E = 6·2951 + 3·243 + 10."""
     assert phase_ns("doubleBinaryTree", "all_reduce", RING8, 0, 8, 262144, E, 1600) == 6 * 2951 + 3 * 243 + 10
+
+
+def test_cli_accepts_astra_sim_runtime_flags(tmp_path):
+    """--injection-scale=2 doubles endpoint-delay: 4 x (14 (20 + 1110) + 7·60 + 20) = 65040; logging flags are
+    accepted like ASTRA-sim does."""
+    workload(tmp_path, lambda r: [coll(1, 0, MiB)])
+    r = _cli("--workload-configuration=w", f"--system-configuration={CFG / 'ring_1d.json'}",
+             f"--network-configuration={CFG / 'ring8.yml'}", "--num-queues-per-dim=1", "--injection-scale=2",
+             "--comm-scale=1", "--logging-folder=log", "--rendezvous-protocol=false", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["sim_time_ns"] == 65040
