@@ -64,10 +64,11 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, quiet, 
     from chakra_tools.synth.sample import sample as sample_trace
     require_file(model)
     check_not_input(f"{output}.0.et", [model])
-    m = check_model(load_data(model), model)
     try:
+        m = check_model(load_data(model), model)
         summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm)
-    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:  # a hand-edited model
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError,
+            OverflowError) as e:  # a hand-edited model that passed the structural checks
         raise ToolError(f"{model}: malformed model ({type(e).__name__}: {e})") from None
     info(f"wrote {ranks} ranks x {summary['nodes_per_rank']} nodes "
          f"({summary['collectives_per_rank']} collectives/rank) -> {output}.<rank>.et", quiet=quiet)

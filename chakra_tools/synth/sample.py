@@ -17,6 +17,7 @@ Construction (why it is valid):
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 
@@ -29,6 +30,14 @@ from chakra_tools.synth.features import comm_type_of, node_type_of
 from chakra_tools.synth.model import FORMAT, VERSION, MarkovSampler, sample_counts, sample_quantiles
 
 _REQUIRED_KEYS = ("order", "kinds", "kind_stats", "markov", "nodes_per_rank")
+_TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance", "ctrl_distance", "group_fraction")
+
+
+def _numbers(values: object, hi: float = 1e18) -> bool:
+    """A list of finite numbers in [0, hi] (what every quantile table of a model is)."""
+    return isinstance(values, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= hi
+        for v in values)
 
 
 def check_model(model: object, source: str = "model") -> dict:
@@ -40,11 +49,43 @@ def check_model(model: object, source: str = "model") -> dict:
     for key in _REQUIRED_KEYS:
         if key not in model:
             raise ToolError(f"{source}: model lacks key '{key}'")
-    if not isinstance(model["markov"], dict) or "" not in model["markov"]:
+    order = model["order"]
+    if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= 8:
+        raise ToolError(f"{source}: 'order' must be an integer 0..8, got {order!r}")
+    kinds, stats, markov = model["kinds"], model["kind_stats"], model["markov"]
+    if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) for k in kinds):
+        raise ToolError(f"{source}: 'kinds' must be a non-empty list of kind names")
+    if not isinstance(stats, dict) or any(not isinstance(stats.get(k), dict) for k in kinds):
+        raise ToolError(f"{source}: 'kind_stats' must hold an object for every kind")
+    if not isinstance(markov, dict) or "" not in markov:
         raise ToolError(f"{source}: model has no kind statistics ('markov' lacks the empty context)")
-    kinds = model["kinds"]
-    if not isinstance(kinds, list) or not kinds or any(k not in model["kind_stats"] for k in kinds):
-        raise ToolError(f"{source}: 'kinds' must list the kinds of 'kind_stats'")
+    for ctx, nxt in markov.items():
+        ok = isinstance(nxt, dict) and nxt and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 and str(k).isdigit() and int(k) < len(kinds)
+            for k, v in nxt.items())
+        if not ok:
+            raise ToolError(f"{source}: markov['{ctx}'] must map kind indices (< {len(kinds)}) to positive counts")
+    if not _numbers(model["nodes_per_rank"]):
+        raise ToolError(f"{source}: 'nodes_per_rank' must be a list of non-negative numbers")
+    for k in kinds:
+        st = stats[k]
+        for key in _TABLES:
+            if key in st and not _numbers(st[key]):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a list of non-negative numbers")
+        for key in ("data_fanin", "ctrl_fanin"):
+            tab = st.get(key, {})
+            if not isinstance(tab, dict) or not all(str(a).isdigit() and int(a) < 1 << 16 and isinstance(b, int)
+                                                    and not isinstance(b, bool) and b >= 0 for a, b in tab.items()):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must map counts to non-negative integers")
+            if tab and sum(tab.values()) <= 0:
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
+        if not _numbers([st.get("is_cpu_op", 0)]):
+            raise ToolError(f"{source}: kind_stats['{k}'].is_cpu_op must be a number")
+    if not _numbers([model.get("compute_us_per_node", 0)]):
+        raise ToolError(f"{source}: 'compute_us_per_node' must be a non-negative number")
+    cross = model.get("cross_rank", {})
+    if not isinstance(cross, dict) or not _numbers([cross.get("duration_log_sd", 0)], hi=5.0):
+        raise ToolError(f"{source}: 'cross_rank.duration_log_sd' must be a number in 0..5")
     return model
 
 
@@ -232,8 +273,9 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         nodes = int(round(table[len(table) // 2])) if table else 100
     if nodes < 1:
         raise ToolError(f"--nodes must be at least 1, got {nodes}")
-    if scale_compute < 0 or scale_comm < 0:
-        raise ToolError("--scale-compute and --scale-comm must be >= 0")
+    for name, v in (("--scale-compute", scale_compute), ("--scale-comm", scale_comm)):
+        if not (math.isfinite(v) and 0 <= v <= 1e6):
+            raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
     rng = np.random.default_rng([seed, 0])
     program = draw_program(model, ranks, nodes, scale_comm, rng)
     groups = _groups(program, ranks)

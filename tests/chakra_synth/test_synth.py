@@ -277,7 +277,7 @@ def test_malformed_model_is_one_line_and_writes_nothing(model, tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
     res = CliRunner().invoke(cli, ["sample", str(path), "-o", str(tmp_path / "s"), "--ranks", "2", "--nodes", "2000"])
-    assert res.exit_code == 1 and "malformed model" in str(res.exception) + res.output
+    assert res.exit_code == 1 and "duration_us must be a list" in str(res.exception) + res.output
     assert not list(tmp_path.glob("s.*"))
 
 
