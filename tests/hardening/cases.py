@@ -27,4 +27,12 @@ WRITER_CASES: list[WriterCase] = [
     WriterCase("convert-text", "chakra-convert",
                ("text", "{repo}/tests/data/hybrid.txt", "-o", "h", "--npus", "16", "--passes", "20", "-q"),
                tuple(f"h.{r}.et" for r in range(16)), kill_after=(0.3, 0.6)),
+    WriterCase("astra-run", "astra-run",
+               ("--workload", "{repo}/tests/data/et/hybrid", "--system", "{repo}/examples/configs/astra-run/ring_2d.json",
+                "--network", "{repo}/examples/configs/astra-run/torus2d_4x4.yml", "-o", "r.json", "--timeline",
+                "t.json", "-q"), ("r.json", "t.json"), kill_after=(0.4, 0.8)),
+    WriterCase("astra-run-congestion", "astra-run",
+               ("--workload", "{repo}/tests/data/et/gloo", "--system", "{repo}/examples/configs/astra-run/ring_1d.json",
+                "--network", "{repo}/examples/configs/astra-run/ring2.yml", "--backend", "congestion", "-o", "r.json",
+                "-q"), ("r.json",), kill_after=(0.4,)),
 ]
