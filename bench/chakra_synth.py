@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from chakra_tools.synth import fit, sample
+from chakra_tools.synth import compare, fit, sample
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "synth"
@@ -32,6 +32,10 @@ def main() -> None:
     total = t2 - t0
     print(f"fit {RANKS * NODES} nodes: {t1 - t0:.2f} s; sample {RANKS * NODES} nodes: {t2 - t1:.2f} s")
     print(f"fit+sample 100k nodes: {total:.2f} s vs budget {BUDGET_S:.0f} s -> ratio {total / BUDGET_S:.3f}")
+    t3 = time.perf_counter()
+    r = compare(corpus, OUT / "sampled")
+    print(f"compare 100k vs 100k nodes (no target): {time.perf_counter() - t3:.2f} s; ks_max {r['ks_max']:.4f}, "
+          f"longest shared value run {r['obfuscation']['longest_shared_value_run']}")
 
 
 if __name__ == "__main__":

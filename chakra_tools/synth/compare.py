@@ -54,30 +54,42 @@ def _value_sequences(t: Trace) -> list[list[tuple]]:
     return out
 
 
+_HASH_BASE = 0x9E3779B97F4A7C15  # odd 64-bit constant; window hashes are polynomials in it, mod 2**64
+_MASK = (1 << 64) - 1
+
+
+def _prefix_hashes(codes: list[int]) -> np.ndarray:
+    out = np.zeros(len(codes) + 1, dtype=np.uint64)
+    h = 0
+    for i, c in enumerate(codes):
+        h = (h * _HASH_BASE + c + 1) & _MASK
+        out[i + 1] = h
+    return out
+
+
 def longest_shared_run(a: list[list], b: list[list]) -> int:
     """Length of the longest contiguous run of items that occurs verbatim in some sequence of `a` and of `b`.
 
-    Binary search on the length with hashed windows: O((|a|+|b|) log n) instead of the O(|a||b|) table.
+    Binary search on the length; at each length the windows of both sides are compared by 64-bit polynomial
+    rolling hashes (numpy, O(n) per length), so the whole search is O((|a|+|b|) log n).
     """
     codes: dict = {}
-    enc_a = [np.array([codes.setdefault(x, len(codes)) for x in s], dtype=np.uint64) for s in a]
-    enc_b = [np.array([codes.setdefault(x, len(codes)) for x in s], dtype=np.uint64) for s in b]
+    pa = [_prefix_hashes([codes.setdefault(x, len(codes)) for x in s]) for s in a]
+    pb = [_prefix_hashes([codes.setdefault(x, len(codes)) for x in s]) for s in b]
 
-    def windows(seqs: list[np.ndarray], L: int) -> set:
-        out = set()
-        for s in seqs:
-            if len(s) >= L:
-                w = np.lib.stride_tricks.sliding_window_view(s, L)
-                out.update(map(bytes, w))
-        return out
+    def windows(prefixes: list[np.ndarray], L: int) -> np.ndarray:
+        shift = np.uint64(pow(_HASH_BASE, L, 1 << 64))
+        parts = [p[L:] - p[:-L] * shift for p in prefixes if len(p) > L]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
 
-    lo, hi = 0, min(max((len(s) for s in enc_a), default=0), max((len(s) for s in enc_b), default=0))
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if windows(enc_a, mid) & windows(enc_b, mid):
-            lo = mid
-        else:
-            hi = mid - 1
+    lo, hi = 0, min(max((len(p) - 1 for p in pa), default=0), max((len(p) - 1 for p in pb), default=0))
+    with np.errstate(over="ignore"):
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if np.intersect1d(windows(pa, mid), windows(pb, mid), assume_unique=True).size:
+                lo = mid
+            else:
+                hi = mid - 1
     return lo
 
 
