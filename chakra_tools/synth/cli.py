@@ -83,9 +83,10 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, quiet, 
 @click.option("--network", type=click.Path(dir_okay=False), default=None, help="astra-run network config.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-o", "--output", default=None, help="Write the JSON report here.")
+@click.option("--plot", default=None, help="Write CDFs per attribute and the kind mix (.png/.svg/.pdf).")
 @regression_options
 @common_options
-def compare(a, b, system, network, as_json, output, expect, rtol, atol, quiet, debug) -> None:
+def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, quiet, debug) -> None:
     from chakra_tools.synth.compare import compare as compare_traces
     for f in (system, network):
         if f is not None:
@@ -94,8 +95,12 @@ def compare(a, b, system, network, as_json, output, expect, rtol, atol, quiet, d
     from chakra_tools.et import resolve_trace
     inputs = [*resolve_trace(a).values(), *resolve_trace(b).values(), system, network]
     check_not_input(output, [i for i in inputs if i is not None])
+    check_not_input(plot, [i for i in inputs if i is not None])
     report["provenance"] = provenance("chakra-synth", [i for i in inputs if i is not None])
     emit_report(report, output=output, as_json=as_json)
+    if plot:
+        from chakra_tools.synth.plot import plot_compare
+        plot_compare(a, b, report, plot)
     if not as_json:
         rows = [(k, v["ks"], v.get("wasserstein"), v.get("mean_a"), v.get("mean_b"))
                 for k, v in report["attributes"].items()]

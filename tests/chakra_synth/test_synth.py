@@ -298,3 +298,11 @@ def test_subgroup_and_p2p_samples_validate(prog_model, tmp_path_factory, seed, r
     sends = sum(1 for g in t.ranks.values() for p in g.p2p() if p.kind == "send")
     recvs = sum(1 for g in t.ranks.values() for p in g.p2p() if p.kind == "recv")
     assert sends == recvs and (ranks > 1 or sends == 0)
+
+
+def test_compare_plot(tmp_path):
+    res = CliRunner().invoke(cli, ["compare", TRAIN[0], TRAIN[1], "--plot", str(tmp_path / "c.png"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = CliRunner().invoke(cli, ["compare", TRAIN[0], TRAIN[1], "--plot", str(tmp_path / "c.txt"), "-q"])
+    assert res.exit_code == 1 and not (tmp_path / "c.txt").exists()
