@@ -140,6 +140,17 @@ def test_two_dim_pipeline_is_bound_by_dim0(tmp_path):
     assert simulate(w, CFG / "ring_2d.json", CFG / "torus2d_4x4.yml").sim_time_ns == 43040
 
 
+def test_reference_2d_all_reduce_is_28400(tmp_path):
+    """reference §8.3's '2D AR 1 MiB = 28400 ns = 4 x (T_RS,dim0 + T_AG,dim0)': Ring4 x Ring2 at 100 GB/s, 500 ns.
+    chunk 262144; dim0 msg 65536 B, Tn = floor(500 + 65536/(100*2^30/1e9)) = floor(500 + 610.35) = 1110,
+    P = 3*floor(65536/1600) = 120. RS0 = 3(10+1110) + 3*120 + 10 = 3730, AG0 = 3(10+1110) + 10 = 3370.
+    AR on dim1 (input 65536, msg 32768): 2(10 + floor(500 + 305.18)) + 3*floor(32768/1600) + 10 = 1700
+    < RS0 + AG0 = 7100, so the dim-0 queue is the bottleneck: 4 x 7100 = 28400."""
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB)], n=8)
+    net = network(tmp_path, ["Ring", "Ring"], [4, 2], [100.0, 100.0])
+    assert simulate(w, CFG / "ring_2d.json", net).sim_time_ns == 28400
+
+
 def test_baseline_runs_all_reduce_on_every_dim(tmp_path):
     s = SystemConfig(collective_optimization="baseline", preferred_dataset_splits=1, local_mem_bw=1600,
                      all_reduce_implementation=["ring", "ring"])
