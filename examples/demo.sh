@@ -33,5 +33,21 @@ chakra-convert text tests/data/hybrid.txt -o $O/et/hybrid --npus 16 --passes 2 -
 astra-run --workload $O/et/hybrid --system $C/ring_2d.json --network $C/torus2d_4x4.yml \
     -o $O/hybrid.sim.json --timeline $O/hybrid.trace.json
 
+echo "== 6. tacos-synth: all-reduce for a 4x4 torus, simulated by astra-run next to the native ring algorithm"
+T=examples/configs/tacos-synth
+tacos-synth --topology $T/torus4x4.yml --collective all-reduce --size 64MiB --chunks auto -o $O/tacos.json \
+    --et-prefix $O/et/tacos_ar --msccl-xml $O/tacos_ar.xml --plot $O/tacos_util.png
+python3 - "$O" <<'PY'
+import sys
+from chakra_tools.et import GlobalMetadata, Node, NodeType, make_attr, write_et
+for r in range(16):  # one 64 MiB all-reduce per NPU
+    n = Node(id=1, name="all_reduce 64MiB", type=NodeType.COMM_COLL_NODE)
+    n.attr.extend([make_attr("comm_type", 0), make_attr("comm_size", 64 << 20)])
+    write_et(f"{sys.argv[1]}/et/ar64mib.{r}.et", GlobalMetadata(version="0.0.4"), [n])
+PY
+astra-run --workload $O/et/ar64mib --system $C/ring_2d.json --network $C/torus2d_4x4.yml -o $O/ar_native.sim.json -q
+astra-run --workload $O/et/ar64mib --system $C/ring_2d.json --network $C/torus2d_4x4.yml \
+    --custom-collective all-reduce=$O/et/tacos_ar -o $O/ar_tacos.sim.json -q
+
 python3 examples/demo_report.py "$O"
 echo "demo: done -> $O/report.md"

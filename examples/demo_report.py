@@ -35,6 +35,20 @@ def main(out: Path) -> None:
             lines.append("")
     if (out / "hybrid.trace.json").exists():
         lines += ["Timeline: `hybrid.trace.json` (open in ui.perfetto.dev).", ""]
+    tacos = out / "tacos.json"
+    if tacos.exists():
+        rep = json.loads(tacos.read_text())
+        native = json.loads((out / "ar_native.sim.json").read_text())["sim_time_ns"]
+        custom = json.loads((out / "ar_tacos.sim.json").read_text())["sim_time_ns"]
+        lines += ["## tacos-synth: 64 MiB all-reduce on a 4x4 torus", "",
+                  f"Synthesized with {rep['chunks_per_npu']} chunk(s)/NPU: predicted **{rep['time_ns']:,} ns** "
+                  f"({rep['ratio_to_lower_bound']}x the bandwidth bound).", "",
+                  "| algorithm | time (ns) |", "|---|---|",
+                  f"| TACOS schedule, predicted | {rep['time_ns']:,} |",
+                  f"| TACOS schedule, simulated by astra-run | {custom:,} |",
+                  f"| astra-run native ring (localBWAware) | {native:,} |"]
+        lines += [f"| baseline: {k} | {v:,} |" for k, v in rep["baselines_ns"].items() if v]
+        lines += ["", "![link utilisation](tacos_util.png)", ""]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
