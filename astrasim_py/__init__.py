@@ -62,6 +62,12 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
     sys_cfg = _load(system, load_system)
     net = _load(network, load_network)
     mem = _load(memory, load_memory) if memory is not None else MemoryConfig()
+    where = f"{sys_cfg.source}: "
+    for coll in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all"):
+        impls = getattr(sys_cfg, f"{coll.replace('-', '_')}_implementation")
+        if len(impls) > net.dims:
+            raise ToolError(f"{where}{coll}-implementation lists {len(impls)} algorithms but the network has "
+                            f"{net.dims} dimension(s)")
     groups: dict[str, list[int]] = {}
     if isinstance(comm_groups, (str, os.PathLike)):
         groups = load_comm_groups(comm_groups)
@@ -103,7 +109,10 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
         nodes = {r: sim_nodes(g) for r, g in graphs.items()}
     sim = Simulator(nodes, sys_cfg, net, mem, groups, world=world, record_spans=timeline, symmetric=symmetric,
                     custom=custom, congestion=backend == "congestion")
-    results = sim.run()
+    try:
+        results = sim.run()
+    except ValueError as e:  # a system setting the workload needs (e.g. local-mem-bw for reductions)
+        raise ToolError(f"{where}{e}") from e
     spans = sim.spans
     if symmetric:
         rep = results[world[0]]

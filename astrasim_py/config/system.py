@@ -28,6 +28,7 @@ class SystemConfig:
     all_to_all_implementation: list[str] = field(default_factory=lambda: ["ring"])
     num_queues_per_dim: int = 1
     comm_scale: float = 1.0              # --comm-scale: multiplies collective sizes
+    source: str = field(default="system config", repr=False, compare=False)  # file it came from (errors)
 
     def validate(self) -> None:
         if self.scheduling_policy not in ("LIFO", "FIFO", "EXPLICIT"):
@@ -64,4 +65,5 @@ def load_system(path: str | os.PathLike) -> SystemConfig:
     cfg = from_dict(SystemConfig, kept, file=path)
     if cfg.roofline and cfg.peak_perf <= 0:
         raise ConfigError(path, "peak-perf", "must be > 0 when roofline-enabled is 1")
+    cfg.source = str(path)  # named in errors found only once the network and workload are known
     return cfg

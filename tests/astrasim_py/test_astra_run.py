@@ -251,7 +251,8 @@ def test_cli_accepts_astra_sim_flags_and_writes_report_and_timeline(tmp_path):
     assert len(spans) == 8 and spans[0]["dur"] == 64.44
 
 
-@pytest.mark.parametrize("bad", ["zero_splits", "missing_rank", "bad_topology", "npus_mismatch"])
+@pytest.mark.parametrize("bad", ["zero_splits", "missing_rank", "bad_topology", "npus_mismatch", "no_local_mem_bw",
+                                 "impls_longer_than_dims"])
 def test_cli_bad_input_is_one_line(tmp_path, bad):
     workload(tmp_path, lambda r: [coll(1, 0, MiB)])
     sysf, netf = CFG / "ring_1d.json", CFG / "ring8.yml"
@@ -261,11 +262,17 @@ def test_cli_bad_input_is_one_line(tmp_path, bad):
         (tmp_path / "w.3.et").unlink()
     elif bad == "bad_topology":
         netf = network(tmp_path, ["Torus"], [8], [50.0])
+    elif bad == "no_local_mem_bw":  # an all-reduce reduces: the system must say how fast
+        sysf = system(tmp_path, local_mem_bw=0)
+    elif bad == "impls_longer_than_dims":
+        sysf = system(tmp_path, all_reduce_implementation=["ring", "ring"])
     else:
         netf = network(tmp_path, ["Ring"], [16], [50.0])
     r = _cli("--workload", "w", "--system", sysf, "--network", netf, "-o", "rep.json", cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("astra-run: error: ")
+    if bad in ("zero_splits", "no_local_mem_bw", "impls_longer_than_dims"):
+        assert "sys.json: " in r.stderr
     assert not (tmp_path / "rep.json").exists()
 
 
