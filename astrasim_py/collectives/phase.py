@@ -5,8 +5,8 @@ to a partner, P(m) = 3·floor(m / local_mem_bw) reduction of a received message.
 phase ends with E after the last receipt (+P when it is reduced).
   ring  AR: 2(N-1)(E+Tn(D/N)) + (N-1)P(D/N) + E     RS: (N-1)(E+Tn(D/N)) + (N-1)P(D/N) + E
         AG: (N-1)(E+Tn(D)) + E                      A2A: N(N-1)/2·(E+Tn(D/N)) + E
-  direct (all N-1 messages at once, no contention): AR: E+Tn+E+P+Tn+E (m = D/N); RS: E+Tn+E+P; AG: E+Tn(D)+E;
-        A2A: E+Tn(D/N)+E
+  direct (all N-1 messages at once, no contention; Tn to the farthest peer, N//2 hops on a Ring):
+        AR: E+Tn+E+P+Tn+E (m = D/N); RS: E+Tn+E+P; AG: E+Tn(D)+E; A2A: E+Tn(D/N)+E
   halvingDoubling: log2 N exchanges with partners 2^k apart; RS halves (D/2, D/4, …, reduce each), AG doubles
         (D, 2D, …), AR = RS then AG (2 log2 N steps), each step E + Tn (+P) and a final E
   doubleBinaryTree (all-reduce on the last dimension): two trees each carry D/2: reduce up then broadcast down
@@ -54,15 +54,17 @@ def phase_ns(algo: str, coll: str, net: NetworkConfig, dim: int, n: int, data: f
         if coll == A2A:
             return n * (n - 1) // 2 * (e + tn(data / n)) + e
     if base == "direct":
+        # every peer at once; a round ends with the farthest peer's message (on a Ring, n//2 hops away)
+        far = max(_hops(net, dim, k) for k in range(1, n)) if n > 1 else hop
         m = data / n
         if coll == AR:
-            return e + tn(m) + e + red(m) + tn(m) + e
+            return e + tn(m, far) + e + red(m) + tn(m, far) + e
         if coll == RS:
-            return e + tn(m) + e + red(m)
+            return e + tn(m, far) + e + red(m)
         if coll == AG:
-            return e + tn(data) + e
+            return e + tn(data, far) + e
         if coll == A2A:
-            return e + tn(m) + e
+            return e + tn(m, far) + e
     if base == "halvingDoubling":
         steps = int(log2(n))
         if 1 << steps != n:

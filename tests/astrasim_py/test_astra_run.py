@@ -120,6 +120,16 @@ def test_ring_phase_closed_forms(coll_name, data, expected):
     assert phase_ns("ring", coll_name, RING8, 0, 8, data, E, 1600) == expected
 
 
+def test_direct_on_a_ring_waits_for_the_farthest_peer():
+    """Direct AR on Ring8, 1 MiB chunk: every peer at once, the farthest 4 hops away (shorter way round).
+    m = 131072 B: Tn = floor(4*500 + 131072/53.687) = floor(2000 + 2441.41) = 4441, P = 3*floor(131072/1600) = 243;
+    AR = E + Tn + E + P + Tn + E = 10 + 4441 + 10 + 243 + 4441 + 10 = 9155. On FC8 the same takes hops = 1:
+    10 + 2941 + 10 + 243 + 2941 + 10 = 6155."""
+    assert phase_ns("direct", "all_reduce", RING8, 0, 8, MiB, E, 1600) == 9155
+    fc8 = NetworkConfig(["FullyConnected"], [8], [50.0], [500.0])
+    assert phase_ns("direct", "all_reduce", fc8, 0, 8, MiB, E, 1600) == 6155
+
+
 def test_halving_doubling_on_a_ring_counts_hops():
     # RS: partners 1, 2, 4 apart on a Ring8: hops 1, 2, 4; msgs 131072, 65536, 32768
     def tn(m, h):
