@@ -35,4 +35,9 @@ WRITER_CASES: list[WriterCase] = [
                ("--workload", "{repo}/tests/data/et/gloo", "--system", "{repo}/examples/configs/astra-run/ring_1d.json",
                 "--network", "{repo}/examples/configs/astra-run/ring2.yml", "--backend", "congestion", "-o", "r.json",
                 "-q"), ("r.json",), kill_after=(0.4,)),
+    # (the schedule JSON holds synthesis_seconds, a wall-clock figure, so only the ETs and XML are compared)
+    WriterCase("tacos-synth", "tacos-synth",
+               ("--topology", "{repo}/examples/configs/tacos-synth/torus4x4.yml", "--collective", "all-reduce",
+                "--size", "64MiB", "--chunks", "auto", "--seed", "3", "--et-prefix", "ar", "--msccl-xml", "ar.xml",
+                "-q"), tuple(f"ar.{r}.et" for r in range(16)) + ("ar.xml",), kill_after=(0.5, 0.9)),
 ]

@@ -1,0 +1,50 @@
+"""Fuzzing tacos-synth's topology files (generator, explicit and ASTRA-sim forms)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+
+from tests.hardening.harness import assert_clean, garbled_text, mutated, run_tool
+
+CFG = Path(__file__).resolve().parents[2] / "examples" / "configs"
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+GEN = yaml.safe_load((CFG / "tacos-synth" / "mesh4x4_hetero_failed.yml").read_text())
+EXPLICIT = yaml.safe_load((CFG / "tacos-synth" / "irregular8.yml").read_text())
+ASTRA = yaml.safe_load((CFG / "astra-run" / "torus2d_4x4.yml").read_text())
+
+
+def _run(tmp: Path, capsys, text: str, context: str) -> None:
+    f = tmp / "t.yml"
+    f.write_text(text)
+    code, _, err = run_tool("tacos-synth", ["--topology", str(f), "--collective", "all-reduce", "--size", "1MiB",
+                                            "-o", str(tmp / "s.json"), "-q"], capsys)
+    assert_clean("tacos-synth", code, err, context)
+    if code != 0:
+        assert not (tmp / "s.json").exists()
+
+
+@FUZZ
+@given(doc=mutated(GEN))
+def test_fuzz_generator_form(tmp_path_factory, capsys, doc):
+    _run(tmp_path_factory.mktemp("g"), capsys, yaml.safe_dump(doc), "generator")
+
+
+@FUZZ
+@given(doc=mutated(EXPLICIT))
+def test_fuzz_explicit_form(tmp_path_factory, capsys, doc):
+    _run(tmp_path_factory.mktemp("e"), capsys, yaml.safe_dump(doc), "explicit")
+
+
+@FUZZ
+@given(doc=mutated(ASTRA))
+def test_fuzz_astra_form(tmp_path_factory, capsys, doc):
+    _run(tmp_path_factory.mktemp("a"), capsys, yaml.safe_dump(doc), "astra")
+
+
+@FUZZ
+@given(text=garbled_text(yaml.safe_dump(EXPLICIT)))
+def test_fuzz_topology_text(tmp_path_factory, capsys, text):
+    _run(tmp_path_factory.mktemp("t"), capsys, text, "text")
