@@ -1,0 +1,185 @@
+"""Design-space sweeps: expand a sweep spec into point arrays, evaluate them in vectorised batches on local
+processes or a Dask cluster, and keep every result in a resumable SQLite store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chakra_tools.common import ConfigError, ToolError, load_mapping
+from comet.model import Cluster, TransformerModel, load_cluster, load_model
+from comet.perf import REASONS, RECOMPUTE, evaluate
+from comet.store import Store
+
+STRATEGY = ("gpus", "tp", "pp", "batch", "micro", "interleave", "recompute", "sequence_parallel", "zero")
+RESOURCES = ("peak_tflops", "hbm_gb", "hbm_gbps", "scaleup_gbps", "scaleout_gbps", "expanded_memory_gb",
+             "expanded_memory_gbps")
+DEFAULTS = {"micro": 1, "interleave": 1, "recompute": "full", "sequence_parallel": False, "zero": 0}
+
+
+@dataclass
+class SweepSpec:
+    model: TransformerModel
+    cluster: Cluster
+    axes: dict[str, list]
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for v in self.axes.values():
+            n *= len(v)
+        return n
+
+
+def load_sweep(path: str | os.PathLike) -> SweepSpec:
+    data = load_mapping(path)
+    for k in ("model", "cluster"):
+        if k not in data:
+            raise ConfigError(path, k, "required key is missing")
+    model = load_model(data["model"])
+    cluster = load_cluster(data["cluster"])
+    axes: dict[str, list] = {}
+    for key in (*STRATEGY, *RESOURCES):
+        if key not in data:
+            if key in DEFAULTS:
+                axes[key] = [DEFAULTS[key]]
+                continue
+            if key in RESOURCES:
+                axes[key] = [getattr(cluster, key)]
+                continue
+            raise ConfigError(path, key, "required key is missing")
+        axes[key] = _values(data[key], key, path)
+    unknown = set(data) - {"model", "cluster", *STRATEGY, *RESOURCES}
+    if unknown:
+        raise ConfigError(path, sorted(unknown)[0], f"unknown key (known: model, cluster, {', '.join(STRATEGY + RESOURCES)})")
+    for r in axes["recompute"]:
+        if r not in RECOMPUTE:
+            raise ConfigError(path, "recompute", f"expected none, selective or full, got {r!r}")
+    return SweepSpec(model, cluster, axes)
+
+
+def _values(v: Any, key: str, path: Any) -> list:
+    if isinstance(v, dict):  # {from, to, step} or {from, to, factor}
+        try:
+            lo, hi = v["from"], v["to"]
+            if "factor" in v:
+                out, x = [], lo
+                while x <= hi:
+                    out.append(x)
+                    x *= v["factor"]
+                return out
+            return list(np.arange(lo, hi + v.get("step", 1) / 2, v.get("step", 1)).tolist())
+        except (KeyError, TypeError) as e:
+            raise ConfigError(path, key, f"a range needs from, to and step or factor ({e})") from None
+    vals = v if isinstance(v, list) else [v]
+    if not vals:
+        raise ConfigError(path, key, "empty list")
+    for i, x in enumerate(vals):
+        ok = isinstance(x, str) if key == "recompute" else (
+            isinstance(x, bool) if key == "sequence_parallel" else
+            isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0)
+        if not ok:
+            raise ConfigError(path, f"{key}[{i}]", f"invalid value {x!r}")
+    return vals
+
+
+def points(spec: SweepSpec) -> dict[str, np.ndarray]:
+    """The full grid as flat arrays (one entry per point)."""
+    keys = list(spec.axes)
+    grids = np.meshgrid(*[np.arange(len(spec.axes[k])) for k in keys], indexing="ij")
+    out = {}
+    for k, g in zip(keys, grids):
+        vals = spec.axes[k]
+        if k == "recompute":
+            arr = np.array([RECOMPUTE[v] for v in vals])
+        else:
+            arr = np.array(vals)
+        out[k] = arr[g.ravel()]
+    return out
+
+
+def evaluate_points(model: TransformerModel, cluster: Cluster, pts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    r = evaluate(model, cluster, gpus=pts["gpus"], tp=pts["tp"], pp=pts["pp"], batch=pts["batch"],
+                 micro=pts["micro"], interleave=pts["interleave"], recompute=pts["recompute"],
+                 sequence_parallel=pts["sequence_parallel"], zero=pts["zero"],
+                 **{k: pts[k] for k in RESOURCES})
+    n = len(pts["gpus"])
+    return {k: np.broadcast_to(v, (n,)) for k, v in r.items()}
+
+
+def _chunk_eval(args: tuple) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    model, cluster, idx, pts = args
+    return idx, evaluate_points(model, cluster, pts)
+
+
+def run_sweep(spec: SweepSpec, store: Store, *, executor: str = "local", workers: int = 1,
+              scheduler: str | None = None, chunk: int = 50_000, progress: Callable[[int], None] | None = None,
+              stop_after: int | None = None) -> dict[str, int]:
+    """Evaluate every point not yet in `store`; results are committed chunk by chunk (resumable)."""
+    pts = points(spec)
+    keys = keys_of(pts)
+    done = store.done_keys()
+    todo = np.array([i for i, k in enumerate(keys) if k not in done], dtype=np.int64)
+    skipped = len(keys) - len(todo)
+    jobs = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+    payload = [(spec.model, spec.cluster, j, {k: v[j] for k, v in pts.items()}) for j in jobs]
+    written = 0
+
+    def save(idx: np.ndarray, res: dict[str, np.ndarray]) -> None:
+        nonlocal written
+        store.write([keys[i] for i in idx], {k: v[idx] for k, v in pts.items()}, res)
+        written += len(idx)
+        if progress:
+            progress(len(idx))
+        if stop_after is not None and written >= stop_after:
+            raise KeyboardInterrupt  # used by tests to interrupt a sweep part-way
+
+    if executor == "dask":
+        from dask.distributed import Client, LocalCluster, as_completed
+        cluster = None
+        try:
+            if scheduler:
+                client = Client(scheduler, timeout="10s")
+            else:
+                cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=workers > 1,
+                                       dashboard_address=None)
+                client = Client(cluster)
+        except OSError as e:
+            raise ToolError(f"cannot reach the Dask scheduler {scheduler}: {e}") from None
+        try:
+            futures = client.map(_chunk_eval, payload, pure=False)
+            for fut in as_completed(futures):
+                save(*fut.result())
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    elif executor == "local":
+        if workers > 1 and len(payload) > 1:
+            import multiprocessing as mp
+            with mp.get_context("fork").Pool(workers) as pool:
+                for idx, res in pool.imap_unordered(_chunk_eval, payload):
+                    save(idx, res)
+        else:
+            for p in payload:
+                save(*_chunk_eval(p))
+    else:
+        raise ToolError(f"unknown executor {executor!r} (local or dask)")
+    return {"points": len(keys), "evaluated": written, "resumed_from_store": skipped}
+
+
+def keys_of(pts: dict[str, np.ndarray]) -> list[str]:
+    """A canonical key per point (the store's primary key; identical specs give identical keys)."""
+    cols = [pts[k].tolist() for k in (*STRATEGY, *RESOURCES)]
+    return ["|".join(map(str, row)) for row in zip(*cols)]
+
+
+def reason_text(code: int) -> str:
+    return REASONS.get(int(code), "")
+
+
+__all__ = ["load_sweep", "points", "run_sweep", "evaluate_points", "SweepSpec"]
