@@ -54,12 +54,15 @@ def cli() -> None:
 @click.option("--recompute", type=click.Choice(list(RECOMPUTE)))
 @click.option("--sequence-parallel", is_flag=True, default=None)
 @click.option("--zero", type=click.IntRange(0, 3))
+@click.option("--emit-et", "emit_prefix", default=None, help="Write Chakra ETs of one iteration: PREFIX.<rank>.et.")
+@click.option("--simulate", is_flag=True, help="Re-time the iteration's communication with astra-run on the "
+                                              "cluster's network (uses --emit-et's files, or a temporary prefix).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the report JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @regression_options
 @common_options
 def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave, recompute, sequence_parallel, zero,
-             output, as_json, expect, rtol, atol, quiet, debug):
+             emit_prefix, simulate, output, as_json, expect, rtol, atol, quiet, debug):
     spec: dict = load_mapping(point) if point else {}
     given = {"model": model, "cluster": cluster, "gpus": gpus, "tp": tp, "pp": pp, "batch": batch,
              "micro": microbatch, "interleave": interleave, "recompute": recompute,
@@ -95,6 +98,8 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
                                                       "dp_comm_s", "dp_exposed_s", "optimizer_s", "offload_s")},
         "provenance": provenance(TOOL, [p for p in (point, spec["model"], spec["cluster"]) if p and Path(p).is_file()]),
     }
+    if (emit_prefix or simulate) and feasible:
+        _emit_and_simulate(report, m, c, spec, RECOMPUTE[rc], emit_prefix, simulate)
     emit_report(report, output=output, as_json=as_json)
     if not as_json:
         if feasible:
@@ -107,6 +112,26 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
         print_table(f"comet-sweep eval: {m.name} on {spec['gpus']} x {c.name} (tp {spec['tp']}, pp {spec['pp']}, "
                     f"dp {int(r['dp'])})", ["", "value"], rows, quiet=quiet)
     check_expected(report, expect, rtol, atol, TOOL)
+
+
+def _emit_and_simulate(report: dict, m, c, spec: dict, rc: int, prefix: str | None, simulate: bool) -> None:
+    import tempfile
+
+    from comet.emit_et import build, network_files, write
+    per_rank, groups, _ = build(m, c, gpus=spec["gpus"], tp=spec["tp"], pp=spec["pp"], batch=spec["batch"],
+                                micro=spec.get("micro", 1), recompute=rc,
+                                sequence_parallel=bool(spec.get("sequence_parallel", False)), zero=spec.get("zero", 0))
+    with tempfile.TemporaryDirectory() as tmp:
+        out_prefix = prefix or str(Path(tmp) / "iteration")
+        write(out_prefix, per_rank, groups)
+        if prefix:
+            report["emitted_et_prefix"] = prefix
+        if simulate:
+            from astrasim_py import simulate as astra
+            sysf, net = network_files(c, spec["gpus"], Path(tmp))
+            res = astra(out_prefix, sysf, net, comm_groups=f"{out_prefix}.comm_groups.json")
+            report["simulated_iteration_time_s"] = res.sim_time_ns / 1e9
+            report["simulated_vs_analytical"] = res.sim_time_ns / 1e9 / report["iteration_time_s"]
 
 
 @cli.command("run", help="Sweep SWEEP.yml into a resumable SQLite store.")
