@@ -191,7 +191,7 @@ def report_cmd(store_path, top, csv_path, plot, heat, as_json, expect, rtol, ato
     finally:
         store.close()
     report = {"model": meta.get("model"), "cluster": meta.get("cluster"), "points": total[0],
-              "feasible": int(total[1] or 0), "top": rows}
+              "feasible": int(total[1] or 0), "top": rows, "provenance": provenance(TOOL, [store_path])}
     emit_report(report, output=None, as_json=as_json)
     if not as_json:
         cols = ["gpus", "tp", "pp", "micro", "interleave", "recompute", "zero", "scaleout_gbps", "iteration_time_s",
