@@ -49,5 +49,10 @@ astra-run --workload $O/et/ar64mib --system $C/ring_2d.json --network $C/torus2d
 astra-run --workload $O/et/ar64mib --system $C/ring_2d.json --network $C/torus2d_4x4.yml \
     --custom-collective all-reduce=$O/et/tacos_ar -o $O/ar_tacos.sim.json -q
 
+echo "== 7. comet-sweep: Megatron-1T on A100s — one point, then a small design sweep with report"
+comet-sweep eval examples/configs/comet-sweep/point_1t.yml -o $O/comet_point.json
+comet-sweep run examples/configs/comet-sweep/sweep_small.yml -o $O/comet.db -q
+comet-sweep report $O/comet.db --top 5 --csv $O/comet_top.csv --plot $O/comet_pareto.png --json > $O/comet_top.json
+
 python3 examples/demo_report.py "$O"
 echo "demo: done -> $O/report.md"

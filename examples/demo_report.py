@@ -49,6 +49,20 @@ def main(out: Path) -> None:
                   f"| astra-run native ring (localBWAware) | {native:,} |"]
         lines += [f"| baseline: {k} | {v:,} |" for k, v in rep["baselines_ns"].items() if v]
         lines += ["", "![link utilisation](tacos_util.png)", ""]
+    point = out / "comet_point.json"
+    if point.exists():
+        p = json.loads(point.read_text())
+        top = json.loads((out / "comet_top.json").read_text())
+        lines += ["## comet-sweep: Megatron-1T on 3072 A100s (tp 8, pp 64)", "",
+                  f"Iteration {p['iteration_time_s']:.1f} s, **{p['tflops_per_gpu']:.0f} TFLOP/s per GPU** "
+                  f"(Megatron measured 163), {p['memory_per_gpu_bytes'] / 1e9:.1f} GB per GPU.", "",
+                  f"Sweep: {top['points']} points, {top['feasible']} feasible. Best designs:", "",
+                  "| GPUs | tp | pp | micro | interleave | recompute | zero | TFLOP/s/GPU | iteration s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in top["top"]:
+            lines.append(f"| {r['gpus']} | {r['tp']} | {r['pp']} | {r['micro']} | {r['interleave']} | "
+                         f"{r['recompute']} | {r['zero']} | {r['tflops_per_gpu']:.0f} | {r['iteration_time_s']:.1f} |")
+        lines += ["", "![pareto](comet_pareto.png)", ""]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
