@@ -73,6 +73,16 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
     for k in ("model", "cluster", "gpus", "tp", "pp", "batch"):
         if k not in spec:
             raise ConfigError(point, k, "required (give it in POINT.yml or as --" + k + ")")
+    for k, lo in (("gpus", 1), ("tp", 1), ("pp", 1), ("batch", 1), ("micro", 1), ("interleave", 1), ("zero", 0)):
+        v = spec.get(k, lo)
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (k == "zero" and v > 3):
+            raise ConfigError(point, k, f"expected an integer >= {lo}{' and <= 3' if k == 'zero' else ''}, got {v!r}")
+    if not isinstance(spec.get("sequence_parallel", False), bool):
+        raise ConfigError(point, "sequence_parallel", "expected true or false")
+    unknown = set(spec) - {"model", "cluster", "gpus", "tp", "pp", "batch", "micro", "interleave", "recompute",
+                           "sequence_parallel", "zero"}
+    if unknown:
+        raise ConfigError(point, sorted(unknown)[0], "unknown key")
     m = load_model(spec["model"])
     c = load_cluster(spec["cluster"])
     rc = spec.get("recompute", "full")

@@ -68,6 +68,8 @@ def _presets(file: str) -> dict:
 def load_model(spec: str | os.PathLike) -> TransformerModel:
     """A preset name (megatron-1.7b … megatron-1t, gpt3-175b, turing-530b) or a YAML file."""
     presets = _presets("models.yml")
+    if not isinstance(spec, (str, os.PathLike)):
+        raise ConfigError(None, "model", f"expected a preset name or a file, got {spec!r}")
     if str(spec) in presets:
         return from_dict(TransformerModel, {"name": str(spec), **presets[str(spec)]}, file="presets/models.yml",
                          key=str(spec))
@@ -86,6 +88,8 @@ def load_cluster(spec: str | os.PathLike | dict, overrides: dict | None = None) 
         if base is not None and base not in presets:
             raise ConfigError(None, "cluster.preset", f"unknown cluster preset {base!r} ({', '.join(presets)})")
         return from_dict(Cluster, {"name": str(base or "custom"), **data, **(overrides or {})}, key="cluster")
+    if not isinstance(spec, (str, os.PathLike)):
+        raise ConfigError(None, "cluster", f"expected a preset name, a file or a mapping, got {spec!r}")
     if str(spec) in presets:
         return from_dict(Cluster, {"name": str(spec), **presets[str(spec)], **(overrides or {})},
                          file="presets/clusters.yml", key=str(spec))

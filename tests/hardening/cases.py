@@ -40,4 +40,9 @@ WRITER_CASES: list[WriterCase] = [
                ("--topology", "{repo}/examples/configs/tacos-synth/torus4x4.yml", "--collective", "all-reduce",
                 "--size", "64MiB", "--chunks", "auto", "--seed", "3", "--et-prefix", "ar", "--msccl-xml", "ar.xml",
                 "-q"), tuple(f"ar.{r}.et" for r in range(16)) + ("ar.xml",), kill_after=(0.5, 0.9)),
+    WriterCase("comet-eval-emit", "comet-sweep",
+               ("eval", "--model", "megatron-1.7b", "--cluster", "a100-80gb", "--gpus", "16", "--tp", "4", "--pp",
+                "2", "--batch", "32", "--emit-et", "it", "-o", "r.json", "-q"),
+               ("r.json", "it.comm_groups.json") + tuple(f"it.{r}.et" for r in range(16)), kill_after=(0.6, 1.0)),
+    # (the SQLite result store is resumable by design — tested by tests/comet — so it is not in this list)
 ]
