@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chakra_tools.et import CommType, NodeType, attrs_of
+from chakra_tools.et import CommType, NodeType, attrs_of, int_attr
 from chakra_tools.graph import RankGraph
 
 # resource classes: at most one GPU compute, one GPU comm (collective or send) and one CPU op in flight per rank
@@ -51,16 +51,16 @@ def sim_nodes(g: RankGraph) -> list[SimNode]:
         deps = [d for d in dict.fromkeys([*n.data_deps, *n.ctrl_deps]) if d in ids and d != n.id]
         sn = SimNode(n.id, n.name, kind, res, deps, n.duration_micros)
         if kind == NodeType.COMP_NODE:
-            sn.num_ops = int(a.get("num_ops", 0) or 0)
-            sn.tensor_size = int(a.get("tensor_size", 0) or 0)
+            sn.num_ops = max(0, int_attr(a, "num_ops", 0))
+            sn.tensor_size = max(0, int_attr(a, "tensor_size", 0))
         elif kind in (NodeType.MEM_LOAD_NODE, NodeType.MEM_STORE_NODE):
-            sn.tensor_size = int(a.get("tensor_size", 0) or 0)
+            sn.tensor_size = max(0, int_attr(a, "tensor_size", 0))
         elif kind in (NodeType.COMM_COLL_NODE, NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
-            sn.comm_type = int(a.get("comm_type", CommType.ALL_REDUCE))
-            sn.comm_size = int(a.get("comm_size", 0) or 0)
-            sn.src = int(a.get("comm_src", g.rank))
-            sn.dst = int(a.get("comm_dst", g.rank))
-            sn.tag = int(a.get("comm_tag", 0) or 0)
+            sn.comm_type = int_attr(a, "comm_type", int(CommType.ALL_REDUCE))
+            sn.comm_size = max(0, int_attr(a, "comm_size", 0))
+            sn.src = int_attr(a, "comm_src", g.rank)
+            sn.dst = int_attr(a, "comm_dst", g.rank)
+            sn.tag = int_attr(a, "comm_tag", 0)
             pg = a.get("pg_name", "")
             sn.pg_name = "" if pg in (None, "0") else str(pg)
             inv = a.get("involved_dim", a.get("involve_dims"))

@@ -199,12 +199,15 @@ def convert_value(value: Any, tp: Any, file: Any, key: str) -> Any:
             return bool(value)
         raise ConfigError(file, key, f"expected true or false, got {value!r}")
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and value != int(value)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and (value != value or abs(value) == float("inf") or value != int(value))):
             raise ConfigError(file, key, f"expected an integer, got {value!r}")
         return int(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(file, key, f"expected a number, got {value!r}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(file, key, f"expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -464,7 +467,7 @@ def tool_main(tool: str) -> Callable[[click.Command], Callable[..., None]]:
                 sys.exit(e.exit_code)
             except click.exceptions.Exit as e:
                 sys.exit(e.exit_code)
-            except (ToolError, OSError, ValueError, KeyError, RecursionError, MemoryError) as e:
+            except (ToolError, OSError, ValueError, KeyError, RecursionError, MemoryError, OverflowError) as e:
                 if debug:
                     raise
                 stderr_console.print(f"{tool}: error: {one_line(e)}", markup=False)

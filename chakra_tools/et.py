@@ -127,6 +127,18 @@ def attrs_of(node: pb.Node | pb.GlobalMetadata) -> dict[str, Any]:
     return {a.name: attr_value(a) for a in node.attr}
 
 
+def int_attr(attrs: dict[str, Any], name: str, default: int) -> int:
+    """An attribute as an int (any integer or finite float kind), or `default` when absent, unset or not numeric."""
+    v = attrs.get(name)
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v == v and abs(v) < 2**63:
+        return int(v)
+    return default
+
+
 def get_attr(node: pb.Node, name: str, default: Any = None) -> Any:
     for a in node.attr:
         if a.name == name:

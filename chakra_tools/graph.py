@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chakra_tools.common import ToolError
-from chakra_tools.et import CommType, NodeType, attrs_of, read_et, resolve_trace
+from chakra_tools.et import CommType, NodeType, attrs_of, int_attr, read_et, resolve_trace
 from chakra_tools.schema import et_def_pb2 as pb
 
 COMM_TYPES = (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE, NodeType.COMM_COLL_NODE)
@@ -130,7 +130,7 @@ class RankGraph:
             n = self.by_id[i]
             if n.type == NodeType.COMM_COLL_NODE:
                 a = self.attrs[i]
-                out.append(Collective(i, n.name, int(a.get("comm_type", -1)), int(a.get("comm_size", 0)),
+                out.append(Collective(i, n.name, int_attr(a, "comm_type", -1), int_attr(a, "comm_size", 0),
                                       str(a.get("pg_name", "") or "")))
         return out
 
@@ -140,10 +140,10 @@ class RankGraph:
             if n.type in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
                 a = self.attrs[n.id]
                 send = n.type == NodeType.COMM_SEND_NODE
-                src = int(a.get("comm_src", self.rank if send else -1))
-                dst = int(a.get("comm_dst", -1 if send else self.rank))
-                out.append(P2P(n.id, "send" if send else "recv", src, dst, int(a.get("comm_tag", 0)),
-                               int(a.get("comm_size", 0))))
+                src = int_attr(a, "comm_src", self.rank if send else -1)
+                dst = int_attr(a, "comm_dst", -1 if send else self.rank)
+                out.append(P2P(n.id, "send" if send else "recv", src, dst, int_attr(a, "comm_tag", 0),
+                               int_attr(a, "comm_size", 0)))
         return out
 
     def critical_path_us(self) -> int:

@@ -75,7 +75,7 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
             raise ConfigError(point, k, "required (give it in POINT.yml or as --" + k + ")")
     for k, lo in (("gpus", 1), ("tp", 1), ("pp", 1), ("batch", 1), ("micro", 1), ("interleave", 1), ("zero", 0)):
         v = spec.get(k, lo)
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (k == "zero" and v > 3):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > 10**9 or (k == "zero" and v > 3):
             raise ConfigError(point, k, f"expected an integer >= {lo}{' and <= 3' if k == 'zero' else ''}, got {v!r}")
     if not isinstance(spec.get("sequence_parallel", False), bool):
         raise ConfigError(point, "sequence_parallel", "expected true or false")
@@ -86,7 +86,7 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
     m = load_model(spec["model"])
     c = load_cluster(spec["cluster"])
     rc = spec.get("recompute", "full")
-    if rc not in RECOMPUTE:
+    if not isinstance(rc, str) or rc not in RECOMPUTE:
         raise ConfigError(point, "recompute", f"expected none, selective or full, got {rc!r}")
     r = evaluate(m, c, gpus=spec["gpus"], tp=spec["tp"], pp=spec["pp"], batch=spec["batch"],
                  micro=spec.get("micro", 1), interleave=spec.get("interleave", 1), recompute=RECOMPUTE[rc],

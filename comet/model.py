@@ -20,6 +20,8 @@ class TransformerModel:
     def validate(self) -> None:
         if min(self.layers, self.hidden, self.heads, self.seq, self.vocab) < 1:
             raise ValueError("layers, hidden, heads, seq and vocab must be >= 1")
+        if max(self.layers, self.hidden, self.heads, self.seq, self.vocab) > 10**9:
+            raise ValueError("layers, hidden, heads, seq and vocab must be <= 1e9")
         if self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
 
@@ -50,8 +52,8 @@ class Cluster:
     expanded_memory_gbps: float = 0.0
 
     def validate(self) -> None:
-        if self.gpus_per_node < 1:
-            raise ValueError("gpus_per_node must be >= 1")
+        if not 1 <= self.gpus_per_node <= 10**6:
+            raise ValueError("gpus_per_node must be between 1 and 1e6")
         for k in ("peak_tflops", "hbm_gb", "hbm_gbps", "scaleup_gbps", "scaleout_gbps"):
             if getattr(self, k) <= 0:
                 raise ValueError(f"{k} must be > 0")

@@ -59,29 +59,46 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
     for r in axes["recompute"]:
         if r not in RECOMPUTE:
             raise ConfigError(path, "recompute", f"expected none, selective or full, got {r!r}")
-    return SweepSpec(model, cluster, axes)
+    spec = SweepSpec(model, cluster, axes)
+    if spec.size > MAX_POINTS:
+        raise ConfigError(path, "", f"the sweep has {spec.size:,} points (more than {MAX_POINTS:,}); split it")
+    return spec
+
+
+MAX_AXIS, MAX_POINTS = 100_000, 50_000_000
 
 
 def _values(v: Any, key: str, path: Any) -> list:
     if isinstance(v, dict):  # {from, to, step} or {from, to, factor}
-        try:
-            lo, hi = v["from"], v["to"]
-            if "factor" in v:
-                out, x = [], lo
-                while x <= hi:
-                    out.append(x)
-                    x *= v["factor"]
-                return out
-            return list(np.arange(lo, hi + v.get("step", 1) / 2, v.get("step", 1)).tolist())
-        except (KeyError, TypeError) as e:
-            raise ConfigError(path, key, f"a range needs from, to and step or factor ({e})") from None
+        lo, hi, step, factor = v.get("from"), v.get("to"), v.get("step", 1), v.get("factor")
+        nums = [x for x in (lo, hi, step, factor) if x is not None]
+        if lo is None or hi is None or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                              and np.isfinite(x) for x in nums):
+            raise ConfigError(path, key, "a range needs numeric from, to and step or factor")
+        if factor is not None:
+            if factor <= 1 or lo <= 0:
+                raise ConfigError(path, key, "a geometric range needs factor > 1 and from > 0")
+            count = np.log(max(hi, lo) / lo) / np.log(factor) + 1
+        else:
+            if step <= 0:
+                raise ConfigError(path, key, "step must be > 0")
+            count = (hi - lo) / step + 1
+        if count > MAX_AXIS:
+            raise ConfigError(path, key, f"the range has {count:.0f} values (more than {MAX_AXIS})")
+        if factor is not None:
+            out, x = [], lo
+            while x <= hi:
+                out.append(x)
+                x *= factor
+            return out
+        return list(np.arange(lo, hi + step / 2, step).tolist())
     vals = v if isinstance(v, list) else [v]
     if not vals:
         raise ConfigError(path, key, "empty list")
     for i, x in enumerate(vals):
         ok = isinstance(x, str) if key == "recompute" else (
             isinstance(x, bool) if key == "sequence_parallel" else
-            isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0)
+            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1e12)
         if not ok:
             raise ConfigError(path, f"{key}[{i}]", f"invalid value {x!r}")
     return vals

@@ -18,7 +18,7 @@ from astrasim_py.config.network import NetworkConfig
 from astrasim_py.network.analytical import p2p_ns
 from astrasim_py.network.congestion import Links, LinkSim
 from chakra_tools.common import ToolError
-from chakra_tools.et import CommType, NodeType, attrs_of, resolve_trace
+from chakra_tools.et import CommType, NodeType, attrs_of, int_attr, resolve_trace
 from chakra_tools.graph import RankGraph
 
 NAMES = {"all-reduce": CommType.ALL_REDUCE, "all-gather": CommType.ALL_GATHER,
@@ -100,12 +100,12 @@ class CustomCollective:
             r, _ = key
             n, a = info[key]
             t = ready_at[key]
-            size = max(1, int(int(a.get("comm_size", 0)) * scale))
+            size = max(1, int(int_attr(a, "comm_size", 0) * scale))
             if n.type == NodeType.COMM_SEND_NODE:
-                sim.send(t, r, int(a.get("comm_dst", -1)), size, (r, int(a.get("comm_dst", -1)),
-                                                                   int(a.get("comm_tag", 0)), key))
+                sim.send(t, r, int_attr(a, "comm_dst", -1), size, (r, int_attr(a, "comm_dst", -1),
+                                                                   int_attr(a, "comm_tag", 0), key))
             elif n.type == NodeType.COMM_RECV_NODE:
-                k = (int(a.get("comm_src", -1)), r, int(a.get("comm_tag", 0)))
+                k = (int_attr(a, "comm_src", -1), r, int_attr(a, "comm_tag", 0))
                 if arrived.get(k):
                     heapq.heappush(events, (max(t, arrived[k].pop(0)), key))
                 else:
@@ -152,16 +152,16 @@ class CustomCollective:
                     rest.append((r, n, a))
                     continue
                 start = max(deps, default=0)
-                size = max(1, int(int(a.get("comm_size", 0)) * scale))
+                size = max(1, int(int_attr(a, "comm_size", 0) * scale))
                 if n.type == NodeType.COMM_SEND_NODE:
-                    dst = int(a.get("comm_dst", -1))
+                    dst = int_attr(a, "comm_dst", -1)
                     if dst not in self.ranks:
                         raise ToolError(f"{self.source}: rank {r} send node {n.id} targets rank {dst}, not in the "
                                         "schedule")
                     end = start + p2p_ns(net, r, dst, size)
-                    arrivals.setdefault((r, dst, int(a.get("comm_tag", 0))), []).append(end)
+                    arrivals.setdefault((r, dst, int_attr(a, "comm_tag", 0)), []).append(end)
                 elif n.type == NodeType.COMM_RECV_NODE:
-                    key = (int(a.get("comm_src", -1)), r, int(a.get("comm_tag", 0)))
+                    key = (int_attr(a, "comm_src", -1), r, int_attr(a, "comm_tag", 0))
                     if not arrivals.get(key):
                         rest.append((r, n, a))
                         continue

@@ -16,6 +16,7 @@ from typing import Any
 
 from chakra_tools.common import ConfigError, ToolError, load_mapping
 
+MAX_NPUS = 65536
 GENERATORS = ("ring", "mesh2d", "torus2d", "mesh3d", "torus3d", "hypercube", "fully_connected", "switch")
 
 
@@ -70,8 +71,9 @@ def _per_dim(value: Any, ndims: int, key: str, file: Any) -> list[float]:
         raise ConfigError(file, key, f"expected {ndims} values (one per dimension), got {len(vals)}")
     out = []
     for i, v in enumerate(vals):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConfigError(file, f"{key}[{i}]" if isinstance(value, list) else key, f"expected a number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or abs(v) == float("inf"):
+            raise ConfigError(file, f"{key}[{i}]" if isinstance(value, list) else key,
+                              f"expected a finite number, got {v!r}")
         out.append(float(v))
     return out
 
@@ -93,6 +95,8 @@ def generate(kind: str, dims: list[int], bandwidth: Any, latency_ns: Any, file: 
         shape = list(dims)
     if any(d < 2 for d in shape):
         raise ConfigError(file, "dims", f"every dimension needs >= 2 NPUs, got {dims}")
+    if prod(shape) > MAX_NPUS:
+        raise ConfigError(file, "dims", f"{prod(shape)} NPUs is more than this tool handles ({MAX_NPUS})")
     nd = len(shape) if kind != "hypercube" else 1
     bws = _per_dim(bandwidth, nd, "bandwidth", file)
     lats = _per_dim(latency_ns, nd, "latency_ns", file)
@@ -140,6 +144,8 @@ def from_network_config(topology: list[str], npus_count: list[int], bandwidth: l
     """ASTRA-sim's multi-dimensional Ring / FullyConnected / Switch description as point-to-point links."""
     shape = list(npus_count)
     n = prod(shape)
+    if n > MAX_NPUS:
+        raise ConfigError(file, "npus_count", f"{n} NPUs is more than this tool handles ({MAX_NPUS})")
     strides = [prod(shape[:i]) for i in range(len(shape))]
     links: dict[tuple[int, int], Link] = {}
     dim_of: dict[tuple[int, int], int] = {}
@@ -195,8 +201,8 @@ def load_topology(path: str | os.PathLike) -> Topology:
 
 def _explicit(data: dict, path: Any) -> Topology:
     n = data.get("npus")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ConfigError(path, "npus", f"expected an integer >= 2, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_NPUS:
+        raise ConfigError(path, "npus", f"expected an integer from 2 to {MAX_NPUS}, got {n!r}")
     directed = data.get("directed", False)
     if not isinstance(directed, bool):
         raise ConfigError(path, "directed", "expected true or false")
@@ -214,9 +220,9 @@ def _explicit(data: dict, path: Any) -> Topology:
                 raise ConfigError(path, key, f"{name} {v!r} is not an NPU (0..{n - 1})")
         if s == d:
             raise ConfigError(path, key, "a link needs two different NPUs")
-        if isinstance(bw, bool) or not isinstance(bw, (int, float)) or bw <= 0:
+        if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not 0 < bw < float("inf"):
             raise ConfigError(path, key, f"bandwidth must be a number > 0, got {bw!r}")
-        if isinstance(lat, bool) or not isinstance(lat, (int, float)) or lat < 0:
+        if isinstance(lat, bool) or not isinstance(lat, (int, float)) or not 0 <= lat < float("inf"):
             raise ConfigError(path, key, f"latency_ns must be a number >= 0, got {lat!r}")
         for a, b in ((s, d),) if directed else ((s, d), (d, s)):
             links[(a, b)] = Link(a, b, float(bw), float(lat))

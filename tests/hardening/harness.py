@@ -134,3 +134,14 @@ def garbled_bytes(draw, base: bytes) -> bytes:
     if kind == "append":
         return base + draw(st.binary(min_size=1, max_size=16))
     return draw(st.binary(max_size=300))
+
+
+# CI runs a fixed, derandomized set of examples (a red run must mean a real regression, not a new random draw);
+# FUZZ_RANDOM=1 FUZZ_EXAMPLES=2000 pytest tests/hardening explores further.
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None,
+                suppress_health_check=list(HealthCheck), derandomize=not os.environ.get("FUZZ_RANDOM"),
+                database=None)

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from chakra_tools.et import GlobalMetadata, Node, NodeType, make_attr, write_et
-from tests.hardening.harness import assert_clean, garbled_bytes, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, assert_clean, garbled_bytes, garbled_text, mutated, run_tool
 
 CFG = Path(__file__).resolve().parents[2] / "examples" / "configs" / "astra-run"
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 SYSTEM = json.loads((CFG / "ring_1d.json").read_text())
 NETWORK = yaml.safe_load((CFG / "ring8.yml").read_text())
 MEMORY = json.loads((CFG / "memory_pool.json").read_text())

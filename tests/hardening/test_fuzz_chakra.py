@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from chakra_tools.et import GlobalMetadata, Node, NodeType, make_attr, write_et
-from tests.hardening.harness import assert_clean, garbled_bytes, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, assert_clean, garbled_bytes, garbled_text, mutated, run_tool
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _valid_et_bytes(tmp: Path) -> bytes:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
-from tests.hardening.harness import assert_clean, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, assert_clean, garbled_text, mutated, run_tool
 
 CFG = Path(__file__).resolve().parents[2] / "examples" / "configs" / "comet-sweep"
-FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 POINT = yaml.safe_load((CFG / "point_1t.yml").read_text())
 SWEEP = yaml.safe_load((CFG / "sweep_small.yml").read_text())
 MODEL = {"layers": 24, "hidden": 2304, "heads": 24, "seq": 2048, "vocab": 51200}

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
-from tests.hardening.harness import assert_clean, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, assert_clean, garbled_text, mutated, run_tool
 
 CFG = Path(__file__).resolve().parents[2] / "examples" / "configs"
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 GEN = yaml.safe_load((CFG / "tacos-synth" / "mesh4x4_hetero_failed.yml").read_text())
 EXPLICIT = yaml.safe_load((CFG / "tacos-synth" / "irregular8.yml").read_text())
 ASTRA = yaml.safe_load((CFG / "astra-run" / "torus2d_4x4.yml").read_text())
