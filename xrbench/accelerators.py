@@ -1,0 +1,79 @@
+"""Accelerator systems: the 13 XRBench styles A-M at 4K/8K PEs (reference/xrbench.md §5), or a cost CSV."""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from chakra_tools.common import ToolError
+
+from .models import MODELS
+
+
+@dataclass(frozen=True)
+class SubAccelerator:
+    name: str
+    pes: int
+    dataflow: str          # ws | os | rs
+    gbuf_bytes: int
+    offchip_gbps: float = 128.0
+
+
+# letter -> (setting name, list of (PE fraction, dataflow))
+STYLES = {
+    "A": ("Single_WS", [(1, "ws")]), "B": ("Single_OS", [(1, "os")]), "C": ("Single_RS", [(1, "rs")]),
+    "D": ("Dual_WS_WS", [(.5, "ws")] * 2), "E": ("Dual_OS_OS", [(.5, "os")] * 2),
+    "F": ("Dual_RS_RS", [(.5, "rs")] * 2),
+    "G": ("Quad_WSx4", [(.25, "ws")] * 4), "H": ("Quad_OSx4", [(.25, "os")] * 4),
+    "I": ("Quad_RSx4", [(.25, "rs")] * 4),
+    "J": ("Dual_WS_OS", [(.5, "ws"), (.5, "os")]),
+    "K": ("BigLittle_WS_OS", [(.75, "ws"), (.25, "os")]),
+    "L": ("LittleBig_WS_OS", [(.25, "ws"), (.75, "os")]),
+    "M": ("Quad_WS_OS_WS_OS", [(.25, "ws"), (.25, "os")] * 2),
+}
+
+
+def preset(letter: str, size: str) -> list[SubAccelerator]:
+    """Style `letter` at total `size` (4K or 8K PEs); global buffers as in the reference hw files."""
+    if letter not in STYLES or size not in ("4K", "8K"):
+        raise ToolError(f"unknown accelerator preset {letter}_{size} (known: A..M _4K|_8K)")
+    total = 4096 if size == "4K" else 8192
+    _, parts = STYLES[letter]
+    mib = 1 << 20
+    gbuf = {1: 4 * mib, 2: 2 * mib, 4: 2 * mib}[len(parts)] * (2 if size == "8K" else 1)
+    return [SubAccelerator(f"acc{i}_{df}", int(total * f), df, gbuf) for i, (f, df) in enumerate(parts)]
+
+
+def parse_preset(spec: str) -> tuple[str, list[SubAccelerator]]:
+    """`J_4K` or `J-8K` -> (name, sub-accelerators)."""
+    s = spec.strip().upper().replace("-", "_")
+    letter, _, size = s.partition("_")
+    return f"{letter}_{size}", preset(letter, size)
+
+
+def load_costs(path: str | Path) -> dict[str, dict[str, tuple[float, float]]]:
+    """Cost CSV `model,accelerator,latency_ms,energy_mj` -> {accelerator: {model: (ms, mJ)}}."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or [c.strip().lower() for c in rows[0]] != ["model", "accelerator", "latency_ms", "energy_mj"]:
+        raise ToolError(f"{path}: expected header model,accelerator,latency_ms,energy_mj")
+    for n, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 4:
+            raise ToolError(f"{path}: line {n}: expected 4 columns, got {len(row)}")
+        model, acc = row[0].strip(), row[1].strip()
+        if model not in MODELS:
+            raise ToolError(f"{path}: line {n}: unknown model {model!r}")
+        try:
+            lat, en = float(row[2]), float(row[3])
+        except ValueError:
+            raise ToolError(f"{path}: line {n}: latency_ms and energy_mj must be numbers") from None
+        if not (math.isfinite(lat) and math.isfinite(en)) or lat <= 0 or en < 0:
+            raise ToolError(f"{path}: line {n}: latency must be > 0 and energy >= 0 (finite)")
+        out.setdefault(acc, {})[model] = (lat, en)
+    if not out:
+        raise ToolError(f"{path}: no cost rows")
+    return out
