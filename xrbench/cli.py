@@ -71,9 +71,11 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
             systems[name] = system_costs(subs)
     rep = {"compat": compat, "scheduler": scheduler, "systems": {}}
     rows, trows = [], []
+    timelines_by_system = {}
     for sysname, table in systems.items():
         res, tls = evaluate(scs, table, compat=compat is not None, scheduler=scheduler, seed=seed)
         rep["systems"][sysname] = res
+        timelines_by_system[sysname] = tls
         for scn, v in res["scenarios"].items():
             for m, ms in v["models"].items():
                 rows.append({"system": sysname, "scenario": scn, "model": m, **ms})
@@ -95,7 +97,8 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
         write_csv(timeline, trows, list(trows[0]) if trows else ["system"])
     emit_report(rep, output=report, as_json=as_json)
     if plot:
-        _plot(rep, plot)
+        first = next(iter(systems))
+        _plot(rep, plot, first, names[0], timelines_by_system[first][names[0]])
     if not as_json:
         cols = ["scenario", *systems]
         table_rows = [[n, *(f"{rep['systems'][s]['scenarios'][n]['score']:.2f}" for s in systems)] for n in names]
@@ -104,20 +107,35 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
     check_expected(rep, expect, rtol, atol, TOOL)
 
 
-def _plot(rep, path):
+def _plot(rep, path, sysname, scname, timeline):
+    """Score bars per scenario and system (top) and the Gantt timeline of the first scenario (bottom)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     systems = list(rep["systems"])
     names = list(next(iter(rep["systems"].values()))["scenarios"])
-    fig, ax = plt.subplots(figsize=(max(6, len(names) * 1.2), 4))
+    fig, (ax, gx) = plt.subplots(2, 1, figsize=(max(7, len(names) * 1.2), 7))
     w = 0.8 / len(systems)
     for i, s in enumerate(systems):
         ax.bar([x + i * w for x in range(len(names))],
                [rep["systems"][s]["scenarios"][n]["score"] for n in names], w, label=s)
-    ax.set_xticks([x + 0.4 - w / 2 for x in range(len(names))], names, rotation=30, ha="right", fontsize=7)
-    ax.set_ylabel("score")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set_xticks([x + 0.4 - w / 2 for x in range(len(names))], names, rotation=20, ha="right", fontsize=7)
+    ax.set_ylabel("scenario score")
+    ax.legend(fontsize=6, ncol=4)
+    accs = sorted({r.accelerator for r in timeline if not r.dropped})
+    models = sorted({r.model for r in timeline})
+    colors = {m: plt.cm.tab20(i % 20) for i, m in enumerate(models)}
+    for r in timeline:
+        if r.dropped:
+            continue
+        y = accs.index(r.accelerator)
+        gx.barh(y, r.completion - r.dispatch, left=r.dispatch, color=colors[r.model],
+                edgecolor="red" if r.completion > r.deadline else "none", height=0.6)
+    gx.set_yticks(range(len(accs)), accs, fontsize=7)
+    gx.set_xlabel("time (ms)")
+    gx.set_title(f"{scname} on {sysname} (red edge = missed deadline)", fontsize=8)
+    gx.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colors[m]) for m in models], labels=models,
+              fontsize=6, ncol=len(models), loc="upper right")
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None} if str(path).endswith(".png") else None)
     plt.close(fig)
