@@ -17,7 +17,7 @@ from .models import MODELS
 UTIL = {"ws": 0.55, "os": 0.65, "rs": 0.75}
 E_MAC_PJ = 1.0          # 8-bit MAC incl. local register file (assumed)
 E_DRAM_PJ_PER_BYTE = 100.0
-REUSE = 200.0           # MACs per off-chip byte before buffer spill (assumed average arithmetic intensity)
+REUSE = 1000.0          # MACs per off-chip byte with a 4 MiB buffer (assumed; buffers < 4 MiB spill proportionally)
 
 
 @cache
