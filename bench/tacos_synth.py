@@ -43,8 +43,9 @@ def quality() -> None:
 def vs_fixed_chunks() -> None:
     """TACOS runs one random greedy with a fixed chunk count; ours picks the chunk count and keeps the best of K."""
     print("== ours (chunks auto, best of 4 seeds) vs TACOS-style (fixed 4 chunks/NPU, one run), all-reduce")
-    from astrasim_py.topology import load_topology
     from pathlib import Path
+
+    from astrasim_py.topology import load_topology
     cfg = Path(__file__).resolve().parents[1] / "examples" / "configs" / "tacos-synth"
     topos = {"torus2d 4x4": generate("torus2d", [4, 4], 50, 500), "mesh2d 5x5": generate("mesh2d", [5, 5], 50, 500),
              "hetero mesh, failed link": load_topology(cfg / "mesh4x4_hetero_failed.yml"),
