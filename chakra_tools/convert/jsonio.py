@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import orjson
 from google.protobuf import json_format
 
@@ -51,11 +52,42 @@ def doc_to_et(path: str | Path, out: str | Path) -> int:
     nodes = doc.get("nodes")
     if not isinstance(nodes, list) or not isinstance(doc.get("metadata", {}), dict):
         raise ToolError(f"{p}: 'metadata' must be an object and 'nodes' a list")
-    meta = _parse(doc.get("metadata", {}), pb.GlobalMetadata(), p, "metadata")
+    meta = _parse(_snap_floats(doc.get("metadata", {})), pb.GlobalMetadata(), p, "metadata")
     with ETWriter(out, meta) as w:
         for i, nd in enumerate(nodes):
-            w.write_node(_parse(nd, pb.Node(), p, f"nodes[{i}]"))
+            w.write_node(_parse(_snap_floats(nd), pb.Node(), p, f"nodes[{i}]"))
     return len(nodes)
+
+
+def _to_float32(v):
+    """The float32 nearest to a JSON number, as a double, when it is finite.
+
+    protobuf prints a float field as its shortest float32 repr (FLT_MAX → 3.4028235e+38), which as a double lies
+    just above FLT_MAX, and its parser then rejects the value it printed; snapping to float32 first makes the round
+    trip exact. Out-of-range numbers and strings ("Infinity") are left for protobuf to judge.
+    """
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            with np.errstate(over="ignore"):
+                f = np.float32(v)
+        except OverflowError:  # an int beyond any float
+            return v
+        if np.isfinite(f):
+            return float(f)
+    return v
+
+
+def _snap_floats(obj):
+    if isinstance(obj, dict):
+        for a in obj.get("attr", ()) if isinstance(obj.get("attr"), list) else ():
+            if not isinstance(a, dict):
+                continue
+            if "float_val" in a:
+                a["float_val"] = _to_float32(a["float_val"])
+            fl = a.get("float_list")
+            if isinstance(fl, dict) and isinstance(fl.get("values"), list):
+                fl["values"] = [_to_float32(v) for v in fl["values"]]
+    return obj
 
 
 def _parse(obj, msg, path: Path, where: str):

@@ -58,6 +58,7 @@ attr_values = st.one_of(
     st.tuples(st.just("bool_val"), st.booleans()),
     st.tuples(st.just("double_val"), st.floats(allow_nan=False)),
     st.tuples(st.just("float_val"), st.floats(width=32, allow_nan=False)),
+    st.tuples(st.just("float_list"), st.lists(st.floats(width=32, allow_nan=False), max_size=3)),
     st.tuples(st.just("string_val"), st.text(max_size=8)),
     st.tuples(st.just("bytes_val"), st.binary(max_size=8)),
     st.tuples(st.just("int64_list"), st.lists(st.integers(-2**63, 2**63 - 1), max_size=3)),
@@ -92,6 +93,32 @@ def test_et_json_et_round_trip_is_byte_identical(tmp_path_factory, ns):
     write_json_doc(et_to_doc(d / "a.et"), d / "a.json")
     doc_to_et(d / "a.json", d / "b.et")
     assert (d / "a.et").read_bytes() == (d / "b.et").read_bytes()
+
+
+@pytest.mark.parametrize("value", [3.4028234663852886e38, -3.4028234663852886e38, 1.401298464324817e-45,
+                                   float("inf"), float("-inf")])
+def test_float32_extremes_round_trip(tmp_path, value):
+    # protobuf prints FLT_MAX as 3.4028235e+38, which its own parser rejects as "too large" unless snapped
+    from chakra_tools.convert.jsonio import doc_to_et, et_to_doc, write_json_doc
+    n = Node(id=1, name="f", type=NodeType.COMP_NODE)
+    n.attr.extend([make_attr("x", value, "float_val"), make_attr("y", [value, 1.5], "float_list")])
+    write_et(tmp_path / "a.et", GlobalMetadata(version="0.0.4"), [n])
+    write_json_doc(et_to_doc(tmp_path / "a.et"), tmp_path / "a.json")
+    doc_to_et(tmp_path / "a.json", tmp_path / "b.et")
+    assert (tmp_path / "a.et").read_bytes() == (tmp_path / "b.et").read_bytes()
+
+
+def test_out_of_range_float_in_json_is_a_one_line_error(tmp_path):
+    import json
+
+    from chakra_tools.common import ToolError
+    from chakra_tools.convert.jsonio import doc_to_et
+    doc = {"format": "chakra-et-json", "version": 1, "metadata": {},
+           "nodes": [{"id": 1, "attr": [{"name": "x", "float_val": 1e39}]}]}
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    with pytest.raises(ToolError, match=r"a\.json: nodes\[0\]: .*too large"):
+        doc_to_et(tmp_path / "a.json", tmp_path / "b.et")
+    assert not (tmp_path / "b.et").exists()
 
 
 def _coll(nid, size, deps=()):
