@@ -26,7 +26,7 @@ from comet.model import load_cluster, load_model
 from comet.perf import RECOMPUTE, evaluate
 from comet.report import heatmap, pareto_plot, top_rows
 from comet.store import Store
-from comet.sweep import load_sweep, reason_text, run_sweep
+from comet.sweep import INT_BOUNDS, load_sweep, reason_text, run_sweep, value_problem
 
 TOOL = "comet-sweep"
 
@@ -73,12 +73,10 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
     for k in ("model", "cluster", "gpus", "tp", "pp", "batch"):
         if k not in spec:
             raise ConfigError(point, k, "required (give it in POINT.yml or as --" + k + ")")
-    for k, lo in (("gpus", 1), ("tp", 1), ("pp", 1), ("batch", 1), ("micro", 1), ("interleave", 1), ("zero", 0)):
-        v = spec.get(k, lo)
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > 10**9 or (k == "zero" and v > 3):
-            raise ConfigError(point, k, f"expected an integer >= {lo}{' and <= 3' if k == 'zero' else ''}, got {v!r}")
-    if not isinstance(spec.get("sequence_parallel", False), bool):
-        raise ConfigError(point, "sequence_parallel", "expected true or false")
+    for k in (*INT_BOUNDS, "sequence_parallel", "recompute"):
+        problem = value_problem(k, spec[k]) if k in spec else None
+        if problem:
+            raise ConfigError(point, k, problem)
     unknown = set(spec) - {"model", "cluster", "gpus", "tp", "pp", "batch", "micro", "interleave", "recompute",
                            "sequence_parallel", "zero"}
     if unknown:
@@ -86,8 +84,6 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
     m = load_model(spec["model"])
     c = load_cluster(spec["cluster"])
     rc = spec.get("recompute", "full")
-    if not isinstance(rc, str) or rc not in RECOMPUTE:
-        raise ConfigError(point, "recompute", f"expected none, selective or full, got {rc!r}")
     r = evaluate(m, c, gpus=spec["gpus"], tp=spec["tp"], pp=spec["pp"], batch=spec["batch"],
                  micro=spec.get("micro", 1), interleave=spec.get("interleave", 1), recompute=RECOMPUTE[rc],
                  sequence_parallel=bool(spec.get("sequence_parallel", False)), zero=spec.get("zero", 0))

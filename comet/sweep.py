@@ -56,9 +56,6 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
     unknown = set(data) - {"model", "cluster", *STRATEGY, *RESOURCES}
     if unknown:
         raise ConfigError(path, sorted(unknown)[0], f"unknown key (known: model, cluster, {', '.join(STRATEGY + RESOURCES)})")
-    for r in axes["recompute"]:
-        if r not in RECOMPUTE:
-            raise ConfigError(path, "recompute", f"expected none, selective or full, got {r!r}")
     spec = SweepSpec(model, cluster, axes)
     if spec.size > MAX_POINTS:
         raise ConfigError(path, "", f"the sweep has {spec.size:,} points (more than {MAX_POINTS:,}); split it")
@@ -90,18 +87,41 @@ def _values(v: Any, key: str, path: Any) -> list:
             while x <= hi:
                 out.append(x)
                 x *= factor
-            return out
-        return list(np.arange(lo, hi + step / 2, step).tolist())
-    vals = v if isinstance(v, list) else [v]
-    if not vals:
-        raise ConfigError(path, key, "empty list")
+            vals = out
+        else:
+            vals = list(np.arange(lo, hi + step / 2, step).tolist())
+    else:
+        vals = v if isinstance(v, list) else [v]
+        if not vals:
+            raise ConfigError(path, key, "empty list")
     for i, x in enumerate(vals):
-        ok = isinstance(x, str) if key == "recompute" else (
-            isinstance(x, bool) if key == "sequence_parallel" else
-            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1e12)
-        if not ok:
-            raise ConfigError(path, f"{key}[{i}]", f"invalid value {x!r}")
+        problem = value_problem(key, x)
+        if problem:
+            raise ConfigError(path, f"{key}[{i}]", problem)
     return vals
+
+
+# Integer strategy knobs and their bounds; resources are positive numbers (expanded memory may be 0 = none).
+INT_BOUNDS = {"gpus": (1, 10**9), "tp": (1, 10**9), "pp": (1, 10**9), "batch": (1, 10**9), "micro": (1, 10**9),
+              "interleave": (1, 10**9), "zero": (0, 3)}
+
+
+def value_problem(key: str, x: Any) -> str | None:
+    """Why `x` is not a valid value of sweep/point key `key`, or None when it is."""
+    if key == "recompute":
+        return None if isinstance(x, str) and x in RECOMPUTE else f"expected none, selective or full, got {x!r}"
+    if key == "sequence_parallel":
+        return None if isinstance(x, bool) else f"expected true or false, got {x!r}"
+    if key in INT_BOUNDS:
+        lo, hi = INT_BOUNDS[key]
+        if isinstance(x, float) and x.is_integer():
+            x = int(x)
+        if isinstance(x, bool) or not isinstance(x, int) or not lo <= x <= hi:
+            return f"expected an integer in [{lo}, {hi}], got {x!r}"
+        return None
+    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) and x <= 1e12 and (
+        x >= 0 if key == "expanded_memory_gb" else x > 0)
+    return None if ok else f"expected a {'non-negative' if key == 'expanded_memory_gb' else 'positive'} number, got {x!r}"
 
 
 def points(spec: SweepSpec) -> dict[str, np.ndarray]:

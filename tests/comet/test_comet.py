@@ -169,6 +169,24 @@ def test_cli_bad_input_one_line(tmp_path, args, msg):
     assert r.returncode == 1 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+@pytest.mark.parametrize("line,msg", [
+    ("tp: [0, 8]", "tp[0]: expected an integer in [1, 1000000000], got 0"),
+    ("micro: {from: 0, to: 2}", "micro[0]: expected an integer in [1, 1000000000], got 0"),
+    ("tp: [2.5]", "tp[0]: expected an integer"),
+    ("zero: [4]", "zero[0]: expected an integer in [0, 3], got 4"),
+    ("scaleout_gbps: [0]", "scaleout_gbps[0]: expected a positive number, got 0"),
+    ("recompute: [most]", "recompute[0]: expected none, selective or full, got 'most'"),
+])
+def test_sweep_values_out_of_range_are_one_line_errors(tmp_path, line, msg):
+    base = {"gpus": "gpus: [8]", "tp": "tp: [1]", "pp": "pp: [1]", "batch": "batch: 8"}
+    key = line.split(":")[0]
+    body = "\n".join(["model: megatron-1.7b", "cluster: a100-80gb", line] + [v for k, v in base.items() if k != key])
+    (tmp_path / "s.yml").write_text(body + "\n")
+    r = _cli("run", "s.yml", "-o", "r.db", cwd=tmp_path)
+    assert r.returncode == 1 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "r.db").exists()
+
+
 def test_emit_et_validates_and_simulates_close_to_the_analytical_time(tmp_path):
     r = _cli("eval", "--model", "megatron-1.7b", "--cluster", "a100-80gb", "--gpus", "16", "--tp", "4", "--pp", "2",
              "--batch", "32", "--emit-et", "et/it", "--simulate", "--json", cwd=tmp_path)
