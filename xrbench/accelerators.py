@@ -13,11 +13,15 @@ from .models import MODELS
 
 @dataclass(frozen=True)
 class SubAccelerator:
+    """One PE array with a global buffer. Bandwidths in bytes per cycle (1-byte elements, 1 GHz clock, so
+    also GB/s), as MAESTRO's elements/cycle in the reference hw files."""
     name: str
     pes: int
     dataflow: str          # ws | os | rs
-    gbuf_bytes: int
+    gbuf_bytes: int        # global (shared) buffer
     offchip_gbps: float = 128.0
+    noc_bw: float = 256.0  # global buffer <-> PE array, bytes/cycle
+    l1_bytes: int = 8192   # local buffer per PE
 
 
 # letter -> (setting name, list of (PE fraction, dataflow))
@@ -34,15 +38,22 @@ STYLES = {
 }
 
 
+_MIB, _KIB = 1 << 20, 1 << 10
+# reference/xrbench.md §5 (XRbench_evaluation/hw_configs): (sub-accelerators, size) -> (NoC bytes/cycle,
+# global buffer per sub-accelerator, local buffer per PE); off-chip 128 everywhere
+HW = {(1, "4K"): (256, 4 * _MIB, 8 * _KIB), (2, "4K"): (128, 2 * _MIB, 8 * _KIB), (4, "4K"): (128, 2 * _MIB, 8 * _KIB),
+      (1, "8K"): (256, 8 * _MIB, 16 * _KIB), (2, "8K"): (256, 4 * _MIB, 16 * _KIB), (4, "8K"): (256, 4 * _MIB, 8 * _KIB)}
+
+
 def preset(letter: str, size: str) -> list[SubAccelerator]:
-    """Style `letter` at total `size` (4K or 8K PEs); global buffers as in the reference hw files."""
+    """Style `letter` at total `size` (4K or 8K PEs) with the reference hw files' NoC, buffers, off-chip bw."""
     if letter not in STYLES or size not in ("4K", "8K"):
         raise ToolError(f"unknown accelerator preset {letter}_{size} (known: A..M _4K|_8K)")
     total = 4096 if size == "4K" else 8192
     _, parts = STYLES[letter]
-    mib = 1 << 20
-    gbuf = {1: 4 * mib, 2: 2 * mib, 4: 2 * mib}[len(parts)] * (2 if size == "8K" else 1)
-    return [SubAccelerator(f"acc{i}_{df}", int(total * f), df, gbuf) for i, (f, df) in enumerate(parts)]
+    noc, gbuf, l1 = HW[(len(parts), size)]
+    return [SubAccelerator(f"acc{i}_{df}", int(total * f), df, gbuf, 128.0, float(noc), l1)
+            for i, (f, df) in enumerate(parts)]
 
 
 def parse_preset(spec: str) -> tuple[str, list[SubAccelerator]]:

@@ -1,9 +1,11 @@
 """Python API: evaluate scenarios on accelerator systems and build the report."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from .accelerators import SubAccelerator
-from .costmodel import model_cost
-from .models import MODELS
+from .costmodel import layer_costs, model_cost
+from .models import MODELS, layers
 from .runtime import Record, simulate
 from .scenarios import Scenario
 from .scoring import model_score, scenario_score
@@ -12,6 +14,29 @@ from .scoring import model_score, scenario_score
 def system_costs(subs: list[SubAccelerator]) -> dict[str, dict[str, tuple[float, float]]]:
     """{sub-accelerator: {model: (ms, mJ)}} from the analytical model (cached per pair)."""
     return {s.name: {m: model_cost(m, s) for m in MODELS} for s in subs}
+
+
+def describe_system(subs: list[SubAccelerator]) -> dict:
+    """Report block for a preset system: its sub-accelerators and the per-model cost on each."""
+    return {"accelerators": {s.name: {k: v for k, v in asdict(s).items() if k != "name"} for s in subs},
+            "costs": {s.name: {m: {"latency_ms": lat, "energy_mj": en} for m, (lat, en) in costs.items()}
+                      for s, costs in zip(subs, system_costs(subs).values())}}
+
+
+def layer_rows(system: str, subs: list[SubAccelerator]) -> list[dict]:
+    """One row per (sub-accelerator, model, layer): shape, MACs, params, cycles, bound, energy."""
+    rows = []
+    for s in subs:
+        for m in MODELS:
+            lc = layer_costs(m, s)
+            bounds = lc.bound()
+            for i, lay in enumerate(layers(m)):
+                rows.append({"system": system, "accelerator": s.name, "model": m, "layer": lay.name, "op": lay.op,
+                             "K": lay.k, "C": lay.c, "Y": lay.y, "X": lay.x, "R": lay.r, "S": lay.s,
+                             "stride": lay.stride, "groups": lay.groups, "N": lay.n, "macs": lay.macs,
+                             "params": lay.params, "cycles": int(lc.cycles[i]), "bound": bounds[i],
+                             "utilisation": float(lc.utilisation[i]), "energy_pj": float(lc.energy_pj[i])})
+    return rows
 
 
 def evaluate(scenarios: list[Scenario], costs, *, compat=False, scheduler="latency-greedy", seed=0,

@@ -1,6 +1,8 @@
 """`xrbench-run`: score XR usage scenarios on accelerator systems.
 
 Example:  xrbench-run --scenario all --accelerators J_4K --accelerators B_4K
+
+Models:   xrbench-run --list-models    (layers, MACs, parameters of the 11 unit models)
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from chakra_tools.common import (
 )
 
 from .accelerators import load_costs, parse_preset
-from .api import evaluate, system_costs
+from .api import describe_system, evaluate, layer_rows, system_costs
+from .models import summary as model_summary
 from .runtime import SCHEDULERS
 from .scenarios import BUILTIN, SCENARIO_ORDER, load_scenarios
 
@@ -43,11 +46,17 @@ TOOL = "xrbench-run"
 @click.option("--report", type=click.Path(dir_okay=False), help="Report JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report JSON to stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Score bars PNG/SVG.")
+@click.option("--layers", "layers_csv", type=click.Path(dir_okay=False),
+              help="Per-layer shapes and costs CSV for the preset systems.")
+@click.option("--list-models", is_flag=True, help="Print the unit models' layers, MACs and parameters, then exit.")
 @regression_options
 @common_options
 @version_option(TOOL)
 def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, output, timeline, report,
-            as_json, plot, expect, rtol, atol, quiet, debug):
+            as_json, plot, layers_csv, list_models, expect, rtol, atol, quiet, debug):
+    if list_models:
+        _list_models(as_json, quiet)
+        return
     known = dict(BUILTIN)
     if scenarios_file:
         known.update(load_scenarios(scenarios_file))
@@ -57,11 +66,13 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
             raise ToolError(f"unknown scenario {n!r} (known: {', '.join(known)})")
     scs = [known[n] for n in names]
     inputs = [p for p in (costs, scenarios_file) if p]
-    for out in (output, timeline, report, plot):
+    for out in (output, timeline, report, plot, layers_csv):
         check_not_input(out, inputs)
     if costs and accels:
         raise ToolError("give either --accelerators or --costs, not both")
-    systems = {}
+    if costs and layers_csv:
+        raise ToolError("--layers needs preset --accelerators (a cost CSV has no layers)")
+    systems, presets = {}, {}
     if costs:
         table = load_costs(costs)
         systems["costs"] = table       # every accelerator in the CSV forms one system
@@ -69,11 +80,14 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
         for spec in accels or ("J_4K",):
             name, subs = parse_preset(spec)
             systems[name] = system_costs(subs)
+            presets[name] = subs
     rep = {"compat": compat, "scheduler": scheduler, "systems": {}}
     rows, trows = [], []
     timelines_by_system = {}
     for sysname, table in systems.items():
         res, tls = evaluate(scs, table, compat=compat is not None, scheduler=scheduler, seed=seed)
+        if sysname in presets:
+            res.update(describe_system(presets[sysname]))
         rep["systems"][sysname] = res
         timelines_by_system[sysname] = tls
         for scn, v in res["scenarios"].items():
@@ -95,6 +109,9 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
                                  "inferences", "dropped"])
     if timeline:
         write_csv(timeline, trows, list(trows[0]) if trows else ["system"])
+    if layers_csv:
+        lrows = [r for name, subs in presets.items() for r in layer_rows(name, subs)]
+        write_csv(layers_csv, lrows, list(lrows[0]))
     emit_report(rep, output=report, as_json=as_json)
     if plot:
         first = next(iter(systems))
@@ -105,6 +122,18 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
         table_rows.append(["overall", *(f"{rep['systems'][s]['overall']:.2f}" for s in systems)])
         print_table("XRBench scenario scores (0-100)", cols, table_rows, quiet=quiet)
     check_expected(rep, expect, rtol, atol, TOOL)
+
+
+def _list_models(as_json: bool, quiet: bool) -> None:
+    rows = model_summary()
+    if as_json:
+        emit_report({"models": {r["model"]: {k: v for k, v in r.items() if k != "model"} for r in rows},
+                     "provenance": provenance(TOOL, [], None)}, output=None, as_json=True)
+        return
+    print_table("XRBench unit models (ours: real strides/groups; ref: MAESTRO files, reference §1)",
+                ["model", "layers", "GMACs", "Mparams", "ref layers", "ref GMACs"],
+                [[r["model"], str(r["layers"]), f"{r['gmacs']:.3f}", f"{r['mparams']:.3f}",
+                  str(r["encoded_layers"]), f"{r['encoded_gmacs']:.3f}"] for r in rows], quiet=quiet)
 
 
 def _plot(rep, path, sysname, scname, timeline):
