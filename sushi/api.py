@@ -1,0 +1,287 @@
+"""Python API: configuration, running policies on a query stream, metrics and the report."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from chakra_tools.common import ToolError, from_dict, load_mapping
+
+from .accel import Accelerator
+from .catalog import Catalog, build_catalog
+from .sched import POLICIES, SchedConfig, SimResult, simulate
+from .supernet import SUPERNETS, get_supernet
+from .workload import Dist, Queries, Workload, generate
+
+ISO_TOL_PP = 0.05
+
+
+@dataclass
+class MenuConfig:
+    size: int = 24                      # SubNets in the menu (Pareto frontier, evenly spread in accuracy)
+    seed: int = 0                       # seed of the menu search (a property of the model, not the stream)
+    subnets: list[dict] | None = None   # explicit menu instead (OFA SubNet dicts)
+
+    def validate(self):
+        if not 1 <= self.size <= 64:
+            raise ValueError(f"size: must be in 1..64, got {self.size}")
+
+
+def default_workload(supernet: str) -> Workload:
+    """The documented default query mix of each SuperNet (docs/sushi-serve.md, "default workload")."""
+    if supernet == "ofa-resnet50":      # ResNet50 SubNets are ~4x slower: scale the rate and SLOs
+        w = Workload(rate_qps=250.0, slo_ms=Dist("uniform", low=3.0, high=10.0),
+                     accuracy_target=Dist("uniform", low=74.0, high=78.0))
+    else:
+        w = Workload()
+    w.validate()
+    for d in (w.slo_ms, w.accuracy_target):
+        d.validate()
+    return w
+
+
+@dataclass
+class Config:
+    supernet: str = "ofa-mbv3"
+    accelerator: Accelerator = field(default_factory=Accelerator)
+    workload: Workload | None = None    # None = the SuperNet's default query mix
+    scheduler: SchedConfig = field(default_factory=SchedConfig)
+    menu: MenuConfig = field(default_factory=MenuConfig)
+
+    def validate(self):
+        if self.supernet not in SUPERNETS:
+            raise ValueError(f"supernet: expected one of {', '.join(SUPERNETS)}, got {self.supernet!r}")
+
+    def resolved_workload(self) -> Workload:
+        if self.workload is None:
+            self.workload = default_workload(self.supernet)
+        return self.workload
+
+
+def default_config() -> Config:
+    c = Config()
+    for part in (c.accelerator, c.scheduler, c.menu):
+        part.validate()
+    return c
+
+
+def load_config(path) -> Config:
+    return from_dict(Config, load_mapping(path), file=path)
+
+
+def make_catalog(cfg: Config) -> Catalog:
+    net = get_supernet(cfg.supernet)
+    subnets = None
+    if cfg.menu.subnets is not None:
+        if not cfg.menu.subnets:
+            raise ToolError("menu.subnets: must not be empty")
+        subnets = [net.validate(s, f"menu.subnets[{i}].") for i, s in enumerate(cfg.menu.subnets)]
+        keys = [net.key(s) for s in subnets]
+        if len(set(keys)) != len(keys):
+            raise ToolError("menu.subnets: duplicate SubNet")
+    return build_catalog(net, cfg.accelerator, subnets, menu_size=cfg.menu.size, seed=cfg.menu.seed)
+
+
+# --------------------------------------------------------------------------- metrics
+def metrics(cat: Catalog, q: Queries, r: SimResult) -> dict:
+    lat = r.finish_s - q.arrival_s
+    svc = cat.lat_s[r.subnet, r.cache]
+    met = lat <= q.slo_s + 1e-12
+    acc = cat.accuracy[r.subnet]
+    off_q = cat.off_bytes[r.subnet, r.cache]
+    off = float(off_q.sum()) + r.fill_bytes
+    wb = cat.costs.weight_bytes.sum(axis=1)[r.subnet]
+    act = cat.costs.act_offchip_bytes.sum(axis=1)[r.subnet]
+    hit = wb - (off_q - act)
+    pj = cat.acc.dram_pj_per_byte
+    has_t = np.isfinite(q.target)
+    acc_ok = np.where(has_t, acc >= q.target - 1e-9, True)
+    span = float(r.finish_s.max() - min(q.arrival_s.min(), 0.0))
+    Q = len(q)
+    return {
+        "queries": Q,
+        "mean_latency_ms": float(lat.mean() * 1e3),
+        "p50_latency_ms": float(np.percentile(lat, 50) * 1e3),
+        "p99_latency_ms": float(np.percentile(lat, 99) * 1e3),
+        "mean_service_ms": float(svc.mean() * 1e3),
+        "mean_wait_ms": float((r.start_s - q.arrival_s).mean() * 1e3),
+        "slo_attainment": float(met.mean()),
+        "served_accuracy": float(acc.mean()),
+        "effective_accuracy": float(np.where(met, acc, 0.0).mean()),
+        "accuracy_target_met": float(acc_ok.mean()),
+        "goodput": float((met & acc_ok).mean()),
+        "offchip_bytes": off,
+        "offchip_bytes_per_query": off / Q,
+        "offchip_energy_mj": off * pj * 1e-9,
+        "offchip_energy_uj_per_query": off * pj * 1e-6 / Q,
+        "pb_hit_rate": float(hit.sum() / wb.sum()),
+        "pb_fill_bytes": r.fill_bytes,
+        "subgraph_switches": int(np.count_nonzero(np.diff(r.window_cache))),
+        "utilization": float((svc.sum() + r.fill_s) / span) if span > 0 else 0.0,
+        "subnets_used": int(len(np.unique(r.subnet))),
+    }
+
+
+def window_series(cat: Catalog, q: Queries, r: SimResult, window: int) -> dict:
+    """Per window: start time, PB hit rate, mean served accuracy and latency (for --plot)."""
+    off_q = cat.off_bytes[r.subnet, r.cache]
+    wb = cat.costs.weight_bytes.sum(axis=1)[r.subnet]
+    act = cat.costs.act_offchip_bytes.sum(axis=1)[r.subnet]
+    hit = wb - (off_q - act)
+    edges = np.arange(0, len(q), window)
+    sums = lambda x: np.add.reduceat(x, edges)  # noqa: E731
+    cnt = np.diff(np.append(edges, len(q)))
+    return {"t_s": q.arrival_s[edges], "hit_rate": sums(hit) / sums(wb), "accuracy": sums(cat.accuracy[r.subnet]) / cnt,
+            "latency_ms": sums(r.finish_s - q.arrival_s) / cnt * 1e3}
+
+
+# --------------------------------------------------------------------------- running policies
+def run_policies(cat: Catalog, q: Queries, policies, sched: SchedConfig) -> dict[str, SimResult]:
+    return {p: simulate(cat, q, p, sched) for p in policies}
+
+
+def _with(sched: SchedConfig, **kw) -> SchedConfig:
+    d = asdict(sched)
+    d.update(kw)
+    return SchedConfig(**d)
+
+
+def iso_accuracy(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> dict:
+    """SUSHI vs SlackFit at equal served accuracy, the baseline given its best shot.
+
+    SlackFit's knob is the share of the slack it plans with (`slack_fraction`; < 1 hedges against queueing).
+    We sweep it, bisect between settings that bracket SUSHI's served accuracy, and keep the matching setting
+    with SlackFit's highest SLO attainment.  If no setting reaches SUSHI's accuracy, SUSHI's accuracy
+    headroom is tuned instead to the SlackFit setting whose accuracy comes closest to SUSHI's.
+    """
+    target = sushi["served_accuracy"]
+
+    def sf(a):
+        return metrics(cat, q, simulate(cat, q, "slackfit", _with(sched, slack_fraction=a)))
+
+    grid = [round(x, 2) for x in np.arange(0.1, 1.0001, 0.1)]
+    runs = {a: sf(a) for a in grid}
+    matches = []
+    for lo, hi in zip(grid[:-1], grid[1:]):
+        alo, ahi = runs[lo]["served_accuracy"] - target, runs[hi]["served_accuracy"] - target
+        if alo == 0 or ahi == 0 or (alo < 0) != (ahi < 0):
+            a, b, fa = lo, hi, alo
+            m = runs[lo] if abs(alo) <= abs(ahi) else runs[hi]
+            x = lo if abs(alo) <= abs(ahi) else hi
+            for _ in range(24):
+                if abs(m["served_accuracy"] - target) <= ISO_TOL_PP:
+                    break
+                x = (a + b) / 2
+                m = sf(x)
+                fx = m["served_accuracy"] - target
+                if (fx < 0) == (fa < 0):
+                    a, fa = x, fx
+                else:
+                    b = x
+            if abs(m["served_accuracy"] - target) <= ISO_TOL_PP:
+                matches.append((x, m))
+    curve = [{"slack_fraction": a, "served_accuracy": runs[a]["served_accuracy"],
+              "slo_attainment": runs[a]["slo_attainment"], "mean_latency_ms": runs[a]["mean_latency_ms"]}
+             for a in grid]
+    if matches:
+        x, m = max(matches, key=lambda t: (t[1]["slo_attainment"], t[0]))
+        return {"method": "slackfit slack_fraction tuned to SUSHI's served accuracy",
+                "slackfit_slack_fraction": float(x), "sushi_headroom_pp": sched.headroom_pp,
+                "sushi": _brief(sushi), "slackfit": _brief(m),
+                "accuracy_gap_pp": sushi["served_accuracy"] - m["served_accuracy"],
+                "slo_attainment_gain_pp": 100 * (sushi["slo_attainment"] - m["slo_attainment"]),
+                "slackfit_curve": curve}
+    best_a = min(grid, key=lambda a: (abs(runs[a]["served_accuracy"] - target), -runs[a]["slo_attainment"]))
+    ref = runs[best_a]
+    goal = ref["served_accuracy"]
+
+    def su(h):
+        return metrics(cat, q, simulate(cat, q, "sushi", _with(sched, headroom_pp=h)))
+    lo, hi = -40.0, 40.0
+    m = su(sched.headroom_pp)
+    h = sched.headroom_pp
+    for _ in range(30):
+        if abs(m["served_accuracy"] - goal) <= ISO_TOL_PP:
+            break
+        if m["served_accuracy"] < goal:
+            lo = h
+        else:
+            hi = h
+        h = (lo + hi) / 2
+        m = su(h)
+    return {"method": "SUSHI accuracy headroom tuned to the closest SlackFit setting",
+            "slackfit_slack_fraction": float(best_a), "sushi_headroom_pp": float(h),
+            "sushi": _brief(m), "slackfit": _brief(ref),
+            "accuracy_gap_pp": m["served_accuracy"] - ref["served_accuracy"],
+            "slo_attainment_gain_pp": 100 * (m["slo_attainment"] - ref["slo_attainment"]),
+            "slackfit_curve": curve}
+
+
+def _brief(m: dict) -> dict:
+    return {k: m[k] for k in ("served_accuracy", "slo_attainment", "mean_latency_ms", "p99_latency_ms",
+                              "offchip_energy_mj")}
+
+
+def comparison(pol: dict[str, dict]) -> dict:
+    out = {}
+    s = pol.get("sushi")
+    for base in ("no-cache", "static", "slackfit"):
+        b = pol.get(base)
+        if s is None or b is None:
+            continue
+        out[f"sushi_vs_{base.replace('-', '_')}"] = {
+            "mean_latency_reduction": 1 - s["mean_latency_ms"] / b["mean_latency_ms"],
+            "p99_latency_reduction": 1 - s["p99_latency_ms"] / b["p99_latency_ms"],
+            "offchip_energy_reduction": 1 - s["offchip_energy_mj"] / b["offchip_energy_mj"]
+            if b["offchip_energy_mj"] > 0 else 0.0,
+            "served_accuracy_gain_pp": s["served_accuracy"] - b["served_accuracy"],
+            "slo_attainment_gain_pp": 100 * (s["slo_attainment"] - b["slo_attainment"]),
+        }
+    return out
+
+
+def menu_table(cat: Catalog) -> list[dict]:
+    c = cat.costs
+    return [{"index": n, "accuracy": float(cat.accuracy[n]), "latency_ms": float(cat.lat_s[n, 0] * 1e3),
+             "latency_ms_best_subgraph": float(cat.lat_s[n].min() * 1e3),
+             "weight_bytes": float(c.weight_bytes[n].sum()), "macs": int(c.macs[n].sum()),
+             "subnet": cat.subnets[n]} for n in range(cat.n)]
+
+
+def accelerator_summary(acc: Accelerator) -> dict:
+    d = acc.constants()
+    d["peak_gmacs_per_s"] = acc.pe_rows * acc.pe_cols * acc.clock_mhz * 1e-3
+    d["dram_sustained_gbps"] = acc.dram_bytes_per_s / 1e9
+    return d
+
+
+def run(cfg: Config, q: Queries, policies=POLICIES, *, iso: bool = True, cat: Catalog | None = None):
+    """Run `policies` on the query stream; returns (report dict without provenance, results, catalog)."""
+    cat = cat or make_catalog(cfg)
+    res = run_policies(cat, q, policies, cfg.scheduler)
+    pol = {p: metrics(cat, q, r) for p, r in res.items()}
+    rep = {
+        "tool": "sushi-serve",
+        "supernet": cfg.supernet,
+        "accelerator": accelerator_summary(cfg.accelerator),
+        "scheduler": asdict(cfg.scheduler),
+        "menu": menu_table(cat),
+        "subgraphs": {"candidates": int(len(cat.cand)), "static_bytes": float(cat.pb_bytes[cat.candidate_for(0, cat.n - 1)]),
+                      "persistent_buffer_bytes": int(cfg.accelerator.persistent_buffer)},
+        "policies": pol,
+        "comparison": comparison(pol),
+    }
+    if iso and "sushi" in pol and "slackfit" in pol:
+        rep["comparison"]["sushi_vs_slackfit_iso_accuracy"] = iso_accuracy(cat, q, cfg.scheduler, pol["sushi"])
+    return rep, res, cat
+
+
+def queries_for(cfg: Config, seed: int, trace=None, n: int | None = None) -> Queries:
+    if trace is not None:
+        from .workload import read_trace
+        return read_trace(trace)
+    return generate(cfg.resolved_workload(), seed, n)
+
+
+__all__ = ["Config", "MenuConfig", "default_config", "load_config", "make_catalog", "metrics", "run",
+           "iso_accuracy", "queries_for", "window_series", "Workload"]

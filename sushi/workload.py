@@ -1,0 +1,219 @@
+"""Query streams: arrival processes, SLO and accuracy-target distributions, CSV traces.
+
+A query = (arrival time, latency SLO, minimum accuracy).  Generated streams are seeded numpy draws:
+
+* ``poisson``  -- exponential inter-arrivals at ``rate_qps``;
+* ``bursty``   -- a two-state Markov-modulated Poisson process: calm at ``rate_qps``, bursts at
+  ``rate_qps * burst_factor``; state sojourns are exponential with means ``calm_ms`` / ``burst_ms``;
+* ``diurnal``  -- a non-homogeneous Poisson process with rate ``rate_qps * (1 + amplitude * sin(2 pi t /
+  period_s))`` (time-rescaling of a unit-rate process, so it is exact).
+
+Optional ``phases`` change the SLO / accuracy-target distributions over time (cyclically, each for
+``duration_s``) -- the shifting query mix SUSHI's SubGraph re-selection reacts to.
+
+Distributions: ``{dist: constant, value}``, ``{dist: uniform, low, high}``, ``{dist: lognormal, median,
+sigma}``, ``{dist: choice, values: [...], weights: [...]}``.
+
+CSV trace: header ``arrival_ms,slo_ms[,accuracy_target]`` (accuracy_target in %, empty = none).
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from chakra_tools.common import ToolError
+
+
+@dataclass
+class Dist:
+    dist: str = "constant"
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    median: float | None = None
+    sigma: float | None = None
+    values: list[float] | None = None
+    weights: list[float] | None = None
+
+    def validate(self):
+        need = {"constant": ("value",), "uniform": ("low", "high"), "lognormal": ("median", "sigma"),
+                "choice": ("values",)}
+        if self.dist not in need:
+            raise ValueError(f"dist: expected one of {', '.join(need)}, got {self.dist!r}")
+        for k in need[self.dist]:
+            if getattr(self, k) is None:
+                raise ValueError(f"{k}: required for dist {self.dist}")
+        if self.dist == "uniform" and not self.low <= self.high:
+            raise ValueError(f"uniform needs low <= high, got {self.low} > {self.high}")
+        if self.dist == "lognormal" and not (self.median > 0 and self.sigma >= 0):
+            raise ValueError("lognormal needs median > 0 and sigma >= 0")
+        if self.dist == "choice":
+            if not self.values:
+                raise ValueError("values: must not be empty")
+            if self.weights is not None:
+                if len(self.weights) != len(self.values) or any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+                    raise ValueError("weights: one non-negative weight per value, not all zero")
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.dist == "constant":
+            return np.full(n, float(self.value))
+        if self.dist == "uniform":
+            return rng.uniform(self.low, self.high, size=n)
+        if self.dist == "lognormal":
+            return self.median * np.exp(self.sigma * rng.standard_normal(n))
+        p = None if self.weights is None else np.asarray(self.weights, float) / sum(self.weights)
+        return rng.choice(np.asarray(self.values, float), size=n, p=p)
+
+
+@dataclass
+class Phase:
+    duration_s: float = 60.0
+    slo_ms: Dist | None = None
+    accuracy_target: Dist | None = None
+
+    def validate(self):
+        if not self.duration_s > 0:
+            raise ValueError(f"duration_s: must be > 0, got {self.duration_s}")
+
+
+@dataclass
+class Workload:
+    """Default: an edge vision service (see docs/sushi-serve.md, "default workload")."""
+    queries: int = 100_000
+    arrival: str = "bursty"
+    rate_qps: float = 700.0
+    burst_factor: float = 2.0
+    calm_ms: float = 200.0
+    burst_ms: float = 50.0
+    amplitude: float = 0.5
+    period_s: float = 60.0
+    slo_ms: Dist = field(default_factory=lambda: Dist("uniform", low=1.0, high=4.0))
+    accuracy_target: Dist = field(default_factory=lambda: Dist("uniform", low=70.0, high=76.0))
+    phases: list[Phase] = field(default_factory=list)
+
+    def validate(self):
+        if self.arrival not in ("poisson", "bursty", "diurnal"):
+            raise ValueError(f"arrival: expected poisson, bursty or diurnal, got {self.arrival!r}")
+        if self.queries < 1:
+            raise ValueError(f"queries: must be >= 1, got {self.queries}")
+        if self.queries > 50_000_000:
+            raise ValueError(f"queries: at most 50,000,000, got {self.queries}")
+        for f in ("rate_qps", "burst_factor", "calm_ms", "burst_ms", "period_s"):
+            if not getattr(self, f) > 0:
+                raise ValueError(f"{f}: must be > 0, got {getattr(self, f)}")
+        if not 0 <= self.amplitude < 1:
+            raise ValueError(f"amplitude: must be in [0, 1), got {self.amplitude}")
+
+
+@dataclass
+class Queries:
+    arrival_s: np.ndarray
+    slo_s: np.ndarray
+    target: np.ndarray          # minimum top-1 %, -inf = none
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+
+def _arrivals(w: Workload, rng: np.random.Generator, n: int) -> np.ndarray:
+    if w.arrival == "poisson":
+        return np.cumsum(rng.exponential(1.0 / w.rate_qps, size=n))
+    if w.arrival == "diurnal":
+        # unit-rate arrivals u_k mapped through the inverse of Lambda(t) = r (t - A P/2pi (cos(2pi t/P) - 1))
+        u = np.cumsum(rng.exponential(1.0, size=n)) / w.rate_qps
+        t = u.copy()
+        P, A = w.period_s, w.amplitude
+        for _ in range(60):                      # Newton on the monotone Lambda(t)/r - u = 0
+            f = t - A * P / (2 * math.pi) * (np.cos(2 * math.pi * t / P) - 1) - u
+            t = t - f / (1 + A * np.sin(2 * math.pi * t / P))
+        return t
+    # bursty: alternate calm/burst sojourns, draw arrivals per sojourn (vectorised in chunks)
+    out, t, burst = [], 0.0, False
+    total = 0
+    while total < n:
+        k = max(64, (n - total) // 8)
+        is_burst = np.arange(k) % 2 == (0 if burst else 1)
+        lens = rng.exponential(np.where(is_burst, w.burst_ms, w.calm_ms) / 1e3)
+        rates = np.where(is_burst, w.rate_qps * w.burst_factor, w.rate_qps)
+        counts = rng.poisson(lens * rates)
+        starts = t + np.concatenate([[0.0], np.cumsum(lens)[:-1]])
+        seg = np.repeat(np.arange(k), counts)
+        arr = starts[seg] + rng.random(len(seg)) * lens[seg]
+        # sort within each sojourn (uniform order statistics of a Poisson process)
+        arr = arr[np.lexsort((arr, seg))]
+        out.append(arr)
+        total += len(arr)
+        t = starts[-1] + lens[-1]
+        burst = burst if k % 2 == 0 else not burst
+    return np.concatenate(out)[:n]
+
+
+def generate(w: Workload, seed: int, n: int | None = None) -> Queries:
+    n = w.queries if n is None else n
+    rng = np.random.default_rng(seed)
+    arr = _arrivals(w, rng, n)
+    slo = w.slo_ms.draw(rng, n)
+    tgt = w.accuracy_target.draw(rng, n)
+    if w.phases:
+        cycle = sum(p.duration_s for p in w.phases)
+        edges = np.cumsum([0.0] + [p.duration_s for p in w.phases])
+        ph = np.searchsorted(edges, np.mod(arr, cycle), side="right") - 1
+        for k, p in enumerate(w.phases):
+            m = ph == k
+            cnt = int(m.sum())
+            if p.slo_ms is not None:
+                slo[m] = p.slo_ms.draw(rng, cnt)
+            if p.accuracy_target is not None:
+                tgt[m] = p.accuracy_target.draw(rng, cnt)
+    if np.any(slo <= 0):
+        raise ToolError("workload: slo_ms draws must be > 0 (check the SLO distribution)")
+    return Queries(arr, slo / 1e3, tgt)
+
+
+def read_trace(path: str | Path) -> Queries:
+    """CSV `arrival_ms,slo_ms[,accuracy_target]`; rows sorted by arrival (checked)."""
+    p = Path(path)
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        raise ToolError(f"{p}: file not found") from None
+    except IsADirectoryError:
+        raise ToolError(f"{p}: is a directory, expected a CSV file") from None
+    except UnicodeDecodeError:
+        raise ToolError(f"{p}: not a text file (invalid UTF-8)") from None
+    except csv.Error as e:
+        raise ToolError(f"{p}: malformed CSV ({e})") from None
+    if not rows:
+        raise ToolError(f"{p}: empty trace, expected a header arrival_ms,slo_ms[,accuracy_target]")
+    head = [c.strip().lower() for c in rows[0]]
+    if head[:2] != ["arrival_ms", "slo_ms"] or len(head) > 3 or (len(head) == 3 and head[2] != "accuracy_target"):
+        raise ToolError(f"{p}: line 1: expected header arrival_ms,slo_ms[,accuracy_target], got {','.join(rows[0])}")
+    arr, slo, tgt = [], [], []
+    for ln, r in enumerate(rows[1:], start=2):
+        if not r or all(not c.strip() for c in r):
+            continue
+        if len(r) != len(head):
+            raise ToolError(f"{p}: line {ln}: expected {len(head)} fields, got {len(r)}")
+        try:
+            a, s = float(r[0]), float(r[1])
+            t = float(r[2]) if len(r) == 3 and r[2].strip() else -math.inf
+        except ValueError:
+            raise ToolError(f"{p}: line {ln}: not a number in {','.join(r)}") from None
+        if not (math.isfinite(a) and math.isfinite(s)) or a < 0 or s <= 0:
+            raise ToolError(f"{p}: line {ln}: arrival_ms must be >= 0 and slo_ms > 0 (finite)")
+        if t != -math.inf and not (math.isfinite(t) and 0 <= t <= 100):
+            raise ToolError(f"{p}: line {ln}: accuracy_target must be a percentage in [0, 100]")
+        if arr and a < arr[-1]:
+            raise ToolError(f"{p}: line {ln}: arrival_ms {a} is before the previous row's {arr[-1]} "
+                            "(rows must be sorted by arrival)")
+        arr.append(a)
+        slo.append(s)
+        tgt.append(t)
+    if not arr:
+        raise ToolError(f"{p}: trace has a header but no queries")
+    return Queries(np.array(arr) / 1e3, np.array(slo) / 1e3, np.array(tgt))
