@@ -14,6 +14,7 @@ from chakra_tools.common import (
     check_not_input,
     common_options,
     emit_report,
+    load_data,
     print_table,
     provenance,
     regression_options,
@@ -57,6 +58,8 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
     if list_models:
         _list_models(as_json, quiet)
         return
+    if expect is not None and not isinstance(load_data(expect), dict):   # fail before writing any output
+        raise ToolError(f"{expect}: expected report must be a JSON/YAML mapping")
     known = dict(BUILTIN)
     if scenarios_file:
         known.update(load_scenarios(scenarios_file))
@@ -65,7 +68,7 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
         if n not in known:
             raise ToolError(f"unknown scenario {n!r} (known: {', '.join(known)})")
     scs = [known[n] for n in names]
-    inputs = [p for p in (costs, scenarios_file) if p]
+    inputs = [p for p in (costs, scenarios_file, expect) if p]
     for out in (output, timeline, report, plot, layers_csv):
         check_not_input(out, inputs)
     if costs and accels:

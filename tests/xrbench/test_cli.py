@@ -97,3 +97,37 @@ def test_plot_and_edp_scheduler(tmp_path):
     log = simulate(BUILTIN["ar_gaming"].__class__("t", (BUILTIN["ar_gaming"].models[0],)), costs,
                    scheduler="latency-greedy", window_ms=30)
     assert log[0].accelerator == "little"     # 10 ms < 12 ms
+
+
+def test_list_models_json():
+    r = run("--list-models", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert set(rep["models"]) == {"HT", "ES", "GE", "KD", "ASR", "SS", "OD", "AS", "DE", "DR", "PD"}
+    assert rep["models"]["KD"]["mparams"] == pytest.approx(0.019905)
+    assert rep["models"]["DR"]["encoded_gmacs"] == 16.837
+
+
+def test_layers_csv_and_report_costs(tmp_path):
+    import csv
+
+    from xrbench.models import MODELS
+    r = run("--scenario", "vr_gaming", "--accelerators", "K_4K", "--layers", "l.csv", "--report", "r.json", "-q",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(tmp_path / "l.csv")))
+    assert len(rows) == 2 * sum(len(m.layers) for m in MODELS.values())       # 2 sub-accelerators
+    assert {row["bound"] for row in rows} <= {"compute", "noc", "dram"}
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["accelerators"]["acc0_ws"]["pes"] == 3072 and rep["accelerators"]["acc1_os"]["pes"] == 1024
+    ht = rep["costs"]["acc0_ws"]["HT"]
+    assert sum(int(row["cycles"]) for row in rows if row["accelerator"] == "acc0_ws" and row["model"] == "HT") \
+        == pytest.approx(ht["latency_ms"] * 1e6)
+    bad = run("--costs", "c.csv", "--layers", "l2.csv", cwd=tmp_path)
+    assert bad.returncode == 1 and not (tmp_path / "l2.csv").exists()
+
+
+def test_bad_expect_file_fails_before_writing(tmp_path):
+    (tmp_path / "e.json").write_text("[1, 2]")
+    r = run("--scenario", "ar_gaming", "--expect", "e.json", "-o", "s.csv", cwd=tmp_path)
+    assert r.returncode == 1 and "mapping" in r.stderr and not (tmp_path / "s.csv").exists()
