@@ -1,0 +1,163 @@
+"""Tiled GEMM instruction streams with register blocking (the code a library would emit for VEGETA).
+
+C[M x N] += A[M x K] x B[K x N]; A (weights) is the sparse operand, compressed along K. A register block holds
+nA x nB C tiles, nA A tiles (+ their mregs) and nB B registers (treg/ureg/vreg) inside the 8 tregs:
+  nA + nB * width(B) + nA * nB <= 8.
+Per k-step the block loads its A tiles (+ metadata) and B registers, then runs nA x nB compute instructions. Loads
+are issued in the order their registers are freed by the previous step (the load pipe is in order), computes in
+`a-major` or `b-major` order (b-major reuses the weights already in the array for consecutive instructions).
+A block starts with TILE_ZERO (first K panel) or TILE_LOAD_T of the partial C (later panels) and ends with
+TILE_STORE_T of its C tiles.
+
+Memory layout used by `gemm_program` (functional runs): A pre-packed per (row tile, k-step) into contiguous
+compressed tiles (values then metadata), B row-major K x N BF16 (padded), C row-major M x N FP32 (padded).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .isa import B_LOAD, B_TREGS, BF16, FP32, TILE_M, TILE_N, TREGS, Instr
+
+A_TILE_BYTES = TILE_M * 32 * BF16          # 1 KB of stored values
+META_BYTES = TILE_M * 32 // 4              # 128 B of 2-bit indices
+
+
+@dataclass(frozen=True)
+class Blocking:
+    n_a: int
+    n_b: int
+    order: str = "b-major"                 # or "a-major"
+
+    def label(self) -> str:
+        return f"{self.n_a}x{self.n_b}{'' if self.order == 'b-major' else ' a-major'}"
+
+
+@dataclass(frozen=True)
+class Alloc:
+    """Register allocation of a block: B bases (aligned), A tregs, C tregs [a][b]."""
+
+    b: tuple[int, ...]
+    a: tuple[int, ...]
+    c: tuple[tuple[int, ...], ...]
+
+
+def fits(n_a: int, n_b: int, op: str) -> bool:
+    return n_a >= 1 and n_b >= 1 and n_a + n_b * B_TREGS[op] + n_a * n_b <= TREGS
+
+
+def blockings(op: str, max_a: int, max_b: int) -> list[Blocking]:
+    """Every register blocking that fits the tregs (clipped to the tile counts), both compute orders."""
+    out = []
+    for n_a in range(1, TREGS + 1):
+        for n_b in range(1, TREGS + 1):
+            if fits(n_a, n_b, op) and n_a <= max(1, max_a) and n_b <= max(1, max_b):
+                out.append(Blocking(n_a, n_b))
+                if n_a > 1 and n_b > 1:
+                    out.append(Blocking(n_a, n_b, "a-major"))
+    return out
+
+
+def allocate(n_a: int, n_b: int, op: str) -> Alloc:
+    """B registers from the top (aligned to their width), then A tregs, then C tregs."""
+    w = B_TREGS[op]
+    b = tuple(TREGS - w * (j + 1) for j in range(n_b))
+    a = tuple(range(n_a))
+    c_flat = list(range(n_a, n_a + n_a * n_b))
+    if c_flat and c_flat[-1] >= min(b):
+        raise ValueError(f"blocking {n_a}x{n_b} does not fit the tregs for {op}")
+    return Alloc(b, a, tuple(tuple(c_flat[i * n_b:(i + 1) * n_b]) for i in range(n_a)))
+
+
+def compute_pairs(n_a: int, n_b: int, order: str) -> list[tuple[int, int]]:
+    if order == "a-major":
+        return [(i, j) for i in range(n_a) for j in range(n_b)]
+    return [(i, j) for j in range(n_b) for i in range(n_a)]
+
+
+def load_order(n_a: int, n_b: int, order: str) -> list[tuple[str, int]]:
+    """Operands ordered by when the previous step stops reading them: A after the feed of its last compute, B after
+    its last weight load (which ends before that compute's feed starts, hence the -0.5); ties by first use."""
+    pairs = compute_pairs(n_a, n_b, order)
+    first: dict[tuple[str, int], int] = {}
+    freed: dict[tuple[str, int], float] = {}
+    for p, (i, j) in enumerate(pairs):
+        first.setdefault(("A", i), p)
+        first.setdefault(("B", j), p)
+        freed[("A", i)] = p
+        if p == 0 or pairs[p - 1][1] != j:      # a new weight load reads B_j here
+            freed[("B", j)] = p - 0.5
+    return sorted(freed, key=lambda k: (freed[k], first[k], k))
+
+
+# --------------------------------------------------------------------------- streams
+@dataclass(frozen=True)
+class APart:
+    """One compute instruction's share of an A tile (row-wise tiles may need two)."""
+
+    feed: int
+    a_bytes: int
+    m_bytes: int
+    rown: tuple[int, ...] = ()
+    a_addr: int = 0
+    m_addr: int = 0
+
+
+def dense_part(op: str) -> APart:
+    return APart(TILE_M, A_TILE_BYTES, 0 if op == "TILE_GEMM" else META_BYTES)
+
+
+def block_stream(op: str, blk: Blocking, k_steps: int, init: str, a_parts: Callable[[int, int], list[APart]],
+                 b_addr: Callable[[int, int], tuple[int, int]] = lambda k, j: (0, 0),
+                 c_addr: Callable[[int, int], tuple[int, int]] = lambda i, j: (0, 0)) -> Iterator[Instr]:
+    """Instructions of one register block over `k_steps` k-steps.
+
+    a_parts(k, i) -> the APart list of A tile i at step k; b_addr(k, j) -> (addr, stride) of B register j;
+    c_addr(i, j) -> (addr, stride) of C tile (i, j); init = 'zero' | 'load'.
+    """
+    w = B_TREGS[op]
+    al = allocate(blk.n_a, blk.n_b, op)
+    k_rows = 32 * w
+    for i in range(blk.n_a):
+        for j in range(blk.n_b):
+            if init == "zero":
+                yield Instr("TILE_ZERO", (al.c[i][j],))
+            else:
+                addr, stride = c_addr(i, j)
+                yield Instr("TILE_LOAD_T", (al.c[i][j],), addr=addr, rows=TILE_M, row_bytes=TILE_N * FP32,
+                            stride=stride)
+    pairs = compute_pairs(blk.n_a, blk.n_b, blk.order)
+    loads = load_order(blk.n_a, blk.n_b, blk.order)
+    sparse = op != "TILE_GEMM"
+    for k in range(k_steps):
+        parts = {i: a_parts(k, i) for i in range(blk.n_a)}
+        for kind, x in loads:
+            if kind == "A":
+                p = parts[x][0]
+                yield Instr("TILE_LOAD_T", (al.a[x],), addr=p.a_addr, rows=1, row_bytes=p.a_bytes,
+                            stride=p.a_bytes)
+                if sparse:
+                    yield Instr("TILE_LOAD_M", (), mreg=x, addr=p.m_addr, rows=1, row_bytes=p.m_bytes,
+                                stride=p.m_bytes)
+            else:
+                addr, stride = b_addr(k, x)
+                yield Instr(B_LOAD[w], (al.b[x],), addr=addr, rows=k_rows, row_bytes=TILE_N * BF16, stride=stride)
+        done_first: set[int] = set()
+        for i, j in pairs:
+            p = parts[i][0]
+            yield Instr(op, (al.c[i][j], al.a[i], al.b[j]), mreg=i if sparse else -1, feed=p.feed, rown=p.rown)
+            done_first.add(i)
+            # the remaining parts of a split row-wise tile reuse the A treg once its last reader is done
+            if len(parts[i]) > 1 and all(pi != i or pj == j for pi, pj in pairs[pairs.index((i, j)):]):
+                for extra in parts[i][1:]:
+                    yield Instr("TILE_LOAD_T", (al.a[i],), addr=extra.a_addr, rows=1, row_bytes=extra.a_bytes,
+                                stride=extra.a_bytes)
+                    yield Instr("TILE_LOAD_M", (), mreg=i, addr=extra.m_addr, rows=1, row_bytes=extra.m_bytes,
+                                stride=extra.m_bytes)
+                    for jj in range(blk.n_b):
+                        yield Instr(op, (al.c[i][jj], al.a[i], al.b[jj]), mreg=i, feed=extra.feed, rown=extra.rown)
+    for i in range(blk.n_a):
+        for j in range(blk.n_b):
+            addr, stride = c_addr(i, j)
+            yield Instr("TILE_STORE_T", (al.c[i][j],), addr=addr, rows=TILE_M, row_bytes=TILE_N * FP32,
+                        stride=stride)
