@@ -150,10 +150,15 @@ def _plot(rep, path, sysname, scname, timeline):
     w = 0.8 / len(systems)
     for i, s in enumerate(systems):
         ax.bar([x + i * w for x in range(len(names))],
-               [rep["systems"][s]["scenarios"][n]["score"] for n in names], w, label=s)
+               [rep["systems"][s]["scenarios"][n]["score"] for n in names], w, label=s,
+               color=plt.cm.tab20(i % 20) if len(systems) > 10 else None)
     ax.set_xticks([x + 0.4 - w / 2 for x in range(len(names))], names, rotation=20, ha="right", fontsize=7)
-    ax.set_ylabel("scenario score")
-    ax.legend(fontsize=6, ncol=4)
+    scores = [rep["systems"][s]["scenarios"][n]["score"] for s in systems for n in names]
+    low = min(scores, default=0.0)
+    if low > 50:                                  # zoom: the styles differ by a few points
+        ax.set_ylim(max(0.0, int(low) - 1.0), 100.0)
+    ax.set_ylabel("scenario score" + (" (axis zoomed)" if low > 50 else ""))
+    ax.legend(fontsize=6, ncol=min(len(systems), 7), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     accs = sorted({r.accelerator for r in timeline if not r.dropped})
     models = sorted({r.model for r in timeline})
     colors = {m: plt.cm.tab20(i % 20) for i, m in enumerate(models)}

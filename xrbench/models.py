@@ -95,6 +95,20 @@ def encoded_view_gmacs(mid: str) -> float:
     return sum(lay.encoded_macs() for lay in _layers(mid) if lay.op != "matmul") / 1e9
 
 
+def encoded_layers(mid: str) -> list[Layer]:
+    """Our layer list rewritten in the XRBench/MAESTRO file convention (dense, stride 1, output Y-R+1, ROI batch
+    folded into rows, attention products dropped): lets the cost model run on the shapes MAESTRO costed."""
+    out = []
+    for lay in _layers(mid):
+        if lay.op == "matmul":
+            continue
+        dense = lay.op == "dwconv"
+        k, c = (lay.k * lay.groups, lay.c * lay.groups) if dense else (lay.k, lay.c)
+        y, x = max(lay.y * lay.n - lay.r + 1, 1), max(lay.x - lay.s + 1, 1)
+        out.append(Layer(lay.name, "conv", k, c, y, x, lay.r, lay.s, 1, 1 if dense else lay.groups, 1, lay.bias))
+    return out
+
+
 def summary() -> list[dict]:
     """One row per model: layer counts, MACs, parameters, and the reference's encoded totals."""
     rows = []
