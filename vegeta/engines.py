@@ -71,6 +71,12 @@ class Engine:
 
 
 ALIASES = {"RASA-SM": "VEGETA-D-1-1", "RASA-DM": "VEGETA-D-1-2"}
+
+
+def display_name(e: Engine) -> str:
+    """`RASA-SM (VEGETA-D-1-1)` for the RASA designs, else the VEGETA name."""
+    alias = {v: k for k, v in ALIASES.items()}.get(e.name)
+    return f"{alias} ({e.name})" if alias else e.name
 _NAME = re.compile(r"^VEGETA-([DS])-(\d+)-(\d+)$", re.IGNORECASE)
 DEFAULT_ENGINE = "VEGETA-S-16-2"
 BASELINE_ENGINE = "RASA-SM"
