@@ -44,5 +44,13 @@ WRITER_CASES: list[WriterCase] = [
                ("eval", "--model", "megatron-1.7b", "--cluster", "a100-80gb", "--gpus", "16", "--tp", "4", "--pp",
                 "2", "--batch", "32", "--emit-et", "it", "-o", "r.json", "-q"),
                ("r.json", "it.comm_groups.json") + tuple(f"it.{r}.et" for r in range(16)), kill_after=(0.6, 1.0)),
+    WriterCase("xrbench-run", "xrbench-run",
+               ("--scenario", "all", "--accelerators", "B_4K", "--accelerators", "J_4K", "--compat", "xrbench-v0.1",
+                "--seed", "1", "-o", "s.csv", "--timeline", "t.csv", "--report", "r.json", "--layers", "l.csv", "-q"),
+               ("s.csv", "t.csv", "r.json", "l.csv"), kill_after=(0.4, 0.8)),
+    WriterCase("xrbench-run-costs", "xrbench-run",
+               ("--scenarios-file", "{repo}/examples/configs/xrbench-run/my_scenarios.yml", "--scenario", "ar_gaming",
+                "--costs", "{repo}/examples/configs/xrbench-run/costs.csv", "--seed", "2", "-o", "s.csv",
+                "--timeline", "t.csv", "--report", "r.json", "-q"), ("s.csv", "t.csv", "r.json"), kill_after=(0.3,)),
     # (the SQLite result store is resumable by design — tested by tests/comet — so it is not in this list)
 ]
