@@ -51,6 +51,8 @@ class Config:
     def validate(self):
         if self.supernet not in SUPERNETS:
             raise ValueError(f"supernet: expected one of {', '.join(SUPERNETS)}, got {self.supernet!r}")
+        if self.menu.subnets is not None:
+            self.menu.subnets = checked_subnets(get_supernet(self.supernet), self.menu.subnets)
 
     def resolved_workload(self) -> Workload:
         if self.workload is None:
@@ -69,16 +71,28 @@ def load_config(path) -> Config:
     return from_dict(Config, load_mapping(path), file=path)
 
 
+def checked_subnets(net, subnets: list) -> list[dict]:
+    """Validate an explicit menu (raises ValueError naming menu.subnets[i].key)."""
+    if not subnets:
+        raise ValueError("menu.subnets: must not be empty")
+    try:
+        out = [net.validate(s, f"menu.subnets[{i}].") for i, s in enumerate(subnets)]
+    except ToolError as e:
+        raise ValueError(str(e)) from None
+    keys = [net.key(s) for s in out]
+    if len(set(keys)) != len(keys):
+        raise ValueError("menu.subnets: duplicate SubNet")
+    return out
+
+
 def make_catalog(cfg: Config) -> Catalog:
     net = get_supernet(cfg.supernet)
     subnets = None
     if cfg.menu.subnets is not None:
-        if not cfg.menu.subnets:
-            raise ToolError("menu.subnets: must not be empty")
-        subnets = [net.validate(s, f"menu.subnets[{i}].") for i, s in enumerate(cfg.menu.subnets)]
-        keys = [net.key(s) for s in subnets]
-        if len(set(keys)) != len(keys):
-            raise ToolError("menu.subnets: duplicate SubNet")
+        try:
+            subnets = checked_subnets(net, cfg.menu.subnets)
+        except ValueError as e:
+            raise ToolError(str(e)) from None
     return build_catalog(net, cfg.accelerator, subnets, menu_size=cfg.menu.size, seed=cfg.menu.seed)
 
 

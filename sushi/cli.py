@@ -36,7 +36,7 @@ from chakra_tools.common import (
 )
 
 from .accel import per_layer_table
-from .api import default_config, load_config, queries_for, run, window_series
+from .api import default_config, load_config, make_catalog, queries_for, run, window_series
 from .sched import POLICIES
 from .supernet import SUPERNETS
 
@@ -88,9 +88,10 @@ def command(config, supernet, queries, trace, seed, policy, pb, window, output, 
     if queries is not None:
         cfg.resolved_workload().queries = queries
     q = queries_for(cfg, seed, trace)
+    cat = make_catalog(cfg)
     policies = POLICIES if policy == "all" else (policy,)
     info(f"{TOOL}: {cfg.supernet}, {len(q):,} queries, policies {', '.join(policies)}", quiet=quiet or as_json)
-    rep, res, cat = run(cfg, q, policies)
+    rep, res, cat = run(cfg, q, policies, cat=cat)
     rep["workload"] = ({"source": "trace", "path": trace, "queries": len(q)} if trace else
                        {"source": "generated", **_drop_none(asdict(cfg.resolved_workload())), "seed": seed})
     rep = {k: rep[k] for k in ("tool", "supernet", "accelerator", "workload", "scheduler", "menu", "subgraphs",

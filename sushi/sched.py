@@ -3,8 +3,8 @@
 A query waits until the accelerator is free; its *slack* is then ``SLO - wait``.  Policies:
 
 * ``sushi``    -- per query: the fastest SubNet, *given the SubGraph now in the PB*, whose accuracy meets
-  the query's target (+ ``headroom_pp``) if it fits in the slack; otherwise (best effort) the most accurate
-  SubNet that fits; otherwise the fastest.  Every ``window`` queries it re-selects the SubGraph to keep in
+  the query's target (+ ``headroom_pp``) if it fits in the slack; otherwise (best effort, and for queries
+  without a target) the most accurate SubNet that fits; otherwise the fastest.  Every ``window`` queries it re-selects the SubGraph to keep in
   the PB: the candidate minimising the predicted busy time of the last window's SubNet mix, counting the
   time to fetch the new PB contents (so it switches only when that pays off).
 * ``static``   -- the same per-query rule with one fixed SubGraph: the one shared by every menu SubNet.
@@ -100,8 +100,9 @@ def simulate(cat: Catalog, q: Queries, policy: str, cfg: SchedConfig | None = No
     alpha = cfg.slack_fraction
     if policy == "slackfit":
         nmin = np.full(Q, N, dtype=np.int64)             # no targets: always "most accurate that fits"
-    else:
-        nmin = np.searchsorted(cat.accuracy, q.target + cfg.headroom_pp - 1e-9, side="left")
+    else:                       # a query without a target wants the most accurate SubNet its SLO allows
+        goal = np.where(np.isfinite(q.target), q.target + cfg.headroom_pp, np.inf)
+        nmin = np.searchsorted(cat.accuracy, goal - 1e-9, side="left")
     nmin_l = nmin.tolist()
     arr_l = q.arrival_s.tolist()
     slo_l = q.slo_s.tolist()

@@ -69,7 +69,8 @@ class Core:
         self.log: list[tuple[str, float, float]] | None = None   # (op, start, end) when tracing
 
     @staticmethod
-    def _rename(arch: int, amap: list[int], free: list[float], ready: list[float], reads: list[float]) -> float:
+    def _rename(arch: int, amap: list[int], free: list[float], ready: list[float], reads: list[float]
+                ) -> tuple[float, int]:
         """A new physical register for a write to `arch`; returns the cycle it is available. The old physical
         register is released once its value was written and read for the last time; the earliest-free
         unmapped physical register (lowest index on ties) is taken."""
@@ -82,10 +83,10 @@ class Core:
                 best, when = x, f
         amap[arch] = best
         reads[arch] = 0.0
-        return when
+        return when, old
 
     def _write_tregs(self, regs) -> float:
-        return max(self._rename(x, self.tmap, self.tfree, self.ready, self.reads) for x in regs)
+        return max(self._rename(x, self.tmap, self.tfree, self.ready, self.reads)[0] for x in regs)
 
     def issue(self, ins: Instr) -> tuple[float, float]:
         """Schedule one instruction; returns its (start, end) - end = result ready / last byte moved."""
@@ -114,11 +115,13 @@ class Core:
             s = max(self.engine_free, wl_done, self.ready[ar] + self.t_op, self.ready[cr] + self.t_op)
             if ins.mreg >= 0:
                 s = max(s, self.mready[ins.mreg] + self.t_op)
-            fe0 = s + ins.feed
-            # C is read during the feed and written to a new physical register, allocated at dispatch
-            self.reads[cr] = max(self.reads[cr], fe0)
-            s = max(s, self._write_tregs((cr,)))
+            # C is read during the feed and its new value written to a physical register allocated at dispatch;
+            # the old one may be reused in place (row r is read before row r is written back)
+            avail, old = self._rename(cr, self.tmap, self.tfree, self.ready, self.reads)
+            s = max(s, avail)
             fe = s + ins.feed
+            if self.tmap[cr] != old:
+                self.tfree[old] = max(self.tfree[old], fe)
             if ins.mreg >= 0:
                 self.mreads[ins.mreg] = max(self.mreads[ins.mreg], fe)
             self.engine_free = fe
@@ -132,7 +135,7 @@ class Core:
             t.computes += 1
         elif op == "TILE_LOAD_M":
             m = ins.mreg
-            avail = self._rename(m, self.mmap, self.mfree, self.mready, self.mreads)
+            avail = self._rename(m, self.mmap, self.mfree, self.mready, self.mreads)[0]
             s = max(self.load_free, avail)
             dur = ins.nbytes / self.l1_bw
             self.load_free = s + dur

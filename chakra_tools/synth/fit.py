@@ -12,8 +12,10 @@ from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
 from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, node_kind
 from chakra_tools.synth.model import FORMAT, VERSION, count_table, markov_counts, quantile_table
+from chakra_tools.synth.scaling import DESCRIPTORS, MIN_TRACES, descriptors, fit_cost, fit_law, log_descriptors
 
 DEFAULT_ORDER = 2
+DEFAULT_BINS = 32  # position bins of the kind chain (0 = a plain order-k chain)
 
 
 def rank_features(g) -> dict:
@@ -43,29 +45,47 @@ def rank_features(g) -> dict:
             "ctrl_dist": ctrl_dist, "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "pg": pg_sizes}
 
 
-def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER) -> dict:
+def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins: int = DEFAULT_BINS) -> dict:
     """Fit a model (a JSON-able dict) on the traces at `prefixes` (each `<prefix>.<rank>.et`)."""
     if not prefixes:
         raise ToolError("fit needs at least one trace")
     if order < 0 or order > 8:
         raise ToolError(f"--order must be between 0 and 8, got {order}")
+    if bins < 0 or bins > 1024:
+        raise ToolError(f"--bins must be between 0 and 1024, got {bins}")
     traces = [Trace.load(p) for p in prefixes]
     rank_feats = []  # (trace, rank, features)
+    rank_sizes: list[list[dict]] = [[] for _ in traces]  # per trace, per rank: nodes, comm bytes, compute path
     compute_us = 0
-    for t in traces:
+    for j, t in enumerate(traces):
         for r, g in sorted(t.ranks.items()):
             if g.nodes:
-                compute_us += compute_path_us(g)  # raises a one-line ToolError on a cyclic input
-                rank_feats.append((t, r, rank_features(g)))
+                path = compute_path_us(g)  # raises a one-line ToolError on a cyclic input
+                compute_us += path
+                f = rank_features(g)
+                rank_feats.append((t, r, f))
+                comm = sum(v or 0 for k, v in zip(f["kinds"], f["numeric"]["comm_size"]) if k.startswith("COLL:"))
+                flops = sum(v or 0 for v in f["numeric"]["num_ops"])
+                rank_sizes[j].append({"nodes": len(g.nodes), "compute_us": path, "comm_bytes": comm, "flops": flops})
     if not rank_feats:
         raise ToolError("the input traces hold no nodes")
     kinds = sorted({k for _, _, f in rank_feats for k in f["kinds"]})
     kidx = {k: i for i, k in enumerate(kinds)}
 
     per_kind: dict[str, dict] = defaultdict(lambda: defaultdict(list))
+    # the same values per trace, for the size laws: per_trace[trace index][kind][attribute] -> values
+    per_trace: list[dict[str, dict[str, list]]] = [defaultdict(lambda: defaultdict(list)) for _ in traces]
+    tindex = {id(t): j for j, t in enumerate(traces)}
     for t, _r, f in rank_feats:
+        tk = per_trace[tindex[id(t)]]
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
+            if not (k.startswith("COLL:") or k in ("SEND", "RECV")):
+                tk[k]["duration_us"].append(f["durations"][i])
+            for name in NUMERIC_ATTRS:
+                v = f["numeric"][name][i]
+                if v is not None:
+                    tk[k][name].append(v)
             pk["duration"].append(f["durations"][i])
             pk["cpu"].append(f["cpu"][i])
             pk["data_fanin"].append(f["data_fanin"][i])
@@ -96,8 +116,10 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER) -> di
         }
         for name in NUMERIC_ATTRS:
             vals = pk.get(name, [])
-            if len(vals) * 2 >= n and vals:  # the attribute is typical of this kind
+            if vals:
                 st[name] = quantile_table(vals)
+                # share of the kind's nodes that carry it (e.g. addmm has num_ops, its parent aten::linear not)
+                st.setdefault("attr_fraction", {})[name] = round(len(vals) / n, 4)
         if pk.get("group_fraction"):
             st["group_fraction"] = quantile_table(pk["group_fraction"], 5)
         kind_stats[k] = st
@@ -119,13 +141,14 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER) -> di
                 log_ratios.append(np.log((dr + 1) / (d0 + 1)))
     # per-node timing noise between ranks running the same op (log-ratio spread / sqrt 2: one rank's share)
     log_sd = float(np.std(np.concatenate(log_ratios)) / np.sqrt(2)) if log_ratios else 0.0
-    return {
+    model = {
         "format": FORMAT,
         "version": VERSION,
         "order": order,
+        "position_bins": bins,
         "kinds": kinds,
         "kind_stats": kind_stats,
-        "markov": markov_counts([[kidx[k] for k in f["kinds"]] for _, _, f in rank_feats], order),
+        "markov": markov_counts([[kidx[k] for k in f["kinds"]] for _, _, f in rank_feats], order, bins),
         "nodes_per_rank": quantile_table(nodes_per_rank, 5),
         # mean compute time per node along a rank's critical path (pooled over the corpus); sample() scales
         # each rank's drawn durations so that its compute path is nodes x this rate (moment matching)
@@ -134,4 +157,51 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER) -> di
         "cross_rank": {"identical_kind_sequences": round(float(np.mean(spmd)), 4) if spmd else 1.0,
                        "duration_log_sd": round(log_sd, 4)},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},
+    }
+    scaling = fit_scaling(kind_stats, per_trace, rank_sizes)
+    if scaling is not None:
+        model["scaling"] = scaling
+    return model
+
+
+def fit_scaling(kind_stats: dict, per_trace: list[dict], rank_sizes: list[list[dict]]) -> dict | None:
+    """Size laws (see scaling.py): per kind and attribute, the quantile table as a power law of the trace's
+    size descriptors; the step's compute time as an additive cost model; FLOPs and nodes vs parameter bytes
+    (the defaults when only --param-bytes is given).
+
+    None (no conditioning) with fewer than MIN_TRACES traces, a trace without collectives or without FLOPs, or
+    no spread in a descriptor.
+    """
+    keep = [j for j, rs in enumerate(rank_sizes) if rs]
+    desc = [descriptors(rank_sizes[j]) for j in keep]
+    if len(keep) < MIN_TRACES or any(d["param_bytes"] <= 0 or d["flops"] <= 0 for d in desc):
+        return None
+    X = log_descriptors(desc)
+    if np.ptp(X, axis=0).min() < 1e-6:
+        return None
+    center = X.mean(axis=0)
+    laws: dict[str, dict] = {}
+    for k, st in kind_stats.items():
+        kl = {}
+        for name in ("duration_us", *NUMERIC_ATTRS):
+            if name not in st:
+                continue
+            rows = [(i, per_trace[j][k][name]) for i, j in enumerate(keep) if per_trace[j].get(k, {}).get(name)]
+            if rows:
+                idx = [i for i, _ in rows]
+                kl[name] = fit_law([quantile_table(v) for _, v in rows], X[idx], [len(v) for _, v in rows], center)
+        if kl:
+            laws[k] = kl
+    compute = [sum(x["compute_us"] for x in rank_sizes[j]) / len(rank_sizes[j]) for j in keep]
+    ones = [1.0] * len(keep)
+    return {
+        "descriptors": list(DESCRIPTORS),
+        "center": [round(float(c), 5) for c in center],
+        "range": [[float(f"{np.exp(lo):.4g}"), float(f"{np.exp(hi):.4g}")]
+                  for lo, hi in zip(X.min(axis=0), X.max(axis=0))],
+        "traces": len(keep),
+        "compute_cost": fit_cost(desc, compute),
+        "flops_law": fit_law([[d["flops"]] for d in desc], X[:, :1], ones, center[:1]),
+        "nodes_law": fit_law([[d["nodes"]] for d in desc], X[:, :1], ones, center[:1]),
+        "kind_laws": laws,
     }

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 FORMAT = "chakra-synth-model"
-VERSION = 1
+VERSION = 2
 N_QUANTILES = 65  # 64 equal-probability bins: inverse-CDF sampling reproduces the CDF to within 1/64
 
 
@@ -63,24 +63,43 @@ def sample_counts(table: dict[str, int], count: int, rng: np.random.Generator) -
 START = -1  # context symbol before the first node of a rank
 
 
-def markov_counts(sequences: Sequence[Sequence[int]], order: int) -> dict[str, dict[str, int]]:
-    """n-gram counts for every context length 0..order: {"a,b": {"c": count}} (kind indices; -1 = start)."""
+def position_bin(i: int, length: int, bins: int) -> int:
+    """Which of `bins` equal slices of a rank's node sequence node i falls in (its phase of the step)."""
+    return min(bins - 1, i * bins // max(length, 1))
+
+
+def markov_counts(sequences: Sequence[Sequence[int]], order: int, bins: int = 0) -> dict[str, dict[str, int]]:
+    """n-gram counts for every context length 0..order: {"a,b": {"c": count}} (kind indices; -1 = start).
+
+    With `bins` > 0 the same counts are also kept per position bin (relative position in the rank's sequence),
+    keyed "<bin>|a,b": a step is forward, backward, gradient all-reduces, optimizer, in that order, and an
+    order-k chain alone forgets where in the step it is (a 200-node sample can end before any all-reduce).
+    """
     table: dict[str, Counter] = {}
     for seq in sequences:
         padded = [START] * order + list(seq)
+        n = len(seq)
         for i in range(order, len(padded)):
             nxt = str(padded[i])
+            b = f"{position_bin(i - order, n, bins)}|" if bins else ""
             for j in range(order + 1):
                 ctx = ",".join(map(str, padded[i - j:i]))
                 table.setdefault(ctx, Counter())[nxt] += 1
+                if bins:
+                    table.setdefault(b + ctx, Counter())[nxt] += 1
     return {ctx: dict(sorted(c.items(), key=lambda kv: int(kv[0]))) for ctx, c in sorted(table.items())}
 
 
 class MarkovSampler:
-    """Samples a kind sequence from n-gram counts, backing off to shorter contexts when one is unseen."""
+    """Samples a kind sequence from n-gram counts, backing off to shorter contexts when one is unseen.
 
-    def __init__(self, counts: dict[str, dict[str, int]], order: int):
+    With position bins, the longest context seen at the current bin wins; at equal length a binned context is
+    preferred over the pooled one.
+    """
+
+    def __init__(self, counts: dict[str, dict[str, int]], order: int, bins: int = 0):
         self.order = order
+        self.bins = bins
         self.table = {}
         for ctx, nxt in counts.items():
             vals = np.array([int(k) for k in nxt], dtype=np.int64)
@@ -92,12 +111,14 @@ class MarkovSampler:
         out = []
         u = rng.random(length)
         for i in range(length):
+            b = f"{position_bin(i, length, self.bins)}|" if self.bins else None
+            entry = None
             for j in range(self.order, -1, -1):
                 ctx = ",".join(map(str, hist[len(hist) - j:])) if j else ""
-                entry = self.table.get(ctx)
+                entry = (self.table.get(b + ctx) if b is not None else None) or self.table.get(ctx)
                 if entry is not None:
                     break
-            else:
+            if entry is None:
                 raise ValueError("model has no kind statistics")
             vals, cdf = entry
             k = int(vals[min(int(np.searchsorted(cdf, u[i], side="right")), len(vals) - 1)])

@@ -28,7 +28,10 @@ from chakra_tools.et import NodeType, make_attr, rank_path, write_et
 from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth.features import comm_type_of, node_type_of
 from chakra_tools.synth.model import FORMAT, VERSION, MarkovSampler, sample_counts, sample_quantiles
+from chakra_tools.synth.scaling import DESCRIPTORS, check_scaling, predict_cost, predict_law
 
+MATCH_COMM = True
+MATCH_FLOPS = True
 _REQUIRED_KEYS = ("order", "kinds", "kind_stats", "markov", "nodes_per_rank")
 _TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance", "ctrl_distance", "group_fraction")
 
@@ -44,7 +47,7 @@ def check_model(model: object, source: str = "model") -> dict:
     """Raise a one-line ToolError unless `model` looks like a chakra-synth model."""
     if not isinstance(model, dict) or model.get("format") != FORMAT:
         raise ToolError(f"{source}: not a chakra-synth model (expected \"format\": \"{FORMAT}\")")
-    if model.get("version") != VERSION:
+    if model.get("version") not in (1, VERSION):
         raise ToolError(f"{source}: model version {model.get('version')!r} is not supported (expected {VERSION})")
     for key in _REQUIRED_KEYS:
         if key not in model:
@@ -52,6 +55,9 @@ def check_model(model: object, source: str = "model") -> dict:
     order = model["order"]
     if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= 8:
         raise ToolError(f"{source}: 'order' must be an integer 0..8, got {order!r}")
+    bins = model.get("position_bins", 0)
+    if not isinstance(bins, int) or isinstance(bins, bool) or not 0 <= bins <= 1024:
+        raise ToolError(f"{source}: 'position_bins' must be an integer 0..1024, got {bins!r}")
     kinds, stats, markov = model["kinds"], model["kind_stats"], model["markov"]
     if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) for k in kinds):
         raise ToolError(f"{source}: 'kinds' must be a non-empty list of kind names")
@@ -79,6 +85,9 @@ def check_model(model: object, source: str = "model") -> dict:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map counts to non-negative integers")
             if tab and sum(tab.values()) <= 0:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
+        frac = st.get("attr_fraction", {})
+        if not isinstance(frac, dict) or not set(frac) <= set(_TABLES) or not _numbers(list(frac.values()), hi=1.0):
+            raise ToolError(f"{source}: kind_stats['{k}'].attr_fraction must map attributes to fractions 0..1")
         if not _numbers([st.get("is_cpu_op", 0)]):
             raise ToolError(f"{source}: kind_stats['{k}'].is_cpu_op must be a number")
     if not _numbers([model.get("compute_us_per_node", 0)]):
@@ -86,7 +95,58 @@ def check_model(model: object, source: str = "model") -> dict:
     cross = model.get("cross_rank", {})
     if not isinstance(cross, dict) or not _numbers([cross.get("duration_log_sd", 0)], hi=5.0):
         raise ToolError(f"{source}: 'cross_rank.duration_log_sd' must be a number in 0..5")
+    if "scaling" in model:
+        bad = check_scaling(model["scaling"])
+        if bad is None and not set(model["scaling"]["kind_laws"]) <= set(kinds):
+            bad = "scaling.kind_laws (a kind not in 'kinds')"
+        if bad is not None:
+            raise ToolError(f"{source}: malformed size laws at '{bad}'")
     return model
+
+
+@dataclass
+class Target:
+    """A model size to synthesize: the descriptors the size laws are evaluated at."""
+
+    param_bytes: float
+    flops: float
+    nodes: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {"param_bytes": self.param_bytes, "flops": self.flops, "nodes": float(self.nodes)}
+
+
+def resolve_target(model: dict, param_bytes: float, flops: float | None, nodes: int | None) -> Target:
+    """Fill in FLOPs and nodes from the model's laws in parameter bytes when they are not given."""
+    sc = model.get("scaling")
+    if sc is None:
+        raise ToolError("--param-bytes needs a model with size laws (fitted on >= 4 traces that all have "
+                        "collectives and FLOPs, of different sizes)")
+    for name, v in (("--param-bytes", param_bytes), ("--flops", flops)):
+        if v is not None and not (math.isfinite(v) and 1 <= v <= 1e18):
+            raise ToolError(f"{name} must be a number in 1..1e18, got {v}")
+    x = np.array([math.log(param_bytes) - sc["center"][0]])
+    if flops is None:
+        flops = float(predict_law(sc["flops_law"], x)[0])
+    if nodes is None:
+        nodes = max(1, int(round(float(predict_law(sc["nodes_law"], x)[0]))))
+    return Target(float(param_bytes), max(float(flops), 1.0), int(nodes))
+
+
+def condition(model: dict, target: Target) -> tuple[dict, float]:
+    """kind_stats with every table that has a size law replaced by its prediction at `target`, and the
+    predicted compute time per node (us)."""
+    sc = model["scaling"]
+    d = target.as_dict()
+    x = np.log([max(d[n], 1.0) for n in DESCRIPTORS]) - np.asarray(sc["center"], dtype=float)
+    stats = {}
+    for k, st in model["kind_stats"].items():
+        st = dict(st)
+        for name, law in sc["kind_laws"].get(k, {}).items():
+            st[name] = [round(float(v), 3) for v in predict_law(law, x)]
+        stats[k] = st
+    rate = max(predict_cost(sc["compute_cost"], d), 0.0) / max(target.nodes, 1)
+    return stats, rate
 
 
 @dataclass
@@ -138,10 +198,20 @@ def _deps(kinds: list[str], stats: dict, field: str, rng: np.random.Generator) -
     return out
 
 
-def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator) -> Program:
+def _match_total(values: dict[int, float], where: list[int], total: float) -> None:
+    """Scale values[i] (i in where) so that their sum is `total` (the size descriptor the target asked for)."""
+    have = sum(values[i] for i in where)
+    if have > 0 and total > 0:
+        f = total / have
+        for i in where:
+            values[i] = values[i] * f
+
+
+def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
+                 stats: dict | None = None, target: Target | None = None) -> Program:
     kinds_all = model["kinds"]
-    stats = model["kind_stats"]
-    idx = MarkovSampler(model["markov"], int(model["order"])).sample(nodes, rng)
+    stats = model["kind_stats"] if stats is None else stats
+    idx = MarkovSampler(model["markov"], int(model["order"]), int(model.get("position_bins", 0))).sample(nodes, rng)
     kinds = [kinds_all[i] for i in idx]
     comp = [k for k in kinds_all if k.startswith("COMP:")]
     filler = max(comp, key=lambda k: stats[k]["count"]) if comp else "COMP:other"
@@ -152,18 +222,20 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     ctrl = _deps(kinds, stats, "ctrl", rng)
     comm_size: dict[int, int] = {}
     group_size: dict[int, int] = {}
+    drawn: dict[int, float] = {}
     for k in sorted(set(kinds)):
         where = [i for i, kk in enumerate(kinds) if kk == k]
         if k.startswith("COLL:") or k in ("SEND", "RECV"):
-            table = stats[k].get("comm_size", [])
-            sizes = np.maximum(np.rint(sample_quantiles(table, len(where), rng) * scale_comm), 1)
-            for i, s in zip(where, sizes.tolist()):
-                comm_size[i] = int(s)
+            drawn.update(zip(where, sample_quantiles(stats[k].get("comm_size", []), len(where), rng).tolist()))
         if k.startswith("COLL:"):
             frac = sample_quantiles(stats[k].get("group_fraction", [1.0]), len(where), rng)
             for i, f in zip(where, frac.tolist()):
                 g = int(round(f * ranks))
                 group_size[i] = g if 2 <= g < ranks and ranks % g == 0 else ranks
+    if target is not None and MATCH_COMM:  # the collectives of one step move the target's parameter bytes
+        _match_total(drawn, [i for i in drawn if kinds[i].startswith("COLL:")], target.param_bytes)
+    for i, v in drawn.items():
+        comm_size[i] = int(max(round(v * scale_comm), 1))
     # a recv carries its send's size
     for i, (kind, tag) in p2p.items():
         if kind == "recv":
@@ -177,7 +249,13 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
         duration[where] = sample_quantiles(st.get("duration_us", []), len(where), rng)
         for name in extra:
             if name in st:
-                extra[name].update(zip(where, np.maximum(sample_quantiles(st[name], len(where), rng), 0).tolist()))
+                # exactly round(fraction x count) nodes of the kind carry the attribute (stratified, like the draws)
+                frac = float(st.get("attr_fraction", {}).get(name, 1.0))
+                m = int(round(min(max(frac, 0.0), 1.0) * len(where)))
+                chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
+                extra[name].update(zip(chosen, np.maximum(sample_quantiles(st[name], m, rng), 0).tolist()))
+    if target is not None and MATCH_FLOPS:  # the ops of one step do the target's FLOPs
+        _match_total(extra["num_ops"], list(extra["num_ops"]), target.flops)
     return Program(kinds, data, ctrl, comm_size, group_size, p2p, duration, extra)
 
 
@@ -210,7 +288,7 @@ def _path(d: np.ndarray, program: Program) -> float:
 
 
 def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int, scale_compute: float,
-                groups: dict[str, list[int]], meta_values: str) -> list[pb.Node]:
+                groups: dict[str, list[int]], meta_values: str, rate: float | None) -> list[pb.Node]:
     stats = model["kind_stats"]
     rng = np.random.default_rng([seed, rank + 1])
     n = len(program.kinds)
@@ -220,7 +298,6 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
     dur = np.maximum(np.rint(program.duration_us * jitter * scale_compute), 0).astype(np.int64)
     extra = {name: {i: int(round(v * (scale_compute if name == "num_ops" else 1.0))) for i, v in vals.items()}
              for name, vals in program.extra.items()}
-    rate = model.get("compute_us_per_node")
     if rate is not None and n:
         dur = _calibrate(dur, program, float(rate) * n * scale_compute)
     group_of = {}
@@ -260,14 +337,25 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
 
 
 def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None = None, seed: int = 0,
-           scale_compute: float = 1.0, scale_comm: float = 1.0) -> dict:
+           scale_compute: float = 1.0, scale_comm: float = 1.0, param_bytes: float | None = None,
+           flops: float | None = None) -> dict:
     """Write `<prefix>.<rank>.et` for `ranks` ranks (+ `<prefix>.comm_groups.json` if sub-groups are used).
 
-    Returns a summary dict (nodes per rank, collectives, bytes, files).
+    With `param_bytes` (and optionally `flops`, `nodes`) the model's size laws are evaluated at that size
+    (what-if "a bigger model"); without, the corpus's pooled tables and mean compute rate are used.
+    Returns a summary dict (nodes per rank, collectives, bytes, files, and the target when conditioned).
     """
     check_model(model)
     if ranks < 1:
         raise ToolError(f"--ranks must be at least 1, got {ranks}")
+    if flops is not None and param_bytes is None:
+        raise ToolError("--flops needs --param-bytes (the size laws are evaluated at a model size)")
+    target = stats = None
+    rate = model.get("compute_us_per_node")
+    if param_bytes is not None:
+        target = resolve_target(model, param_bytes, flops, nodes)
+        nodes = target.nodes
+        stats, rate = condition(model, target)
     if nodes is None:
         table = model["nodes_per_rank"]
         nodes = int(round(table[len(table) // 2])) if table else 100
@@ -277,7 +365,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         if not (math.isfinite(v) and 0 <= v <= 1e6):
             raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
     rng = np.random.default_rng([seed, 0])
-    program = draw_program(model, ranks, nodes, scale_comm, rng)
+    program = draw_program(model, ranks, nodes, scale_comm, rng, stats, target)
     groups = _groups(program, ranks)
     pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
     pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]
@@ -286,7 +374,8 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     paths = [rank_path(prefix, r) for r in range(ranks)]
     with atomic_group(paths) as tmps:
         for r, tmp in enumerate(tmps):
-            write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values))
+            write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values,
+                                              None if rate is None else float(rate)))
     files = [str(p) for p in paths]
     if groups:
         gpath = f"{prefix}.comm_groups.json"
@@ -294,6 +383,9 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
             fh.write(json.dumps(groups, indent=2) + "\n")
         files.append(gpath)
     coll = [i for i, k in enumerate(program.kinds) if k.startswith("COLL:")]
-    return {"ranks": ranks, "nodes_per_rank": nodes, "collectives_per_rank": len(coll),
-            "p2p_per_rank": len(program.p2p), "comm_bytes_per_rank": int(sum(program.comm_size[i] for i in coll)),
-            "files": files}
+    out = {"ranks": ranks, "nodes_per_rank": nodes, "collectives_per_rank": len(coll),
+           "p2p_per_rank": len(program.p2p), "comm_bytes_per_rank": int(sum(program.comm_size[i] for i in coll)),
+           "files": files}
+    if target is not None:
+        out["target"] = target.as_dict()
+    return out

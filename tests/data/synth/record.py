@@ -1,22 +1,31 @@
-"""Record the chakra-synth corpus: 2-rank gloo data-parallel training steps of several small models.
+"""Record the chakra-synth corpus: 2-rank gloo data-parallel training steps of three model families.
 
-Each model runs TRIES times (fresh process pairs): one warm-up step (not traced), then one traced step per rank: forward, backward, an
-all_reduce of every gradient (DDP-style, gradients averaged), SGD update. torch's ExecutionTraceObserver
-writes the PyTorch ET, torch.profiler the Kineto trace (durations); `chakra-convert pytorch` turns both
-ranks into `<model>.<rank>.et.gz` + `<model>.comm_groups.json`. Of the TRIES steps we keep the one with the
-smallest iteration time (max over ranks of the summed durations): the machine is shared, and the minimum
-of several runs is the usual way to keep other processes' interference out of a timing.
+Families (input shape fixed per family, so that size is the only thing that changes within one):
+- `mlp_<w>x<L>`: L hidden Linear+ReLU layers of width w, 128 inputs, 10 classes, batch 32;
+- `cnn_<c>x<D>`: D stages of Conv3x3(+ReLU, MaxPool2) with c, 2c, 4c, ... channels, then Linear(10); 8 x 3x32x32;
+- `tfm_<d>x<L>`: L TransformerEncoder layers (d_model d, 4 heads, feed-forward 4d), Flatten, Linear(10); 4 x 16 x d.
 
-Training models (fit corpus): mlp_s, mlp_l, cnn_s, cnn_l, tfm_s, tfm_l.
-Held-out models (never fitted): mlp_m, cnn_m, tfm_m.
+Training sizes form a checkerboard over each family's (width, depth) grid; held-out models (never fitted) are
+two unseen widths inside the range, one unseen (width, depth) combination and one model wider than any
+training model (extrapolation). One step = forward, backward, one all_reduce per gradient (DDP-style, averaged),
+SGD update.
+
+Noise: this machine is shared (single traced steps of the same model differ by up to 2x). Each model runs in
+PAIRS fresh process pairs; each pair does WARMUP untraced steps and then STEPS traced steps (torch's
+ExecutionTraceObserver + torch.profiler, converted with `chakra-convert pytorch`). All PAIRS x STEPS traces of a
+rank have the same nodes in the same order; the committed trace is the first one with every node's duration
+replaced by its minimum over the PAIRS x STEPS steps (per-op minimum: interference only ever adds time).
+`corpus.json` records, per model, the spread of the single-step iteration times and the reproducibility of the
+per-op minimum (two disjoint halves of the steps), i.e. the measurement noise any prediction is up against.
 
 Usage: OMP_NUM_THREADS=1 .venv/bin/python tests/data/synth/record.py [--out DIR] [MODEL...]
-(needs torch; ~2 min on 2 cores). Durations are CPU times of this machine, so re-recording changes the
-numbers; the committed .et files are the reference.
+(needs torch: `.venv/bin/pip install torch==2.13.0`; ~30 min for the whole corpus on 2 cores). Durations are
+CPU times of this machine, so re-recording changes the numbers; the committed .et.gz files are the reference.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -25,6 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -32,42 +42,52 @@ from torch import nn
 from torch.profiler import ExecutionTraceObserver, ProfilerActivity, profile
 
 HERE = Path(__file__).resolve().parent
-TRAIN = ["mlp_s", "mlp_l", "cnn_s", "cnn_l", "tfm_s", "tfm_l"]
-TRIES = 5
-HELD_OUT = ["mlp_m", "cnn_m", "tfm_m"]
+PAIRS, STEPS, WARMUP = 3, 8, 5
 
-
-def mlp(widths: list[int]) -> nn.Module:
-    layers: list[nn.Module] = []
-    for a, b in zip(widths, widths[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
-
-
-def cnn(channels: list[int]) -> nn.Module:
-    layers: list[nn.Module] = []
-    for a, b in zip(channels, channels[1:]):
-        layers += [nn.Conv2d(a, b, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-    return nn.Sequential(*layers, nn.Flatten(), nn.LazyLinear(10))
-
-
-def tfm(d: int, layers: int) -> nn.Module:
-    block = nn.TransformerEncoderLayer(d_model=d, nhead=4, dim_feedforward=2 * d, batch_first=True, dropout=0.0)
-    return nn.Sequential(nn.TransformerEncoder(block, layers, enable_nested_tensor=False), nn.Flatten(),
-                         nn.LazyLinear(10))
-
-
-MODELS = {
-    "mlp_s": (lambda: mlp([64, 128, 10]), (32, 64)),
-    "mlp_m": (lambda: mlp([128, 256, 256, 10]), (32, 128)),
-    "mlp_l": (lambda: mlp([256, 512, 512, 256, 10]), (32, 256)),
-    "cnn_s": (lambda: cnn([3, 8, 16]), (8, 3, 16, 16)),
-    "cnn_m": (lambda: cnn([3, 8, 16, 32]), (8, 3, 32, 32)),
-    "cnn_l": (lambda: cnn([3, 16, 32, 32]), (8, 3, 32, 32)),
-    "tfm_s": (lambda: tfm(32, 1), (4, 8, 32)),
-    "tfm_m": (lambda: tfm(48, 2), (4, 8, 48)),
-    "tfm_l": (lambda: tfm(64, 2), (4, 16, 64)),
+FAMILIES = {  # family: (widths, depths, held-out unseen widths (w, depth), unseen combination, extrapolation)
+    "mlp": ((64, 96, 128, 192, 256, 384, 512), (1, 2, 3, 4), [(160, 2), (320, 3)], (128, 2), (768, 3)),
+    "cnn": ((4, 6, 8, 12, 16, 24, 32), (2, 3, 4), [(10, 3), (20, 2)], (16, 3), (48, 4)),
+    "tfm": ((16, 32, 48, 64, 96, 128), (1, 2, 3), [(40, 2), (80, 2)], (64, 3), (192, 2)),
 }
+
+
+def _name(family: str, w: int, depth: int) -> str:
+    return f"{family}_{w}x{depth}"
+
+
+def splits() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Training (checkerboard of the grid) and held-out model names per family."""
+    train, held = {}, {}
+    for fam, (widths, depths, unseen, combo, extra) in FAMILIES.items():
+        train[fam] = [_name(fam, w, d) for i, w in enumerate(widths) for j, d in enumerate(depths) if (i + j) % 2 == 0]
+        held[fam] = [_name(fam, *wd) for wd in [*unseen, combo, extra]]
+        assert not set(train[fam]) & set(held[fam]), fam
+    return train, held
+
+
+TRAIN, HELD_OUT = splits()
+
+
+def build(name: str) -> tuple[nn.Module, tuple[int, ...]]:
+    fam, dims = name.split("_")
+    w, depth = (int(x) for x in dims.split("x"))
+    if fam == "mlp":
+        widths = [128] + [w] * depth + [10]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        return nn.Sequential(*layers[:-1]), (32, 128)
+    if fam == "cnn":
+        channels = [3] + [w * 2**i for i in range(depth)]
+        layers = []
+        for a, b in zip(channels, channels[1:]):
+            layers += [nn.Conv2d(a, b, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        return nn.Sequential(*layers, nn.Flatten(), nn.LazyLinear(10)), (8, 3, 32, 32)
+    if fam == "tfm":
+        block = nn.TransformerEncoderLayer(d_model=w, nhead=4, dim_feedforward=4 * w, batch_first=True, dropout=0.0)
+        return nn.Sequential(nn.TransformerEncoder(block, depth, enable_nested_tensor=False), nn.Flatten(),
+                             nn.LazyLinear(10)), (4, 16, w)
+    raise ValueError(f"unknown model {name}")
 
 
 def _free_port() -> int:
@@ -80,8 +100,7 @@ def worker(rank: int, port: int, name: str, base: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     torch.manual_seed(0)
-    make, shape = MODELS[name]
-    model = make()
+    model, shape = build(name)
     model(torch.randn(*shape))  # materialise lazy layers
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     torch.manual_seed(rank + 1)
@@ -89,31 +108,27 @@ def worker(rank: int, port: int, name: str, base: str) -> None:
 
     def step() -> None:
         opt.zero_grad()
-        out_ = model(x)
-        loss = nn.functional.cross_entropy(out_, y)
+        loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
         for p in model.parameters():
             dist.all_reduce(p.grad)
             p.grad /= 2
         opt.step()
 
-    step()  # warm-up, not traced
-    et = ExecutionTraceObserver().register_callback(f"{base}.rank{rank}.et.json")
-    with profile(activities=[ProfilerActivity.CPU], execution_trace_observer=et, record_shapes=True) as prof:
+    for _ in range(WARMUP):
         step()
-    prof.export_chrome_trace(f"{base}.rank{rank}.kineto.json")
-    et.unregister_callback()
+    for s in range(STEPS):
+        et = ExecutionTraceObserver().register_callback(f"{base}.s{s}.rank{rank}.et.json")
+        with profile(activities=[ProfilerActivity.CPU], execution_trace_observer=et, record_shapes=True) as prof:
+            step()
+        prof.export_chrome_trace(f"{base}.s{s}.rank{rank}.kineto.json")
+        et.unregister_callback()
     dist.destroy_process_group()
-
-
-def iteration_us(prefix: str) -> int:
-    from chakra_tools.graph import Trace
-    return max(sum(n.duration_micros for n in g.nodes) for g in Trace.load(prefix).ranks.values())
 
 
 def spawn_pair(name: str, base: str, attempts: int = 3) -> None:
     """Run both ranks in a fresh process pair; gloo sometimes aborts at teardown after the traces are written."""
-    files = [Path(f"{base}.rank{r}.{kind}.json") for r in (0, 1) for kind in ("et", "kineto")]
+    files = [Path(f"{base}.s{s}.rank{r}.{kind}.json") for s in range(STEPS) for r in (0, 1) for kind in ("et", "kineto")]
     for attempt in range(attempts):
         try:
             mp.spawn(worker, args=(_free_port(), name, base), nprocs=2, join=True)
@@ -125,19 +140,45 @@ def spawn_pair(name: str, base: str, attempts: int = 3) -> None:
                 raise
 
 
-def record(name: str, tmp: str, out: Path) -> None:
+def record(name: str, tmp: str, out: Path) -> dict:
+    from chakra_tools.et import rank_path, read_et, write_et
+
     conv = Path(sys.executable).with_name("chakra-convert")
-    times = []
-    for k in range(TRIES):
-        b = f"{tmp}/{name}.try{k}"
-        spawn_pair(name, b)
-        subprocess.run([str(conv), "pytorch", f"{b}.rank0.et.json", f"{b}.rank1.et.json", "--kineto",
-                        f"{b}.rank0.kineto.json", "--kineto", f"{b}.rank1.kineto.json", "-o", b, "--gz", "-q"], check=True)
-        times.append(iteration_us(b))
-    best = times.index(min(times))
-    for suffix in (".0.et.gz", ".1.et.gz", ".comm_groups.json"):
-        shutil.copyfile(f"{tmp}/{name}.try{best}{suffix}", out / f"{name}{suffix}")
-    print(f"recorded {name}: iteration times {times} us, kept try {best}", file=sys.stderr)
+    steps = []
+    for p in range(PAIRS):
+        base = f"{tmp}/{name}.p{p}"
+        spawn_pair(name, base)
+        for s in range(STEPS):
+            b = f"{base}.s{s}"
+            subprocess.run([str(conv), "pytorch", f"{b}.rank0.et.json", f"{b}.rank1.et.json", "--kineto",
+                            f"{b}.rank0.kineto.json", "--kineto", f"{b}.rank1.kineto.json", "-o", b, "-q"],
+                           check=True)
+            steps.append(b)
+    stats: dict = {"ranks": {}}
+    for r in (0, 1):
+        traces = [read_et(rank_path(b, r)) for b in steps]
+        meta, nodes = traces[0]
+        key = [(n.name, n.type) for n in sorted(nodes, key=lambda n: n.id)]
+        aligned = [sorted(ns, key=lambda n: n.id) for _, ns in traces
+                   if [(n.name, n.type) for n in sorted(ns, key=lambda n: n.id)] == key]
+        if len(aligned) < len(traces) // 2:
+            raise RuntimeError(f"{name} rank {r}: only {len(aligned)} of {len(traces)} steps have the same nodes")
+        dur = np.array([[n.duration_micros for n in ns] for ns in aligned], dtype=np.int64)
+        best = dur.min(axis=0)
+        order = sorted(nodes, key=lambda n: n.id)
+        for n, d in zip(order, best.tolist()):
+            n.duration_micros = int(d)
+        write_et(rank_path(out / name, r, gz=True), meta, order)
+        totals = dur.sum(axis=1)
+        stats["ranks"][str(r)] = {
+            "steps": len(aligned), "nodes": len(order), "per_op_min_us": int(best.sum()),
+            "step_us_min": int(totals.min()), "step_us_median": int(np.median(totals)), "step_us_max": int(totals.max()),
+            # reproducibility of the per-op minimum: the same estimator on two disjoint halves of the steps
+            "per_op_min_halves_us": [int(dur[0::2].min(axis=0).sum()), int(dur[1::2].min(axis=0).sum())],
+        }
+    shutil.copyfile(f"{steps[0]}.comm_groups.json", out / f"{name}.comm_groups.json")
+    print(f"recorded {name}: {json.dumps(stats)}", file=sys.stderr)
+    return stats
 
 
 def main() -> None:
@@ -146,9 +187,17 @@ def main() -> None:
     if args[:1] == ["--out"]:
         out, args = Path(args[1]), args[2:]
         out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args or TRAIN + HELD_OUT:
-            record(name, tmp, out)
+    names = args or [m for fam in FAMILIES for m in TRAIN[fam] + HELD_OUT[fam]]
+    index_path = out / "corpus.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    index.setdefault("models", {})
+    index["recording"] = {"torch": torch.__version__, "pairs": PAIRS, "steps": STEPS, "warmup": WARMUP,
+                          "train": TRAIN, "held_out": HELD_OUT}
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            index["models"][name] = record(name, tmp, out)
+        index["models"] = dict(sorted(index["models"].items()))
+        index_path.write_text(json.dumps(index, indent=1) + "\n")  # after every model: a long run can resume
 
 
 if __name__ == "__main__":
