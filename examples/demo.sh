@@ -54,8 +54,8 @@ comet-sweep eval examples/configs/comet-sweep/point_1t.yml -o $O/comet_point.jso
 comet-sweep run examples/configs/comet-sweep/sweep_small.yml -o $O/comet.db -q
 comet-sweep report $O/comet.db --top 5 --csv $O/comet_top.csv --plot $O/comet_pareto.png --json > $O/comet_top.json
 
-echo "== 8. xrbench-run: XR scenario scores on two accelerator styles (rough cost model; see README)"
-xrbench-run --scenario all --accelerators G_4K --accelerators J_4K -o $O/xrbench.csv
+echo "== 8. xrbench-run: XR scenario scores, Single OS (B) vs Dual WS_OS (J) at 4K PEs, per-layer cost model"
+xrbench-run --scenario all --accelerators B_4K --accelerators J_4K -o $O/xrbench.csv --report $O/xrbench.json
 
 python3 examples/demo_report.py "$O"
 echo "demo: done -> $O/report.md"
