@@ -17,6 +17,7 @@ from chakra_tools.common import (
     check_expected,
     check_not_input,
     common_options,
+    dumps_json,
     emit_report,
     info,
     load_config,
@@ -140,9 +141,8 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
         rep["sweep"] = {"nm": [list(x) for x in data["nm"]], "unstructured": [list(x) for x in data["unstructured"]]}
     rep["provenance"] = provenance(TOOL, inputs, seed)
 
+    cyc = {}
     if from_et:
-        from .et import write_annotated
-        cyc = {}
         rows = runs[0]["layers"]
         i = 0
         for eg in et_gemms:
@@ -151,9 +151,12 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
                 total += rows[i]["cycles"] * rows[i]["count"]
                 i += 1
             cyc[(eg.rank, eg.node_id)] = total
+        rep["et_out"] = [f"{et_out}.{r}.et" for r in et_files]
+    dumps_json(rep)                 # fails (one line, nothing written) if the report cannot be serialised
+    if from_et:
+        from .et import write_annotated
         note = f"durations from {TOOL}: {eng.name}, {pats[0].spec}, {core.clock_ghz:g} GHz"
-        outs = write_annotated(et_files, et_out, cyc, core.clock_ghz, note)
-        rep["et_out"] = [str(o) for o in outs]
+        write_annotated(et_files, et_out, cyc, core.clock_ghz, note)
     if output:
         csv_rows = [{"sparsity": r["sparsity"], **row} for r in runs for row in r["layers"]]
         write_csv(output, csv_rows, ["sparsity", *LAYER_COLUMNS])

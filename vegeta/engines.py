@@ -121,8 +121,16 @@ class CoreConfig:
             v = getattr(self, f.name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{f.name} must be a positive number (got {v!r})")
-        if self.phys_tregs < 8 or self.phys_mregs < 8 or self.phys_tregs != int(self.phys_tregs) \
-                or self.phys_mregs != int(self.phys_mregs):
-            raise ValueError("phys_tregs and phys_mregs must be integers >= 8")
+            lo, hi = _LIMITS.get(f.name, (1e-3, 1e12))
+            if not lo <= v <= hi:
+                raise ValueError(f"{f.name} = {v!r} is outside the supported range {lo:g}..{hi:g}")
+        for name in ("phys_tregs", "phys_mregs"):
+            v = getattr(self, name)
+            if v != int(v) or not 8 <= v <= 64:
+                raise ValueError(f"{name} must be an integer from 8 to 64 (got {v!r})")
         if self.l1_bytes < 8 * 1024 or self.l2_bytes < self.l1_bytes:
             raise ValueError("l1_bytes must be >= 8 KiB and l2_bytes >= l1_bytes")
+
+
+_LIMITS = {"clock_ghz": (1e-6, 1e3), "l1_latency": (1e-3, 1e6), "l1_bytes": (8192, 2 ** 40),
+           "l2_bytes": (8192, 2 ** 50)}
