@@ -23,8 +23,8 @@ class MenuConfig:
     subnets: list[dict] | None = None   # explicit menu instead (OFA SubNet dicts)
 
     def validate(self):
-        if not 1 <= self.size <= 64:
-            raise ValueError(f"size: must be in 1..64, got {self.size}")
+        if not 1 <= self.size <= 48:
+            raise ValueError(f"size: must be in 1..48, got {self.size}")
 
 
 def default_workload(supernet: str) -> Workload:
@@ -51,6 +51,8 @@ class Config:
     def validate(self):
         if self.supernet not in SUPERNETS:
             raise ValueError(f"supernet: expected one of {', '.join(SUPERNETS)}, got {self.supernet!r}")
+        for part in (self.accelerator, self.scheduler, self.menu):   # defaults are validated too
+            part.validate()
         if self.menu.subnets is not None:
             self.menu.subnets = checked_subnets(get_supernet(self.supernet), self.menu.subnets)
 
@@ -62,8 +64,7 @@ class Config:
 
 def default_config() -> Config:
     c = Config()
-    for part in (c.accelerator, c.scheduler, c.menu):
-        part.validate()
+    c.validate()
     return c
 
 

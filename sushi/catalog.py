@@ -133,6 +133,19 @@ def _fit_to_pb(net, acc, box, member_costs: LayerCosts, capacity: float) -> np.n
     return out
 
 
+def _ranges(N: int) -> list[tuple[int, int]]:
+    """Contiguous accuracy ranges of the menu that get a candidate SubGraph: all of them up to 32 SubNets,
+    else those of power-of-two length plus every prefix and suffix."""
+    if N <= 32:
+        return [(lo, hi) for lo in range(N) for hi in range(lo, N)]
+    out = {(0, hi) for hi in range(N)} | {(lo, N - 1) for lo in range(N)}
+    length = 1
+    while length <= N:
+        out |= {(lo, lo + length - 1) for lo in range(N - length + 1)}
+        length *= 2
+    return sorted(out)
+
+
 def build_catalog(net: SuperNet, acc: Accelerator, subnets: list[dict] | None = None, menu_size: int = 24,
                   seed: int = 0) -> Catalog:
     if subnets is None:
@@ -155,21 +168,26 @@ def build_catalog(net: SuperNet, acc: Accelerator, subnets: list[dict] | None = 
     seen = {cands[0].tobytes(): 0}
     cap = float(acc.persistent_buffer)
     if cap > 0:
-        for lo in range(N):
-            for hi in range(lo, N):
-                members = slice(lo, hi + 1)
-                shared = sb[members].min(axis=0)
-                sub = LayerCosts(costs.macs[members], costs.weight_bytes[members], costs.compute_s[members],
-                                 costs.act_offchip_bytes[members], costs.present[members], sb[members])
-                fitted = _fit_to_pb(net, acc, shared, sub, cap)
-                key = fitted.tobytes()
-                if key not in seen:
-                    seen[key] = len(cands)
-                    cands.append(fitted)
-                ranges[(lo, hi)] = seen[key]
+        for lo, hi in _ranges(N):
+            members = slice(lo, hi + 1)
+            shared = sb[members].min(axis=0)
+            sub = LayerCosts(costs.macs[members], costs.weight_bytes[members], costs.compute_s[members],
+                             costs.act_offchip_bytes[members], costs.present[members], sb[members])
+            fitted = _fit_to_pb(net, acc, shared, sub, cap)
+            key = fitted.tobytes()
+            if key not in seen:
+                seen[key] = len(cands)
+                cands.append(fitted)
+            ranges[(lo, hi)] = seen[key]
     cand = np.stack(cands)
-    lat, off = latency_energy(costs, acc, cached_bytes(net, acc, sb, cand))
+    lat = np.empty((N, len(cand)))
+    off = np.empty((N, len(cand)))
+    for j0 in range(0, len(cand), 64):                  # chunks bound the [N, J, L] intermediate
+        sl = slice(j0, j0 + 64)
+        lat[:, sl], off[:, sl] = latency_energy(costs, acc, cached_bytes(net, acc, sb, cand[sl]))
     pb = bytes_of_box(net, acc, cand).sum(axis=1)
-    inter = np.minimum(cand[:, None], cand[None, :])
-    fill = pb[None, :] - bytes_of_box(net, acc, inter).sum(axis=-1)
+    fill = np.empty((len(cand), len(cand)))
+    for j0 in range(0, len(cand), 32):
+        inter = np.minimum(cand[j0:j0 + 32, None], cand[None, :])
+        fill[j0:j0 + 32] = pb[None, :] - bytes_of_box(net, acc, inter).sum(axis=-1)
     return Catalog(net, acc, subnets, accv, costs, cand, ranges, lat, off, pb, fill)

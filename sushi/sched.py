@@ -7,7 +7,8 @@ A query waits until the accelerator is free; its *slack* is then ``SLO - wait``.
   without a target) the most accurate SubNet that fits; otherwise the fastest.  Every ``window`` queries it re-selects the SubGraph to keep in
   the PB: the candidate minimising the predicted busy time of the last window's SubNet mix, counting the
   time to fetch the new PB contents (so it switches only when that pays off).
-* ``static``   -- the same per-query rule with one fixed SubGraph: the one shared by every menu SubNet.
+* ``static``   -- the same per-query rule with one SubGraph fixed at deployment, without knowledge of the
+  stream: the candidate SUSHI's objective picks for a uniform mix over the menu.
 * ``no-cache`` -- the same per-query rule, PB unused.
 * ``slackfit`` -- SuperServe's SlackFit: the most accurate SubNet whose profiled latency fits the slack
   (reactive, no accuracy targets, no SubGraph caching -- SuperServe's accelerators have none).
@@ -91,6 +92,22 @@ class _Tables:
         return t
 
 
+def _score(cat: Catalog, counts: np.ndarray, objective: str, fill_s=0.0, fill_bytes=0.0) -> np.ndarray:
+    """Predicted cost of each candidate SubGraph for a SubNet mix (`counts` per menu SubNet)."""
+    busy = counts @ cat.lat_s + fill_s
+    traffic = counts @ cat.off_bytes + fill_bytes
+    if objective == "latency":
+        return busy
+    if objective == "energy":
+        return traffic
+    return busy / busy[0] + traffic / traffic[0]        # balanced: each relative to the empty cache
+
+
+def static_candidate(cat: Catalog, cfg: SchedConfig) -> int:
+    """The fixed SubGraph of `static`: the best candidate for a uniform mix over the menu."""
+    return int(np.argmin(_score(cat, np.ones(cat.n), cfg.objective)))
+
+
 def simulate(cat: Catalog, q: Queries, policy: str, cfg: SchedConfig | None = None) -> SimResult:
     if policy not in POLICIES:
         raise ToolError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)}, all)")
@@ -109,8 +126,8 @@ def simulate(cat: Catalog, q: Queries, policy: str, cfg: SchedConfig | None = No
     subnet = np.empty(Q, dtype=np.int64)
     start = np.empty(Q, dtype=np.float64)
     cache = np.empty(Q, dtype=np.int64)
-    static_j = cat.candidate_for(0, N - 1)
-    j = static_j if policy in ("static", "sushi") else 0
+    core = cat.candidate_for(0, N - 1)                   # the SubGraph every menu SubNet shares
+    j = {"sushi": core, "static": static_candidate(cat, cfg)}.get(policy, 0)
     bw = cat.acc.dram_bytes_per_s
     fill_s_tab = cat.fill_bytes / bw
     free = 0.0
@@ -141,14 +158,7 @@ def simulate(cat: Catalog, q: Queries, policy: str, cfg: SchedConfig | None = No
         cache[a:b] = j
         if policy == "sushi" and b < Q:
             counts = np.bincount(np.array(sub_l[a:b]), minlength=N).astype(np.float64)
-            busy = counts @ cat.lat_s + fill_s_tab[j]
-            traffic = counts @ cat.off_bytes + cat.fill_bytes[j]
-            if cfg.objective == "latency":
-                score = busy
-            elif cfg.objective == "energy":
-                score = traffic
-            else:                                       # each relative to the empty cache
-                score = busy / busy[0] + traffic / traffic[0]
+            score = _score(cat, counts, cfg.objective, fill_s_tab[j], cat.fill_bytes[j])
             nj = int(np.argmin(score))
             if nj != j and score[nj] < score[j] - 1e-12:
                 fill_bytes += float(cat.fill_bytes[j, nj])

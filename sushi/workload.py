@@ -134,8 +134,9 @@ def _arrivals(w: Workload, rng: np.random.Generator, n: int) -> np.ndarray:
     # bursty: alternate calm/burst sojourns, draw arrivals per sojourn (vectorised in chunks)
     out, t, burst = [], 0.0, False
     total = 0
+    per_pair = w.rate_qps * (w.calm_ms + w.burst_ms * w.burst_factor) / 1e3   # expected queries per calm+burst
     while total < n:
-        k = max(64, (n - total) // 8)
+        k = 64 + int(2.2 * (n - total) / per_pair)
         is_burst = np.arange(k) % 2 == (0 if burst else 1)
         lens = rng.exponential(np.where(is_burst, w.burst_ms, w.calm_ms) / 1e3)
         rates = np.where(is_burst, w.rate_qps * w.burst_factor, w.rate_qps)

@@ -25,6 +25,8 @@ def test_sushi_ahead_of_slackfit_at_equal_accuracy(report):
     assert iso["sushi"]["slo_attainment"] > iso["slackfit"]["slo_attainment"]
 
 
-def test_sushi_not_worse_than_static(report):
+def test_reselection_costs_nothing_on_a_stationary_mix(report):
+    # the default mix is stationary: re-selecting every window must stay within 1 % of the fixed SubGraph
     s, st = report["policies"]["sushi"], report["policies"]["static"]
-    assert s["offchip_energy_mj"] <= st["offchip_energy_mj"] and s["mean_latency_ms"] <= st["mean_latency_ms"] * 1.01
+    assert s["offchip_energy_mj"] <= st["offchip_energy_mj"] * 1.01
+    assert s["mean_latency_ms"] <= st["mean_latency_ms"] * 1.01
