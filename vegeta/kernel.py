@@ -14,6 +14,7 @@ compressed tiles (values then metadata), B row-major K x N BF16 (padded), C row-
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -161,3 +162,25 @@ def block_stream(op: str, blk: Blocking, k_steps: int, init: str, a_parts: Calla
             addr, stride = c_addr(i, j)
             yield Instr("TILE_STORE_T", (al.c[i][j],), addr=addr, rows=TILE_M, row_bytes=TILE_N * FP32,
                         stride=stride)
+
+
+def gemm_stream(op: str, blk: Blocking, mt: int, nt: int, ks: int, panels: int,
+                a_parts: Callable[[int, int], list[APart]],
+                b_addr: Callable[[int, int], tuple[int, int]] = lambda k, j: (0, 0),
+                c_addr: Callable[[int, int], tuple[int, int]] = lambda i, j: (0, 0)) -> Iterator[Instr]:
+    """The whole GEMM: for each K panel, for each block of row tiles, for each block of column tiles, one
+    register block (edge blocks hold fewer tiles). a_parts/b_addr/c_addr take global tile indices."""
+    kc = math.ceil(ks / panels)
+    for p in range(panels):
+        k0, k1 = p * kc, min(ks, (p + 1) * kc)
+        if k0 >= k1:
+            break
+        for i0 in range(0, mt, blk.n_a):
+            for j0 in range(0, nt, blk.n_b):
+                na, nb = min(blk.n_a, mt - i0), min(blk.n_b, nt - j0)
+                sub = Blocking(na, nb, blk.order if na > 1 and nb > 1 else "b-major")
+                yield from block_stream(
+                    op, sub, k1 - k0, "zero" if p == 0 else "load",
+                    lambda kk, ii, i0=i0, k0=k0: a_parts(k0 + kk, i0 + ii),
+                    lambda kk, jj, j0=j0, k0=k0: b_addr(k0 + kk, j0 + jj),
+                    lambda ii, jj, i0=i0, j0=j0: c_addr(i0 + ii, j0 + jj))

@@ -62,6 +62,7 @@ class GemmTiming:
     l1_bytes: int                # bytes loaded L1 -> tile registers
     l2_bytes: int
     mem_bytes: int
+    block: Blocking | None = None   # the chosen register blocking (for re-simulating the full stream)
 
 
 def _a_step_bytes(p: Pattern) -> float:
@@ -72,12 +73,17 @@ def _a_step_bytes(p: Pattern) -> float:
     return A_TILE_BYTES + (0 if p.op == "TILE_GEMM" else META_BYTES)
 
 
+@functools.lru_cache(maxsize=64)
+def _windows(p: Pattern) -> tuple[tuple[APart, ...], ...]:
+    return tuple(tuple(APart(f, *a_bytes_per_window(hs), rown=rn) for f, hs, rn in w.parts) for w in p.windows)
+
+
 def _parts_source(p: Pattern):
     """a_parts callable for block_stream: constant for N:M, cycling through the sampled windows for row-wise."""
     if not p.rowwise:
         part = [dense_part(p.op)]
         return lambda k, i: part
-    wins = [[APart(f, *a_bytes_per_window(hs), rown=rn) for f, hs, rn in w.parts] for w in p.windows]
+    wins = _windows(p)
     state = {"i": 0}
 
     def parts(k, i):
@@ -90,20 +96,27 @@ def _parts_source(p: Pattern):
 @functools.lru_cache(maxsize=4096)
 def _chain(engine: Engine, core: CoreConfig, pattern: Pattern, blk: Blocking, ks: int, init: str
            ) -> tuple[float, float]:
-    """(end of the first block from cold, steady interval between blocks) for ks k-steps per block."""
+    """(end of the first block from cold, steady interval between blocks) for ks k-steps per block.
+
+    Dense patterns are periodic: the interval between the 2nd and 3rd block is exact. Row-wise feeds vary per
+    window, so enough blocks are chained to cover ~800 sampled windows and the interval is their mean.
+    """
+    copies = COPIES if not pattern.sampled else min(16, max(4, math.ceil(800 / (ks * blk.n_a))))
     c = Core(engine, core)
     src = _parts_source(pattern)
     ends = []
-    for _ in range(COPIES):
+    for _ in range(copies):
         c.run(block_stream(pattern.op, blk, ks, init, src))
         ends.append(c.t.end)
+    if pattern.sampled:
+        return ends[0], (ends[-1] - ends[0]) / (copies - 1)
     return ends[0], ends[-1] - ends[-2]
 
 
 def block_time(engine: Engine, core: CoreConfig, pattern: Pattern, blk: Blocking, ks: int, init: str
                ) -> tuple[float, float]:
     """(cold first block, steady interval) for any ks, extrapolating long K loops from the steady period."""
-    s_max, span = SIM_STEPS["rowwise" if pattern.rowwise else "dense"]
+    s_max, span = SIM_STEPS["rowwise" if pattern.sampled else "dense"]
     if ks <= s_max:
         return _chain(engine, core, pattern, blk, ks, init)
     f1, i1 = _chain(engine, core, pattern, blk, s_max, init)
@@ -146,6 +159,13 @@ def gemm_timing(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConfig) -> 
     if not engine.supports(pattern.op):
         raise ValueError(f"{engine.name} is dense-only: it cannot run {pattern.spec} ({pattern.op}); "
                          "use a VEGETA-S engine")
+    return _best(g.m, g.k, g.n, g.b_unique_bytes, pattern, engine, core)
+
+
+@functools.lru_cache(maxsize=1024)
+def _best(m: int, k: int, n: int, b_unique: int | None, pattern: Pattern, engine: Engine, core: CoreConfig
+          ) -> GemmTiming:
+    g = Gemm("", m, k, n, b_unique_bytes=b_unique)
     return min((_gemm_timing(g, p, engine, core) for p in pattern.alternatives()), key=lambda t: t.cycles)
 
 
@@ -166,7 +186,8 @@ def _gemm_timing(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConfig) ->
     half_l1, half_l2 = core.l1_bytes / 2, core.l2_bytes / 2
     busy = mt * nt * ks * feed           # the engine streams A at least this long
     best = None
-    for blk in blockings(op, mt, nt):
+    # most accumulators first: usually the fastest, so the lower bounds below prune the rest without simulating
+    for blk in sorted(blockings(op, mt, nt), key=lambda b: (-b.n_a * b.n_b, -b.n_a, b.order)):
         mb, nb = math.ceil(mt / blk.n_a), math.ceil(nt / blk.n_b)
         for order in ("B-in-L1", "A-in-L1"):
             res_step = blk.n_b * b_tile if order == "B-in-L1" else blk.n_a * a_step
@@ -194,4 +215,16 @@ def _gemm_timing(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConfig) ->
     n_items = mt * nt * ks
     l1 = a_total * math.ceil(nt / blk.n_b) + b_total * math.ceil(mt / blk.n_a) + c_total * (2 * panels - 1)
     return GemmTiming(total, core_c, l2_c, mem_c, bound, blk.label(), order, panels, op,
-                      int(round(n_items * parts)), n_items * feed, int(round(l1)), int(round(l2)), int(round(mem)))
+                      int(round(n_items * parts)), n_items * feed, int(round(l1)), int(round(l2)), int(round(mem)),
+                      blk)
+
+
+def full_stream_cycles(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConfig, t: GemmTiming) -> float:
+    """Core cycles of schedule `t` simulated instruction by instruction over the whole GEMM (no extrapolation):
+    the reference the block model is checked against (tests, bench)."""
+    from .kernel import gemm_stream
+    p = next(x for x in pattern.alternatives() if x.op == t.op)
+    kin = K_PER_INSTR[p.op]
+    mt, nt, ks = math.ceil(g.m / TILE_M), math.ceil(g.n / TILE_N), math.ceil(g.k / kin)
+    c = Core(engine, core)
+    return c.run(gemm_stream(p.op, t.block, mt, nt, ks, t.k_panels, _parts_source(p))).end

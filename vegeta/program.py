@@ -14,7 +14,7 @@ import numpy as np
 from .formats import compress_nm, pack_indices, rowwise_tiles, to_bf16_bits
 from .functional import Machine
 from .isa import BF16, FP32, K_PER_INSTR, TILE_M, TILE_N, Instr
-from .kernel import APart, Blocking, block_stream
+from .kernel import APart, Blocking, gemm_stream
 
 _N_OF = {"TILE_GEMM": 4, "TILE_SPMM_U": 2, "TILE_SPMM_V": 1}
 
@@ -73,23 +73,10 @@ def build_gemm(a: np.ndarray, b: np.ndarray, op: str, blk: Blocking = Blocking(1
     c_addr0 = put(bytes(mp * np_ * FP32))
     memory = np.frombuffer(b"".join(chunks), np.uint8).copy()
 
-    program: list[Instr] = []
-    kc = math.ceil(ks / panels)
-    for p in range(panels):
-        k0, k1 = p * kc, min(ks, (p + 1) * kc)
-        if k0 >= k1:
-            break
-        for i0 in range(0, mt, blk.n_a):
-            for j0 in range(0, nt, blk.n_b):
-                na, nb = min(blk.n_a, mt - i0), min(blk.n_b, nt - j0)
-                sub = Blocking(na, nb, blk.order if na > 1 and nb > 1 else "b-major")
-                program += block_stream(
-                    op, sub, k1 - k0, "zero" if p == 0 else "load",
-                    lambda kk, ii, i0=i0, k0=k0: parts[(i0 + ii, k0 + kk)],
-                    lambda kk, jj, j0=j0, k0=k0: (b_addr0 + (k0 + kk) * kin * np_ * BF16 + (j0 + jj) * TILE_N * BF16,
-                                                  np_ * BF16),
-                    lambda ii, jj, i0=i0, j0=j0: (c_addr0 + (i0 + ii) * TILE_M * np_ * FP32
-                                                  + (j0 + jj) * TILE_N * FP32, np_ * FP32))
+    program = list(gemm_stream(
+        op, blk, mt, nt, ks, panels, lambda kk, ii: parts[(ii, kk)],
+        lambda kk, jj: (b_addr0 + kk * kin * np_ * BF16 + jj * TILE_N * BF16, np_ * BF16),
+        lambda ii, jj: (c_addr0 + ii * TILE_M * np_ * FP32 + jj * TILE_N * FP32, np_ * FP32)))
     return memory, program, (c_addr0, mp, np_, m * n)
 
 

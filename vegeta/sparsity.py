@@ -64,12 +64,17 @@ class Pattern:
     def mean_parts(self) -> float:
         return float(np.mean([len(w.parts) for w in self.windows]))
 
+    @property
+    def sampled(self) -> bool:
+        """Row-wise windows differ from each other (timing averages over many of them)."""
+        return len(self.windows) > 1
+
     def alternatives(self) -> list[Pattern]:
-        """The ways a library can run this pattern: 2:4 and 1:4 weights also fit TILE_SPMM_R with every row at
-        N = 2 or 1 (64-wide K windows), which wastes less padding when K is not a multiple of 64/128."""
-        if self.op in ("TILE_SPMM_U", "TILE_SPMM_V"):
-            n = 2 if self.op == "TILE_SPMM_U" else 1
-            return [self, Pattern(self.spec, "TILE_SPMM_R", self.density, _rowwise_windows(np.full((1, TILE_M), n)))]
+        """The ways a library can run this pattern: 1:4 weights also fit TILE_SPMM_R with every row at N = 1
+        (64-wide K windows, 8 feed cycles), which wastes less padding when K is not a multiple of 128. (2:4 on
+        TILE_SPMM_R equals TILE_SPMM_U: same K per instruction and feed.)"""
+        if self.op == "TILE_SPMM_V":
+            return [self, Pattern(self.spec, "TILE_SPMM_R", self.density, _rowwise_windows(np.ones((1, TILE_M))))]
         return [self]
 
 
