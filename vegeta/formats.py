@@ -9,8 +9,8 @@ in the lowest two bits, so a 16 x 32-value tile has exactly 128 B of metadata (o
 Row-wise N:4 (TILE_SPMM_R): a 16 x 64 logical window (16 blocks per row) where row r keeps N_r in {1, 2, 4}
 values per block. Row r is stored as N_r half-slots of 16 values; half-slot j holds the j-th stored value of each of
 the 16 blocks, block order. Rows follow each other; a treg holds 512 values = 32 half-slots, so rows with
-sum(N_r) > 32 are split over two instructions (greedily, in row order). The per-row N code is 2 bits per row
-(0 = row not in this instruction, 1 -> N=1, 2 -> N=2, 3 -> N=4), 32 bits for a tile.
+sum(N_r) > 32 are split over two instructions (contiguous rows, balanced: see rowwise_groups). The per-row N code
+is 2 bits per row (0 = row not in this instruction, 1 -> N=1, 2 -> N=2, 3 -> N=4), 32 bits for a tile.
 """
 from __future__ import annotations
 
@@ -180,9 +180,24 @@ def rowwise_dense(tile: RowwiseTile) -> np.ndarray:
 
 
 def rowwise_groups(rown_rows) -> list[list[int]]:
-    """Rows of each instruction when a tile with these per-row N values is packed greedily in row order."""
+    """Rows of each TILE_SPMM_R instruction for a tile with these per-row N values: one instruction when the
+    half-slots fit a treg (sum N <= 32), else the contiguous split into two that balances their half-slots (so
+    both instructions feed about equally long), else greedy packing in row order."""
+    rows = [int(x) for x in rown_rows]
+    total = sum(rows)
+    if total <= ROWWISE_MAX_HALF_SLOTS:
+        return [list(range(len(rows)))]
+    best, acc = None, 0
+    for cut in range(1, len(rows)):
+        acc += rows[cut - 1]
+        if acc <= ROWWISE_MAX_HALF_SLOTS and total - acc <= ROWWISE_MAX_HALF_SLOTS:
+            cost = max(acc, total - acc)
+            if best is None or cost < best[0]:
+                best = (cost, cut)
+    if best is not None:
+        return [list(range(best[1])), list(range(best[1], len(rows)))]
     groups, cur, used = [], [], 0
-    for r, n in enumerate(int(x) for x in rown_rows):
+    for r, n in enumerate(rows):
         if used + n > ROWWISE_MAX_HALF_SLOTS:
             groups.append(cur)
             cur, used = [], 0

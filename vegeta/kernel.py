@@ -143,20 +143,22 @@ def block_stream(op: str, blk: Blocking, k_steps: int, init: str, a_parts: Calla
             else:
                 addr, stride = b_addr(k, x)
                 yield Instr(B_LOAD[w], (al.b[x],), addr=addr, rows=k_rows, row_bytes=TILE_N * BF16, stride=stride)
-        done_first: set[int] = set()
-        for i, j in pairs:
-            p = parts[i][0]
-            yield Instr(op, (al.c[i][j], al.a[i], al.b[j]), mreg=i if sparse else -1, feed=p.feed, rown=p.rown)
-            done_first.add(i)
-            # the remaining parts of a split row-wise tile reuse the A treg once its last reader is done
-            if len(parts[i]) > 1 and all(pi != i or pj == j for pi, pj in pairs[pairs.index((i, j)):]):
-                for extra in parts[i][1:]:
-                    yield Instr("TILE_LOAD_T", (al.a[i],), addr=extra.a_addr, rows=1, row_bytes=extra.a_bytes,
-                                stride=extra.a_bytes)
-                    yield Instr("TILE_LOAD_M", (), mreg=i, addr=extra.m_addr, rows=1, row_bytes=extra.m_bytes,
-                                stride=extra.m_bytes)
-                    for jj in range(blk.n_b):
-                        yield Instr(op, (al.c[i][jj], al.a[i], al.b[jj]), mreg=i, feed=extra.feed, rown=extra.rown)
+        # round r runs part r of every A tile (row-wise tiles may need two parts): all first parts, then the
+        # second parts, so the two parts accumulating into one C are n_a x n_b instructions apart, not adjacent
+        rounds = max(len(v) for v in parts.values())
+        for r in range(rounds):
+            for pos, (i, j) in enumerate(pairs):
+                if len(parts[i]) <= r:
+                    continue
+                p = parts[i][r]
+                yield Instr(op, (al.c[i][j], al.a[i], al.b[j]), mreg=i if sparse else -1, feed=p.feed, rown=p.rown)
+                last_use = all(pi != i for pi, _ in pairs[pos + 1:])
+                if last_use and len(parts[i]) > r + 1:
+                    nxt = parts[i][r + 1]
+                    yield Instr("TILE_LOAD_T", (al.a[i],), addr=nxt.a_addr, rows=1, row_bytes=nxt.a_bytes,
+                                stride=nxt.a_bytes)
+                    yield Instr("TILE_LOAD_M", (), mreg=i, addr=nxt.m_addr, rows=1, row_bytes=nxt.m_bytes,
+                                stride=nxt.m_bytes)
     for i in range(blk.n_a):
         for j in range(blk.n_b):
             addr, stride = c_addr(i, j)

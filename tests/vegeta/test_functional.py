@@ -154,6 +154,12 @@ def test_rowwise_dense_rows_split_over_two_instructions():
     tiles = rowwise_tiles(w)
     assert [t.half_slots for t in tiles] == [32, 32] and [t.feed for t in tiles] == [16, 16]
     assert np.array_equal(rowwise_dense(tiles[0]) + rowwise_dense(tiles[1]), w)
+    # 6 rows at N = 4 then 10 at N = 1: 34 half-slots; the balanced contiguous split is after row 4 (16 | 18),
+    # not the greedy 32 | 2, so the two instructions feed 8 and 9 cycles
+    rown = np.array([4] * 6 + [1] * 10)
+    w2 = np.vstack([prune_nm(np.ones((1, 64), np.float32), int(n)) for n in rown])
+    assert [t.half_slots for t in rowwise_tiles(w2, rown)] == [16, 18]
+    assert [t.feed for t in rowwise_tiles(w2, rown)] == [8, 9]
 
 
 def test_bad_programs_raise():
