@@ -237,6 +237,10 @@ def _brief(m: dict) -> dict:
                               "offchip_energy_mj")}
 
 
+def _reduction(new: float, old: float) -> float:
+    return 1 - new / old if old > 0 else 0.0
+
+
 def comparison(pol: dict[str, dict]) -> dict:
     out = {}
     s = pol.get("sushi")
@@ -245,10 +249,9 @@ def comparison(pol: dict[str, dict]) -> dict:
         if s is None or b is None:
             continue
         out[f"sushi_vs_{base.replace('-', '_')}"] = {
-            "mean_latency_reduction": 1 - s["mean_latency_ms"] / b["mean_latency_ms"],
-            "p99_latency_reduction": 1 - s["p99_latency_ms"] / b["p99_latency_ms"],
-            "offchip_energy_reduction": 1 - s["offchip_energy_mj"] / b["offchip_energy_mj"]
-            if b["offchip_energy_mj"] > 0 else 0.0,
+            "mean_latency_reduction": _reduction(s["mean_latency_ms"], b["mean_latency_ms"]),
+            "p99_latency_reduction": _reduction(s["p99_latency_ms"], b["p99_latency_ms"]),
+            "offchip_energy_reduction": _reduction(s["offchip_energy_mj"], b["offchip_energy_mj"]),
             "served_accuracy_gain_pp": s["served_accuracy"] - b["served_accuracy"],
             "slo_attainment_gain_pp": 100 * (s["slo_attainment"] - b["slo_attainment"]),
         }

@@ -90,14 +90,13 @@ def build_menu(net: SuperNet, acc: Accelerator, menu_size: int = 24, pool: int =
         if _ == rounds:
             break
         batch = _cat(frontier, _mutate(net, rng, frontier, pool))
-    fa, fl = accv[front], lat[front]
+    fa = accv[front]
     if len(front) <= menu_size:
         pick = np.arange(len(front))
     else:                                   # evenly spaced accuracy targets, endpoints kept
         targets = np.linspace(fa[0], fa[-1], menu_size)
         pick = sorted({int(np.argmin(np.abs(fa - t))) for t in targets})
-    del fl
-    cfgs = net.unbatch({k: v[pick] for k, v in frontier.items()})
+    cfgs = net.unbatch(net.canonical({k: v[pick] for k, v in frontier.items()}))
     return cfgs
 
 

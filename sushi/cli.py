@@ -4,13 +4,12 @@ Serves a stream of queries (each with a latency SLO and an accuracy target) from
 SuperNet on a SushiAccel model whose Persistent Buffer keeps a SubGraph of shared weights on chip, and
 compares SushiSched with no caching, a static cache and SuperServe's SlackFit.
 
+\b
 Examples:
-
-  sushi-serve                                   # default ZCU104-class accelerator and query mix, all policies
-
-  sushi-serve examples/sushi/diurnal_mix.yml --queries 200000 --seed 3 -o r.json --plot r.png
-
-  sushi-serve --supernet ofa-resnet50 --trace queries.csv --policy sushi --queries-csv per_query.csv
+  sushi-serve                        # default accelerator and query mix, all policies
+  sushi-serve examples/sushi/configs/diurnal_mix.yml --seed 3 -o r.json --plot r.png
+  sushi-serve --supernet ofa-resnet50 --trace q.csv --policy sushi --queries-csv per_query.csv
+  sushi-serve --pb 2MiB --queries 1000000 --json > r.json
 """
 from __future__ import annotations
 

@@ -76,6 +76,10 @@ class SuperNet:
     def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def canonical(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Same SubNets with the choices of skipped blocks set to the smallest (they own no weights)."""
+        raise NotImplementedError
+
     def extremes(self) -> list[dict]:
         """The smallest and the largest SubNet (at the lowest and highest resolution)."""
         raise NotImplementedError
@@ -223,6 +227,12 @@ class OFAMobileNetV3(SuperNet):
         return {"ks": rng.choice(self.ks_choices, size=(n, 20)), "e": rng.choice(self.e_choices, size=(n, 20)),
                 "d": d, "image_size": rng.choice(self.resolutions, size=n)}
 
+    def canonical(self, batch):
+        d = np.asarray(batch["d"])
+        on = np.arange(4)[None, None, :] < d[:, :, None]           # [N, stage, block]
+        on = on.reshape(len(d), 20)
+        return dict(batch, ks=np.where(on, batch["ks"], 3), e=np.where(on, batch["e"], 3))
+
     def extremes(self):
         lo, hi = self.resolutions[0], self.resolutions[-1]
         return [{"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "image_size": lo},
@@ -342,6 +352,15 @@ class OFAResNet50(SuperNet):
         d[:, 0] = rng.choice([0, 2], size=n)
         return {"d": d, "e": rng.choice(self.e_choices, size=(n, 18)), "w": rng.integers(0, 3, size=(n, 6)),
                 "image_size": rng.choice(self.resolutions, size=n)}
+
+    def canonical(self, batch):
+        d = np.asarray(batch["d"])
+        on = np.concatenate([np.arange(nb + 2)[None, :] < nb + d[:, st + 1:st + 2]
+                             for st, nb in enumerate(self.base_depth)], axis=1)
+        out = dict(batch, e=np.where(on, batch["e"], min(self.e_choices)))
+        out["d"] = d.copy()
+        out["d"][:, 0] = np.where(d[:, 0] == 2, 2, 0)               # stem: only d=2 runs the residual conv
+        return out
 
     def extremes(self):
         lo, hi = self.resolutions[0], self.resolutions[-1]

@@ -27,6 +27,8 @@ import numpy as np
 
 from chakra_tools.common import ToolError
 
+MAX_TIME_MS = 1e10      # beyond ~1e7 s a double no longer resolves microseconds
+
 
 @dataclass
 class Dist:
@@ -102,9 +104,10 @@ class Workload:
             raise ValueError(f"queries: must be >= 1, got {self.queries}")
         if self.queries > 50_000_000:
             raise ValueError(f"queries: at most 50,000,000, got {self.queries}")
-        for f in ("rate_qps", "burst_factor", "calm_ms", "burst_ms", "period_s"):
-            if not getattr(self, f) > 0:
-                raise ValueError(f"{f}: must be > 0, got {getattr(self, f)}")
+        for f, lo in (("rate_qps", 1e-3), ("burst_factor", 1e-3), ("calm_ms", 1e-3), ("burst_ms", 1e-3),
+                      ("period_s", 1e-3)):
+            if not lo <= getattr(self, f) <= 1e9:
+                raise ValueError(f"{f}: must be in [{lo:g}, 1e9], got {getattr(self, f)}")
         if not 0 <= self.amplitude < 1:
             raise ValueError(f"amplitude: must be in [0, 1), got {self.amplitude}")
 
@@ -136,7 +139,7 @@ def _arrivals(w: Workload, rng: np.random.Generator, n: int) -> np.ndarray:
     total = 0
     per_pair = w.rate_qps * (w.calm_ms + w.burst_ms * w.burst_factor) / 1e3   # expected queries per calm+burst
     while total < n:
-        k = 64 + int(2.2 * (n - total) / per_pair)
+        k = min(64 + int(2.2 * (n - total) / per_pair), 4_000_000)
         is_burst = np.arange(k) % 2 == (0 if burst else 1)
         lens = rng.exponential(np.where(is_burst, w.burst_ms, w.calm_ms) / 1e3)
         rates = np.where(is_burst, w.rate_qps * w.burst_factor, w.rate_qps)
@@ -153,8 +156,17 @@ def _arrivals(w: Workload, rng: np.random.Generator, n: int) -> np.ndarray:
     return np.concatenate(out)[:n]
 
 
+def mean_rate(w: Workload) -> float:
+    if w.arrival == "bursty":
+        return w.rate_qps * (w.calm_ms + w.burst_ms * w.burst_factor) / (w.calm_ms + w.burst_ms)
+    return w.rate_qps
+
+
 def generate(w: Workload, seed: int, n: int | None = None) -> Queries:
     n = w.queries if n is None else n
+    if n / mean_rate(w) > MAX_TIME_MS / 1e3 / 2:
+        raise ToolError(f"workload: {n:,} queries at {mean_rate(w):.3g} qps last longer than "
+                        f"{MAX_TIME_MS / 2e3:.0e} s; raise rate_qps or lower the query count")
     rng = np.random.default_rng(seed)
     arr = _arrivals(w, rng, n)
     slo = w.slo_ms.draw(rng, n)
@@ -170,8 +182,10 @@ def generate(w: Workload, seed: int, n: int | None = None) -> Queries:
                 slo[m] = p.slo_ms.draw(rng, cnt)
             if p.accuracy_target is not None:
                 tgt[m] = p.accuracy_target.draw(rng, cnt)
-    if np.any(slo <= 0):
-        raise ToolError("workload: slo_ms draws must be > 0 (check the SLO distribution)")
+    if np.any(slo <= 0) or not np.all(np.isfinite(slo)):
+        raise ToolError("workload: slo_ms draws must be finite and > 0 (check the SLO distribution)")
+    if np.any(slo > MAX_TIME_MS) or arr[-1] * 1e3 > MAX_TIME_MS:
+        raise ToolError(f"workload: the stream or an SLO exceeds {MAX_TIME_MS:.0e} ms; raise rate_qps or lower the SLOs")
     return Queries(arr, slo / 1e3, tgt)
 
 
@@ -207,6 +221,8 @@ def read_trace(path: str | Path) -> Queries:
             raise ToolError(f"{p}: line {ln}: not a number in {','.join(r)}") from None
         if not (math.isfinite(a) and math.isfinite(s)) or a < 0 or s <= 0:
             raise ToolError(f"{p}: line {ln}: arrival_ms must be >= 0 and slo_ms > 0 (finite)")
+        if a > MAX_TIME_MS or s > MAX_TIME_MS:
+            raise ToolError(f"{p}: line {ln}: times above {MAX_TIME_MS:.0e} ms (115 days) are not supported")
         if t != -math.inf and not (math.isfinite(t) and 0 <= t <= 100):
             raise ToolError(f"{p}: line {ln}: accuracy_target must be a percentage in [0, 100]")
         if arr and a < arr[-1]:

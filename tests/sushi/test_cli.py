@@ -92,7 +92,7 @@ def test_byte_identical_outputs(tmp_path):
     (["c.yml"], {"c.yml": "accelerator:\n  persistent_buffer: 8MiB\n"}, "exceeds onchip_sram"),
     (["c.yml"], {"c.yml": "accelerator:\n  pe_rowz: 3\n"}, "accelerator.pe_rowz: unknown key"),
     (["c.yml"], {"c.yml": "workload:\n  slo_ms: {dist: uniform, low: 3, high: 1}\n"}, "low <= high"),
-    (["c.yml"], {"c.yml": "workload:\n  slo_ms: {dist: constant, value: -1}\n"}, "slo_ms draws must be > 0"),
+    (["c.yml"], {"c.yml": "workload:\n  slo_ms: {dist: constant, value: -1}\n"}, "slo_ms draws must be finite and > 0"),
     (["c.yml"], {"c.yml": "menu:\n  subnets: [{ks: 7}]\n"}, "menu.subnets[0]"),
     (["c.yml"], {"c.yml": "supernet: ofa-vit\n"}, "supernet"),
     (["--trace", "t.csv"], {"t.csv": "arrival_ms,slo_ms\n1,x\n"}, "line 2"),
@@ -113,3 +113,14 @@ def test_bad_input_one_line(tmp_path, capsys, monkeypatch, args, files, msg):
 def test_usage_errors(capsys):
     assert run(capsys, "--queries", "10", "--trace", "x.csv")[0] == 2
     assert run(capsys, "--policy", "greedy")[0] == 2
+
+
+def test_default_config_file_is_the_builtin_default(tmp_path, capsys):
+    from pathlib import Path
+    cfg = Path(__file__).resolve().parents[2] / "examples" / "sushi" / "configs" / "default.yml"
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert run(capsys, str(cfg), "--queries", "3000", "-o", str(a), "-q", "--policy", "sushi")[0] == 0
+    assert run(capsys, "--queries", "3000", "-o", str(b), "-q", "--policy", "sushi")[0] == 0
+    ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
+    ra.pop("provenance"), rb.pop("provenance")
+    assert ra == rb

@@ -129,3 +129,12 @@ def test_resolution_scales_macs_not_weights():
 def test_validate_rejects(cfg, msg):
     with pytest.raises(ToolError, match=msg):
         MBV3.validate(cfg)
+
+
+@pytest.mark.parametrize("net", [MBV3, RN50], ids=["mbv3", "resnet50"])
+def test_canonical_form_keeps_every_weight_and_pixel(net):
+    b = net.sample(np.random.default_rng(5), 300)
+    c = net.canonical(b)
+    d1, d2 = net.dims(b), net.dims(c)
+    for f in ("o", "i", "k", "hw", "ext_in", "ext_out", "resid"):
+        assert np.array_equal(getattr(d1, f), getattr(d2, f)), f
