@@ -153,6 +153,9 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
             cyc[(eg.rank, eg.node_id)] = total
         rep["et_out"] = [f"{et_out}.{r}.et" for r in et_files]
     dumps_json(rep)                 # fails (one line, nothing written) if the report cannot be serialised
+    if plot:
+        from .plot import draw
+        draw(plot, data, f"{workload.name}: {eng.name} vs {display_name(base)}")
     if from_et:
         from .et import write_annotated
         note = f"durations from {TOOL}: {eng.name}, {pats[0].spec}, {core.clock_ghz:g} GHz"
@@ -161,9 +164,6 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
         csv_rows = [{"sparsity": r["sparsity"], **row} for r in runs for row in r["layers"]]
         write_csv(output, csv_rows, ["sparsity", *LAYER_COLUMNS])
     emit_report(rep, output=report, as_json=as_json)
-    if plot:
-        from .plot import draw
-        draw(plot, data, f"{workload.name}: {eng.name} vs {base.name}")
     if not as_json:
         _summary(runs, display_name(base), quiet)
         if from_et:
