@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from chakra_tools.common import (
+    SIZE,
     ToolError,
     check_expected,
     check_not_input,
     common_options,
+    dumps_json,
     emit_report,
     info,
     load_data,
@@ -25,6 +27,8 @@ from chakra_tools.common import (
 @click.group(help="Learn the statistics of Chakra ETs and synthesize new ones.\n\n"
                   "Example:\n\n  chakra-synth fit et/mlp et/cnn -o model.json\n\n"
                   "  chakra-synth sample model.json -o synth/x --ranks 8 --seed 1\n\n"
+                  "  chakra-synth sample model.json -o synth/big --ranks 8 --param-bytes 8MiB   # a bigger model\n\n"
+                  "  chakra-synth describe et/mlp         # its size: --param-bytes/--flops/--nodes\n\n"
                   "  chakra-synth compare et/mlp synth/x --json")
 @version_option("chakra-synth")
 def cli() -> None:
@@ -35,17 +39,20 @@ def cli() -> None:
                   "Example: chakra-synth fit et/mlp et/cnn -o model.json")
 @click.argument("prefixes", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Model JSON to write.")
-@click.option("--order", default=2, show_default=True, help="Markov order over node kinds.")
+@click.option("--order", default=3, show_default=True, help="Markov order over node kinds.")
+@click.option("--bins", default=64, show_default=True,
+              help="Position bins of the kind chain (phase of the step; 0 = plain order-k chain).")
 @common_options
-def fit(prefixes, output, order, quiet, debug) -> None:
+def fit(prefixes, output, order, bins, quiet, debug) -> None:
     from chakra_tools.et import resolve_trace
     from chakra_tools.synth.fit import fit as fit_model
     check_not_input(output, [f for p in prefixes for f in resolve_trace(p).values()])
-    model = fit_model(list(prefixes), order=order)
+    model = fit_model(list(prefixes), order=order, bins=bins)
     write_json(output, model)
     c = model["corpus"]
+    laws = "with size laws" if "scaling" in model else "no size laws (needs >= 4 traces of different sizes)"
     info(f"fitted {len(model['kinds'])} node kinds on {c['traces']} traces, {c['ranks']} ranks, "
-         f"{c['nodes']} nodes -> {output}", quiet=quiet)
+         f"{c['nodes']} nodes, {laws} -> {output}", quiet=quiet)
 
 
 @cli.command(help="Synthesize a trace PREFIX.<rank>.et from a model.\n\n"
@@ -58,20 +65,45 @@ def fit(prefixes, output, order, quiet, debug) -> None:
 @click.option("--seed", default=0, show_default=True, help="Random seed (same seed -> same bytes).")
 @click.option("--scale-compute", type=float, default=1.0, show_default=True, help="Multiply compute durations.")
 @click.option("--scale-comm", type=float, default=1.0, show_default=True, help="Multiply communication sizes.")
+@click.option("--param-bytes", type=SIZE, default=None,
+              help="Target model size: bytes all-reduced per rank and step (= parameter bytes in data parallel), "
+                   "e.g. 8MiB. Evaluates the model's size laws there (what-if: a bigger model).")
+@click.option("--flops", type=float, default=None,
+              help="Target FLOPs per rank and step (sum of num_ops; default: the law's value for --param-bytes).")
 @common_options
-def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, quiet, debug) -> None:
+def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, quiet, debug) -> None:
     from chakra_tools.synth.sample import check_model
     from chakra_tools.synth.sample import sample as sample_trace
     require_file(model)
     check_not_input(f"{output}.0.et", [model])
     try:
         m = check_model(load_data(model), model)
-        summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm)
+        summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops)
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError,
             OverflowError) as e:  # a hand-edited model that passed the structural checks
         raise ToolError(f"{model}: malformed model ({type(e).__name__}: {e})") from None
+    at = ""
+    if "target" in summary:
+        t = summary["target"]
+        at = f" at {t['param_bytes']:.4g} param bytes, {t['flops']:.4g} FLOPs"
     info(f"wrote {ranks} ranks x {summary['nodes_per_rank']} nodes "
-         f"({summary['collectives_per_rank']} collectives/rank) -> {output}.<rank>.et", quiet=quiet)
+         f"({summary['collectives_per_rank']} collectives/rank){at} -> {output}.<rank>.et", quiet=quiet)
+
+
+@cli.command(help="Size descriptors of a trace (what `sample --param-bytes/--flops/--nodes` targets): bytes "
+                  "of collectives, FLOPs (sum of num_ops) and nodes, per rank and step.\n\n"
+                  "Example: chakra-synth describe et/mlp --json")
+@click.argument("trace")
+@click.option("--json", "as_json", is_flag=True, help="Print the descriptors as JSON.")
+@common_options
+def describe(trace, as_json, quiet, debug) -> None:
+    from chakra_tools.synth.scaling import trace_descriptors
+    d = trace_descriptors(trace)
+    if as_json:
+        click.echo(dumps_json(d))
+    else:
+        print_table(f"size descriptors of {trace} (per rank and step)", ["descriptor", "value"],
+                    [(k, v) for k, v in d.items()], quiet=quiet)
 
 
 @cli.command(help="Fidelity report of trace B against trace A (KS/Wasserstein per attribute, kind mix, graph "

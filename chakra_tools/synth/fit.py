@@ -12,10 +12,17 @@ from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
 from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, node_kind
 from chakra_tools.synth.model import FORMAT, VERSION, count_table, markov_counts, quantile_table
-from chakra_tools.synth.scaling import DESCRIPTORS, MIN_TRACES, descriptors, fit_cost, fit_law, log_descriptors
+from chakra_tools.synth.scaling import (
+    DESCRIPTORS,
+    MIN_TRACES,
+    descriptors,
+    fit_cost,
+    fit_law,
+    log_descriptors,
+)
 
-DEFAULT_ORDER = 2
-DEFAULT_BINS = 32  # position bins of the kind chain (0 = a plain order-k chain)
+DEFAULT_ORDER = 3
+DEFAULT_BINS = 64  # position bins of the kind chain (0 = a plain order-k chain)
 
 
 def rank_features(g) -> dict:
@@ -45,6 +52,14 @@ def rank_features(g) -> dict:
             "ctrl_dist": ctrl_dist, "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "pg": pg_sizes}
 
 
+def rank_size(g, f: dict | None = None) -> dict:
+    """One rank's size summary: nodes, bytes of collectives, FLOPs (sum of num_ops), compute critical path."""
+    f = rank_features(g) if f is None else f
+    comm = sum(v or 0 for k, v in zip(f["kinds"], f["numeric"]["comm_size"]) if k.startswith("COLL:"))
+    return {"nodes": len(f["kinds"]), "comm_bytes": comm, "flops": sum(v or 0 for v in f["numeric"]["num_ops"]),
+            "compute_us": compute_path_us(g)}  # compute_path_us raises a one-line ToolError on a cyclic input
+
+
 def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins: int = DEFAULT_BINS) -> dict:
     """Fit a model (a JSON-able dict) on the traces at `prefixes` (each `<prefix>.<rank>.et`)."""
     if not prefixes:
@@ -60,13 +75,10 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     for j, t in enumerate(traces):
         for r, g in sorted(t.ranks.items()):
             if g.nodes:
-                path = compute_path_us(g)  # raises a one-line ToolError on a cyclic input
-                compute_us += path
                 f = rank_features(g)
                 rank_feats.append((t, r, f))
-                comm = sum(v or 0 for k, v in zip(f["kinds"], f["numeric"]["comm_size"]) if k.startswith("COLL:"))
-                flops = sum(v or 0 for v in f["numeric"]["num_ops"])
-                rank_sizes[j].append({"nodes": len(g.nodes), "compute_us": path, "comm_bytes": comm, "flops": flops})
+                rank_sizes[j].append(rank_size(g, f))
+                compute_us += rank_sizes[j][-1]["compute_us"]
     if not rank_feats:
         raise ToolError("the input traces hold no nodes")
     kinds = sorted({k for _, _, f in rank_feats for k in f["kinds"]})

@@ -93,8 +93,8 @@ def markov_counts(sequences: Sequence[Sequence[int]], order: int, bins: int = 0)
 class MarkovSampler:
     """Samples a kind sequence from n-gram counts, backing off to shorter contexts when one is unseen.
 
-    With position bins, the longest context seen at the current bin wins; at equal length a binned context is
-    preferred over the pooled one.
+    With position bins, the longest context seen at the current bin wins (staying in the step's phase matters
+    more than a long history); only a bin that never saw any context falls back to the pooled counts.
     """
 
     def __init__(self, counts: dict[str, dict[str, int]], order: int, bins: int = 0):
@@ -113,9 +113,11 @@ class MarkovSampler:
         for i in range(length):
             b = f"{position_bin(i, length, self.bins)}|" if self.bins else None
             entry = None
-            for j in range(self.order, -1, -1):
-                ctx = ",".join(map(str, hist[len(hist) - j:])) if j else ""
-                entry = (self.table.get(b + ctx) if b is not None else None) or self.table.get(ctx)
+            for prefix in ((b, "") if b is not None else ("",)):
+                for j in range(self.order, -1, -1):
+                    entry = self.table.get(prefix + (",".join(map(str, hist[len(hist) - j:])) if j else ""))
+                    if entry is not None:
+                        break
                 if entry is not None:
                     break
             if entry is None:

@@ -30,8 +30,6 @@ from chakra_tools.synth.features import comm_type_of, node_type_of
 from chakra_tools.synth.model import FORMAT, VERSION, MarkovSampler, sample_counts, sample_quantiles
 from chakra_tools.synth.scaling import DESCRIPTORS, check_scaling, predict_cost, predict_law
 
-MATCH_COMM = True
-MATCH_FLOPS = True
 _REQUIRED_KEYS = ("order", "kinds", "kind_stats", "markov", "nodes_per_rank")
 _TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance", "ctrl_distance", "group_fraction")
 
@@ -198,17 +196,8 @@ def _deps(kinds: list[str], stats: dict, field: str, rng: np.random.Generator) -
     return out
 
 
-def _match_total(values: dict[int, float], where: list[int], total: float) -> None:
-    """Scale values[i] (i in where) so that their sum is `total` (the size descriptor the target asked for)."""
-    have = sum(values[i] for i in where)
-    if have > 0 and total > 0:
-        f = total / have
-        for i in where:
-            values[i] = values[i] * f
-
-
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
-                 stats: dict | None = None, target: Target | None = None) -> Program:
+                 stats: dict | None = None) -> Program:
     kinds_all = model["kinds"]
     stats = model["kind_stats"] if stats is None else stats
     idx = MarkovSampler(model["markov"], int(model["order"]), int(model.get("position_bins", 0))).sample(nodes, rng)
@@ -232,8 +221,6 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
             for i, f in zip(where, frac.tolist()):
                 g = int(round(f * ranks))
                 group_size[i] = g if 2 <= g < ranks and ranks % g == 0 else ranks
-    if target is not None and MATCH_COMM:  # the collectives of one step move the target's parameter bytes
-        _match_total(drawn, [i for i in drawn if kinds[i].startswith("COLL:")], target.param_bytes)
     for i, v in drawn.items():
         comm_size[i] = int(max(round(v * scale_comm), 1))
     # a recv carries its send's size
@@ -254,8 +241,6 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
                 m = int(round(min(max(frac, 0.0), 1.0) * len(where)))
                 chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
                 extra[name].update(zip(chosen, np.maximum(sample_quantiles(st[name], m, rng), 0).tolist()))
-    if target is not None and MATCH_FLOPS:  # the ops of one step do the target's FLOPs
-        _match_total(extra["num_ops"], list(extra["num_ops"]), target.flops)
     return Program(kinds, data, ctrl, comm_size, group_size, p2p, duration, extra)
 
 
@@ -365,7 +350,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         if not (math.isfinite(v) and 0 <= v <= 1e6):
             raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
     rng = np.random.default_rng([seed, 0])
-    program = draw_program(model, ranks, nodes, scale_comm, rng, stats, target)
+    program = draw_program(model, ranks, nodes, scale_comm, rng, stats)
     groups = _groups(program, ranks)
     pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
     pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]

@@ -23,7 +23,11 @@ from chakra_tools.synth.model import MarkovSampler, markov_counts, quantile_tabl
 from chakra_tools.validate import check_trace, errors
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "synth"
-TRAIN = [str(DATA / m) for m in ("mlp_s", "mlp_l", "cnn_s", "cnn_l", "tfm_s", "tfm_l")]
+CORPUS = json.loads((DATA / "corpus.json").read_text())["recording"]  # written by record.py: the splits
+FAMILY_TRAIN = {f: [str(DATA / m) for m in ms] for f, ms in CORPUS["train"].items()}
+FAMILY_HELD = {f: [str(DATA / m) for m in ms] for f, ms in CORPUS["held_out"].items()}
+# the generic tests fit on the MLP training traces plus two transformers (small and quick to load)
+TRAIN = FAMILY_TRAIN["mlp"] + FAMILY_TRAIN["tfm"][:2]
 
 
 @pytest.fixture(scope="module")
