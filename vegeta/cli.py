@@ -174,14 +174,12 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
 def _summary(runs: list[dict], base_label: str, quiet: bool) -> None:
     r0 = runs[0]
     if len(runs) == 1:
-        rows = [[x["layer"], x["m"], x["k"], x["n"], x["count"], x["instruction"], round(x["cycles"]),
-                 round(x["baseline_cycles"]), f"{x['speedup']:.2f}", f"{x['utilisation']:.2f}", x["bound"]]
+        rows = [[x["layer"] + (f" x{x['count']}" if x["count"] > 1 else ""), f"{x['m']}x{x['k']}x{x['n']}",
+                 x["instruction"].removeprefix("TILE_"), round(x["cycles"]), f"{x['speedup']:.2f}", x["bound"]]
                 for x in r0["layers"]]
-        rows.append(["total", "", "", "", "", "", round(r0["total_cycles"]), round(r0["baseline_cycles"]),
-                     f"{r0['speedup']:.3f}", "", ""])
-        print_table(f"{r0['workload']} at {r0['sparsity']} on {r0['engine']} vs {base_label} (cycles per layer)",
-                    ["layer", "M", "K", "N", "count", "instr", "cycles", "baseline", "speed-up", "util", "bound"],
-                    rows, quiet=quiet)
+        rows.append(["total", "", "", round(r0["total_cycles"]), f"{r0['speedup']:.3f}", ""])
+        print_table(f"{r0['workload']} at {r0['sparsity']} on {r0['engine']} vs {base_label}",
+                    ["layer", "MxKxN", "instr", "cycles each", "speed-up", "bound"], rows, quiet=quiet)
         return
     rows = []
     for r in runs:

@@ -189,11 +189,17 @@ def _gemm_timing(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConfig) ->
     # most accumulators first: usually the fastest, so the lower bounds below prune the rest without simulating
     for blk in sorted(blockings(op, mt, nt), key=lambda b: (-b.n_a * b.n_b, -b.n_a, b.order)):
         mb, nb = math.ceil(mt / blk.n_a), math.ceil(nt / blk.n_b)
+        # between consecutive k-steps of a full block: its feeds, and at least one accumulation chain
+        # (feed + drain + operand latency); the first step of every block/panel starts a fresh chain. Only for
+        # fixed feeds: with sampled row-wise feeds the mean-based chain is not a strict bound.
+        step = blk.n_a * blk.n_b * feed
+        chain = step if pattern.sampled else max(step, feed + engine.drain + engine.t_operand)
         for order in ("B-in-L1", "A-in-L1"):
             res_step = blk.n_b * b_tile if order == "B-in-L1" else blk.n_a * a_step
             fit = max(1, int(half_l1 // res_step))
             for panels in sorted({1, math.ceil(ks / fit)}):
                 kc = math.ceil(ks / panels)
+                lower = max(busy, (mt // blk.n_a) * (nt // blk.n_b) * (ks * chain - panels * (chain - step)))
                 resident_fits = kc * res_step <= half_l1
                 c_l2 = c_total * (2 * panels - 1)
                 c_mem = c_out + (0 if panels == 1 or c_total <= half_l2 else 2 * (panels - 1) * c_total)
@@ -204,7 +210,7 @@ def _gemm_timing(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConfig) ->
                     l2 = b_total * mb + a_total * (1 if resident_fits else nb) + c_l2
                     mem = b_mem + a_total * max(1, math.ceil(nt * kc * kin * TILE_N * BF16 / half_l2)) + c_mem
                 l2_c, mem_c = l2 / core.l2_bytes_per_cycle, mem / core.mem_bytes_per_cycle
-                if best is not None and max(l2_c, mem_c, busy) >= best[0]:
+                if best is not None and max(l2_c, mem_c, lower) >= best[0]:
                     continue                # cannot beat the best schedule: skip simulating it
                 core_c = _core_cycles(engine, core, pattern, blk, mt, nt, ks, panels)
                 total = max(core_c, l2_c, mem_c)
