@@ -22,6 +22,7 @@ from chakra_tools.common import (
     info,
     load_config,
     print_table,
+    progress,
     provenance,
     regression_options,
     tool_main,
@@ -124,7 +125,15 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
     for out in (output, report, plot):
         check_not_input(out, inputs)
 
-    runs = [run(workload, p, eng, base, core) for p in pats]
+    data = None
+    with progress(TOOL, len(pats) + (9 if plot else 0), quiet=quiet) as advance:
+        runs = []
+        for p in pats:
+            runs.append(run(workload, p, eng, base, core))
+            advance()
+        if plot:
+            from .plot import sweep
+            data = sweep(workload, eng, base, core, seed, advance)
     model = _model_block(eng, base, core)
     if len(runs) == 1:
         rep = {**runs[0], "model": model}
@@ -134,10 +143,7 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
                "speedups": {r["sparsity"]: r["speedup"] for r in runs},
                "published": {r["sparsity"]: PUBLISHED.get(r["sparsity"]) for r in runs},
                "runs": runs, "model": model}
-    data = None
-    if plot:
-        from .plot import sweep
-        data = sweep(workload, eng, base, core, seed)
+    if data is not None:
         rep["sweep"] = {"nm": [list(x) for x in data["nm"]], "unstructured": [list(x) for x in data["unstructured"]]}
     rep["provenance"] = provenance(TOOL, inputs, seed)
 

@@ -11,12 +11,14 @@ from .sparsity import parse_pattern
 SWEEP = (0.80, 0.85, 0.90, 0.95, 0.97, 0.99)
 
 
-def sweep(workload, engine, baseline, core, seed: int = 0) -> dict:
+def sweep(workload, engine, baseline, core, seed: int = 0, advance=lambda n=1: None) -> dict:
     """{'nm': [(sparsity %, speedup)], 'unstructured': [...]} for the plot and the report."""
-    nm = [(100 * (1 - n / 4), run(workload, parse_pattern(f"{n}:4", seed), engine, baseline, core)["speedup"])
-          for n in (4, 2, 1)]
-    un = [(100 * s, run(workload, parse_pattern(f"unstructured:{s:g}", seed), engine, baseline, core)["speedup"])
-          for s in SWEEP]
+    def one(spec):
+        s = run(workload, parse_pattern(spec, seed), engine, baseline, core)["speedup"]
+        advance()
+        return s
+    nm = [(100 * (1 - n / 4), one(f"{n}:4")) for n in (4, 2, 1)]
+    un = [(100 * s, one(f"unstructured:{s:g}")) for s in SWEEP]
     return {"nm": nm, "unstructured": un}
 
 
