@@ -205,3 +205,28 @@ def test_gemm_program_float_inputs_match_bf16_product():
     c = run_gemm(a, b, "TILE_SPMM_U", Blocking(3, 1), panels=2)
     ref = bf16(a).astype(np.float64) @ bf16(b).astype(np.float64)
     np.testing.assert_allclose(c, ref, rtol=1e-5, atol=1e-4)
+
+
+@given(m=st.integers(1, 20), k=st.integers(1, 200), density=st.floats(0.25, 1.0), seed=st.integers(0, 99))
+def test_prune_row_wise_property(m, k, density, seed):
+    w = np.random.default_rng(seed).standard_normal((m, k)).astype(np.float32) + 0.01
+    p, n = prune_row_wise(w, density)
+    kp = -(-k // 64) * 64
+    assert n.shape == (m, kp // 64) and set(np.unique(n)) <= {1, 2, 4}
+    # every (row, window) obeys its N; kept values are unchanged; the budget (padding included) is not exceeded
+    nnz = block_nnz(np.pad(p, ((0, 0), (0, kp - k)))).reshape(m, -1, 16)
+    assert (nnz.max(axis=-1) <= n).all()
+    assert np.array_equal(p[p != 0], w[p != 0])
+    assert n.sum() * 16 <= max(round(density * m * kp), m * kp // 4)
+    # the cover of the pruned matrix never needs more than the chosen N
+    assert (rowwise_cover(p) <= n).all()
+
+
+@given(m=st.integers(1, 20), k=st.integers(1, 200), sparsity=st.floats(0, 0.99), seed=st.integers(0, 99))
+def test_rowwise_cover_is_the_smallest(m, k, sparsity, seed):
+    a = random_sparse((m, k), sparsity, np.random.default_rng(seed))
+    cover = rowwise_cover(a)
+    worst = block_nnz(np.pad(a, ((0, 0), (0, (-k) % 64)))).reshape(m, -1, 16).max(axis=-1)
+    assert (cover >= worst).all()                        # holds every non-zero
+    smaller = np.where(cover == 4, 2, cover // 2)        # the next smaller N (0 for N = 1)
+    assert ((smaller < worst) | (cover == 1)).all()      # and the next smaller N would not
