@@ -57,5 +57,9 @@ comet-sweep report $O/comet.db --top 5 --csv $O/comet_top.csv --plot $O/comet_pa
 echo "== 8. xrbench-run: XR scenario scores, Single OS (B) vs Dual WS_OS (J) at 4K PEs, per-layer cost model"
 xrbench-run --scenario all --accelerators B_4K --accelerators J_4K -o $O/xrbench.csv --report $O/xrbench.json
 
+echo "== 9. sushi-serve: SubGraph Stationary serving of OFA SubNets (SUSHI vs no cache / static cache / SlackFit)"
+sushi-serve --queries 50000 -o $O/sushi.json --plot $O/sushi.png
+sushi-serve --supernet ofa-resnet50 --queries 20000 -o $O/sushi_resnet50.json -q
+
 python3 examples/demo_report.py "$O"
 echo "demo: done -> $O/report.md"

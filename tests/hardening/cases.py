@@ -52,5 +52,12 @@ WRITER_CASES: list[WriterCase] = [
                ("--scenarios-file", "{repo}/examples/configs/xrbench-run/my_scenarios.yml", "--scenario", "ar_gaming",
                 "--costs", "{repo}/examples/configs/xrbench-run/costs.csv", "--seed", "2", "-o", "s.csv",
                 "--timeline", "t.csv", "--report", "r.json", "-q"), ("s.csv", "t.csv", "r.json"), kill_after=(0.3,)),
+    WriterCase("sushi-serve-trace", "sushi-serve",
+               ("{repo}/tests/data/sushi/small_menu.yml", "--trace", "{repo}/tests/data/sushi/trace.csv",
+                "-o", "r.json", "--queries-csv", "q.csv", "--layers-csv", "l.csv", "--plot", "p.png", "-q"),
+               ("r.json", "q.csv", "l.csv", "p.png"), kill_after=(0.3, 0.7)),
+    WriterCase("sushi-serve-default", "sushi-serve",
+               ("--queries", "20000", "--seed", "1", "-o", "r.json", "--queries-csv", "q.csv", "--plot", "p.png", "-q"),
+               ("r.json", "q.csv", "p.png"), kill_after=(0.5, 1.0)),
     # (the SQLite result store is resumable by design — tested by tests/comet — so it is not in this list)
 ]
