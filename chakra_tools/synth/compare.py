@@ -18,7 +18,7 @@ ATTRIBUTES = ("duration_micros", *NUMERIC_ATTRS)
 _COMM = COMM_NODE_TYPES
 
 
-def _values(t: Trace) -> dict[str, np.ndarray]:
+def trace_values(t: Trace) -> dict[str, np.ndarray]:
     """Attribute samples pooled over ranks. duration_micros: compute/memory nodes only (a simulator times
     communication from sizes and the network, so recorded comm durations never reach the simulated time)."""
     out: dict[str, list] = {a: [] for a in ATTRIBUTES}
@@ -145,7 +145,7 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
     if (system is None) != (network is None):
         raise ToolError("--system and --network go together")
     ta, tb = Trace.load(a), Trace.load(b)
-    va, vb = _values(ta), _values(tb)
+    va, vb = trace_values(ta), trace_values(tb)
     attrs = {}
     for name in ATTRIBUTES:
         x, y = va[name], vb[name]

@@ -52,6 +52,42 @@ def rank_features(g) -> dict:
             "ctrl_dist": ctrl_dist, "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "pg": pg_sizes}
 
 
+def _is_comm(kind: str) -> bool:
+    return kind.startswith("COLL:") or kind in ("SEND", "RECV")
+
+
+def _trace_values(tk: dict, name: str, has_work: bool) -> list:
+    if name != "duration_us":
+        return tk.get(name, [])
+    return tk.get("duration_plain", []) + ([] if has_work else tk.get("duration_work", []))
+
+
+MIN_WORK_NODES = 8
+
+
+def work_model(pairs: list[tuple[float, float]]) -> dict | None:
+    """Duration of a node that does `num_ops` FLOPs: d = overhead + num_ops x us_per_op, times a residual factor.
+
+    Non-negative least squares on relative errors over every (num_ops, duration) pair of the kind, then the
+    quantile table of log((d + 1) / (fit + 1)). This is what extrapolates: the FLOPs of a bigger model's matmul
+    follow its size law, the time follows its FLOPs (a power law in size alone flattens where small models are
+    overhead-bound). None with fewer than MIN_WORK_NODES pairs.
+    """
+    if len(pairs) < MIN_WORK_NODES:
+        return None
+    from scipy.optimize import nnls
+
+    ops = np.array([p[0] for p in pairs], dtype=float)
+    dur = np.array([p[1] for p in pairs], dtype=float)
+    w = 1.0 / (dur + 1.0)
+    scale = max(float(ops.max()), 1.0)
+    c, _ = nnls(np.c_[np.ones_like(ops), ops / scale] * w[:, None], dur * w)
+    c0, c1 = float(c[0]), float(c[1]) / scale
+    resid = np.log((dur + 1.0) / (c0 + c1 * ops + 1.0))
+    return {"overhead_us": float(f"{c0:.6g}"), "us_per_op": float(f"{c1:.6g}"),
+            "log_residual": quantile_table(resid)}
+
+
 def rank_size(g, f: dict | None = None) -> dict:
     """One rank's size summary: nodes, bytes of collectives, FLOPs (sum of num_ops), compute critical path."""
     f = rank_features(g) if f is None else f
@@ -92,8 +128,13 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         tk = per_trace[tindex[id(t)]]
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
-            if not (k.startswith("COLL:") or k in ("SEND", "RECV")):
-                tk[k]["duration_us"].append(f["durations"][i])
+            work = f["numeric"]["num_ops"][i] is not None and not _is_comm(k)
+            if not _is_comm(k):
+                tk[k]["duration_work" if work else "duration_plain"].append(f["durations"][i])
+            if work:
+                pk["work"].append((f["numeric"]["num_ops"][i], f["durations"][i]))
+            else:
+                pk["duration_plain"].append(f["durations"][i])
             for name in NUMERIC_ATTRS:
                 v = f["numeric"][name][i]
                 if v is not None:
@@ -126,6 +167,10 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             "data_distance": quantile_table(pk["data_dist"]),
             "ctrl_distance": quantile_table(pk["ctrl_dist"]),
         }
+        wm = work_model(pk.get("work", []))
+        if wm is not None:  # durations of the nodes that carry num_ops follow their FLOPs; the others' table
+            st["work"] = wm
+            st["duration_us"] = quantile_table(pk.get("duration_plain", []))
         for name in NUMERIC_ATTRS:
             vals = pk.get(name, [])
             if vals:
@@ -196,9 +241,10 @@ def fit_scaling(kind_stats: dict, per_trace: list[dict], rank_sizes: list[list[d
     for k, st in kind_stats.items():
         kl = {}
         for name in ("duration_us", *NUMERIC_ATTRS):
-            if name not in st:
+            if name not in st or (name == "duration_us" and not st[name]):
                 continue
-            rows = [(i, per_trace[j][k][name]) for i, j in enumerate(keep) if per_trace[j].get(k, {}).get(name)]
+            rows = [(i, _trace_values(per_trace[j].get(k, {}), name, "work" in st)) for i, j in enumerate(keep)]
+            rows = [(i, v) for i, v in rows if v]
             if rows:
                 idx = [i for i, _ in rows]
                 kl[name] = fit_law([quantile_table(v) for _, v in rows], X[idx], [len(v) for _, v in rows], center)

@@ -21,9 +21,9 @@ def plot_compare(a: str | os.PathLike, b: str | os.PathLike, report: dict, path:
     import matplotlib.pyplot as plt
 
     from chakra_tools.graph import Trace
-    from chakra_tools.synth.compare import _values
+    from chakra_tools.synth.compare import trace_values
 
-    va, vb = _values(Trace.load(a)), _values(Trace.load(b))
+    va, vb = trace_values(Trace.load(a)), trace_values(Trace.load(b))
     names = [n for n in report["attributes"] if va[n].size and vb[n].size]
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(4 * (len(names) + 1), 3.6))
     for ax, name in zip(axes, names):

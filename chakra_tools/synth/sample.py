@@ -83,6 +83,11 @@ def check_model(model: object, source: str = "model") -> dict:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map counts to non-negative integers")
             if tab and sum(tab.values()) <= 0:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
+        wm = st.get("work")
+        if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us"), wm.get("us_per_op")])
+                                   and _numbers([abs(v) if isinstance(v, (int, float)) else v
+                                                 for v in wm.get("log_residual", [None])], hi=50.0)):
+            raise ToolError(f"{source}: kind_stats['{k}'].work must hold overhead_us, us_per_op, log_residual")
         frac = st.get("attr_fraction", {})
         if not isinstance(frac, dict) or not set(frac) <= set(_TABLES) or not _numbers(list(frac.values()), hi=1.0):
             raise ToolError(f"{source}: kind_stats['{k}'].attr_fraction must map attributes to fractions 0..1")
@@ -241,6 +246,13 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
                 m = int(round(min(max(frac, 0.0), 1.0) * len(where)))
                 chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
                 extra[name].update(zip(chosen, np.maximum(sample_quantiles(st[name], m, rng), 0).tolist()))
+        wm = st.get("work")
+        if wm is not None and not k.startswith("COLL:") and k not in ("SEND", "RECV"):
+            # nodes that do FLOPs: overhead + FLOPs x time per FLOP, times the kind's residual spread
+            busy = [i for i in where if i in extra["num_ops"]]
+            ops = np.array([extra["num_ops"][i] for i in busy])
+            res = sample_quantiles(wm["log_residual"], len(busy), rng)
+            duration[busy] = np.maximum((wm["overhead_us"] + wm["us_per_op"] * ops + 1.0) * np.exp(res) - 1.0, 0.0)
     return Program(kinds, data, ctrl, comm_size, group_size, p2p, duration, extra)
 
 
@@ -273,7 +285,8 @@ def _path(d: np.ndarray, program: Program) -> float:
 
 
 def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int, scale_compute: float,
-                groups: dict[str, list[int]], meta_values: str, rate: float | None) -> list[pb.Node]:
+                groups: dict[str, list[int]], meta_values: str, rate: float | None,
+                blend: bool = False) -> list[pb.Node]:
     stats = model["kind_stats"]
     rng = np.random.default_rng([seed, rank + 1])
     n = len(program.kinds)
@@ -284,7 +297,14 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
     extra = {name: {i: int(round(v * (scale_compute if name == "num_ops" else 1.0))) for i, v in vals.items()}
              for name, vals in program.extra.items()}
     if rate is not None and n:
-        dur = _calibrate(dur, program, float(rate) * n * scale_compute)
+        target_us = float(rate) * n * scale_compute
+        if blend:
+            # at a target size two estimates of the step's compute time exist: the cost law (aggregate) and the
+            # drawn program itself (per-node size and FLOP laws, bottom-up); their geometric mean was the better
+            # predictor in cross-validation on the training traces (docs/chakra-synth.md)
+            comm = np.array([k.startswith("COLL:") or k in ("SEND", "RECV") for k in program.kinds])
+            target_us = math.sqrt(max(_path(np.where(comm, 0, dur), program), 0.0) * target_us)
+        dur = _calibrate(dur, program, target_us)
     group_of = {}
     for pg, members in groups.items():
         if rank in members:
@@ -360,7 +380,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     with atomic_group(paths) as tmps:
         for r, tmp in enumerate(tmps):
             write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values,
-                                              None if rate is None else float(rate)))
+                                              None if rate is None else float(rate), target is not None))
     files = [str(p) for p in paths]
     if groups:
         gpath = f"{prefix}.comm_groups.json"
