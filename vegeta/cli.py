@@ -1,5 +1,6 @@
 """`vegeta-sim`: VEGETA sparse/dense GEMM tile engines for CPUs - cycles and speed-up over a dense engine.
 
+\b
 Examples:
   vegeta-sim --layers bert-base --sparsity 2:4 -o out/vegeta.csv
   vegeta-sim --layers bert-large --sparsity all            # the four published speed-ups, side by side
@@ -66,7 +67,7 @@ def _model_block(engine, baseline, core: CoreConfig) -> dict:
 @click.option("--layers", default="bert-large", show_default=True,
               help=f"Preset ({', '.join(PRESETS)}) or a layers YAML/JSON file.")
 @click.option("--sparsity", default="2:4", show_default=True,
-              help="4:4 | 2:4 | 1:4 | row-wise[:P1,P2,P4] | unstructured:S; a comma list; or 'all' "
+              help="4:4 | 2:4 | 1:4 | row-wise[:P1/P2/P4] | unstructured:S; a comma list; or 'all' "
                    "(4:4,2:4,1:4,unstructured:0.95).")
 @click.option("--engine", default=DEFAULT_ENGINE, show_default=True, help="VEGETA-{D,S}-alpha-beta.")
 @click.option("--baseline", default=BASELINE_ENGINE, show_default=True,

@@ -3,7 +3,7 @@
   4:4 (dense)          TILE_GEMM      K 32 per instruction
   2:4                  TILE_SPMM_U    K 64
   1:4                  TILE_SPMM_V    K 128
-  row-wise[:p1,p2,p4]  TILE_SPMM_R    N per row drawn from {1, 2, 4} with these shares (default 1/3 each)
+  row-wise[:p1/p2/p4]  TILE_SPMM_R    N per row drawn from {1, 2, 4} with these shares (default 1/3 each)
   unstructured:S       TILE_SPMM_R    random unstructured sparsity S (0 <= S < 1) covered by the smallest
                                       row-wise N:4 (per row and 64-wide K window: the N fitting its densest block)
 
@@ -103,17 +103,17 @@ def parse_pattern(spec: str, seed: int = 0) -> Pattern:
         shares = (1 / 3, 1 / 3, 1 / 3)
         if s != "row-wise":
             if not s.startswith("row-wise:"):
-                raise ToolError(f"bad sparsity {spec!r}: expected row-wise or row-wise:P1,P2,P4")
+                raise ToolError(f"bad sparsity {spec!r}: expected row-wise or row-wise:P1/P2/P4")
             try:
-                shares = tuple(float(x) for x in s.split(":", 1)[1].split(","))
+                shares = tuple(float(x) for x in s.split(":", 1)[1].split("/"))
             except ValueError:
-                raise ToolError(f"bad sparsity {spec!r}: row-wise shares must be numbers (row-wise:P1,P2,P4)") \
+                raise ToolError(f"bad sparsity {spec!r}: row-wise shares must be numbers (row-wise:P1/P2/P4)") \
                     from None
             if len(shares) != 3 or any(not np.isfinite(x) or x < 0 for x in shares) or sum(shares) <= 0:
                 raise ToolError(f"bad sparsity {spec!r}: give three non-negative shares of rows with N = 1, 2, 4")
         p = np.asarray(shares) / sum(shares)
         rown = rng.choice(np.array([1, 2, 4]), size=(WINDOWS, TILE_M), p=p)
-        canon = "row-wise" if s == "row-wise" else "row-wise:" + ",".join(f"{x:g}" for x in shares)
+        canon = "row-wise" if s == "row-wise" else "row-wise:" + "/".join(f"{x:g}" for x in shares)
         return Pattern(canon, "TILE_SPMM_R", float(rown.mean() / BLOCK), _rowwise_windows(rown), seed)
     if s.startswith("unstructured"):
         try:
@@ -127,7 +127,7 @@ def parse_pattern(spec: str, seed: int = 0) -> Pattern:
         rown = np.where(worst <= 1, 1, np.where(worst == 2, 2, 4))
         return Pattern(f"unstructured:{sp:g}", "TILE_SPMM_R", float(rown.mean() / BLOCK), _rowwise_windows(rown),
                        seed)
-    raise ToolError(f"unknown sparsity {spec!r} (4:4, 2:4, 1:4, row-wise[:P1,P2,P4], unstructured:S)")
+    raise ToolError(f"unknown sparsity {spec!r} (4:4, 2:4, 1:4, row-wise[:P1/P2/P4], unstructured:S)")
 
 
 def a_bytes_per_window(half_slots: int) -> tuple[int, int]:

@@ -53,8 +53,8 @@ def test_fuzz_core_yaml(tmp_path_factory, capsys, doc):
 
 @FUZZ
 @given(sparsity=st.one_of(st.text(max_size=24), st.sampled_from(
-    ["row-wise:", "row-wise:1,1", "row-wise:0,0,0", "row-wise:nan,1,1", "unstructured:", "unstructured:-0.1",
-     "unstructured:inf", "4:4,", ",", "all", "2:4,1:4", "row-wise:1e308,1e308,1e308"])),
+    ["row-wise:", "row-wise:1/1", "row-wise:0/0/0", "row-wise:nan/1/1", "unstructured:", "unstructured:-0.1",
+     "unstructured:inf", "4:4,", ",", "all", "2:4,1:4", "row-wise:1e308/1e308/1e308", "row-wise:1/2/3,1:4"])),
        engine=st.one_of(st.sampled_from(["VEGETA-S-16-2", "RASA-DM", "VEGETA-S-32-2", "VEGETA-D-3-1",
                                          "VEGETA-S-0-2", "VEGETA-S-16-99999999999"]), st.text(max_size=16)))
 def test_fuzz_sparsity_and_engine(tmp_path_factory, capsys, sparsity, engine):

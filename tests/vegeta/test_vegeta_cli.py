@@ -120,7 +120,7 @@ def test_from_et_mlp_wrappers_are_not_counted_twice(tmp_path):
     (["--layers", "nope"], {}),
     (["--sparsity", "3:4"], {}),
     (["--sparsity", "unstructured:1.5"], {}),
-    (["--sparsity", "row-wise:1,2"], {}),
+    (["--sparsity", "row-wise:1/2"], {}),
     (["--sparsity", "2:4,2:4"], {}),
     (["--engine", "VEGETA-X-3-2"], {}),
     (["--engine", "VEGETA-D-16-1", "--sparsity", "2:4"], {}),
