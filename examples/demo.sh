@@ -61,5 +61,11 @@ echo "== 9. sushi-serve: SubGraph Stationary serving of OFA SubNets (SUSHI vs no
 sushi-serve --queries 50000 -o $O/sushi.json --plot $O/sushi.png
 sushi-serve --supernet ofa-resnet50 --queries 20000 -o $O/sushi_resnet50.json -q
 
+echo "== 10. vegeta-sim: VEGETA sparse tile engine vs the dense RASA-SM engine (published 1.09/2.20/3.74/3.28x)"
+vegeta-sim --layers bert-large --sparsity all -o $O/vegeta.csv --report $O/vegeta.json --plot $O/vegeta.png
+vegeta-sim --from-et $O/et/transformer --sparsity 2:4 --et-out $O/et/transformer.vegeta --report $O/vegeta_et.json -q
+printf 'topology: [ Ring ]\nnpus_count: [ 1 ]\nbandwidth: [ 50.0 ]\nlatency: [ 500.0 ]\n' > $O/ring1.yml
+astra-run --workload $O/et/transformer.vegeta --system $C/ring_1d.json --network $O/ring1.yml -o $O/vegeta_et.sim.json -q
+
 python3 examples/demo_report.py "$O"
 echo "demo: done -> $O/report.md"

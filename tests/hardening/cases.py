@@ -59,5 +59,11 @@ WRITER_CASES: list[WriterCase] = [
     WriterCase("sushi-serve-default", "sushi-serve",
                ("--queries", "20000", "--seed", "1", "-o", "r.json", "--queries-csv", "q.csv", "--plot", "p.png", "-q"),
                ("r.json", "q.csv", "p.png"), kill_after=(0.5, 1.0)),
+    WriterCase("vegeta-sim", "vegeta-sim",
+               ("--layers", "bert-large", "--sparsity", "all", "-o", "l.csv", "--report", "r.json", "--plot", "p.png",
+                "-q"), ("l.csv", "r.json", "p.png"), kill_after=(0.4, 0.9)),
+    WriterCase("vegeta-sim-et", "vegeta-sim",
+               ("--from-et", "{repo}/tests/data/vegeta/transformer", "--sparsity", "2:4", "--et-out", "v",
+                "--report", "r.json", "-q"), ("v.0.et", "r.json"), kill_after=(0.3,)),
     # (the SQLite result store is resumable by design — tested by tests/comet — so it is not in this list)
 ]
