@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end demo on bundled inputs (recorded with torch 2.13 by tests/data/record_traces.py).
-# Everything is written under out/demo; the summary is out/demo/report.md.
+# Everything is written under out/demo; the summary with tables and plots is out/report.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=tests/data
 O=out/demo
-rm -rf "$O" && mkdir -p "$O"
+rm -rf "$O" out/report.md && mkdir -p "$O"
 
 echo "== 1. chakra-convert: PyTorch Execution Traces (+Kineto durations) -> Chakra ETs"
 chakra-convert pytorch $D/mlp.et.json --kineto $D/mlp.kineto.json -o $O/et/mlp
@@ -68,4 +68,3 @@ printf 'topology: [ Ring ]\nnpus_count: [ 1 ]\nbandwidth: [ 50.0 ]\nlatency: [ 5
 astra-run --workload $O/et/transformer.vegeta --system $C/ring_1d.json --network $O/ring1.yml -o $O/vegeta_et.sim.json -q
 
 python3 examples/demo_report.py "$O"
-echo "demo: done -> $O/report.md"
