@@ -227,14 +227,14 @@ def fit_scaling(kind_stats: dict, per_trace: list[dict], rank_sizes: list[list[d
     (the defaults when only --param-bytes is given).
 
     None (no conditioning) with fewer than MIN_TRACES traces, a trace without collectives or without FLOPs, or
-    no spread in a descriptor.
+    traces that all have the same size (a descriptor without spread just gets slope 0).
     """
     keep = [j for j, rs in enumerate(rank_sizes) if rs]
     desc = [descriptors(rank_sizes[j]) for j in keep]
     if len(keep) < MIN_TRACES or any(d["param_bytes"] <= 0 or d["flops"] <= 0 for d in desc):
         return None
     X = log_descriptors(desc)
-    if np.ptp(X, axis=0).min() < 1e-6:
+    if np.ptp(X, axis=0).max() < 1e-6:  # all traces the same size: nothing to scale with
         return None
     center = X.mean(axis=0)
     laws: dict[str, dict] = {}

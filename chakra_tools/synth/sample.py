@@ -148,8 +148,38 @@ def condition(model: dict, target: Target) -> tuple[dict, float]:
         for name, law in sc["kind_laws"].get(k, {}).items():
             st[name] = [round(float(v), 3) for v in predict_law(law, x)]
         stats[k] = st
-    rate = max(predict_cost(sc["compute_cost"], d), 0.0) / max(target.nodes, 1)
+    # two estimates of the step's compute time at the target size: the cost law (aggregate, top-down) and the
+    # kind mix x each kind's mean duration from the size laws (bottom-up); their geometric mean predicted the
+    # training traces best in cross-validation (interpolation and extrapolation, docs/chakra-synth.md)
+    cost = math.sqrt(max(predict_cost(sc["compute_cost"], d), 0.0) * expected_compute_us(stats, target.nodes))
+    rate = cost / max(target.nodes, 1)
     return stats, rate
+
+
+def _table_mean(table: list) -> float:
+    """Mean of the distribution a quantile table describes (linear between quantiles: trapezoid rule)."""
+    if not table:
+        return 0.0
+    t = np.asarray(table, dtype=float)
+    return float(t.mean()) if t.size == 1 else float(((t[1:] + t[:-1]) / 2).mean())
+
+
+def expected_compute_us(stats: dict, nodes: int) -> float:
+    """Bottom-up expected compute time of a step of `nodes` nodes: the corpus kind mix times each kind's mean
+    duration at the target size (plain nodes from their duration table, FLOP-doing nodes from the work model)."""
+    comp = {k: st for k, st in stats.items() if not (k.startswith("COLL:") or k in ("SEND", "RECV"))}
+    total = sum(st.get("count", 0) for st in stats.values())
+    out = 0.0
+    for st in comp.values():
+        share = st.get("count", 0) / max(total, 1)
+        wm = st.get("work")
+        f = float(st.get("attr_fraction", {}).get("num_ops", 0.0)) if wm is not None else 0.0
+        mean = (1 - f) * _table_mean(st.get("duration_us", []))
+        if wm is not None and f > 0:
+            res = float(np.mean(np.exp(np.asarray(wm["log_residual"], dtype=float)))) if wm["log_residual"] else 1.0
+            mean += f * ((wm["overhead_us"] + 1 + wm["us_per_op"] * _table_mean(st.get("num_ops", []))) * res - 1)
+        out += share * nodes * max(mean, 0.0)
+    return out
 
 
 @dataclass
@@ -285,8 +315,7 @@ def _path(d: np.ndarray, program: Program) -> float:
 
 
 def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int, scale_compute: float,
-                groups: dict[str, list[int]], meta_values: str, rate: float | None,
-                blend: bool = False) -> list[pb.Node]:
+                groups: dict[str, list[int]], meta_values: str, rate: float | None) -> list[pb.Node]:
     stats = model["kind_stats"]
     rng = np.random.default_rng([seed, rank + 1])
     n = len(program.kinds)
@@ -298,12 +327,6 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
              for name, vals in program.extra.items()}
     if rate is not None and n:
         target_us = float(rate) * n * scale_compute
-        if blend:
-            # at a target size two estimates of the step's compute time exist: the cost law (aggregate) and the
-            # drawn program itself (per-node size and FLOP laws, bottom-up); their geometric mean was the better
-            # predictor in cross-validation on the training traces (docs/chakra-synth.md)
-            comm = np.array([k.startswith("COLL:") or k in ("SEND", "RECV") for k in program.kinds])
-            target_us = math.sqrt(max(_path(np.where(comm, 0, dur), program), 0.0) * target_us)
         dur = _calibrate(dur, program, target_us)
     group_of = {}
     for pg, members in groups.items():
@@ -380,7 +403,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     with atomic_group(paths) as tmps:
         for r, tmp in enumerate(tmps):
             write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values,
-                                              None if rate is None else float(rate), target is not None))
+                                              None if rate is None else float(rate)))
     files = [str(p) for p in paths]
     if groups:
         gpath = f"{prefix}.comm_groups.json"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from chakra_tools.synth import fit
 from tests.hardening.harness import assert_clean, mutated, run_tool
 
-from .test_synth import TRAIN
+from .test_synth import FAMILY_TRAIN, TRAIN
 
 
 @pytest.fixture(scope="module")
@@ -18,16 +18,32 @@ def small_model() -> dict:
     return fit(TRAIN[:1])
 
 
-def test_mutated_models_fail_cleanly(small_model, tmp_path_factory, capsys):
-    @given(doc=mutated(small_model))
-    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.fixture(scope="module")
+def law_model() -> dict:
+    """A model with size laws (4 one-layer MLPs of different widths), kept small for the mutators."""
+    m = fit([p for p in FAMILY_TRAIN["mlp"] if p.endswith("x1")], order=1, bins=4)
+    assert "scaling" in m
+    return m
+
+
+def _fuzz(model: dict, extra: list[str], tmp_path_factory, capsys, examples: int) -> None:
+    @given(doc=mutated(model))
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
     def run(doc):
         d = tmp_path_factory.mktemp("fz")
         (d / "m.json").write_text(json.dumps(doc))
         code, _, err = run_tool("chakra-synth", ["sample", str(d / "m.json"), "-o", str(d / "s"), "--ranks", "3",
-                                                 "--nodes", "60", "-q"], capsys)
+                                                 "--nodes", "60", *extra, "-q"], capsys)
         assert_clean("chakra-synth", code, err, json.dumps(doc)[:200])
         if code != 0:
             assert not list(d.glob("s.*"))
 
     run()
+
+
+def test_mutated_models_fail_cleanly(small_model, tmp_path_factory, capsys):
+    _fuzz(small_model, [], tmp_path_factory, capsys, 120)
+
+
+def test_mutated_size_laws_fail_cleanly(law_model, tmp_path_factory, capsys):
+    _fuzz(law_model, ["--param-bytes", "300000"], tmp_path_factory, capsys, 80)

@@ -1,0 +1,167 @@
+"""Size laws (scaling.py), the work model and size-conditioned sampling: closed forms and invariants."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from chakra_tools.et import rank_path
+from chakra_tools.graph import Trace
+from chakra_tools.synth import fit, sample
+from chakra_tools.synth.cli import cli
+from chakra_tools.synth.features import compute_path_us
+from chakra_tools.synth.fit import work_model
+from chakra_tools.synth.sample import condition, expected_compute_us, resolve_target
+from chakra_tools.synth.scaling import (
+    check_scaling,
+    fit_cost,
+    fit_law,
+    predict_cost,
+    predict_law,
+    trace_descriptors,
+)
+from chakra_tools.validate import check_trace, errors
+
+from .test_synth import FAMILY_TRAIN
+
+
+@pytest.fixture(scope="module")
+def mlp_model() -> dict:
+    return fit(FAMILY_TRAIN["mlp"])
+
+
+# ------------------------------------------------------------------ closed forms
+def test_quantile_law_recovers_a_power_law_and_keeps_atoms():
+    # six "traces" whose quantile function is Q(p) = s**0.5 * q0(p) - 1 (so log1p Q = 0.5 log s + log q0(p)),
+    # with q0 holding an atom (a flat stretch). Exact data: the fit must give slope 0.5 at every p, intercept
+    # log q0(p) at the centre s = 1, and predict an unseen s exactly, the atom still an atom.
+    q0 = np.array([2.0] * 20 + list(np.linspace(2.0, 50.0, 45)))
+    sizes = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
+    tables = [np.sqrt(s) * q0 - 1 for s in sizes]
+    X = np.log(sizes)[:, None]
+    law = fit_law(tables, X, [1.0] * 6, center=np.zeros(1))
+    # ridge (RIDGE = 0.05 of the variance) shrinks the slope to 0.5 / 1.05 and moves the intercept at the
+    # centre by the shrinkage times the mean log size xm: a = log q0 + 0.5 xm (1 - 1 / 1.05)
+    b = 0.5 / 1.05
+    xm = float(np.log(sizes).mean())
+    assert np.allclose(law["b"][0], b, atol=2e-5)
+    assert np.allclose(law["a"], np.log(q0) + 0.5 * xm * (1 - 1 / 1.05), atol=2e-5)
+    x = np.log(3.0)
+    pred = predict_law(law, np.array([x]))
+    assert np.allclose(pred, q0 * np.exp(b * x + 0.5 * xm * (1 - 1 / 1.05)) - 1, rtol=1e-4)
+    # the atom (first 20 levels) stays one value; the rest strictly increases
+    assert len(set(pred[:20].round(6))) == 1 and np.all(np.diff(pred[20:]) > 0)
+
+
+def test_quantile_law_without_enough_traces_is_the_barycentre():
+    # 3 traces (< MIN_TRACES): slopes 0, intercept = weighted mean of log1p tables (the log-space barycentre)
+    t = [[0.0, 1.0, 3.0], [1.0, 3.0, 7.0], [3.0, 7.0, 15.0]]
+    law = fit_law(t, np.log([[1.0], [2.0], [4.0]]), [1.0, 1.0, 2.0], center=np.zeros(1))
+    assert law["b"] == [[0.0, 0.0, 0.0]]
+    expect = (np.log1p(t[0]) + np.log1p(t[1]) + 2 * np.log1p(t[2])) / 4
+    assert np.allclose(law["a"], expect, atol=1e-5)
+
+
+def test_predictions_never_cross():
+    law = {"a": [0.0, 1.0, 2.0], "b": [[3.0, 0.0, -3.0]]}  # lines cross for x > 1/3: sorted (rearranged)
+    pred = predict_law(law, np.array([1.0]))
+    assert list(pred) == sorted(pred) and np.allclose(sorted(pred), sorted(np.expm1([3.0, 1.0, -1.0]).clip(0)))
+
+
+def test_cost_law_recovers_known_coefficients():
+    # T = 500 + 7 us/node + 2e-5 us/FLOP + 0 us/byte, exact: NNLS returns these (the byte term stays 0)
+    rng = np.random.default_rng(0)
+    desc = [{"nodes": float(n), "flops": float(f), "param_bytes": float(p)}
+            for n, f, p in zip(rng.integers(100, 2000, 8), rng.uniform(1e6, 1e9, 8), rng.uniform(1e4, 1e7, 8))]
+    T = [500 + 7 * d["nodes"] + 2e-5 * d["flops"] for d in desc]
+    c = fit_cost(desc, T)
+    assert c == pytest.approx([500, 7, 2e-5, 0], rel=1e-4, abs=1e-9)
+    assert predict_cost(c, {"nodes": 1000, "flops": 1e8, "param_bytes": 1}) == pytest.approx(500 + 7000 + 2000)
+
+
+def test_work_model_recovers_overhead_and_rate():
+    # d = 5 us + ops / 50 FLOP/us exactly: overhead 5, 0.02 us/FLOP, residuals all log(1) = 0
+    ops = np.geomspace(10, 1e7, 40)
+    wm = work_model([(o, 5 + o / 50) for o in ops])
+    assert wm["overhead_us"] == pytest.approx(5, rel=1e-4) and wm["us_per_op"] == pytest.approx(0.02, rel=1e-4)
+    assert max(abs(v) for v in wm["log_residual"]) < 1e-3
+    assert work_model([(1.0, 2.0)] * 7) is None  # too few nodes
+
+
+def test_expected_compute_of_a_hand_model():
+    # one compute kind (all nodes), durations uniform 0..10 (mean 5); one collective kind, 1 node in 4:
+    # 100 nodes -> 75 compute nodes x 5 us = 375 us
+    stats = {"COMP:x": {"count": 3, "duration_us": list(np.linspace(0, 10, 65))},
+             "COLL:ALL_REDUCE": {"count": 1, "duration_us": [1000.0] * 65}}
+    assert expected_compute_us(stats, 100) == pytest.approx(375)
+
+
+# ------------------------------------------------------------------ fitted laws on the MLP family
+def test_laws_fitted_and_bounded(mlp_model):
+    sc = mlp_model["scaling"]
+    assert check_scaling(sc) is None and sc["traces"] == len(FAMILY_TRAIN["mlp"])
+    # the FLOP law in parameter bytes: an MLP step does ~6 FLOPs per parameter and sample (batch 32, 4-byte
+    # parameters -> 48 FLOPs per parameter byte) plus per-activation work: the exponent is close to 1
+    assert 0.8 < sc["flops_law"]["b"][0][0] < 1.1
+    # the work model of matmuls: a FLOP rate between 1 and 1000 GFLOP/s on a CPU core
+    wm = mlp_model["kind_stats"]["COMP:matmul"]["work"]
+    assert 1e-6 < wm["us_per_op"] < 1e-3
+
+
+def test_conditioned_sample_follows_the_target(mlp_model, tmp_path):
+    small = sample(mlp_model, tmp_path / "s", ranks=2, seed=3, param_bytes=100_000)
+    big = sample(mlp_model, tmp_path / "b", ranks=2, seed=3, param_bytes=4_000_000)
+    for p in ("s", "b"):
+        t = Trace.load(tmp_path / p)
+        assert not errors(check_trace(t))
+    # defaults from the laws: FLOPs and nodes grow with the parameter bytes; so do the drawn message sizes
+    assert big["target"]["flops"] > 10 * small["target"]["flops"]
+    assert big["nodes_per_rank"] >= small["nodes_per_rank"]
+    assert big["comm_bytes_per_rank"] > 5 * small["comm_bytes_per_rank"]
+    # every rank's compute path is calibrated to nodes x the conditioned rate (integer rounding only)
+    target = resolve_target(mlp_model, 4_000_000, None, None)
+    _, rate = condition(mlp_model, target)
+    for g in Trace.load(tmp_path / "b").ranks.values():
+        assert compute_path_us(g) == pytest.approx(rate * target.nodes, rel=0.01)
+
+
+def test_conditioned_sample_same_seed_same_bytes(mlp_model, tmp_path):
+    for name in ("a", "b"):
+        sample(mlp_model, tmp_path / name, ranks=3, nodes=250, seed=9, param_bytes=500_000, flops=2e7)
+    assert all(rank_path(tmp_path / "a", r).read_bytes() == rank_path(tmp_path / "b", r).read_bytes()
+               for r in range(3))
+
+
+def test_describe_matches_the_trace(tmp_path):
+    prefix = FAMILY_TRAIN["mlp"][0]
+    d = trace_descriptors(prefix)
+    t = Trace.load(prefix)
+    g = t.ranks[0]
+    assert d["nodes"] == len(g.nodes)
+    assert d["param_bytes"] == sum(c.comm_size for c in g.collectives())
+    res = CliRunner().invoke(cli, ["describe", prefix, "--json"])
+    assert res.exit_code == 0 and json.loads(res.output) == d
+
+
+def test_param_bytes_needs_size_laws(tmp_path):
+    m = fit(FAMILY_TRAIN["mlp"][:2])  # two traces: no laws
+    assert "scaling" not in m
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(m))
+    res = CliRunner().invoke(cli, ["sample", str(path), "-o", str(tmp_path / "s"), "--ranks", "2",
+                                   "--param-bytes", "1MiB"])
+    assert res.exit_code == 1 and "size laws" in str(res.exception) + res.output
+    assert not list(tmp_path.glob("s.*"))
+
+
+def test_malformed_laws_are_one_line(mlp_model, tmp_path):
+    bad = json.loads(json.dumps(mlp_model))
+    bad["scaling"]["kind_laws"]["COMP:matmul"]["num_ops"]["b"] = [[1.0]]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    res = CliRunner().invoke(cli, ["sample", str(path), "-o", str(tmp_path / "s"), "--ranks", "2",
+                                   "--param-bytes", "1MiB"])
+    assert res.exit_code == 1 and "malformed size laws" in str(res.exception) + res.output
