@@ -34,6 +34,7 @@ def main(corpus: str, out: str, quiet: bool = False) -> None:
                 sim = r.get("sim_time_ratio")
                 ratio = sim if sim is not None else r["compute_path_ratio"]
                 case = {"family": fam, "ks": ks, "atom_a": {k: v.get("atom_a") for k, v in r["attributes"].items()},
+                        "wasserstein_log10": {k: v.get("wasserstein_log10") for k, v in r["attributes"].items()},
                         "ks_max": r["ks_max"], "sim_time_ratio": sim, "compute_path_ratio": r["compute_path_ratio"],
                         "kind_mix_tv": r["kind_mix_tv"],
                         "longest_shared_value_run": r["obfuscation"]["longest_shared_value_run"],
