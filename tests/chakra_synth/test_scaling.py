@@ -165,3 +165,12 @@ def test_malformed_laws_are_one_line(mlp_model, tmp_path):
     res = CliRunner().invoke(cli, ["sample", str(path), "-o", str(tmp_path / "s"), "--ranks", "2",
                                    "--param-bytes", "1MiB"])
     assert res.exit_code == 1 and "malformed size laws" in str(res.exception) + res.output
+
+
+def test_example_model_is_current(mlp_model):
+    # examples/configs/chakra-synth/mlp.model.json (used by the demo and the hardening cases) is the model of the
+    # MLP training traces: refit it after changing fit or the corpus
+    #   chakra-synth fit <the mlp training traces> -o examples/configs/chakra-synth/mlp.model.json
+    from .test_synth import DATA
+    path = DATA.parents[2] / "examples" / "configs" / "chakra-synth" / "mlp.model.json"
+    assert json.loads(path.read_text()) == json.loads(json.dumps(mlp_model))
