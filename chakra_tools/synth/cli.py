@@ -27,8 +27,8 @@ from chakra_tools.common import (
 @click.group(help="Learn the statistics of Chakra ETs and synthesize new ones.\n\n"
                   "Example:\n\n  chakra-synth fit et/mlp et/cnn -o model.json\n\n"
                   "  chakra-synth sample model.json -o synth/x --ranks 8 --seed 1\n\n"
-                  "  chakra-synth sample model.json -o synth/big --ranks 8 --param-bytes 8MiB   # a bigger model\n\n"
-                  "  chakra-synth describe et/mlp         # its size: --param-bytes/--flops/--nodes\n\n"
+                  "  chakra-synth describe et/mlp\n\n"
+                  "  chakra-synth sample model.json -o synth/big --ranks 8 --param-bytes 8MiB\n\n"
                   "  chakra-synth compare et/mlp synth/x --json")
 @version_option("chakra-synth")
 def cli() -> None:
@@ -55,15 +55,18 @@ def fit(prefixes, output, order, bins, quiet, debug) -> None:
          f"{c['nodes']} nodes, {laws} -> {output}", quiet=quiet)
 
 
-@cli.command(help="Synthesize a trace PREFIX.<rank>.et from a model.\n\n"
-                  "Example: chakra-synth sample model.json -o synth/x --ranks 8 --nodes 500 --seed 1")
+@cli.command(help="Synthesize a trace PREFIX.<rank>.et from a model, optionally at a target model size.\n\n"
+                  "Example: chakra-synth sample model.json -o synth/x --ranks 8 --nodes 500 --seed 1\n\n"
+                  "What-if, a model of 8 MiB of parameters: chakra-synth sample model.json -o synth/big --ranks 8 "
+                  "--param-bytes 8MiB --seed 1")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, help="Output prefix: writes PREFIX.<rank>.et.")
 @click.option("--ranks", type=click.IntRange(1, 1 << 20), required=True, help="Number of ranks.")
 @click.option("--nodes", type=click.IntRange(1, 1 << 26), default=None,
-              help="Nodes per rank (default: the corpus median).")
+              help="Nodes per rank (default: the size law's value at --param-bytes, else the corpus median).")
 @click.option("--seed", default=0, show_default=True, help="Random seed (same seed -> same bytes).")
-@click.option("--scale-compute", type=float, default=1.0, show_default=True, help="Multiply compute durations.")
+@click.option("--scale-compute", type=float, default=1.0, show_default=True,
+              help="Multiply compute durations and num_ops.")
 @click.option("--scale-comm", type=float, default=1.0, show_default=True, help="Multiply communication sizes.")
 @click.option("--param-bytes", type=SIZE, default=None,
               help="Target model size: bytes all-reduced per rank and step (= parameter bytes in data parallel), "
