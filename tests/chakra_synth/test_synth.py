@@ -250,6 +250,10 @@ def test_cli_round_trip(tmp_path):
     ["sample", "{t}/bad.json", "-o", "{t}/s", "--ranks", "2"],
     ["sample", "{t}/notmodel.json", "-o", "{t}/s", "--ranks", "2"],
     ["compare", "/nonexistent/a", "/nonexistent/b"],
+    ["describe", "/nonexistent/a"],
+    ["sample", "{repo}/examples/configs/chakra-synth/mlp.model.json", "-o", "{t}/s", "--ranks", "2", "--flops", "1e6"],
+    ["sample", "{repo}/examples/configs/chakra-synth/mlp.model.json", "-o", "{t}/s", "--ranks", "2",
+     "--param-bytes", "0"],
 ])
 def test_cli_bad_input_is_one_line_exit_1(tmp_path, args):
     import subprocess
@@ -257,7 +261,8 @@ def test_cli_bad_input_is_one_line_exit_1(tmp_path, args):
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "notmodel.json").write_text('{"format": "other"}')
     exe = Path(sys.executable).with_name("chakra-synth")
-    res = subprocess.run([str(exe), *[a.format(t=tmp_path) for a in args]], capture_output=True, text=True)
+    repo = DATA.parents[2]
+    res = subprocess.run([str(exe), *[a.format(t=tmp_path, repo=repo) for a in args]], capture_output=True, text=True)
     assert res.returncode == 1
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "s.0.et").exists()
