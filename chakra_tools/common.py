@@ -261,15 +261,31 @@ def load_config(cls: type[T], path: str | os.PathLike, *, strict: bool = True) -
 
 
 # --------------------------------------------------------------------------- atomic output
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def _temp_beside(target: Path) -> Path:
+    """An empty temporary file next to `target`, with the permissions a plain open() would give the output
+    (mkstemp makes it 0600, which the rename would carry over to the user's file)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.fchmod(fd, _FILE_MODE)
+    os.close(fd)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it over `path`, on failure delete it."""
     target = Path(path)
     if target.parent and not target.parent.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _temp_beside(target)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -296,9 +312,7 @@ def atomic_group(paths: Iterable[str | os.PathLike]) -> Iterator[list[Path]]:
     try:
         for t in targets:
             t.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
-            os.close(fd)
-            tmps.append(Path(tmp))
+            tmps.append(_temp_beside(t))
         yield tmps
         for tmp, t in zip(tmps, targets, strict=False):
             os.replace(tmp, t)

@@ -78,6 +78,21 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert target.read_text() == "ok"
 
 
+def test_atomic_outputs_get_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    from chakra_tools.common import atomic_group, atomic_write
+    (tmp_path / "plain").write_text("x")
+    want = (tmp_path / "plain").stat().st_mode & 0o777
+    with atomic_write(tmp_path / "a.json") as fh:
+        fh.write("{}")
+    with atomic_group([tmp_path / "g.0.et", tmp_path / "g.1.et"]) as tmps:
+        for t in tmps:
+            t.write_bytes(b"")
+    for name in ("a.json", "g.0.et", "g.1.et"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == want, name
+
+
 def test_provenance_hashes_inputs(tmp_path):
     f = tmp_path / "in.txt"
     f.write_bytes(b"abc")
