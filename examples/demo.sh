@@ -54,14 +54,24 @@ comet-sweep eval examples/configs/comet-sweep/point_1t.yml -o $O/comet_point.jso
 comet-sweep run examples/configs/comet-sweep/sweep_small.yml -o $O/comet.db -q
 comet-sweep report $O/comet.db --top 5 --csv $O/comet_top.csv --plot $O/comet_pareto.png --json > $O/comet_top.json
 
-echo "== 8. xrbench-run: XR scenario scores, Single OS (B) vs Dual WS_OS (J) at 4K PEs, per-layer cost model"
+echo "== 8. chakra-synth: learn the demo traces and synthesize a valid 8-rank trace; then a held-out MLP (never"
+echo "      fitted) synthesized from its size alone by the bundled MLP model, simulated next to the original"
+chakra-synth fit $O/et/mlp $O/et/transformer $O/et/gloo -o $O/synth/model.json -q
+chakra-synth sample $O/synth/model.json -o $O/synth/demo --ranks 8 --nodes 400 --seed 1 -q
+chakra-convert validate $O/synth/demo
+chakra-synth sample examples/configs/chakra-synth/mlp.model.json -o $O/synth/mlp_320x3 --ranks 2 \
+    --param-bytes 999720 --flops 45775391 --nodes 261 --seed 1 -q
+chakra-synth compare tests/data/synth/mlp_320x3 $O/synth/mlp_320x3 -o $O/synth/heldout.json --plot $O/synth.png \
+    --system examples/configs/chakra-synth/system.json --network examples/configs/chakra-synth/network.yml
+
+echo "== 9. xrbench-run: XR scenario scores, Single OS (B) vs Dual WS_OS (J) at 4K PEs, per-layer cost model"
 xrbench-run --scenario all --accelerators B_4K --accelerators J_4K -o $O/xrbench.csv --report $O/xrbench.json
 
-echo "== 9. sushi-serve: SubGraph Stationary serving of OFA SubNets (SUSHI vs no cache / static cache / SlackFit)"
+echo "== 10. sushi-serve: SubGraph Stationary serving of OFA SubNets (SUSHI vs no cache / static cache / SlackFit)"
 sushi-serve --queries 50000 -o $O/sushi.json --plot $O/sushi.png
 sushi-serve --supernet ofa-resnet50 --queries 20000 -o $O/sushi_resnet50.json -q
 
-echo "== 10. vegeta-sim: VEGETA sparse tile engine vs the dense RASA-SM engine (published 1.09/2.20/3.74/3.28x)"
+echo "== 11. vegeta-sim: VEGETA sparse tile engine vs the dense RASA-SM engine (published 1.09/2.20/3.74/3.28x)"
 vegeta-sim --layers bert-large --sparsity all -o $O/vegeta.csv --report $O/vegeta.json --plot $O/vegeta.png
 vegeta-sim --from-et $O/et/transformer --sparsity 2:4 --et-out $O/et/transformer.vegeta --report $O/vegeta_et.json -q
 printf 'topology: [ Ring ]\nnpus_count: [ 1 ]\nbandwidth: [ 50.0 ]\nlatency: [ 500.0 ]\n' > $O/ring1.yml

@@ -65,5 +65,15 @@ WRITER_CASES: list[WriterCase] = [
     WriterCase("vegeta-sim-et", "vegeta-sim",
                ("--from-et", "{repo}/tests/data/vegeta/transformer", "--sparsity", "2:4", "--et-out", "v",
                 "--report", "r.json", "-q"), ("v.0.et", "r.json"), kill_after=(0.3,)),
+    WriterCase("synth-fit", "chakra-synth",
+               ("fit", "{repo}/tests/data/synth/mlp_64x1", "{repo}/tests/data/synth/mlp_128x1",
+                "{repo}/tests/data/synth/mlp_256x1", "{repo}/tests/data/synth/mlp_512x1", "-o", "m.json", "-q"),
+               ("m.json",), kill_after=(0.2, 0.5)),
+    WriterCase("synth-sample", "chakra-synth",
+               ("sample", "{repo}/examples/configs/chakra-synth/mlp.model.json", "-o", "s", "--ranks", "8",
+                "--nodes", "20000", "--param-bytes", "4MiB", "--seed", "3", "-q"),
+               tuple(f"s.{r}.et" for r in range(8)), kill_after=(0.5, 1.2)),
+    WriterCase("convert-to-json", "chakra-convert",
+               ("to-json", "{repo}/tests/data/et/hybrid.0.et", "-o", "h.json", "-q"), ("h.json",), kill_after=(0.2,)),
     # (the SQLite result store is resumable by design — tested by tests/comet — so it is not in this list)
 ]
