@@ -103,19 +103,33 @@ SIZE = SizeParam()
 
 
 # --------------------------------------------------------------------------- config loading
-def load_data(path: str | os.PathLike) -> Any:
-    """Parse a YAML or JSON file (YAML is a superset of JSON). Errors name the file and the line."""
+def read_text(path: str | os.PathLike, what: str = "file") -> str:
+    """The UTF-8 text of `path`; a missing, unreadable or binary file is a one-line ToolError naming it."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ToolError(f"{p}: file not found") from None
     except IsADirectoryError:
-        raise ToolError(f"{p}: is a directory, expected a file") from None
+        raise ToolError(f"{p}: is a directory, expected a {what}") from None
     except UnicodeDecodeError:
         raise ToolError(f"{p}: not a text file (invalid UTF-8)") from None
     except OSError as e:
         raise ToolError(f"{p}: cannot read ({e.strerror})") from None
+
+
+def read_csv_rows(path: str | os.PathLike, what: str = "CSV file") -> list[list[str]]:
+    """All rows of a CSV file (header included), with read and parse errors as one-line ToolErrors."""
+    try:
+        return list(csv.reader(io.StringIO(read_text(path, what), newline="")))
+    except csv.Error as e:
+        raise ToolError(f"{path}: malformed CSV ({e})") from None
+
+
+def load_data(path: str | os.PathLike) -> Any:
+    """Parse a YAML or JSON file (YAML is a superset of JSON). Errors name the file and the line."""
+    p = Path(path)
+    text = read_text(p)
     if p.suffix.lower() == ".json":
         try:
             return json.loads(text)

@@ -1,12 +1,11 @@
 """Accelerator systems: the 13 XRBench styles A-M at 4K/8K PEs (reference/xrbench.md §5), or a cost CSV."""
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from chakra_tools.common import ToolError
+from chakra_tools.common import ToolError, read_csv_rows
 
 from .models import MODELS
 
@@ -66,8 +65,7 @@ def parse_preset(spec: str) -> tuple[str, list[SubAccelerator]]:
 def load_costs(path: str | Path) -> dict[str, dict[str, tuple[float, float]]]:
     """Cost CSV `model,accelerator,latency_ms,energy_mj` -> {accelerator: {model: (ms, mJ)}}."""
     out: dict[str, dict[str, tuple[float, float]]] = {}
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    rows = read_csv_rows(path, "cost CSV")
     if not rows or [c.strip().lower() for c in rows[0]] != ["model", "accelerator", "latency_ms", "energy_mj"]:
         raise ToolError(f"{path}: expected header model,accelerator,latency_ms,energy_mj")
     for n, row in enumerate(rows[1:], start=2):
