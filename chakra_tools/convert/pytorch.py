@@ -20,8 +20,9 @@ from typing import Any
 import orjson
 
 from chakra_tools.common import ToolError, warn
+from chakra_tools.convert import nodewire as nw
 from chakra_tools.convert.kineto import KinetoDurations
-from chakra_tools.convert.shapes import op_cost
+from chakra_tools.convert.shapes import op_cost, op_known
 from chakra_tools.et import CommType, NodeType, make_attr
 from chakra_tools.graph import parse_pg_init
 from chakra_tools.schema import et_def_pb2 as pb
@@ -176,22 +177,32 @@ def _stream(fh, buf: bytes, header: dict, block: int, path: Path) -> Iterator[li
 
 
 # --------------------------------------------------------------------------- conversion
+# What a node is, decided once per distinct name. Roots are never emitted; COMM/COMP depend on the inputs too.
+_THREAD, _PROCESS, _META, _OTHER = range(4)
+
+
 @dataclass(slots=True)
 class _Rec:
-    """What the tree pass needs about one input node; the raw JSON node is dropped after reading."""
+    """What the tree pass needs about one input node; the raw JSON node is dropped after reading.
+
+    `head` and `tail` are the node's wire bytes known at read time (nodewire.py): head = id, name, type;
+    tail = inputs, outputs and the attributes that come before the ones decided by the tree pass. The tree pass
+    puts ctrl_deps, data_deps and duration_micros between them and appends num_ops/tensor_size or the comm
+    attributes (protobuf field order: 1-3, 4, 5, 7, 8, 9, 10).
+    """
 
     id: int
     parent: int
-    name: str
+    kind: int
     tid: int
-    attrs: dict
-    draft: bytes                # serialized id, name, inputs, outputs; the rest is appended (protobuf merges)
-    is_gpu: bool
+    head: bytes
+    tail: bytes
     cost: tuple[int, int] | None
     comm: tuple | None          # (cls, value, size, peer, tag, backend_detail)
     groups: dict | None
     incl_us: float | None
     excl_us: float | None
+    pg_name: str = ""
     emitted: bool = False
 
 
@@ -223,10 +234,27 @@ def _tensor_args(values: list, types: list) -> list[int]:
 
 
 _KEEP = frozenset((*_INT_ATTRS, "op_schema", "pg_name", "exclusive_dur", "inclusive_dur"))
+_TOP_LEVEL = ("tid", "rf_id", "fw_parent", "seq_id", "scope", "fw_tid", "op_schema", "pg_name",
+              "exclusive_dur", "inclusive_dur")
+_TOP_LEVEL_SET = frozenset(_TOP_LEVEL)
 
 
 def _attrs(node: dict) -> dict[str, Any]:
+    """{name: value} of the node's attrs list, plus older schemas' top-level keys (attrs win)."""
     attrs = node.get("attrs")
+    try:  # torch's layout: a list of {"name", "type", "value"} objects (other keys are never looked up)
+        out = {a["name"]: a["value"] for a in attrs}
+    except (TypeError, KeyError):
+        out = _attrs_lenient(attrs)
+    if not _TOP_LEVEL_SET.isdisjoint(node):
+        for k in _TOP_LEVEL:
+            if k in node and k not in out:
+                out[k] = node[k]
+    return out
+
+
+def _attrs_lenient(attrs: Any) -> dict[str, Any]:
+    """Malformed attrs lists: skip entries that are not objects with a string name; a missing value is None."""
     out = {}
     if isinstance(attrs, list):
         for a in attrs:
@@ -234,18 +262,7 @@ def _attrs(node: dict) -> dict[str, Any]:
                 k = a.get("name")
                 if isinstance(k, str) and k in _KEEP:
                     out[k] = a.get("value")
-    for k in ("tid", "rf_id", "fw_parent", "seq_id", "scope", "fw_tid", "op_schema", "pg_name",
-              "exclusive_dur", "inclusive_dur"):
-        if k in node and k not in out:
-            out[k] = node[k]
     return out
-
-
-def _io(d: Any) -> dict[str, str]:
-    """IOInfo fields: MLCommons stores Python str() of the lists (repr with single quotes), not JSON."""
-    if not d:
-        return {}
-    return {"values": str(d.get("values", [])), "shapes": str(d.get("shapes", [])), "types": str(d.get("types", []))}
 
 
 def _int(v: Any, default: int = 0) -> int:
@@ -257,11 +274,25 @@ def _int(v: Any, default: int = 0) -> int:
         return default
 
 
+def _i64(v: Any) -> int:
+    """An int64 attribute value: uint64 ids above 2^63 wrap like a C++ cast; non-integers become 0."""
+    v = _int(v)
+    if v >= 1 << 63:
+        v -= 1 << 64
+    return v if -(1 << 63) <= v < (1 << 63) else 0
+
+
 def _pg_groups(values: Any) -> dict[str, list[int]]:
     """Process groups of a `## process_group:init ##` node (its first input is the JSON list)."""
     if not isinstance(values, list) or not values or not isinstance(values[0], str):
         return {}
     return parse_pg_init(values[0])
+
+
+def _maybe_comm(name: str) -> bool:
+    """Whether _comm_info can return something for this name (checked once per name)."""
+    return (name.startswith(("c10d::", "gloo:", "nccl:")) or name == "record_param_comms"
+            or "ncclKernel" in name or "ncclDevKernel" in name)
 
 
 def _comm_info(name: str, inputs: dict, is_gpu: bool) -> tuple | None:
@@ -313,15 +344,49 @@ def _coll_size(ctype: int, sizes: list[int]) -> int:
     return sizes[0]
 
 
+def _name_info(name: str) -> tuple[int, bytes, bool, bool]:
+    """(kind, encoded name field, may be a comm op, op_cost may know it) of a node name."""
+    if name in _THREAD_ROOTS:
+        kind = _THREAD
+    elif name in _PROCESS_ROOTS:
+        kind = _PROCESS
+    elif "process_group:init" in name:
+        kind = _META
+    else:
+        kind = _OTHER
+    return kind, nw.name_bytes(name), _maybe_comm(name), op_known(name)
+
+
+_INT_ENCODERS = tuple((k, nw.Int64Attr(k)) for k in _INT_ATTRS)
+_I64_END = 1 << 63
+_IS_CPU_OP = nw.attr_bool("is_cpu_op", True)
+_NOT_CPU_OP = nw.attr_bool("is_cpu_op", False)
+_COMP_TYPE = int(NodeType.COMP_NODE)
+
+
+def _comp_attrs(a: dict, is_gpu: bool) -> bytes:
+    """rf_id, fw_parent, seq_id, scope, tid, fw_tid (int64), op_schema (string), is_cpu_op (bool)."""
+    out = b""
+    for k, enc in _INT_ENCODERS:
+        if k in a:
+            v = a[k]
+            out += enc(v if type(v) is int and 0 <= v < _I64_END else _i64(v))
+    if a.get("op_schema"):
+        out += nw.attr_string("op_schema", str(a["op_schema"]))
+    return out + (_NOT_CPU_OP if is_gpu else _IS_CPU_OP)
+
+
 def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dict[int, _Rec]]:
     header, chunks = load_et_json(path)
     recs: dict[int, _Rec] = {}
+    names: dict[str, tuple[int, bytes, bool, bool]] = {}
+    io = nw.io_field
     for chunk in chunks:
         for n in chunk:
             if not isinstance(n, dict) or "id" not in n or "name" not in n:
                 raise ToolError(f"{path}: malformed node (needs 'id' and 'name'): {str(n)[:80]}")
             nid = n["id"]
-            if not isinstance(nid, int) or isinstance(nid, bool) or nid < 0 or nid >= 1 << 64:
+            if type(nid) is not int or nid < 0 or nid >= 1 << 64:
                 raise ToolError(f"{path}: node id must be a non-negative integer, got {nid!r}")
             if nid in recs:
                 raise ToolError(f"{path}: duplicate node id {nid}")
@@ -331,25 +396,42 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             parent = n.get("ctrl_deps", n.get("parent", -1))
             if isinstance(parent, list):
                 parent = parent[0] if parent else -1
-            name = intern(str(n["name"]))
-            inputs = n.get("inputs") if isinstance(n.get("inputs"), dict) else {}
-            outputs = n.get("outputs") if isinstance(n.get("outputs"), dict) else {}
+            name = n["name"]
+            info = names.get(name) if type(name) is str else None
+            if info is None:
+                name = intern(str(name))
+                info = names[name] = _name_info(name)
+            kind, name_field, maybe_comm, maybe_cost = info
+            inputs = n.get("inputs")
+            if type(inputs) is not dict:
+                inputs = {}
+            outputs = n.get("outputs")
+            if type(outputs) is not dict:
+                outputs = {}
             is_gpu = "cat" in n
-            comm = _comm_info(name, inputs, is_gpu)
-            incl = None
-            excl = None
+            comm = _comm_info(name, inputs, is_gpu) if maybe_comm else None
+            cost = op_cost(name, inputs, outputs) if maybe_cost and comm is None else None
+            incl = excl = None
             if "exclusive_dur" in a:
                 excl = float(a["exclusive_dur"]) if isinstance(a["exclusive_dur"], (int, float)) else None
             elif kineto is not None:
                 incl = kineto.inclusive_us(a.get("rf_id"))
-            recs[nid] = _Rec(
-                nid, _int(parent, -1), name, _int(a.get("tid"), 0), a,
-                pb.Node(id=nid, name=name, inputs=_io(inputs),
-                        outputs=None if "process_group:init" in name else _io(outputs)).SerializeToString(),
-                is_gpu,
-                None if comm else op_cost(name, inputs, outputs),
-                comm, _pg_groups(inputs.get("values")) if "process_group:init" in name else None,
-                incl, excl)
+            head = tail = b""
+            groups = None
+            pg_name = ""
+            if kind == _META:  # no outputs; is_cpu_op only
+                head = nw.id_name_type(nid, name_field, NodeType.METADATA_NODE)
+                tail = io(b"\x42", inputs) + _IS_CPU_OP
+                groups = _pg_groups(inputs.get("values"))
+            elif kind == _OTHER and comm is not None:  # attributes are added when it is emitted (see _comm_node)
+                head = nw.id_name_type(nid, name_field, _comm_node_type(comm))
+                tail = io(b"\x42", inputs) + io(b"\x4a", outputs)
+                pg_name = str(a["pg_name"]) if a.get("pg_name") else ""
+            elif kind == _OTHER:
+                head = nw.id_name_type(nid, name_field, _COMP_TYPE)
+                tail = io(b"\x42", inputs) + io(b"\x4a", outputs) + _comp_attrs(a, is_gpu)
+            recs[nid] = _Rec(nid, _int(parent, -1), kind, _int(a.get("tid"), 0), head, tail, cost, comm, groups,
+                             incl, excl, pg_name)
     if not recs:
         raise ToolError(f"{path}: the trace has no nodes")
     return header, recs
@@ -367,8 +449,7 @@ def convert_trace(path: str | Path, rank: int, kineto: KinetoDurations | None = 
             gc.enable()
 
 
-def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> ConvertedRank:
-    header, recs = _read_records(path, kineto)
+def _metadata(header: dict) -> pb.GlobalMetadata:
     meta = pb.GlobalMetadata()
     meta.attr.append(make_attr("schema", str(header.get("schema", "")), "string_val"))
     for k in ("pid", "start_ts", "finish_ts"):
@@ -377,12 +458,18 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
             meta.attr.append(make_attr(k, v, "uint64_val"))
     if "time" in header:
         meta.attr.append(make_attr("time", str(header["time"]), "string_val"))
+    return meta
+
+
+def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> ConvertedRank:
+    header, recs = _read_records(path, kineto)
+    meta = _metadata(header)
     has_c10d = any(r.comm is not None and not r.comm[5] for r in recs.values())
 
     children: dict[int, list[int]] = {}
     roots: list[int] = []
     for r in recs.values():
-        if r.name in _THREAD_ROOTS:
+        if r.kind == _THREAD:
             roots.append(r.id)
         elif r.parent in recs and r.parent != r.id:
             children.setdefault(r.parent, []).append(r.id)
@@ -390,49 +477,80 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
         c.sort()
     if not roots:  # traces without thread markers: every parentless node starts a chain
         roots = [i for i in sorted(recs) if (recs[i].parent not in recs or recs[i].parent == i)
-                 and recs[i].name not in _PROCESS_ROOTS]
-    _exclusive_durations(recs, children)
-    _innermost_costs(recs, children)
+                 and recs[i].kind != _PROCESS]
+    if kineto is not None:
+        _exclusive_durations(recs, children)
+    _innermost_costs(recs)
 
     groups: dict[str, list[int]] = {}
     out: list[tuple[int, bytes]] = []
     stats = {"comp": 0, "coll": 0, "send": 0, "recv": 0, "metadata": 0}
     seen: set[int] = set()
+    no_children: list[int] = []
     for root in sorted(roots):
-        prev: int | None = None
-        stack = list(reversed(children.get(root, []) if recs[root].name in _THREAD_ROOTS else [root]))
+        data_dep = b""  # data_deps field naming the previous node of this thread
+        stack = list(reversed(children.get(root, no_children) if recs[root].kind == _THREAD else [root]))
         while stack:  # iterative DFS pre-order, children by ascending id (= start order)
             nid = stack.pop()
             if nid in seen:
                 continue
             seen.add(nid)
             rec = recs[nid]
-            node, skip_subtree = _make_node(rec, rank, has_c10d)
-            if node is not None:
-                if prev is not None:
-                    node.data_deps.append(prev)
-                if rec.parent in recs and recs[rec.parent].emitted:
-                    node.ctrl_deps.append(rec.parent)
-                rec.emitted = True
-                # parse + re-serialize: canonical field order, so ET -> JSON -> ET is byte-identical
-                out.append((nid, _canonical(rec.draft + node.SerializeToString())))
-                rec.draft = b""
-                prev = nid
-                stats[_STAT[node.type]] += 1
+            kind = rec.kind
+            if kind == _THREAD or kind == _PROCESS:
+                stack.extend(reversed(children.get(nid, no_children)))
+                continue
+            if rec.comm is not None and rec.comm[5] and has_c10d and kind == _OTHER:
+                continue  # the c10d op it belongs to is the communication node; its callees go with it
+            parent = recs.get(rec.parent)
+            ctrl = nw.dep_field(b"\x22", rec.parent) if parent is not None and parent.emitted else b""
+            rec.emitted = True
+            if kind == _META:
+                out.append((nid, rec.head + ctrl + data_dep + rec.tail))
+                stats["metadata"] += 1
                 if rec.groups:
                     groups.update(rec.groups)
-            if not skip_subtree:
-                stack.extend(reversed(children.get(nid, ())))
+                stack.extend(reversed(children.get(nid, no_children)))
+            elif rec.comm is not None:
+                out.append((nid, rec.head + ctrl + data_dep + _duration(rec) + rec.tail + _comm_attrs(rec, rank)))
+                stats[_STAT[_comm_node_type(rec.comm)]] += 1
+            else:
+                body = rec.head + ctrl + data_dep + _duration(rec) + rec.tail
+                if rec.cost is not None:
+                    body += nw.attr_int64("num_ops", int(rec.cost[0])) + nw.attr_uint64("tensor_size",
+                                                                                       int(rec.cost[1]))
+                out.append((nid, body))
+                stats["comp"] += 1
+                stack.extend(reversed(children.get(nid, no_children)))
+            rec.head = rec.tail = b""
+            data_dep = nw.dep_field(b"\x2a", nid)
     out.sort()
     return ConvertedRank(meta, [b for _, b in out], groups, stats)
 
 
-def _canonical(body: bytes) -> bytes:
-    return pb.Node.FromString(body).SerializeToString()
+_STAT = {NodeType.COMM_COLL_NODE: "coll", NodeType.COMM_SEND_NODE: "send", NodeType.COMM_RECV_NODE: "recv"}
 
 
-_STAT = {NodeType.METADATA_NODE: "metadata", NodeType.COMP_NODE: "comp", NodeType.COMM_COLL_NODE: "coll",
-         NodeType.COMM_SEND_NODE: "send", NodeType.COMM_RECV_NODE: "recv"}
+def _comm_node_type(comm: tuple) -> int:
+    return NodeType.COMM_COLL_NODE if comm[0] == "coll" else comm[1]
+
+
+def _duration(rec: _Rec) -> bytes:
+    return nw.duration_field(int(round(rec.excl_us))) if rec.excl_us else b""
+
+
+def _comm_attrs(rec: _Rec, rank: int) -> bytes:
+    """comm_type/comm_size (collectives) or comm_src/dst/tag/size (send/recv), pg_name, is_cpu_op=false."""
+    cls, value, size, peer, tag, _ = rec.comm
+    if cls == "coll":
+        out = nw.attr_int64("comm_type", int(value)) + nw.attr_int64("comm_size", int(size))
+    else:
+        send = value == NodeType.COMM_SEND_NODE
+        out = (nw.attr_int32("comm_src", rank if send else peer) + nw.attr_int32("comm_dst", peer if send else rank)
+               + nw.attr_int32("comm_tag", tag) + nw.attr_int64("comm_size", int(size)))
+    if rec.pg_name:
+        out += nw.attr_string("pg_name", rec.pg_name)
+    return out + _NOT_CPU_OP
 
 
 def _exclusive_durations(recs: dict[int, _Rec], children: dict[int, list[int]]) -> None:
@@ -446,67 +564,18 @@ def _exclusive_durations(recs: dict[int, _Rec], children: dict[int, list[int]]) 
                 r.excl_us = max(0.0, r.incl_us - kids)
 
 
-def _innermost_costs(recs: dict[int, _Rec], children: dict[int, list[int]]) -> None:
-    """Keep num_ops/tensor_size only on the innermost op doing the work (aten::linear → aten::addmm)."""
-    has: dict[int, bool] = {}
-    for nid in sorted(recs, reverse=True):  # ids grow at op entry: callees have larger ids
+def _innermost_costs(recs: dict[int, _Rec]) -> None:
+    """Keep num_ops/tensor_size only on the innermost op doing the work (aten::linear → aten::addmm).
+
+    Ids grow at op entry, so callees have larger ids: walking ids downwards, a node learns from its callees
+    (those with a larger id) whether work was counted below it.
+    """
+    work_below: set[int] = set()
+    for nid in sorted(recs, reverse=True):
         r = recs[nid]
-        below = any(has.get(c, False) for c in children.get(nid, ()))
-        if below:
+        if nid in work_below:
             r.cost = None
-        has[nid] = below or r.cost is not None
-
-
-def _make_node(rec: _Rec, rank: int, has_c10d: bool) -> tuple[pb.Node | None, bool]:
-    """(the Chakra node or None to skip it, whether to skip its subtree)."""
-    name = rec.name
-    if name in _PROCESS_ROOTS or name in _THREAD_ROOTS:
-        return None, False
-    node = pb.Node()  # fields appended to the draft's bytes
-    if "process_group:init" in name:
-        node.type = NodeType.METADATA_NODE
-        node.attr.append(make_attr("is_cpu_op", True))
-        return node, False
-    if rec.comm is not None:
-        cls, value, size, peer, tag, detail = rec.comm
-        if detail and has_c10d:
-            return None, True  # the c10d op it belongs to is the communication node
-        if cls == "coll":
-            node.type = NodeType.COMM_COLL_NODE
-            node.attr.append(make_attr("comm_type", int(value)))
-            node.attr.append(make_attr("comm_size", int(size)))
-        else:
-            node.type = int(value)
-            send = value == NodeType.COMM_SEND_NODE
-            node.attr.append(make_attr("comm_src", rank if send else peer))
-            node.attr.append(make_attr("comm_dst", peer if send else rank))
-            node.attr.append(make_attr("comm_tag", tag))
-            node.attr.append(make_attr("comm_size", int(size)))
-        if rec.attrs.get("pg_name"):
-            node.attr.append(make_attr("pg_name", str(rec.attrs["pg_name"])))
-        node.attr.append(make_attr("is_cpu_op", False))
-        node.duration_micros = int(round(rec.excl_us or 0.0))
-        return node, True
-    node.type = NodeType.COMP_NODE
-    node.duration_micros = int(round(rec.excl_us or 0.0))
-    a = rec.attrs
-    attrs = [_Attr(name=k, int64_val=_i64(a[k])) for k in _INT_ATTRS if k in a]
-    if a.get("op_schema"):
-        attrs.append(_Attr(name="op_schema", string_val=str(a["op_schema"])))
-    attrs.append(_Attr(name="is_cpu_op", bool_val=not rec.is_gpu))
-    if rec.cost is not None:
-        attrs.append(_Attr(name="num_ops", int64_val=int(rec.cost[0])))
-        attrs.append(_Attr(name="tensor_size", uint64_val=int(rec.cost[1])))
-    node.attr.extend(attrs)
-    return node, False
-
-
-_Attr = pb.AttributeProto
-
-
-def _i64(v: Any) -> int:
-    """An int64 attribute value: uint64 ids above 2^63 wrap like a C++ cast; non-integers become 0."""
-    v = _int(v)
-    if v >= 1 << 63:
-        v -= 1 << 64
-    return v if -(1 << 63) <= v < (1 << 63) else 0
+        elif r.cost is None:
+            continue
+        if r.kind != _THREAD and r.parent < nid and r.parent in recs:
+            work_below.add(r.parent)

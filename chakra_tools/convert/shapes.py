@@ -47,13 +47,26 @@ def _tensors(io: dict) -> list[tuple[list[int], int]]:
     return out
 
 
-def op_cost(name: str, inputs: Any, outputs: Any) -> tuple[int, int] | None:
-    """(num_ops, tensor_size) or None when the op or its shapes are not understood."""
-    if not isinstance(inputs, dict) or not isinstance(outputs, dict) or "::" not in name:
+def _base(name: str) -> str | None:
+    """`aten::add_.Tensor` → `add`: the op without namespace, overload and in-place suffix."""
+    if "::" not in name:
         return None
     base = name.split("::", 1)[1].split(".", 1)[0]
     if base.endswith("_") and not base.startswith("_"):
         base = base[:-1]  # in-place variants (add_, relu_) cost the same
+    return base
+
+
+def op_known(name: str) -> bool:
+    """Whether op_cost can return a cost for an op of this name (so callers can skip the rest)."""
+    return _base(name) in _KNOWN
+
+
+def op_cost(name: str, inputs: Any, outputs: Any) -> tuple[int, int] | None:
+    """(num_ops, tensor_size) or None when the op or its shapes are not understood."""
+    if not isinstance(inputs, dict) or not isinstance(outputs, dict):
+        return None
+    base = _base(name)
     if base not in _KNOWN:
         return None
     ins, outs = _tensors(inputs), _tensors(outputs)

@@ -1,0 +1,131 @@
+"""Hand-written protobuf wire encoding of the Chakra `Node` fields the converters emit.
+
+Building a `pb.Node` (and an `AttributeProto` per attribute) costs more than the rest of the conversion; the
+converter emits a small fixed set of fields, so it writes their bytes directly. The output is exactly what
+protobuf's serializer produces: fields in field-number order, proto3 scalars omitted when zero/empty, oneof
+attribute values always written, negative int32/int64 as 10-byte two's complement varints, out-of-range values
+rejected with ValueError like protobuf does (tests/chakra_tools/test_nodewire.py compares against protobuf).
+
+Field numbers (reference/chakra.md §1): Node id=1 name=2 type=3 ctrl_deps=4 data_deps=5 duration_micros=7
+inputs=8 outputs=9 attr=10; IOInfo values=1 shapes=2 types=3; AttributeProto name=1 int32_val=7 int64_val=9
+uint64_val=13 bool_val=27 string_val=29.
+"""
+
+from __future__ import annotations
+
+_U64 = 1 << 64
+_SMALL = 1 << 14
+# varints below 2^14 (ids, sizes, lengths) come from a table: one lookup instead of a loop
+_VARINT = tuple(bytes((n,)) if n < 0x80 else bytes((n & 0x7F | 0x80, n >> 7)) for n in range(_SMALL))
+
+
+def varint(n: int) -> bytes:
+    """Base-128 varint of an unsigned 64-bit value."""
+    if 0 <= n < _SMALL:
+        return _VARINT[n]
+    if not 0 <= n < _U64:
+        raise ValueError(f"Value out of range: {n}")
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def signed(n: int, bits: int = 64) -> bytes:
+    """Varint of an int32/int64 value: negatives are sign-extended to 64 bits (10 bytes), as protobuf does."""
+    if 0 <= n < _SMALL:
+        return _VARINT[n]
+    if not -(1 << (bits - 1)) <= n < 1 << (bits - 1):
+        raise ValueError(f"Value out of range: {n}")
+    return varint(n % _U64)
+
+
+def length_delimited(tag: bytes, body: bytes) -> bytes:
+    return tag + varint(len(body)) + body
+
+
+def string_field(tag: bytes, s: str) -> bytes:
+    """A proto3 string field: omitted when empty."""
+    if not s:
+        return b""
+    b = s.encode()
+    return tag + varint(len(b)) + b
+
+
+# --------------------------------------------------------------------------- Node fields
+def id_name_type(nid: int, name_field: bytes, node_type: int) -> bytes:
+    """Fields 1-3; `name_field` = name_bytes(name) (computed once per distinct name)."""
+    return (b"\x08" + varint(nid) if nid else b"") + name_field + (b"\x18" + _VARINT[node_type] if node_type else b"")
+
+
+def name_bytes(name: str) -> bytes:
+    return string_field(b"\x12", name)
+
+
+def dep_field(tag: bytes, dep: int) -> bytes:
+    """A packed repeated uint64 field holding one id (ctrl_deps tag b'\\x22', data_deps tag b'\\x2a')."""
+    v = varint(dep)
+    return tag + _VARINT[len(v)] + v
+
+
+def duration_field(us: int) -> bytes:
+    return b"\x38" + varint(us) if us else b""
+
+
+def io_field(tag: bytes, d: dict) -> bytes:
+    """IOInfo from a PyTorch ET inputs/outputs dict: Python str() of the lists, like MLCommons' converter.
+
+    An empty dict still yields a present, empty submessage (what `Node(inputs={})` serializes to).
+    """
+    if not d:
+        return tag + b"\x00"
+    body = (string_field(b"\x0a", str(d.get("values", []))) + string_field(b"\x12", str(d.get("shapes", [])))
+            + string_field(b"\x1a", str(d.get("types", []))))
+    return tag + varint(len(body)) + body
+
+
+# --------------------------------------------------------------------------- attributes (Node field 10)
+def _attr(name: str, value_field: bytes) -> bytes:
+    return length_delimited(b"\x52", string_field(b"\x0a", name) + value_field)
+
+
+def attr_int64(name: str, v: int) -> bytes:
+    return _attr(name, b"\x48" + signed(v))
+
+
+def attr_int32(name: str, v: int) -> bytes:
+    return _attr(name, b"\x38" + signed(v, 32))
+
+
+def attr_uint64(name: str, v: int) -> bytes:
+    return _attr(name, b"\x68" + varint(v))
+
+
+def attr_bool(name: str, v: bool) -> bytes:
+    return _attr(name, b"\xd8\x01\x01" if v else b"\xd8\x01\x00")
+
+
+def attr_string(name: str, s: str) -> bytes:
+    b = s.encode()
+    return _attr(name, b"\xea\x01" + varint(len(b)) + b)
+
+
+class Int64Attr:
+    """Encoder of one int64 attribute name; values below 2^14 (most ids in a trace) are encoded once."""
+
+    __slots__ = ("name", "_prefix", "_small")
+
+    def __init__(self, name: str):
+        self.name = name
+        self._prefix = string_field(b"\x0a", name) + b"\x48"
+        self._small: dict[int, bytes] = {}
+
+    def __call__(self, v: int) -> bytes:
+        if 0 <= v < _SMALL:
+            b = self._small.get(v)
+            if b is None:
+                b = self._small[v] = length_delimited(b"\x52", self._prefix + _VARINT[v])
+            return b
+        return length_delimited(b"\x52", self._prefix + signed(v))
