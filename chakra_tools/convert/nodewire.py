@@ -23,6 +23,8 @@ def varint(n: int) -> bytes:
     """Base-128 varint of an unsigned 64-bit value."""
     if 0 <= n < _SMALL:
         return _VARINT[n]
+    if _SMALL <= n < 1 << 21:  # node ids of traces up to 2M ops
+        return bytes((n & 0x7F | 0x80, n >> 7 & 0x7F | 0x80, n >> 14))
     if not 0 <= n < _U64:
         raise ValueError(f"Value out of range: {n}")
     out = bytearray()
@@ -115,17 +117,20 @@ def attr_string(name: str, s: str) -> bytes:
 class Int64Attr:
     """Encoder of one int64 attribute name; values below 2^14 (most ids in a trace) are encoded once."""
 
-    __slots__ = ("name", "_prefix", "_small")
+    __slots__ = ("name", "_heads", "_small")
 
     def __init__(self, name: str):
         self.name = name
-        self._prefix = string_field(b"\x0a", name) + b"\x48"
+        prefix = string_field(b"\x0a", name) + b"\x48"
+        # the attribute's bytes up to the value, by the value's varint length (1..10)
+        self._heads = [b"\x52" + varint(len(prefix) + n) + prefix for n in range(11)]
         self._small: dict[int, bytes] = {}
 
     def __call__(self, v: int) -> bytes:
         if 0 <= v < _SMALL:
             b = self._small.get(v)
             if b is None:
-                b = self._small[v] = length_delimited(b"\x52", self._prefix + _VARINT[v])
+                b = self._small[v] = self._heads[len(_VARINT[v])] + _VARINT[v]
             return b
-        return length_delimited(b"\x52", self._prefix + signed(v))
+        vb = signed(v)
+        return self._heads[len(vb)] + vb

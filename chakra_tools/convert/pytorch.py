@@ -13,6 +13,7 @@ import gc
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from sys import intern
 from typing import Any
@@ -139,23 +140,38 @@ def _check_header(header: Any, path: Path) -> dict:
     return header
 
 
+def _last_node_start(buf: bytes) -> int:
+    """Offset of the last `{"id":` (with optional whitespace) in buf that is not at offset 0, else -1."""
+    end = len(buf)
+    while True:
+        i = buf.rfind(b'"id"', 1, end)
+        if i < 0:
+            return -1
+        j = i
+        while j > 1 and buf[j - 1] in b" \t\n\r\f\v":
+            j -= 1
+        if buf[j - 1] == 0x7B and j - 1 > 0 and _NODE_START.match(buf, j - 1):
+            return j - 1
+        end = i
+
+
 def _stream(fh, buf: bytes, header: dict, block: int, path: Path) -> Iterator[list[dict]]:
     with fh:
         offset = 0  # bytes of the nodes array consumed (for error messages)
         while True:
             more = fh.read(block)
             buf += more
-            starts = [m.start() for m in _NODE_START.finditer(buf)]
-            if len(starts) >= 2:
-                body = buf[starts[0]:starts[-1]].rstrip()
+            last = _last_node_start(buf)  # buf starts with a node; parse every complete one before `last`
+            if last > 0:
+                body = buf[:last].rstrip()
                 if body.endswith(b","):
                     body = body[:-1]
                 try:
                     yield orjson.loads(b"[" + body + b"]")
                 except orjson.JSONDecodeError as e:
                     raise ToolError(f"{path}: invalid JSON in the nodes array near byte {offset} ({e})") from None
-                offset += starts[-1]
-                buf = buf[starts[-1]:]
+                offset += last
+                buf = buf[last:]
             if not more:
                 break
     # buf = last node + "]" + the rest of the top-level object
@@ -358,16 +374,37 @@ def _name_info(name: str) -> tuple[int, bytes, bool, bool]:
 
 
 _INT_ENCODERS = tuple((k, nw.Int64Attr(k)) for k in _INT_ATTRS)
+_RF_ID = _INT_ENCODERS[0][1]
+_AFTER_RF_ID = itemgetter(*_INT_ATTRS[1:], "op_schema")
 _I64_END = 1 << 63
 _IS_CPU_OP = nw.attr_bool("is_cpu_op", True)
 _NOT_CPU_OP = nw.attr_bool("is_cpu_op", False)
 _COMP_TYPE = int(NodeType.COMP_NODE)
+_MEMO_MAX = 1 << 17
 
 
-def _comp_attrs(a: dict, is_gpu: bool) -> bytes:
-    """rf_id, fw_parent, seq_id, scope, tid, fw_tid (int64), op_schema (string), is_cpu_op (bool)."""
+def _comp_attrs(a: dict, is_gpu: bool, memo: dict) -> bytes:
+    """rf_id, fw_parent, seq_id, scope, tid, fw_tid (int64), op_schema (string), is_cpu_op (bool).
+
+    Everything after rf_id repeats across nodes (most ops have fw_parent 0, seq_id -1, one tid, a schema shared
+    with other calls of the op), so those bytes are memoised on the values (equal values encode equally).
+    """
+    try:
+        rf_id = a["rf_id"]
+        key = (*_AFTER_RF_ID(a), is_gpu)
+        rest = memo.get(key)
+    except (KeyError, TypeError):  # an attribute missing (older schemas), or an unhashable value
+        return _comp_attrs_each(a, is_gpu)
+    if rest is None:
+        rest = _comp_attrs_each(a, is_gpu, skip_rf_id=True)
+        if len(memo) < _MEMO_MAX:
+            memo[key] = rest
+    return _RF_ID(rf_id if type(rf_id) is int and 0 <= rf_id < _I64_END else _i64(rf_id)) + rest
+
+
+def _comp_attrs_each(a: dict, is_gpu: bool, skip_rf_id: bool = False) -> bytes:
     out = b""
-    for k, enc in _INT_ENCODERS:
+    for k, enc in _INT_ENCODERS[1:] if skip_rf_id else _INT_ENCODERS:
         if k in a:
             v = a[k]
             out += enc(v if type(v) is int and 0 <= v < _I64_END else _i64(v))
@@ -380,6 +417,7 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
     header, chunks = load_et_json(path)
     recs: dict[int, _Rec] = {}
     names: dict[str, tuple[int, bytes, bool, bool]] = {}
+    memo: dict[tuple, bytes] = {}
     io = nw.io_field
     for chunk in chunks:
         for n in chunk:
@@ -429,7 +467,7 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
                 pg_name = str(a["pg_name"]) if a.get("pg_name") else ""
             elif kind == _OTHER:
                 head = nw.id_name_type(nid, name_field, _COMP_TYPE)
-                tail = io(b"\x42", inputs) + io(b"\x4a", outputs) + _comp_attrs(a, is_gpu)
+                tail = io(b"\x42", inputs) + io(b"\x4a", outputs) + _comp_attrs(a, is_gpu, memo)
             recs[nid] = _Rec(nid, _int(parent, -1), kind, _int(a.get("tid"), 0), head, tail, cost, comm, groups,
                              incl, excl, pg_name)
     if not recs:
