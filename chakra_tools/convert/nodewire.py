@@ -76,6 +76,11 @@ def duration_field(us: int) -> bytes:
     return b"\x38" + varint(us) if us else b""
 
 
+_NO_LIST: list = []  # the default of a missing values/shapes/types key (never mutated)
+# varint prefixes as latin-1 text: an ASCII IOInfo is assembled as one string and encoded once
+_VARINT_TEXT = tuple(b.decode("latin-1") for b in _VARINT)
+
+
 def io_field(tag: bytes, d: dict) -> bytes:
     """IOInfo from a PyTorch ET inputs/outputs dict: Python str() of the lists, like MLCommons' converter.
 
@@ -83,8 +88,15 @@ def io_field(tag: bytes, d: dict) -> bytes:
     """
     if not d:
         return tag + b"\x00"
-    body = (string_field(b"\x0a", str(d.get("values", []))) + string_field(b"\x12", str(d.get("shapes", [])))
-            + string_field(b"\x1a", str(d.get("types", []))))
+    v = str(d.get("values", _NO_LIST))
+    s = str(d.get("shapes", _NO_LIST))
+    t = str(d.get("types", _NO_LIST))
+    if (v and s and t and v.isascii() and s.isascii() and t.isascii()  # the usual case: byte length = len()
+            and len(v) < _SMALL and len(s) < _SMALL and len(t) < _SMALL):
+        vt = _VARINT_TEXT
+        body = f"\n{vt[len(v)]}{v}\x12{vt[len(s)]}{s}\x1a{vt[len(t)]}{t}".encode("latin-1")
+    else:
+        body = string_field(b"\x0a", v) + string_field(b"\x12", s) + string_field(b"\x1a", t)
     return tag + varint(len(body)) + body
 
 
