@@ -1,6 +1,6 @@
 """SushiAccel: an analytical model of a SubGraph-Stationary inference accelerator.
 
-Hardware (every constant is a YAML key; defaults are a ZCU104-class Zynq UltraScale+ XCZU7EV, see
+Hardware (every constant is a YAML key; defaults are a ZU19EG-class Zynq UltraScale+ XCZU19EG, see
 `Accelerator`):
 
 * a ``pe_rows x pe_cols`` INT8 MAC array, weight stationary: a dense layer is a GEMM with reduction
@@ -37,18 +37,18 @@ def _size(v) -> int:
 
 @dataclass
 class Accelerator:
-    """SushiAccel constants (defaults: ZCU104-class MPSoC, XCZU7EV-2; sources in docs/sushi-serve.md)."""
-    name: str = "zcu104-class"
+    """SushiAccel constants (defaults: ZU19EG-class MPSoC, XCZU19EG-2; sources in docs/sushi-serve.md)."""
+    name: str = "zu19eg-class"
     pe_rows: int = 32                   # 32 x 64 = 2048 INT8 MACs/cycle = one Xilinx DPU B4096 core
     pe_cols: int = 64
-    clock_mhz: float = 300.0            # DPUCZDX8G on ZCU104 runs at 300 MHz
-    dsp_slices: int = 1728              # XCZU7EV DSP48E2 count
+    clock_mhz: float = 300.0            # DPUCZDX8G clock on Zynq UltraScale+ -2 parts
+    dsp_slices: int = 1968              # XCZU19EG DSP48E2 count
     macs_per_dsp: int = 2               # two INT8 MACs per DSP48E2 (shared-operand packing)
-    onchip_sram: int | str = 4976640    # 312 BRAM36 (36 Kib) + 96 URAM288 (288 Kib) = 4.75 MiB
-    persistent_buffer: int | str = "3456KiB"   # PB: all 96 URAM288 blocks (3.375 MiB) hold the cached SubGraph
+    onchip_sram: int | str = 9252864    # 984 BRAM36 (36 Kib) + 128 URAM288 (288 Kib) = 8.82 MiB
+    persistent_buffer: int | str = "4608KiB"   # PB: all 128 URAM288 blocks (4.5 MiB) hold the cached SubGraph
     activation_buffer: int | str = "768KiB"    # ping-pong feature-map buffer (BRAM)
     weight_buffer: int | str = "256KiB"        # streaming buffer for weights not in the PB (BRAM)
-    weight_feed_bytes_per_cycle: int = 512     # on-chip SRAM -> PE array (PB banked over 57+ URAM ports)
+    weight_feed_bytes_per_cycle: int = 512     # on-chip SRAM -> PE array (PB banked over 57+ of 128 URAM ports)
     dram_peak_gbps: float = 19.2        # GB/s (1e9): PS DDR4-2400, 64-bit
     dram_efficiency: float = 0.8        # sustained / peak for long sequential bursts (assumed)
     dram_pj_per_byte: float = 160.0     # ~20 pJ/bit: Horowitz ISSCC'14, 1.3 nJ per 64-bit DRAM access

@@ -100,17 +100,22 @@ def build_menu(net: SuperNet, acc: Accelerator, menu_size: int = 24, pool: int =
     return cfgs
 
 
-def _fit_to_pb(net, acc, box, member_costs: LayerCosts, capacity: float) -> np.ndarray:
-    """Cut a SubGraph box [L, 3] to `capacity` bytes, keeping the most latency-saving bytes."""
+def _fit_to_pb(net, acc, box, member_costs: LayerCosts, capacity: float, objective: str = "balanced") -> np.ndarray:
+    """Cut a SubGraph box [L, 3] to `capacity` bytes, keeping the layers that save the members the most per
+    byte (latency, off-chip bytes, or both relative to the members' no-cache totals); the first layer that
+    does not fit is cut to a prefix of its output channels."""
     per = bytes_of_box(net, acc, box)
     if per.sum() <= capacity:
         return box.copy()
-    # latency saved per cached byte, averaged over the members that use the layer
-    mem_all = (member_costs.weight_bytes + member_costs.act_offchip_bytes) / acc.dram_bytes_per_s
-    cached = np.minimum(member_costs.weight_bytes, per[None, :])
-    mem_c = (member_costs.weight_bytes - cached + member_costs.act_offchip_bytes) / acc.dram_bytes_per_s
+    bw = acc.dram_bytes_per_s
+    cached = bytes_of_box(net, acc, np.minimum(member_costs.boxes, box[None]))        # [members, L]
+    act = member_costs.act_offchip_bytes
     comp = member_costs.compute_s
-    saved = (np.maximum(comp, mem_all) - np.maximum(comp, mem_c)).mean(axis=0)
+    t_all = np.maximum(comp, (member_costs.weight_bytes + act) / bw)
+    t_c = np.maximum(comp, (member_costs.weight_bytes - cached + act) / bw)
+    saved_t = (t_all - t_c).sum(axis=0) / max(t_all.sum(), 1e-30)
+    saved_b = cached.sum(axis=0) / max((member_costs.weight_bytes + act).sum(), 1e-30)
+    saved = {"latency": saved_t, "energy": saved_b}.get(objective, saved_t + saved_b)
     density = np.where(per > 0, saved / np.maximum(per, 1), -1.0)
     order = np.lexsort((np.arange(len(per)), -density))
     out = np.zeros_like(box)
@@ -146,7 +151,7 @@ def _ranges(N: int) -> list[tuple[int, int]]:
 
 
 def build_catalog(net: SuperNet, acc: Accelerator, subnets: list[dict] | None = None, menu_size: int = 24,
-                  seed: int = 0) -> Catalog:
+                  seed: int = 0, objective: str = "balanced") -> Catalog:
     if subnets is None:
         subnets = build_menu(net, acc, menu_size=menu_size, seed=seed)
     if not subnets:
@@ -169,15 +174,16 @@ def build_catalog(net: SuperNet, acc: Accelerator, subnets: list[dict] | None = 
     if cap > 0:
         for lo, hi in _ranges(N):
             members = slice(lo, hi + 1)
-            shared = sb[members].min(axis=0)
             sub = LayerCosts(costs.macs[members], costs.weight_bytes[members], costs.compute_s[members],
                              costs.act_offchip_bytes[members], costs.present[members], sb[members])
-            fitted = _fit_to_pb(net, acc, shared, sub, cap)
-            key = fitted.tobytes()
-            if key not in seen:
-                seen[key] = len(cands)
-                cands.append(fitted)
-            ranges[(lo, hi)] = seen[key]
+            for kind, box in (("shared", sb[members].min(axis=0)), ("union", sb[members].max(axis=0))):
+                fitted = _fit_to_pb(net, acc, box, sub, cap, objective)
+                key = fitted.tobytes()
+                if key not in seen:
+                    seen[key] = len(cands)
+                    cands.append(fitted)
+                if kind == "shared":
+                    ranges[(lo, hi)] = seen[key]
     cand = np.stack(cands)
     lat = np.empty((N, len(cand)))
     off = np.empty((N, len(cand)))

@@ -36,7 +36,7 @@ from chakra_tools.common import (
 
 from .accel import per_layer_table
 from .api import default_config, load_config, make_catalog, queries_for, run, window_series
-from .sched import POLICIES
+from .sched import POLICIES, uniform_candidate
 from .supernet import SUPERNETS
 
 TOOL = "sushi-serve"
@@ -99,7 +99,7 @@ def command(config, supernet, queries, trace, seed, policy, pb, window, output, 
     if queries_csv:
         _write_queries(queries_csv, cat, q, res)
     if layers_csv:
-        _write_layers(layers_csv, cat)
+        _write_layers(layers_csv, cat, cfg.scheduler)
     emit_report(rep, output=output, as_json=as_json)
     if plot:
         from .plot import plot_report
@@ -164,8 +164,8 @@ def _write_queries(path, cat, q, res):
                          f"{la[i]!r},{met[i]},{off[i]!r}\n" for i in range(len(q)))
 
 
-def _write_layers(path, cat):
-    static = cat.cand[cat.candidate_for(0, cat.n - 1)]
+def _write_layers(path, cat, sched):
+    static = cat.cand[uniform_candidate(cat, sched)]       # the SubGraph SUSHI deploys with
     cols = ["subnet", "layer", "out", "in", "k", "pixels", "macs", "weight_bytes", "pb_bytes", "offchip_bytes",
             "compute_us", "dram_us", "latency_us"]
     with atomic_write(path, newline="") as f:

@@ -8,8 +8,9 @@ A query = (arrival time, latency SLO, minimum accuracy).  Generated streams are 
 * ``diurnal``  -- a non-homogeneous Poisson process with rate ``rate_qps * (1 + amplitude * sin(2 pi t /
   period_s))`` (time-rescaling of a unit-rate process, so it is exact).
 
-Optional ``phases`` change the SLO / accuracy-target distributions over time (cyclically, each for
-``duration_s``) -- the shifting query mix SUSHI's SubGraph re-selection reacts to.
+``phases`` change the SLO / accuracy-target distributions over time (cyclically, each for ``duration_s``)
+-- the drifting query mix SUSHI's SubGraph re-selection reacts to.  The default drifts the accuracy
+target through six 20 s phases (`DEFAULT_DRIFT`); ``phases: []`` gives a stationary mix.
 
 Distributions: ``{dist: constant, value}``, ``{dist: uniform, low, high}``, ``{dist: lognormal, median,
 sigma}``, ``{dist: choice, values: [...], weights: [...]}``.
@@ -82,6 +83,15 @@ class Phase:
             raise ValueError(f"duration_s: must be > 0, got {self.duration_s}")
 
 
+# The default accuracy demand drifts through a 2-minute cycle (20 s per phase): (low, high) of a uniform
+# target in %, from mostly-cheap requests up to high-accuracy ones and back (docs: "default workload").
+DEFAULT_DRIFT = ((66, 72), (69, 74), (72, 76), (74, 77), (72, 76), (69, 74))
+
+
+def drift_phases(bands, duration_s: float = 20.0) -> list[Phase]:
+    return [Phase(duration_s, accuracy_target=Dist("uniform", low=float(lo), high=float(hi))) for lo, hi in bands]
+
+
 @dataclass
 class Workload:
     """Default: an edge vision service (see docs/sushi-serve.md, "default workload")."""
@@ -95,7 +105,7 @@ class Workload:
     period_s: float = 60.0
     slo_ms: Dist = field(default_factory=lambda: Dist("uniform", low=1.0, high=4.0))
     accuracy_target: Dist = field(default_factory=lambda: Dist("uniform", low=70.0, high=76.0))
-    phases: list[Phase] = field(default_factory=list)
+    phases: list[Phase] = field(default_factory=lambda: drift_phases(DEFAULT_DRIFT))
 
     def validate(self):
         if self.arrival not in ("poisson", "bursty", "diurnal"):

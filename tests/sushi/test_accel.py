@@ -1,4 +1,5 @@
-"""SushiAccel against layer costs worked by hand (default ZCU104-class constants).
+"""SushiAccel against layer costs worked by hand (default ZU19EG-class constants; the compute, DRAM and
+activation-buffer constants are those of the ZCU104 class too).
 
 Constants: 32 x 64 PEs at 300 MHz; weights enter the array at 512 B/cycle; DRAM 19.2 GB/s x 0.8 =
 15.36 GB/s; 0.5 us per-layer overhead; INT8 weights/activations, INT32 biases; activation buffer 768 KiB
@@ -99,7 +100,8 @@ def test_more_cache_never_slower(acc):
 
 
 @pytest.mark.parametrize("kw,msg", [
-    ({"persistent_buffer": "4MiB"}, "exceeds onchip_sram"),
+    ({"persistent_buffer": "8MiB"}, "exceeds onchip_sram"),
+    ({"onchip_sram": 4976640}, "exceeds onchip_sram"),       # the ZCU104's 4.75 MiB cannot hold a 4.5 MiB PB
     ({"pe_rows": 64, "pe_cols": 64}, "dsp_slices"),
     ({"dram_efficiency": 1.5}, "dram_efficiency"),
     ({"persistent_buffer": "lots"}, "persistent_buffer"),
@@ -108,3 +110,17 @@ def test_more_cache_never_slower(acc):
 def test_impossible_configs(kw, msg):
     with pytest.raises(ValueError, match=msg):
         Accelerator(**kw).validate()
+
+
+def test_default_device_budget_is_the_xczu19eg():
+    # XCZU19EG: 984 BRAM36 (36 Kib = 4608 B) + 128 URAM288 (288 Kib = 36,864 B); the PB is every URAM block
+    a = Accelerator()
+    a.validate()
+    assert a.onchip_sram == 984 * 4608 + 128 * 36864 == 9_252_864
+    assert a.persistent_buffer == 128 * 36864 == 4.5 * 2 ** 20
+    assert a.pe_rows * a.pe_cols <= 1968 * 2
+    # the ZCU104 class (XCZU7EV: 312 BRAM36 + 96 URAM288, 1728 DSP) with its 96 URAMs as PB still fits
+    z = Accelerator(name="zcu104-class", dsp_slices=1728, onchip_sram=312 * 4608 + 96 * 36864,
+                    persistent_buffer=96 * 36864)
+    z.validate()
+    assert z.persistent_buffer == 3456 * 1024
