@@ -66,10 +66,11 @@ def name_bytes(name: str) -> bytes:
     return string_field(b"\x12", name)
 
 
-def dep_field(tag: bytes, dep: int) -> bytes:
-    """A packed repeated uint64 field holding one id (ctrl_deps tag b'\\x22', data_deps tag b'\\x2a')."""
+def dep_fields(dep: int) -> tuple[bytes, bytes]:
+    """(ctrl_deps field, data_deps field) holding the one id `dep` (packed repeated uint64, fields 4 and 5)."""
     v = varint(dep)
-    return tag + _VARINT[len(v)] + v
+    v = _VARINT[len(v)] + v
+    return b"\x22" + v, b"\x2a" + v
 
 
 def duration_field(us: int) -> bytes:

@@ -219,7 +219,7 @@ class _Rec:
     incl_us: float | None
     excl_us: float | None
     pg_name: str = ""
-    emitted: bool = False
+    ctrl_ref: bytes = b""       # once emitted: the ctrl_deps field its callees carry
 
 
 @dataclass
@@ -461,7 +461,7 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
                 head = nw.id_name_type(nid, name_field, NodeType.METADATA_NODE)
                 tail = io(b"\x42", inputs) + _IS_CPU_OP
                 groups = _pg_groups(inputs.get("values"))
-            elif kind == _OTHER and comm is not None:  # attributes are added when it is emitted (see _comm_node)
+            elif kind == _OTHER and comm is not None:  # attributes are added when it is emitted (_comm_attrs)
                 head = nw.id_name_type(nid, name_field, _comm_node_type(comm))
                 tail = io(b"\x42", inputs) + io(b"\x4a", outputs)
                 pg_name = str(a["pg_name"]) if a.get("pg_name") else ""
@@ -523,16 +523,14 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     groups: dict[str, list[int]] = {}
     out: list[tuple[int, bytes]] = []
     stats = {"comp": 0, "coll": 0, "send": 0, "recv": 0, "metadata": 0}
-    seen: set[int] = set()
     no_children: list[int] = []
+    # Every node is in at most one children list (its parent's) and roots are in none, so the walk below
+    # meets each node at most once, and nodes on a ctrl_deps cycle not at all.
     for root in sorted(roots):
         data_dep = b""  # data_deps field naming the previous node of this thread
         stack = list(reversed(children.get(root, no_children) if recs[root].kind == _THREAD else [root]))
         while stack:  # iterative DFS pre-order, children by ascending id (= start order)
             nid = stack.pop()
-            if nid in seen:
-                continue
-            seen.add(nid)
             rec = recs[nid]
             kind = rec.kind
             if kind == _THREAD or kind == _PROCESS:
@@ -541,27 +539,27 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
             if rec.comm is not None and rec.comm[5] and has_c10d and kind == _OTHER:
                 continue  # the c10d op it belongs to is the communication node; its callees go with it
             parent = recs.get(rec.parent)
-            ctrl = nw.dep_field(b"\x22", rec.parent) if parent is not None and parent.emitted else b""
-            rec.emitted = True
+            ctrl = parent.ctrl_ref if parent is not None else b""
+            body = rec.head + ctrl + data_dep
             if kind == _META:
-                out.append((nid, rec.head + ctrl + data_dep + rec.tail))
+                body += rec.tail
                 stats["metadata"] += 1
                 if rec.groups:
                     groups.update(rec.groups)
                 stack.extend(reversed(children.get(nid, no_children)))
             elif rec.comm is not None:
-                out.append((nid, rec.head + ctrl + data_dep + _duration(rec) + rec.tail + _comm_attrs(rec, rank)))
+                body += _duration(rec) + rec.tail + _comm_attrs(rec, rank)
                 stats[_STAT[_comm_node_type(rec.comm)]] += 1
             else:
-                body = rec.head + ctrl + data_dep + _duration(rec) + rec.tail
+                body += _duration(rec) + rec.tail
                 if rec.cost is not None:
                     body += nw.attr_int64("num_ops", int(rec.cost[0])) + nw.attr_uint64("tensor_size",
                                                                                        int(rec.cost[1]))
-                out.append((nid, body))
                 stats["comp"] += 1
                 stack.extend(reversed(children.get(nid, no_children)))
+            out.append((nid, body))
             rec.head = rec.tail = b""
-            data_dep = nw.dep_field(b"\x2a", nid)
+            rec.ctrl_ref, data_dep = nw.dep_fields(nid)
     out.sort()
     return ConvertedRank(meta, [b for _, b in out], groups, stats)
 
