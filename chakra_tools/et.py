@@ -148,7 +148,12 @@ def get_attr(node: pb.Node, name: str, default: Any = None) -> Any:
 
 
 # --------------------------------------------------------------------------- framing
+_VARINTS = tuple(bytes((n,)) if n < 0x80 else bytes((n & 0x7F | 0x80, n >> 7)) for n in range(1 << 14))
+
+
 def encode_varint(n: int) -> bytes:
+    if 0 <= n < 1 << 14:  # message lengths below 16 KiB: a table lookup
+        return _VARINTS[n]
     out = bytearray()
     while True:
         b = n & 0x7F

@@ -429,8 +429,8 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             if nid in recs:
                 raise ToolError(f"{path}: duplicate node id {nid}")
             a = _attrs(n)
-            if "op_schema" in a:  # long and repeated: share one string object per schema
-                a["op_schema"] = intern(str(a["op_schema"]))
+            if "op_schema" in a and type(a["op_schema"]) is not str:
+                a["op_schema"] = str(a["op_schema"])  # what is written, and the memo key in _comp_attrs
             parent = n.get("ctrl_deps", n.get("parent", -1))
             if isinstance(parent, list):
                 parent = parent[0] if parent else -1

@@ -38,13 +38,17 @@ def _tensors(io: dict) -> list[tuple[list[int], int]]:
     shapes = io.get("shapes") if isinstance(io.get("shapes"), list) else []
     types = io.get("types") if isinstance(io.get("types"), list) else []
     for v, s, t in zip(values, shapes, types):
-        if not (isinstance(t, str) and t.startswith("Tensor(")) or not isinstance(s, list):
-            continue
-        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in s):
-            continue
-        eb = v[4] if isinstance(v, list) and len(v) == 6 and isinstance(v[4], int) else 4
-        out.append((s, eb))
+        if isinstance(t, str) and t.startswith("Tensor(") and isinstance(s, list) and _is_shape(s):
+            out.append((s, v[4] if isinstance(v, list) and len(v) == 6 and isinstance(v[4], int) else 4))
     return out
+
+
+_INT = frozenset((int,))
+
+
+def _is_shape(s: list) -> bool:
+    """Non-negative int dimensions (a bool is not one); map/min keep the loop in C."""
+    return not s or (_INT.issuperset(map(type, s)) and min(s) >= 0)
 
 
 def _base(name: str) -> str | None:
