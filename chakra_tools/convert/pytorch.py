@@ -91,8 +91,11 @@ _NODE_START = re.compile(rb'\{\s*"id"\s*:')
 _NODES_KEY = re.compile(rb'"nodes"\s*:\s*\[')
 
 
-def load_et_json(path: Path, block: int = 8 << 20) -> tuple[dict, Iterator[list[dict]]]:
+def load_et_json(path: Path, block: int = 1 << 17) -> tuple[dict, Iterator[list[dict]]]:
     """(header fields, iterator over lists of node dicts), reading the file in blocks.
+
+    Small blocks are faster: a block's parsed nodes are still in the CPU cache when they are converted and
+    freed (128 KiB blocks: 2x faster parsing than 8 MiB ones on a 122 MB trace).
 
     Fast path: node objects start with `{"id":` (torch's writer) — `"id"` cannot occur unescaped inside a string —
     so the nodes array is cut at those positions and each slice parsed by orjson; memory stays at one block.
@@ -158,20 +161,30 @@ def _last_node_start(buf: bytes) -> int:
 def _stream(fh, buf: bytes, header: dict, block: int, path: Path) -> Iterator[list[dict]]:
     with fh:
         offset = 0  # bytes of the nodes array consumed (for error messages)
+        want = block
         while True:
-            more = fh.read(block)
+            more = fh.read(want)
             buf += more
+            want = block
             last = _last_node_start(buf)  # buf starts with a node; parse every complete one before `last`
             if last > 0:
                 body = buf[:last].rstrip()
                 if body.endswith(b","):
                     body = body[:-1]
                 try:
-                    yield orjson.loads(b"[" + body + b"]")
+                    nodes = orjson.loads(b"[" + body + b"]")
                 except orjson.JSONDecodeError as e:
-                    raise ToolError(f"{path}: invalid JSON in the nodes array near byte {offset} ({e})") from None
+                    if not more:
+                        raise ToolError(f"{path}: invalid JSON in the nodes array near byte {offset} ({e})") from None
+                    # `last` may be an object inside a node that happens to start with "id": retry the cut
+                    # further on with twice the data (bad JSON stays an error, found at the end of the file)
+                    want = len(buf)
+                    continue
                 offset += last
                 buf = buf[last:]
+                yield nodes
+            elif more:  # a node longer than the buffer: double the buffer each time, so reading stays linear
+                want = len(buf)
             if not more:
                 break
     # buf = last node + "]" + the rest of the top-level object
