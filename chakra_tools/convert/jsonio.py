@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import orjson
 from google.protobuf import json_format
 
@@ -67,6 +66,8 @@ def _to_float32(v):
     trip exact. Out-of-range numbers and strings ("Infinity") are left for protobuf to judge.
     """
     if isinstance(v, (int, float)) and not isinstance(v, bool):
+        import numpy as np  # here, not at the top: every chakra-convert command would pay its import (~0.1 s)
+
         try:
             with np.errstate(over="ignore"):
                 f = np.float32(v)
