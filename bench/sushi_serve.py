@@ -1,8 +1,9 @@
 """Bench: 1,000,000 queries through SushiSched (default accelerator and query mix) against the 10 s target.
 
-Timed: query generation, the catalog (SubNet menu search, SubGraph candidates, the vectorised
-(SubNet x SubGraph) latency/energy tables) and the simulation with metrics; then the same stream through
-each baseline policy.
+Timed: query generation, the catalog (SubNet menu search, candidate SubGraphs, the vectorised
+(SubNet x SubGraph) latency/energy tables) and the SUSHI simulation with metrics (queue-aware per-query
+choice, SubGraph re-selection every 500 queries); then the same stream through each baseline policy
+(`static` = the best fixed SubGraph in hindsight: 4 shortlisted SubGraphs simulated).
 """
 import time
 
@@ -27,7 +28,7 @@ def main():
           f"{t2 - t1:.2f} s, simulation {t3 - t2:.2f} s = {(t3 - t2) / N * 1e6:.2f} us/query); target "
           f"{TARGET_S:.0f} s, ratio {total / TARGET_S:.3f}")
     print(f"  mean latency {m['mean_latency_ms']:.3f} ms, SLO {100 * m['slo_attainment']:.2f} %, "
-          f"accuracy {m['served_accuracy']:.2f} %")
+          f"accuracy {m['served_accuracy']:.2f} %, {m['subgraph_switches']} SubGraph switches")
     for p in POLICIES[1:]:
         t = time.perf_counter()
         metrics(cat, q, simulate(cat, q, p, cfg.scheduler))

@@ -168,8 +168,9 @@ def iso_accuracy(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> d
 
     SlackFit's knob is the share of the slack it plans with (`slack_fraction`; < 1 hedges against queueing).
     We sweep it, bisect between settings that bracket SUSHI's served accuracy, and keep the matching setting
-    with SlackFit's highest SLO attainment.  If no setting reaches SUSHI's accuracy, SUSHI's accuracy
-    headroom is tuned instead to the SlackFit setting whose accuracy comes closest to SUSHI's.
+    with SlackFit's highest SLO attainment.  If no setting reaches SUSHI's accuracy, SUSHI is tuned down
+    instead to the SlackFit setting whose accuracy comes closest: first its accuracy headroom (bisected in
+    [-40, 40] pp), then, if even without targets its idle upgrades give more, its `upgrade` budget.
     """
     target = sushi["served_accuracy"]
 
@@ -222,7 +223,7 @@ def iso_accuracy(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> d
         # even without accuracy targets the idle-time upgrades give more than SlackFit reaches: scale them down
         h = -40.0
         up, m = _bisect(lambda x: su(h, x), goal, 0.0, up, up)
-    return {"method": "SUSHI accuracy headroom tuned to the closest SlackFit setting",
+    return {"method": "SUSHI tuned down (headroom_pp, then upgrade) to the closest SlackFit setting",
             "slackfit_slack_fraction": float(best_a), "sushi_headroom_pp": float(h), "sushi_upgrade": float(up),
             "sushi": _brief(m), "slackfit": _brief(ref),
             "accuracy_gap_pp": m["served_accuracy"] - ref["served_accuracy"],

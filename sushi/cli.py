@@ -132,14 +132,21 @@ def _summary(rep, quiet):
         return
     if "sushi_vs_no_cache" in c:
         v = c["sushi_vs_no_cache"]
-        click.echo(f"SUSHI vs no-cache: mean latency -{100 * v['mean_latency_reduction']:.1f} %, off-chip energy "
-                   f"-{100 * v['offchip_energy_reduction']:.1f} %, served accuracy {v['served_accuracy_gain_pp']:+.2f} pp")
+        click.echo(f"SUSHI vs no-cache: mean latency {-100 * v['mean_latency_reduction']:+.1f} %, off-chip energy "
+                   f"{-100 * v['offchip_energy_reduction']:+.1f} %, served accuracy {v['served_accuracy_gain_pp']:+.2f} pp")
+    if "sushi_vs_static" in c:
+        v = c["sushi_vs_static"]
+        click.echo(f"SUSHI vs static (best fixed SubGraph in hindsight): mean latency "
+                   f"{-100 * v['mean_latency_reduction']:+.1f} %, off-chip energy {-100 * v['offchip_energy_reduction']:+.1f} %, "
+                   f"SLO attainment {v['slo_attainment_gain_pp']:+.2f} pp")
     if "sushi_vs_slackfit_iso_accuracy" in c:
         v = c["sushi_vs_slackfit_iso_accuracy"]
+        knob = f"SlackFit slack_fraction {v['slackfit_slack_fraction']:.3g}"
+        if v["sushi_headroom_pp"] != rep["scheduler"]["headroom_pp"] or v["sushi_upgrade"] != rep["scheduler"]["upgrade"]:
+            knob += f"; SUSHI tuned down to it: headroom {v['sushi_headroom_pp']:+.2f} pp, upgrade {v['sushi_upgrade']:.3g}"
         click.echo(f"SUSHI vs SlackFit at equal accuracy ({v['sushi']['served_accuracy']:.2f} vs "
                    f"{v['slackfit']['served_accuracy']:.2f} %): SLO attainment {100 * v['sushi']['slo_attainment']:.2f} "
-                   f"vs {100 * v['slackfit']['slo_attainment']:.2f} % (SlackFit slack_fraction "
-                   f"{v['slackfit_slack_fraction']:.3g})")
+                   f"vs {100 * v['slackfit']['slo_attainment']:.2f} % ({knob})")
 
 
 def _fmt(x: float) -> str:

@@ -25,7 +25,7 @@ def test_report_keys_and_outputs(tmp_path, capsys):
     code, out, err = run(capsys, "--queries", "3000", "--seed", "2", "-o", str(rep_p), "--queries-csv", str(q_p),
                          "--layers-csv", str(l_p), "--plot", str(png))
     assert code == 0, err
-    assert "SUSHI vs no-cache" in out and "sushi" in out
+    assert "SUSHI vs no-cache" in out and "SUSHI vs static" in out and "equal accuracy" in out
     rep = json.loads(rep_p.read_text())
     assert set(rep["policies"]) == {"sushi", "no-cache", "static", "slackfit"}
     for m in rep["policies"].values():
@@ -36,6 +36,10 @@ def test_report_keys_and_outputs(tmp_path, capsys):
     assert rep["workload"]["source"] == "generated" and rep["workload"]["queries"] == 3000
     iso = rep["comparison"]["sushi_vs_slackfit_iso_accuracy"]
     assert abs(iso["accuracy_gap_pp"]) <= 0.1
+    sg = rep["subgraphs"]
+    assert sg["persistent_buffer_bytes"] == 4608 * 1024 and sg["static_bytes"] <= sg["persistent_buffer_bytes"]
+    assert sg["shared_by_all_bytes"] <= sg["sushi_start_bytes"] <= sg["persistent_buffer_bytes"]
+    assert rep["scheduler"]["lookahead"] == 8 and rep["scheduler"]["static"] == "hindsight"
     lines = q_p.read_text().splitlines()
     assert len(lines) == 1 + 4 * 3000 and lines[0].startswith("policy,query,arrival_ms")
     assert l_p.read_text().startswith("subnet,layer,out,in,k,pixels,macs,weight_bytes,pb_bytes")
@@ -95,6 +99,8 @@ def test_byte_identical_outputs(tmp_path):
     (["c.yml"], {"c.yml": "workload:\n  slo_ms: {dist: constant, value: -1}\n"}, "slo_ms draws must be finite and > 0"),
     (["c.yml"], {"c.yml": "menu:\n  subnets: [{ks: 7}]\n"}, "menu.subnets[0]"),
     (["c.yml"], {"c.yml": "supernet: ofa-vit\n"}, "supernet"),
+    (["c.yml"], {"c.yml": "scheduler:\n  static: oracle\n"}, "static: expected hindsight or uniform"),
+    (["c.yml"], {"c.yml": "scheduler:\n  smoothing: 0\n"}, "smoothing: must be in (0, 1]"),
     (["--trace", "t.csv"], {"t.csv": "arrival_ms,slo_ms\n1,x\n"}, "line 2"),
     (["--trace", "missing.csv"], {}, "file not found"),
     (["--pb", "9MiB"], {}, "--pb"),

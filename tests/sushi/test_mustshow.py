@@ -1,8 +1,10 @@
-"""The issue's must-show numbers on the documented default workload (docs/sushi-serve.md):
-OFA MobileNetV3 on the default ZCU104-class SushiAccel, 100,000 bursty queries, seed 0."""
+"""The issue's must-show numbers on the documented default workload (docs/sushi-serve.md): OFA MobileNetV3 on
+the default ZU19EG-class SushiAccel (4.5 MiB Persistent Buffer), 100,000 bursty queries whose accuracy demand
+drifts through a 2-minute cycle, seed 0.  Plus: SubGraph re-selection never loses to the best fixed SubGraph."""
 import pytest
 
-from sushi.api import default_config, queries_for, run
+from sushi.api import default_config, make_catalog, metrics, queries_for, run
+from sushi.sched import simulate
 
 
 @pytest.fixture(scope="module")
@@ -10,6 +12,14 @@ def report():
     cfg = default_config()
     rep, _, _ = run(cfg, queries_for(cfg, 0))
     return rep
+
+
+def test_default_is_the_documented_workload(report):
+    assert report["accelerator"]["name"] == "zu19eg-class"
+    assert report["subgraphs"]["persistent_buffer_bytes"] == 4608 * 1024
+    # the PB is larger than the weights every menu SubNet shares: what else to cache is a real choice
+    assert report["subgraphs"]["persistent_buffer_bytes"] > 1.3 * report["subgraphs"]["shared_by_all_bytes"]
+    assert report["policies"]["sushi"]["queries"] == 100_000
 
 
 def test_sushi_vs_no_cache(report):
@@ -25,8 +35,25 @@ def test_sushi_ahead_of_slackfit_at_equal_accuracy(report):
     assert iso["sushi"]["slo_attainment"] > iso["slackfit"]["slo_attainment"]
 
 
-def test_reselection_costs_nothing_on_a_stationary_mix(report):
-    # the default mix is stationary: re-selecting every window must stay within 1 % of the fixed SubGraph
+def test_sushi_not_worse_than_the_best_fixed_subgraph_in_hindsight(report):
+    # the drifting default: re-selection may not lose to the strongest static baseline (it wins by ~2 % energy;
+    # docs explain why no re-selection can win much more on OFA SuperNets)
     s, st = report["policies"]["sushi"], report["policies"]["static"]
-    assert s["offchip_energy_mj"] <= st["offchip_energy_mj"] * 1.01
-    assert s["mean_latency_ms"] <= st["mean_latency_ms"] * 1.01
+    assert s["offchip_energy_mj"] <= st["offchip_energy_mj"] * 1.005
+    assert s["mean_latency_ms"] <= st["mean_latency_ms"] * 1.005
+    assert s["slo_attainment"] >= st["slo_attainment"] - 0.001
+
+
+@pytest.mark.parametrize("arrival", ["bursty", "poisson"])
+def test_reselection_costs_nothing_on_a_stationary_mix(arrival):
+    # no drift: the hysteresis keeps SUSHI's PB where it is -- within 0.5 % of the fixed SubGraph chosen in hindsight
+    cfg = default_config()
+    w = cfg.resolved_workload()
+    w.phases, w.arrival = [], arrival
+    q = queries_for(cfg, 1, n=50_000)
+    cat = make_catalog(cfg)
+    s = metrics(cat, q, simulate(cat, q, "sushi", cfg.scheduler))
+    st = metrics(cat, q, simulate(cat, q, "static", cfg.scheduler))
+    assert s["offchip_energy_mj"] <= st["offchip_energy_mj"] * 1.005
+    assert s["mean_latency_ms"] <= st["mean_latency_ms"] * 1.005
+    assert s["subgraph_switches"] <= 2
