@@ -1,13 +1,26 @@
-"""chakra-convert pytorch throughput and peak memory on a >= 100 MB recorded PyTorch ET.
+"""chakra-convert pytorch throughput (wall MB/s and MB per CPU-second) and peak memory on a >= 100 MB PyTorch ET.
 
 The trace is recorded once with torch (MLP width 32, depth 50, 50 training iterations: the workload of
-reference/chakra.md §6) and cached in bench/out/. Baseline: MLCommons' converter measured on the same kind of
-machine on a 123.8 MB trace of that workload: 3.5 MB/s wall, 1.33 GB peak RSS (10.8x the input).
-Targets: >= 5x the throughput, peak RSS <= 3x the input.
+reference/chakra.md §6) and cached in bench/out/. Baseline: MLCommons' `chakra_converter PyTorch` measured on a
+123.8 MB trace of that workload on a 2-core machine like this one: 36.24 s wall, 19.93 + 2.43 s user + sys
+CPU (a second run: 32.88 s, 19.69 + 2.01 s), 1.33 GB peak RSS (10.8x the input).
+
+Why MB per CPU-second is the fair comparison: that baseline ran while other jobs loaded the machine, so it got
+only 61-66 % of a core and its wall time (3.4-3.8 MB/s, quoted as 3.5) includes the time it waited. It cannot be
+re-run here (it needs et_replay, which does not install), so only the CPU time both converters spend is
+comparable: the baseline's 123.8 MB / 22.36 CPU-s = 5.5 MB/CPU-s (5.7 in its second run) against ours, the
+user + sys time of the converter process (os.wait4 on it: the interpreter start-up and the writing of the .et
+are included, as they are in the baseline's figure). The converter is single-threaded, so its CPU-seconds
+are not lowered by parallelism. Wall MB/s is printed too, against the loaded 3.5 MB/s.
+Targets (issue 2): >= 5x the baseline's throughput, peak RSS <= 3x the input. Each figure is the median of
+--repeat runs (default 3): the machine is shared, so single timings wander by 10-20 %.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import statistics
 import subprocess
 import sys
 import time
@@ -15,7 +28,11 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
 TRACE = OUT / "mlp_big.et.json"
-BASE_MBPS, BASE_RSS_RATIO = 3.5, 1_332_020 * 1024 / 123.8e6
+BASE_MB = 123.8
+BASE_MBPS_WALL = 3.5                    # under load (61-66 % of a core)
+BASE_MB_PER_CPU_S = BASE_MB / (19.93 + 2.43)  # 5.5
+BASE_RSS_RATIO = 1_332_020 * 1024 / (BASE_MB * 1e6)
+TARGET_RATIO, TARGET_RSS = 5.0, 3.0
 
 RECORD = r"""
 import sys, torch
@@ -38,7 +55,23 @@ et.unregister_callback()
 """
 
 
+def convert_once() -> tuple[float, float, int]:
+    """(wall s, user+sys CPU s, peak RSS bytes) of one `chakra-convert pytorch` process."""
+    code = ("from chakra_tools.cli_convert import main\n"
+            f"main(['pytorch', {str(TRACE)!r}, '-o', {str(OUT / 'mlp_big')!r}, '-q'])\n")
+    t = time.perf_counter()
+    pid = os.posix_spawn(sys.executable, [sys.executable, "-c", code], os.environ)
+    _, status, ru = os.wait4(pid, 0)  # this child's own rusage (not the recorder's)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"chakra-convert failed (exit {os.waitstatus_to_exitcode(status)})")
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss * 1024
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=3, help="conversions to run; medians are reported")
+    args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     if not TRACE.exists() or TRACE.stat().st_size < 100e6:
         try:
@@ -49,21 +82,20 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", RECORD, str(TRACE)], check=True)
         print(f"recorded {TRACE.name}: {TRACE.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t:.1f} s")
-    size = TRACE.stat().st_size
-    # a fresh interpreter that reports its own peak RSS (the recorder's is not mixed in)
-    code = ("import atexit, resource, sys\n"
-            "atexit.register(lambda: print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
-            "from chakra_tools.cli_convert import main\n"
-            f"main(['pytorch', {str(TRACE)!r}, '-o', {str(OUT / 'mlp_big')!r}, '-q'])\n")
-    t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    rss = int(r.stderr.strip().splitlines()[-1]) * 1024
-    mbps = size / 1e6 / wall
-    print(f"input {size / 1e6:.1f} MB   wall {wall:.2f} s   {mbps:.1f} MB/s   peak RSS {rss / 1e6:.0f} MB "
-          f"({rss / size:.2f}x input)")
-    print(f"throughput vs MLCommons converter: {mbps / BASE_MBPS:.1f}x   (target >= 5x)")
-    print(f"peak RSS / input: ours {rss / size:.2f}x vs MLCommons {BASE_RSS_RATIO:.1f}x   (target <= 3x)")
+    mb = TRACE.stat().st_size / 1e6
+    runs = [convert_once() for _ in range(max(1, args.repeat))]
+    wall = statistics.median(r[0] for r in runs)
+    cpu = statistics.median(r[1] for r in runs)
+    rss = max(r[2] for r in runs)
+    per_cpu, per_wall = mb / cpu, mb / wall
+    print(f"input {mb:.1f} MB, {len(runs)} runs: wall {', '.join(f'{r[0]:.2f}' for r in runs)} s; "
+          f"CPU {', '.join(f'{r[1]:.2f}' for r in runs)} s")
+    print(f"MB per CPU-second: ours {per_cpu:.1f} vs MLCommons {BASE_MB_PER_CPU_S:.1f} -> "
+          f"{per_cpu / BASE_MB_PER_CPU_S:.1f}x   (target >= {TARGET_RATIO:.0f}x)")
+    print(f"wall MB/s: ours {per_wall:.1f} vs MLCommons {BASE_MBPS_WALL:.1f} (loaded machine) -> "
+          f"{per_wall / BASE_MBPS_WALL:.1f}x")
+    print(f"peak RSS: {rss / 1e6:.0f} MB = {rss / (mb * 1e6):.2f}x input vs MLCommons {BASE_RSS_RATIO:.1f}x   "
+          f"(target <= {TARGET_RSS:.0f}x)")
 
 
 if __name__ == "__main__":
