@@ -145,5 +145,5 @@ class Int64Attr:
             if b is None:
                 b = self._small[v] = self._heads[len(_VARINT[v])] + _VARINT[v]
             return b
-        vb = signed(v)
+        vb = varint(v) if 0 <= v < _U64 >> 1 else signed(v)
         return self._heads[len(vb)] + vb

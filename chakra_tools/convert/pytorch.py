@@ -481,8 +481,10 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             elif kind == _OTHER:
                 head = nw.id_name_type(nid, name_field, _COMP_TYPE)
                 tail = io(b"\x42", inputs) + io(b"\x4a", outputs) + _comp_attrs(a, is_gpu, memo)
-            recs[nid] = _Rec(nid, _int(parent, -1), kind, _int(a.get("tid"), 0), head, tail, cost, comm, groups,
-                             incl, excl, pg_name)
+            tid = a.get("tid", 0)
+            recs[nid] = _Rec(nid, parent if type(parent) is int else _int(parent, -1), kind,
+                             tid if type(tid) is int else _int(tid, 0), head, tail, cost, comm, groups, incl, excl,
+                             pg_name)
     if not recs:
         raise ToolError(f"{path}: the trace has no nodes")
     return header, recs
@@ -525,7 +527,7 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
         elif r.parent in recs and r.parent != r.id:
             children.setdefault(r.parent, []).append(r.id)
     for c in children.values():
-        c.sort()
+        c.sort(reverse=True)  # pushed onto the walk's stack as is: popped by ascending id
     if not roots:  # traces without thread markers: every parentless node starts a chain
         roots = [i for i in sorted(recs) if (recs[i].parent not in recs or recs[i].parent == i)
                  and recs[i].kind != _PROCESS]
@@ -541,13 +543,13 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     # meets each node at most once, and nodes on a ctrl_deps cycle not at all.
     for root in sorted(roots):
         data_dep = b""  # data_deps field naming the previous node of this thread
-        stack = list(reversed(children.get(root, no_children) if recs[root].kind == _THREAD else [root]))
+        stack = list(children.get(root, no_children) if recs[root].kind == _THREAD else [root])
         while stack:  # iterative DFS pre-order, children by ascending id (= start order)
             nid = stack.pop()
             rec = recs[nid]
             kind = rec.kind
             if kind == _THREAD or kind == _PROCESS:
-                stack.extend(reversed(children.get(nid, no_children)))
+                stack.extend(children.get(nid, no_children))
                 continue
             if rec.comm is not None and rec.comm[5] and has_c10d and kind == _OTHER:
                 continue  # the c10d op it belongs to is the communication node; its callees go with it
@@ -559,7 +561,7 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
                 stats["metadata"] += 1
                 if rec.groups:
                     groups.update(rec.groups)
-                stack.extend(reversed(children.get(nid, no_children)))
+                stack.extend(children.get(nid, no_children))
             elif rec.comm is not None:
                 body += _duration(rec) + rec.tail + _comm_attrs(rec, rank)
                 stats[_STAT[_comm_node_type(rec.comm)]] += 1
@@ -569,7 +571,7 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
                     body += nw.attr_int64("num_ops", int(rec.cost[0])) + nw.attr_uint64("tensor_size",
                                                                                        int(rec.cost[1]))
                 stats["comp"] += 1
-                stack.extend(reversed(children.get(nid, no_children)))
+                stack.extend(children.get(nid, no_children))
             out.append((nid, body))
             rec.head = rec.tail = b""
             rec.ctrl_ref, data_dep = nw.dep_fields(nid)
@@ -609,7 +611,8 @@ def _exclusive_durations(recs: dict[int, _Rec], children: dict[int, list[int]]) 
             if r.comm is not None:
                 r.excl_us = r.incl_us  # its callees are absorbed into it
             else:
-                kids = sum(recs[c].incl_us or 0.0 for c in children.get(r.id, ()) if recs[c].tid == r.tid)
+                # ascending ids, the order these floats have always been summed in
+                kids = sum(recs[c].incl_us or 0.0 for c in reversed(children.get(r.id, ())) if recs[c].tid == r.tid)
                 r.excl_us = max(0.0, r.incl_us - kids)
 
 
