@@ -163,7 +163,35 @@ def _with(sched: SchedConfig, **kw) -> SchedConfig:
     return SchedConfig(**d)
 
 
+SUSHI_HEADROOMS = (-6.0, -4.0, -2.0, -1.0, 0.0, 1.0, 2.0)
+
+
 def iso_accuracy(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> dict:
+    """SUSHI vs SlackFit at equal accuracy (`_iso_point`), plus both trade-off curves: SUSHI over its accuracy
+    headroom, SlackFit over its slack fraction.  `dominates`: every SlackFit setting is beaten by a SUSHI
+    setting at least as accurate (those more accurate than any SUSHI setting are counted apart)."""
+    out = _iso_point(cat, q, sched, sushi)
+    cur = []
+    for h in SUSHI_HEADROOMS:
+        m = sushi if h == sched.headroom_pp else metrics(cat, q, simulate(cat, q, "sushi", _with(sched, headroom_pp=h)))
+        cur.append({"headroom_pp": h, "served_accuracy": m["served_accuracy"], "slo_attainment": m["slo_attainment"],
+                    "mean_latency_ms": m["mean_latency_ms"]})
+    beaten = above = 0
+    for p in out["slackfit_curve"]:
+        better = [c for c in cur if c["served_accuracy"] >= p["served_accuracy"] - 1e-9]
+        if not better:
+            above += 1
+        elif max(c["slo_attainment"] for c in better) > p["slo_attainment"]:
+            beaten += 1
+    n = len(out["slackfit_curve"])
+    out["sushi_curve"] = cur
+    out["slackfit_settings_beaten"] = beaten
+    out["slackfit_settings_more_accurate_than_sushi"] = above
+    out["dominates"] = beaten == n - above and beaten > 0
+    return out
+
+
+def _iso_point(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> dict:
     """SUSHI vs SlackFit at equal served accuracy, the baseline given its best shot.
 
     SlackFit's knob is the share of the slack it plans with (`slack_fraction`; < 1 hedges against queueing).

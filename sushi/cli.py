@@ -143,10 +143,11 @@ def _summary(rep, quiet):
         v = c["sushi_vs_slackfit_iso_accuracy"]
         knob = f"SlackFit slack_fraction {v['slackfit_slack_fraction']:.3g}"
         if v["sushi_headroom_pp"] != rep["scheduler"]["headroom_pp"] or v["sushi_upgrade"] != rep["scheduler"]["upgrade"]:
-            knob += f"; SUSHI tuned down to it: headroom {v['sushi_headroom_pp']:+.2f} pp, upgrade {v['sushi_upgrade']:.3g}"
+            knob += f", SUSHI headroom {v['sushi_headroom_pp']:+.2f} pp, upgrade {v['sushi_upgrade']:.3g}"
         click.echo(f"SUSHI vs SlackFit at equal accuracy ({v['sushi']['served_accuracy']:.2f} vs "
                    f"{v['slackfit']['served_accuracy']:.2f} %): SLO attainment {100 * v['sushi']['slo_attainment']:.2f} "
-                   f"vs {100 * v['slackfit']['slo_attainment']:.2f} % ({knob})")
+                   f"vs {100 * v['slackfit']['slo_attainment']:.2f} % ({knob}); {v['slackfit_settings_beaten']} of "
+                   f"{len(v['slackfit_curve'])} SlackFit settings beaten by a SUSHI setting at least as accurate")
 
 
 def _fmt(x: float) -> str:

@@ -24,6 +24,10 @@ def plot_report(path, rep: dict, series: dict) -> None:
         cur = iso["slackfit_curve"]
         ax.plot([c["mean_latency_ms"] for c in cur], [c["served_accuracy"] for c in cur], "--", color=COLORS["slackfit"],
                 lw=1, label="slackfit, slack_fraction 0.1..1")
+        sc = iso.get("sushi_curve")
+        if sc:
+            ax.plot([c["mean_latency_ms"] for c in sc], [c["served_accuracy"] for c in sc], "--", color=COLORS["sushi"],
+                    lw=1, label="sushi, headroom -6..+2 pp")
         for p, mk in (("sushi", "*"), ("slackfit", "*")):
             ax.scatter(iso[p]["mean_latency_ms"], iso[p]["served_accuracy"], s=90, marker=mk, color=COLORS[p], zorder=4,
                        edgecolors="k", linewidths=0.5)
