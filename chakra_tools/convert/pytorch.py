@@ -143,9 +143,8 @@ def _check_header(header: Any, path: Path) -> dict:
     return header
 
 
-def _last_node_start(buf: bytes) -> int:
-    """Offset of the last `{"id":` (with optional whitespace) in buf that is not at offset 0, else -1."""
-    end = len(buf)
+def _last_node_start(buf: bytes, end: int) -> int:
+    """Offset of the last `{"id":` (with optional whitespace) that starts before `end` and after offset 0, else -1."""
     while True:
         i = buf.rfind(b'"id"', 1, end)
         if i < 0:
@@ -158,6 +157,27 @@ def _last_node_start(buf: bytes) -> int:
         end = i
 
 
+def _parse_complete(buf: bytes, path: Path, offset: int) -> tuple[list | None, int]:
+    """(the nodes before the last node start in buf, that start's offset), or (None, 0) if there is none.
+
+    buf starts with a node. An object inside a node's values may also start with "id"; a cut there leaves that
+    node unfinished, which orjson reports at the very end of the slice: then the cut moves to the previous start.
+    An error anywhere else is bad JSON.
+    """
+    last = _last_node_start(buf, len(buf))
+    while last > 0:
+        body = buf[:last].rstrip()
+        if body.endswith(b","):
+            body = body[:-1]
+        try:
+            return orjson.loads(b"[" + body + b"]"), last
+        except orjson.JSONDecodeError as e:
+            if e.pos < len(e.doc) - 2:
+                raise ToolError(f"{path}: invalid JSON in the nodes array near byte {offset} ({e})") from None
+        last = _last_node_start(buf, last)
+    return None, 0
+
+
 def _stream(fh, buf: bytes, header: dict, block: int, path: Path) -> Iterator[list[dict]]:
     with fh:
         offset = 0  # bytes of the nodes array consumed (for error messages)
@@ -165,25 +185,13 @@ def _stream(fh, buf: bytes, header: dict, block: int, path: Path) -> Iterator[li
         while True:
             more = fh.read(want)
             buf += more
-            want = block
-            last = _last_node_start(buf)  # buf starts with a node; parse every complete one before `last`
-            if last > 0:
-                body = buf[:last].rstrip()
-                if body.endswith(b","):
-                    body = body[:-1]
-                try:
-                    nodes = orjson.loads(b"[" + body + b"]")
-                except orjson.JSONDecodeError as e:
-                    if not more:
-                        raise ToolError(f"{path}: invalid JSON in the nodes array near byte {offset} ({e})") from None
-                    # `last` may be an object inside a node that happens to start with "id": retry the cut
-                    # further on with twice the data (bad JSON stays an error, found at the end of the file)
-                    want = len(buf)
-                    continue
+            nodes, last = _parse_complete(buf, path, offset)
+            if nodes is not None:
                 offset += last
                 buf = buf[last:]
+                want = block
                 yield nodes
-            elif more:  # a node longer than the buffer: double the buffer each time, so reading stays linear
+            else:  # one node longer than the buffer: double the buffer each time, so reading stays linear
                 want = len(buf)
             if not more:
                 break
