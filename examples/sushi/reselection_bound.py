@@ -12,7 +12,9 @@ the stream of a config with phases:
    candidate SubGraph, no queueing) prices the best candidate for every phase of the drift separately,
    switching for free at phase boundaries, against the best single candidate for the whole stream -- an
    upper bound of what any re-selection policy can gain on this stream.
-3. *Does the choice matter?*: the stream simulated with fixed SubGraphs that fill the PB -- the best in
+3. *Latency ceiling*: the mean service time of the SubNets the hindsight static serves, with no cache, with
+   its SubGraph, and with every SubNet's own weights all resident (an unbounded PB).
+4. *Does the choice matter?*: the stream simulated with fixed SubGraphs that fill the PB -- the best in
    hindsight (`static`), the median and the worst of the PB-filling candidates, the SubGraph every menu SubNet
    shares (all a 3.375 MiB PB can hold) -- next to SUSHI.
 
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from chakra_tools.common import provenance, write_json
-from sushi.accel import bytes_of_box
+from sushi.accel import bytes_of_box, latency_energy
 from sushi.api import default_config, load_config, make_catalog, metrics, queries_for
 from sushi.sched import Tables, _nmin, predicted_cost, simulate
 
@@ -65,6 +67,16 @@ def oracle(cfg, cat, q) -> dict:
     return out
 
 
+def ceiling(cfg, cat, q) -> dict:
+    r = simulate(cat, q, "static", cfg.scheduler)
+    mix = np.bincount(r.subnet, minlength=cat.n) / len(q)
+    c = cat.costs
+    unbounded = latency_energy(c, cat.acc, c.weight_bytes[:, None, :])[0][:, 0]
+    return {"mean_service_ms_no_cache": float(mix @ cat.lat_s[:, 0] * 1e3),
+            "mean_service_ms_static": float(mix @ cat.lat_s[:, r.cache[0]] * 1e3),
+            "mean_service_ms_all_weights_resident": float(mix @ unbounded * 1e3)}
+
+
 def choices(cfg, cat, q) -> dict:
     sched = cfg.scheduler
     nm = _nmin(cat, q, sched, "sushi")
@@ -100,13 +112,16 @@ def main() -> None:
     q = queries_for(cfg, 0, n=a.queries)
     cat = make_catalog(cfg)
     res = {"config": str(a.config) if a.config else "default", "queries": len(q), "nesting": nesting(cat), "oracle": oracle(cfg, cat, q),
-           "fixed_choices": choices(cfg, cat, q), "provenance": provenance("reselection_bound.py", [a.config] if a.config else [], 0)}
+           "latency_ceiling": ceiling(cfg, cat, q), "fixed_choices": choices(cfg, cat, q), "provenance": provenance("reselection_bound.py", [a.config] if a.config else [], 0)}
     write_json(a.out / f"{a.name}.json", res)
     n, o = res["nesting"], res["oracle"]
     print(f"nesting: a less accurate menu SubNet's weights lie {100 * n['mean_share_contained']:.1f} % (min "
           f"{100 * n['min_share_contained']:.1f} %) inside a more accurate one's")
     print(f"per-phase oracle vs best fixed SubGraph: latency -{100 * o['latency']['per_phase_oracle_vs_best_fixed']:.1f} %, "
           f"off-chip energy -{100 * o['energy']['per_phase_oracle_vs_best_fixed']:.1f} %")
+    c = res["latency_ceiling"]
+    print(f"mean service time: no cache {c['mean_service_ms_no_cache']:.3f} ms, static SubGraph "
+          f"{c['mean_service_ms_static']:.3f} ms, every weight resident {c['mean_service_ms_all_weights_resident']:.3f} ms")
     for name, m in res["fixed_choices"].items():
         if isinstance(m, dict):
             print(f"  {name:32s} {m['mean_latency_ms']:.3f} ms, {m['offchip_energy_uj_per_query']:6.1f} uJ/q; SUSHI vs it: "

@@ -183,6 +183,22 @@ def test_smoothing_keeps_the_older_windows_in_the_estimate():
     assert slow.window_cache.tolist() == [1, 1, 1]
 
 
+def test_reselection_beats_the_best_fixed_subgraph_when_phases_do_not_nest():
+    # candidate 1 speeds up only the 70 % SubNet, candidate 2 only the 76 % one (disjoint working sets, free
+    # refills).  Ten queries ask for 70 %, then ten for 76 % (every 10 ms, no queueing, one-query windows).
+    # SUSHI deploys with candidate 2 (uniform mix: 6.5 vs 5.0 ms): q0 1.0 ms, switch to 1: q1..q9 0.5 ms;
+    # q10 4.0 ms, switch to 2: q11..q19 2.0 ms -> 27.5 ms busy, mean latency 1.375 ms.
+    # Best fixed SubGraph in hindsight: candidate 2 (10 x 1.0 + 10 x 2.0 = 30 ms; candidate 1: 45 ms) -> 1.5 ms.
+    cat = _catalog([[1.0, 0.5, 1.0], [2.0, 2.0, 2.0], [4.0, 4.0, 2.0]])
+    qs = _q([(10 * i, 10, 70 if i < 10 else 75) for i in range(20)])
+    cfg = SchedConfig(window=1, objective="latency")
+    r = simulate(cat, qs, "sushi", cfg)
+    st = simulate(cat, qs, "static", cfg)
+    assert r.window_cache.tolist() == [2] + [1] * 10 + [2] * 9
+    assert (r.finish_s - qs.arrival_s).mean() == pytest.approx(1.375 * MS)
+    assert set(st.cache.tolist()) == {2} and (st.finish_s - qs.arrival_s).mean() == pytest.approx(1.5 * MS)
+
+
 def test_static_is_the_best_fixed_subgraph_in_hindsight():
     # every query wants 76 %: over the whole stream candidate 2 (2.5 ms) beats candidate 1 (3.5 ms), although a
     # uniform menu mix (the deployment-time choice) prefers candidate 1.
