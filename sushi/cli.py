@@ -2,11 +2,12 @@
 
 Serves a stream of queries (each with a latency SLO and an accuracy target) from SubNets of one OFA
 SuperNet on a SushiAccel model whose Persistent Buffer keeps a SubGraph of shared weights on chip, and
-compares SushiSched with no caching, a static cache and SuperServe's SlackFit.
+compares SushiSched (queue-aware SubNet choice, SubGraph re-selection from the recent mix) with no caching,
+the best fixed SubGraph in hindsight (static) and SuperServe's SlackFit.
 
 \b
 Examples:
-  sushi-serve                        # default accelerator and query mix, all policies
+  sushi-serve                        # default ZU19EG-class accelerator, drifting mix, all policies
   sushi-serve examples/sushi/configs/diurnal_mix.yml --seed 3 -o r.json --plot r.png
   sushi-serve --supernet ofa-resnet50 --trace q.csv --policy sushi --queries-csv per_query.csv
   sushi-serve --pb 2MiB --queries 1000000 --json > r.json
