@@ -74,7 +74,12 @@ def dep_fields(dep: int) -> tuple[bytes, bytes]:
 
 
 def duration_field(us: int) -> bytes:
-    return b"\x38" + varint(us) if us else b""
+    if not us:
+        return b""
+    try:
+        return b"\x38" + varint(us)
+    except ValueError:
+        raise ValueError(f"duration_micros {us} does not fit uint64") from None
 
 
 _NO_LIST: list = []  # the default of a missing values/shapes/types key (never mutated)
@@ -107,15 +112,26 @@ def _attr(name: str, value_field: bytes) -> bytes:
 
 
 def attr_int64(name: str, v: int) -> bytes:
-    return _attr(name, b"\x48" + signed(v))
+    return _attr(name, b"\x48" + _checked(signed, v, 64, name, "int64"))
 
 
 def attr_int32(name: str, v: int) -> bytes:
-    return _attr(name, b"\x38" + signed(v, 32))
+    return _attr(name, b"\x38" + _checked(signed, v, 32, name, "int32"))
 
 
 def attr_uint64(name: str, v: int) -> bytes:
-    return _attr(name, b"\x68" + varint(v))
+    try:
+        vb = varint(v)
+    except ValueError:
+        raise ValueError(f"{name} {v} does not fit uint64") from None
+    return _attr(name, b"\x68" + vb)
+
+
+def _checked(enc, v: int, bits: int, name: str, kind: str) -> bytes:
+    try:
+        return enc(v, bits)
+    except ValueError:
+        raise ValueError(f"{name} {v} does not fit {kind}") from None
 
 
 def attr_bool(name: str, v: bool) -> bytes:
@@ -145,5 +161,5 @@ class Int64Attr:
             if b is None:
                 b = self._small[v] = self._heads[len(_VARINT[v])] + _VARINT[v]
             return b
-        vb = varint(v) if 0 <= v < _U64 >> 1 else signed(v)
+        vb = varint(v) if 0 <= v < _U64 >> 1 else _checked(signed, v, 64, self.name, "int64")
         return self._heads[len(vb)] + vb

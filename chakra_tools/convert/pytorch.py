@@ -13,6 +13,7 @@ import gc
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from math import isfinite
 from operator import itemgetter
 from pathlib import Path
 from sys import intern
@@ -544,47 +545,63 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     _innermost_costs(recs)
 
     groups: dict[str, list[int]] = {}
-    out: list[tuple[int, bytes]] = []
     stats = {"comp": 0, "coll": 0, "send": 0, "recv": 0, "metadata": 0}
+    try:
+        out = _walk(recs, roots, children, rank, has_c10d, groups, stats)
+    except ValueError as e:  # a value that does not fit its protobuf field
+        raise ToolError(f"{path}: {e}") from None
+    return ConvertedRank(meta, out, groups, stats)
+
+
+def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]], rank: int, has_c10d: bool,
+          groups: dict, stats: dict) -> list[bytes]:
+    """Node bodies sorted by id: each thread's call tree walked depth first, each node depending on the previous.
+
+    Every node is in at most one children list (its parent's) and roots are in none, so the walk meets each
+    node at most once, and nodes on a ctrl_deps cycle not at all.
+    """
+    out: list[tuple[int, bytes]] = []
     no_children: list[int] = []
-    # Every node is in at most one children list (its parent's) and roots are in none, so the walk below
-    # meets each node at most once, and nodes on a ctrl_deps cycle not at all.
     for root in sorted(roots):
         data_dep = b""  # data_deps field naming the previous node of this thread
         stack = list(children.get(root, no_children) if recs[root].kind == _THREAD else [root])
-        while stack:  # iterative DFS pre-order, children by ascending id (= start order)
-            nid = stack.pop()
-            rec = recs[nid]
-            kind = rec.kind
-            if kind == _THREAD or kind == _PROCESS:
-                stack.extend(children.get(nid, no_children))
-                continue
-            if rec.comm is not None and rec.comm[5] and has_c10d and kind == _OTHER:
-                continue  # the c10d op it belongs to is the communication node; its callees go with it
-            parent = recs.get(rec.parent)
-            ctrl = parent.ctrl_ref if parent is not None else b""
-            body = rec.head + ctrl + data_dep
-            if kind == _META:
-                body += rec.tail
-                stats["metadata"] += 1
-                if rec.groups:
-                    groups.update(rec.groups)
-                stack.extend(children.get(nid, no_children))
-            elif rec.comm is not None:
-                body += _duration(rec) + rec.tail + _comm_attrs(rec, rank)
-                stats[_STAT[_comm_node_type(rec.comm)]] += 1
-            else:
-                body += _duration(rec) + rec.tail
-                if rec.cost is not None:
-                    body += nw.attr_int64("num_ops", int(rec.cost[0])) + nw.attr_uint64("tensor_size",
-                                                                                       int(rec.cost[1]))
-                stats["comp"] += 1
-                stack.extend(children.get(nid, no_children))
-            out.append((nid, body))
-            rec.head = rec.tail = b""
-            rec.ctrl_ref, data_dep = nw.dep_fields(nid)
+        nid = root
+        try:
+            while stack:  # iterative DFS pre-order, children by ascending id (= start order)
+                nid = stack.pop()
+                rec = recs[nid]
+                kind = rec.kind
+                if kind == _THREAD or kind == _PROCESS:
+                    stack.extend(children.get(nid, no_children))
+                    continue
+                if rec.comm is not None and rec.comm[5] and has_c10d and kind == _OTHER:
+                    continue  # the c10d op it belongs to is the communication node; its callees go with it
+                parent = recs.get(rec.parent)
+                ctrl = parent.ctrl_ref if parent is not None else b""
+                body = rec.head + ctrl + data_dep
+                if kind == _META:
+                    body += rec.tail
+                    stats["metadata"] += 1
+                    if rec.groups:
+                        groups.update(rec.groups)
+                    stack.extend(children.get(nid, no_children))
+                elif rec.comm is not None:
+                    body += _duration(rec) + rec.tail + _comm_attrs(rec, rank)
+                    stats[_STAT[_comm_node_type(rec.comm)]] += 1
+                else:
+                    body += _duration(rec) + rec.tail
+                    if rec.cost is not None:
+                        body += nw.attr_int64("num_ops", int(rec.cost[0])) + nw.attr_uint64("tensor_size",
+                                                                                           int(rec.cost[1]))
+                    stats["comp"] += 1
+                    stack.extend(children.get(nid, no_children))
+                out.append((nid, body))
+                rec.head = rec.tail = b""
+                rec.ctrl_ref, data_dep = nw.dep_fields(nid)
+        except ValueError as e:
+            raise ValueError(f"node {nid}: {e}") from None
     out.sort()
-    return ConvertedRank(meta, [b for _, b in out], groups, stats)
+    return [b for _, b in out]
 
 
 _STAT = {NodeType.COMM_COLL_NODE: "coll", NodeType.COMM_SEND_NODE: "send", NodeType.COMM_RECV_NODE: "recv"}
@@ -595,7 +612,12 @@ def _comm_node_type(comm: tuple) -> int:
 
 
 def _duration(rec: _Rec) -> bytes:
-    return nw.duration_field(int(round(rec.excl_us))) if rec.excl_us else b""
+    us = rec.excl_us
+    if not us:
+        return b""
+    if not isfinite(us):
+        raise ValueError(f"exclusive duration {us} µs is not a number of microseconds")
+    return nw.duration_field(int(round(us)))
 
 
 def _comm_attrs(rec: _Rec, rank: int) -> bytes:

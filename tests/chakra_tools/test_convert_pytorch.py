@@ -155,3 +155,30 @@ def test_random_call_trees_convert_to_one_acyclic_chain(tmp_path_factory, nodes)
     # the chain visits callers before callees and siblings by start order: ascending ids here
     order = g.issue_order()
     assert order == sorted(order)
+
+
+@pytest.mark.parametrize("dur,kineto_us,message", [
+    (-3, None, "node 3: duration_micros -3 does not fit uint64"),  # a negative exclusive_dur in the ET
+    (None, float("inf"), "node 3: exclusive duration inf µs is not a number of microseconds"),  # via the Python API
+])
+def test_a_value_that_does_not_fit_its_field_names_file_and_node(tmp_path, dur, kineto_us, message):
+    attrs = [{"name": "rf_id", "type": "uint64", "value": 7}]
+    if dur is not None:
+        attrs.append({"name": "exclusive_dur", "type": "double", "value": dur})
+    nodes = [{"id": 2, "name": "[pytorch|profiler|execution_trace|thread]", "ctrl_deps": 1},
+             {"id": 3, "name": "aten::relu", "ctrl_deps": 2, "attrs": attrs}]
+    f = _et(tmp_path, nodes=nodes)
+    with pytest.raises(ToolError) as e:
+        convert_trace(f, 0, None if kineto_us is None else KinetoDurations({7: kineto_us}))
+    assert str(e.value) == f"{f}: {message}"
+
+
+def test_send_peer_beyond_int32_is_an_error_not_a_wrapped_rank(tmp_path):
+    # comm_dst is an int32 (what Chakra's feeder reads): a peer of 2^31 cannot be written, so it is refused
+    nodes = [{"id": 2, "name": "[pytorch|profiler|execution_trace|thread]", "ctrl_deps": 1},
+             {"id": 3, "name": "c10d::send", "ctrl_deps": 2,
+              "inputs": {"values": [[[1, 1, 0, 8, 4, "cpu"]], "<pg>", 1 << 31, 0],
+                         "shapes": [[[8]], [], [], []], "types": ["GenericList[Tensor(float)]", "Object", "Int", "Int"]}}]
+    f = _et(tmp_path, nodes=nodes)
+    with pytest.raises(ToolError, match=r"node 3: comm_dst 2147483648 does not fit int32"):
+        convert_trace(f, 0)
