@@ -97,12 +97,13 @@ def io_field(tag: bytes, d: dict) -> bytes:
     v = str(d.get("values", _NO_LIST))
     s = str(d.get("shapes", _NO_LIST))
     t = str(d.get("types", _NO_LIST))
-    if (v and s and t and v.isascii() and s.isascii() and t.isascii()  # the usual case: byte length = len()
-            and len(v) < _SMALL and len(s) < _SMALL and len(t) < _SMALL):
+    lv, ls, lt = len(v), len(s), len(t)
+    if lv and ls and lt and lv + ls + lt < _SMALL - 9 and v.isascii() and s.isascii() and t.isascii():
+        # the usual case: byte lengths = str lengths, every length (and the body's) a table varint
         vt = _VARINT_TEXT
-        body = f"\n{vt[len(v)]}{v}\x12{vt[len(s)]}{s}\x1a{vt[len(t)]}{t}".encode("latin-1")
-    else:
-        body = string_field(b"\x0a", v) + string_field(b"\x12", s) + string_field(b"\x1a", t)
+        body = f"\n{vt[lv]}{v}\x12{vt[ls]}{s}\x1a{vt[lt]}{t}".encode("latin-1")
+        return tag + _VARINT[len(body)] + body
+    body = string_field(b"\x0a", v) + string_field(b"\x12", s) + string_field(b"\x1a", t)
     return tag + varint(len(body)) + body
 
 
