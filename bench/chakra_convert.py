@@ -12,8 +12,11 @@ comparable: the baseline's 123.8 MB / 22.36 CPU-s = 5.5 MB/CPU-s (5.7 in its sec
 user + sys time of the converter process (os.wait4 on it: the interpreter start-up and the writing of the .et
 are included, as they are in the baseline's figure). The converter is single-threaded, so its CPU-seconds
 are not lowered by parallelism. Wall MB/s is printed too, against the loaded 3.5 MB/s.
-Targets (issue 2): >= 5x the baseline's throughput, peak RSS <= 3x the input. Each figure is the median of
---repeat runs (default 3): the machine is shared, so single timings wander by 10-20 %.
+Targets (issue 2): >= 5x the baseline's throughput, peak RSS <= 3x the input.
+The machine is shared, so timings of one build wander by 10-30 % with what else runs. Printed: the best of
+--repeat runs (default 5; other processes only ever add time, so the minimum is the converter's own cost, as
+timeit's documentation argues) and the median. Against the baseline's better run (5.7 MB/CPU-s) the ratios are
+3 % lower.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def convert_once() -> tuple[float, float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=3, help="conversions to run; medians are reported")
+    ap.add_argument("--repeat", type=int, default=5, help="conversions to run (best and median are reported)")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     if not TRACE.exists() or TRACE.stat().st_size < 100e6:
@@ -84,19 +87,16 @@ def main() -> None:
         print(f"recorded {TRACE.name}: {TRACE.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t:.1f} s")
     mb = TRACE.stat().st_size / 1e6
     runs = [convert_once() for _ in range(max(1, args.repeat))]
-    wall = statistics.median(r[0] for r in runs)
-    cpu = statistics.median(r[1] for r in runs)
     rss = max(r[2] for r in runs)
-    per_cpu, per_wall = mb / cpu, mb / wall
-    print(f"input {mb:.1f} MB, {len(runs)} runs: wall {', '.join(f'{r[0]:.2f}' for r in runs)} s; "
-          f"CPU {', '.join(f'{r[1]:.2f}' for r in runs)} s")
-    print(f"MB per CPU-second: ours {per_cpu:.1f} vs MLCommons {BASE_MB_PER_CPU_S:.1f} -> "
-          f"{per_cpu / BASE_MB_PER_CPU_S:.1f}x   (target >= {TARGET_RATIO:.0f}x)")
-    print(f"wall MB/s: ours {per_wall:.1f} vs MLCommons {BASE_MBPS_WALL:.1f} (loaded machine) -> "
-          f"{per_wall / BASE_MBPS_WALL:.1f}x")
+    print(f"input {mb:.1f} MB, {len(runs)} runs: CPU {', '.join(f'{r[1]:.2f}' for r in runs)} s; "
+          f"wall {', '.join(f'{r[0]:.2f}' for r in runs)} s")
+    for label, pick in (("best", min), ("median", statistics.median)):
+        per_cpu, per_wall = mb / pick(r[1] for r in runs), mb / pick(r[0] for r in runs)
+        print(f"{label:>6}: {per_cpu:.1f} MB per CPU-second vs MLCommons {BASE_MB_PER_CPU_S:.1f} -> "
+              f"{per_cpu / BASE_MB_PER_CPU_S:.1f}x (target >= {TARGET_RATIO:.0f}x);   wall {per_wall:.1f} MB/s vs "
+              f"{BASE_MBPS_WALL:.1f} (loaded) -> {per_wall / BASE_MBPS_WALL:.1f}x")
     print(f"peak RSS: {rss / 1e6:.0f} MB = {rss / (mb * 1e6):.2f}x input vs MLCommons {BASE_RSS_RATIO:.1f}x   "
           f"(target <= {TARGET_RSS:.0f}x)")
-
 
 if __name__ == "__main__":
     main()
