@@ -34,7 +34,7 @@ def all_gather(topo: Topology, chunks_per_npu: int, chunk_bytes: float, rng: ran
     have = [0] * n
     for k in range(k_total):
         have[k % n] |= 1 << k
-    inflight = [0] * n
+    known = have[:]  # chunks an NPU has or is receiving (only grows: an arrival moves a bit from in flight to have)
     links = topo.links
     ltime = [ln.time_ns(chunk_bytes) for ln in links]
     src = [ln.src for ln in links]
@@ -42,13 +42,13 @@ def all_gather(topo: Topology, chunks_per_npu: int, chunk_bytes: float, rng: ran
     out_links: list[list[int]] = [[] for _ in range(n)]
     for i, ln in enumerate(links):
         out_links[ln.src].append(i)
-    free_at = [0] * len(links)
     idle = set(range(len(links)))
     arrivals: dict[int, list[tuple[int, int]]] = {}
     times: list[int] = []
     transfers: list[Transfer] = []
     satisfied = sum(1 for v in range(n) if have[v] == full)
     getrandbits = rng.getrandbits
+    new_transfer = tuple.__new__  # Transfer(...) runs a Python-level __new__; this builds the same tuple faster
 
     def match(candidates: list[int], t: int) -> None:
         # fastest links first; random order among equally fast ones
@@ -56,22 +56,22 @@ def all_gather(topo: Topology, chunks_per_npu: int, chunk_bytes: float, rng: ran
         candidates.sort(key=ltime.__getitem__)
         for li in candidates:
             u, v = src[li], dst[li]
-            cand = have[u] & ~have[v] & ~inflight[v]
+            cand = have[u] & ~known[v]
             if not cand:
                 idle.add(li)
                 continue
+            # the first candidate chunk at or after a random position, wrapping around
             r = getrandbits(24) % k_total
-            rot = ((cand >> r) | (cand << (k_total - r))) & full
-            k = ((rot & -rot).bit_length() - 1 + r) % k_total
-            inflight[v] |= 1 << k
+            above = cand >> r
+            k = r + (above & -above).bit_length() - 1 if above else (cand & -cand).bit_length() - 1
+            known[v] |= 1 << k
             end = t + ltime[li]
-            free_at[li] = end
             idle.discard(li)
             if end not in arrivals:
                 arrivals[end] = []
                 heapq.heappush(times, end)
             arrivals[end].append((li, k))
-            transfers.append(Transfer(k, u, v, t, end))
+            transfers.append(new_transfer(Transfer, (k, u, v, t, end, "ag")))
 
     match(list(range(len(links))), 0)
     while times and satisfied < n:
@@ -81,7 +81,6 @@ def all_gather(topo: Topology, chunks_per_npu: int, chunk_bytes: float, rng: ran
         for li, k in arrivals.pop(t):
             v = dst[li]
             bit = 1 << k
-            inflight[v] &= ~bit
             if not have[v] & bit:
                 have[v] |= bit
                 touched.add(v)
