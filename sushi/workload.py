@@ -19,14 +19,13 @@ CSV trace: header ``arrival_ms,slo_ms[,accuracy_target]`` (accuracy_target in %,
 """
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from chakra_tools.common import ToolError
+from chakra_tools.common import ToolError, read_csv_rows
 
 MAX_TIME_MS = 1e10      # beyond ~1e7 s a double no longer resolves microseconds
 
@@ -202,17 +201,7 @@ def generate(w: Workload, seed: int, n: int | None = None) -> Queries:
 def read_trace(path: str | Path) -> Queries:
     """CSV `arrival_ms,slo_ms[,accuracy_target]`; rows sorted by arrival (checked)."""
     p = Path(path)
-    try:
-        with open(p, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise ToolError(f"{p}: file not found") from None
-    except IsADirectoryError:
-        raise ToolError(f"{p}: is a directory, expected a CSV file") from None
-    except UnicodeDecodeError:
-        raise ToolError(f"{p}: not a text file (invalid UTF-8)") from None
-    except csv.Error as e:
-        raise ToolError(f"{p}: malformed CSV ({e})") from None
+    rows = read_csv_rows(p, "CSV file")
     if not rows:
         raise ToolError(f"{p}: empty trace, expected a header arrival_ms,slo_ms[,accuracy_target]")
     head = [c.strip().lower() for c in rows[0]]
