@@ -16,6 +16,7 @@ from chakra_tools.common import (
     provenance,
     regression_options,
     tool_main,
+    version_option,
     write_json,
 )
 from chakra_tools.et import resolve_trace
@@ -57,6 +58,7 @@ TOOL = "astra-run"
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
 @regression_options
 @common_options
+@version_option(TOOL)
 def cli(workload, system, network, memory, comm_groups, custom, backend, num_queues_per_dim, injection_scale,
         comm_scale, compute_scale, rendezvous_protocol, logging_configuration, logging_folder, output, timeline, as_json, expect, rtol, atol,
         quiet, debug):

@@ -19,6 +19,7 @@ from chakra_tools.common import (
     provenance,
     regression_options,
     tool_main,
+    version_option,
 )
 from tacos.baselines import baselines
 from tacos.export.chakra import write_ets
@@ -55,6 +56,7 @@ def _chunks(value: str) -> int | str:
 @click.option("--json", "as_json", is_flag=True, help="Print the report (without the per-link schedule) as JSON.")
 @regression_options
 @common_options
+@version_option(TOOL)
 def cli(topology, collective, size, chunks, seed, restarts, output, et_prefix, msccl_xml, plot, as_json, expect, rtol,
         atol, quiet, debug):
     for out in (output, msccl_xml, plot):
