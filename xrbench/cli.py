@@ -25,6 +25,7 @@ from chakra_tools.common import (
 
 from .accelerators import load_costs, parse_preset
 from .api import describe_system, evaluate, layer_rows, system_costs
+from .models import MODELS
 from .models import summary as model_summary
 from .runtime import SCHEDULERS
 from .scenarios import BUILTIN, SCENARIO_ORDER, load_scenarios
@@ -42,6 +43,9 @@ TOOL = "xrbench-run"
 @click.option("--compat", type=click.Choice(["xrbench-v0.1"]), default=None, help="Reference semantics.")
 @click.option("--scheduler", type=click.Choice(SCHEDULERS), default="latency-greedy", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--accuracy", "accuracy", multiple=True, metavar="ID=A",
+              help="Accuracy term of a model in [0, 1] (e.g. its quality vs the target), multiplying each inference's "
+                   "score; repeatable; default 1 (what the reference implements).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Summary CSV.")
 @click.option("--timeline", type=click.Path(dir_okay=False), help="Timeline CSV.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Report JSON.")
@@ -53,7 +57,7 @@ TOOL = "xrbench-run"
 @regression_options
 @common_options
 @version_option(TOOL)
-def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, output, timeline, report,
+def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, accuracy, output, timeline, report,
             as_json, plot, layers_csv, list_models, expect, rtol, atol, quiet, debug):
     if list_models:
         _list_models(as_json, quiet)
@@ -68,6 +72,7 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
         if n not in known:
             raise ToolError(f"unknown scenario {n!r} (known: {', '.join(known)})")
     scs = [known[n] for n in names]
+    acc = _accuracy_terms(accuracy)
     inputs = [p for p in (costs, scenarios_file, expect) if p]
     for out in (output, timeline, report, plot, layers_csv):
         check_not_input(out, inputs)
@@ -84,11 +89,11 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
             name, subs = parse_preset(spec)
             systems[name] = system_costs(subs)
             presets[name] = subs
-    rep = {"compat": compat, "scheduler": scheduler, "systems": {}}
+    rep = {"compat": compat, "scheduler": scheduler, "accuracy": acc, "systems": {}}
     rows, trows = [], []
     timelines_by_system = {}
     for sysname, table in systems.items():
-        res, tls = evaluate(scs, table, compat=compat is not None, scheduler=scheduler, seed=seed)
+        res, tls = evaluate(scs, table, compat=compat is not None, scheduler=scheduler, seed=seed, accuracy=acc)
         if sysname in presets:
             res.update(describe_system(presets[sysname]))
         rep["systems"][sysname] = res
@@ -125,6 +130,24 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ou
         table_rows.append(["overall", *(f"{rep['systems'][s]['overall']:.2f}" for s in systems)])
         print_table("XRBench scenario scores (0-100)", cols, table_rows, quiet=quiet)
     check_expected(rep, expect, rtol, atol, TOOL)
+
+
+def _accuracy_terms(specs: tuple[str, ...]) -> dict[str, float]:
+    """`--accuracy HT=0.9 ...` → {model id: term}; unknown ids and values outside [0, 1] are one-line errors."""
+    out: dict[str, float] = {}
+    for spec in specs:
+        mid, sep, val = spec.partition("=")
+        mid = mid.strip()
+        if not sep or mid not in MODELS:
+            raise ToolError(f"--accuracy {spec!r}: expected ID=A with ID one of {' '.join(MODELS)}")
+        try:
+            a = float(val)
+        except ValueError:
+            a = float("nan")
+        if not 0.0 <= a <= 1.0:
+            raise ToolError(f"--accuracy {spec!r}: the accuracy term must be a number in [0, 1]")
+        out[mid] = a
+    return out
 
 
 def _list_models(as_json: bool, quiet: bool) -> None:

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,18 @@ def test_bad_expect_file_fails_before_writing(tmp_path):
     (tmp_path / "e.json").write_text("[1, 2]")
     r = run("--scenario", "ar_gaming", "--expect", "e.json", "-o", "s.csv", cwd=tmp_path)
     assert r.returncode == 1 and "mapping" in r.stderr and not (tmp_path / "s.csv").exists()
+
+
+def test_accuracy_term_scales_a_models_score():
+    exe = Path(sys.executable).parent / "xrbench-run"
+    base = ["--scenario", "vr_gaming", "--accelerators", "B_4K", "--json"]
+    full = json.loads(subprocess.run([exe, *base], capture_output=True, text=True, check=True).stdout)
+    half = json.loads(subprocess.run([exe, *base, "--accuracy", "HT=0.5"], capture_output=True, text=True,
+                                     check=True).stdout)
+    f, h = full["scenarios"]["vr_gaming"], half["scenarios"]["vr_gaming"]
+    # S_HT halves; the scenario score (100 x mean over ES, GE, HT) drops by 100 x S_HT / 2 / 3
+    assert h["models"]["HT"]["score"] == pytest.approx(f["models"]["HT"]["score"] / 2)
+    assert h["score"] == pytest.approx(f["score"] - 100 * f["models"]["HT"]["score"] / 6)
+    assert half["accuracy"] == {"HT": 0.5}
+    bad = subprocess.run([exe, *base, "--accuracy", "HT=1.5"], capture_output=True, text=True)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
