@@ -1,7 +1,8 @@
 """Cycle model of a tile-instruction stream on one core: load pipe, weight loads, the engine, the store pipe.
 
 Pipes are in order; they run ahead of each other (decoupled, like reservation stations), limited by register
-dependencies on the 8 architectural tregs / 8 mregs (no renaming of 1 KB registers):
+dependencies on the 8 architectural tregs / 8 mregs, renamed onto `CoreConfig.phys_tregs` / `phys_mregs` physical
+registers (16 by default; 8 = no renaming):
   RAW  an operand is usable `t_operand` (= wake-up + register read) cycles after it is ready
   WAR  a register is overwritten only after its last reader has finished reading it
 Resources and timing (all times in cycles, floats because bandwidths are bytes/cycle):
