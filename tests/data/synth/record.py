@@ -18,7 +18,11 @@ replaced by its minimum over the PAIRS x STEPS steps (per-op minimum: interferen
 `corpus.json` records, per model, the spread of the single-step iteration times and the reproducibility of the
 per-op minimum (two disjoint halves of the steps), i.e. the measurement noise any prediction is up against.
 
-Usage: OMP_NUM_THREADS=1 .venv/bin/python tests/data/synth/record.py [--out DIR] [MODEL...]
+Every model also gets `<name>.describe.json` ({"depth": D, "width": W}: the architecture descriptors its owner
+knows), which `chakra-synth fit` reads to learn its architecture laws.
+
+Usage: OMP_NUM_THREADS=1 .venv/bin/python tests/data/synth/record.py [--out DIR] [--describe-only] [MODEL...]
+(--describe-only: write only the descriptor sidecars, no torch needed)
 (needs torch: `.venv/bin/pip install torch==2.13.0`; ~30 min for the whole corpus on 2 cores). Durations are
 CPU times of this machine, so re-recording changes the numbers; the committed .et.gz files are the reference.
 """
@@ -35,11 +39,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-from torch import nn
-from torch.profiler import ExecutionTraceObserver, ProfilerActivity, profile
+
+try:
+    import torch
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+    from torch import nn
+    from torch.profiler import ExecutionTraceObserver, ProfilerActivity, profile
+except ImportError:  # --describe-only writes the descriptor sidecars without torch
+    torch = None
 
 HERE = Path(__file__).resolve().parent
 PAIRS, STEPS, WARMUP = 3, 8, 5
@@ -66,6 +74,18 @@ def splits() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
 
 
 TRAIN, HELD_OUT = splits()
+
+
+def descriptors(name: str) -> dict[str, int]:
+    """The architecture descriptors a user knows of the model: its width (mlp hidden width, cnn first-stage
+    channels, transformer d_model) and depth (hidden layers, conv stages, encoder layers)."""
+    w, depth = (int(x) for x in name.split("_")[1].split("x"))
+    return {"depth": depth, "width": w}
+
+
+def write_sidecar(name: str, out: Path) -> None:
+    """`<name>.describe.json` beside the trace: what `chakra-synth fit` learns the architecture laws from."""
+    (out / f"{name}.describe.json").write_text(json.dumps(descriptors(name)) + "\n")
 
 
 def build(name: str) -> tuple[nn.Module, tuple[int, ...]]:
@@ -177,6 +197,7 @@ def record(name: str, tmp: str, out: Path) -> dict:
             "per_op_min_halves_us": [int(dur[0::2].min(axis=0).sum()), int(dur[1::2].min(axis=0).sum())],
         }
     shutil.copyfile(f"{steps[0]}.comm_groups.json", out / f"{name}.comm_groups.json")
+    write_sidecar(name, out)
     print(f"recorded {name}: {json.dumps(stats)}", file=sys.stderr)
     return stats
 
@@ -187,7 +208,15 @@ def main() -> None:
     if args[:1] == ["--out"]:
         out, args = Path(args[1]), args[2:]
         out.mkdir(parents=True, exist_ok=True)
+    only_describe = args[:1] == ["--describe-only"]
+    args = args[1:] if only_describe else args
     names = args or [m for fam in FAMILIES for m in TRAIN[fam] + HELD_OUT[fam]]
+    if only_describe:
+        for name in names:
+            write_sidecar(name, out)
+        return
+    if torch is None:
+        raise SystemExit("record.py needs torch: .venv/bin/pip install torch==2.13.0")
     index_path = out / "corpus.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     index.setdefault("models", {})
