@@ -29,6 +29,7 @@ from chakra_tools.common import (
                   "  chakra-synth sample model.json -o synth/x --ranks 8 --seed 1\n\n"
                   "  chakra-synth describe et/mlp\n\n"
                   "  chakra-synth sample model.json -o synth/big --ranks 8 --param-bytes 8MiB\n\n"
+                  "  chakra-synth sample model.json -o synth/w320 --ranks 2 --describe width=320,depth=3\n\n"
                   "  chakra-synth compare et/mlp synth/x --json")
 @version_option("chakra-synth")
 def cli() -> None:
@@ -36,21 +37,40 @@ def cli() -> None:
 
 
 @cli.command(help="Fit a model on one or many multi-rank traces (PREFIX.<rank>.et).\n\n"
-                  "Example: chakra-synth fit et/mlp et/cnn -o model.json")
+                  "Architecture descriptors of a trace (its hyper-parameters, e.g. width and depth) are read from "
+                  "PREFIX.describe.json ({\"width\": 320, \"depth\": 3}) or given with --describe; when every "
+                  "trace has them the model also learns architecture laws (exact attribute atoms), used by "
+                  "`sample --describe`.\n\n"
+                  "Example: chakra-synth fit et/mlp et/cnn -o model.json\n\n"
+                  "  chakra-synth fit et/a et/b et/c et/d --describe et/a=width:64,depth:2 ... -o model.json")
 @click.argument("prefixes", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Model JSON to write.")
 @click.option("--order", default=3, show_default=True, help="Markov order over node kinds.")
 @click.option("--bins", default=64, show_default=True,
               help="Position bins of the kind chain (phase of the step; 0 = plain order-k chain).")
+@click.option("--describe", "describe", multiple=True, metavar="PREFIX=NAME:VALUE,...",
+              help="Architecture descriptors of one of the traces (repeatable; overrides PREFIX.describe.json).")
 @common_options
-def fit(prefixes, output, order, bins, quiet, debug) -> None:
+def fit(prefixes, output, order, bins, describe, quiet, debug) -> None:
     from chakra_tools.et import resolve_trace
+    from chakra_tools.synth.arch import parse_descriptors
     from chakra_tools.synth.fit import fit as fit_model
     check_not_input(output, [f for p in prefixes for f in resolve_trace(p).values()])
-    model = fit_model(list(prefixes), order=order, bins=bins)
+    given: dict[str, dict] = {}
+    for spec in describe:
+        prefix, sep, text = spec.rpartition("=")
+        if not sep or not prefix:
+            raise ToolError(f"--describe {spec!r}: expected PREFIX=NAME:VALUE,... (e.g. et/a=width:64,depth:2)")
+        if prefix not in prefixes:
+            raise ToolError(f"--describe {spec!r}: {prefix} is not one of the traces being fitted")
+        given[prefix] = parse_descriptors(text, f"--describe {prefix}", sep=":")
+    descs = [given.get(p) for p in prefixes] if given else None
+    model = fit_model(list(prefixes), order=order, bins=bins, describe=descs)
     write_json(output, model)
     c = model["corpus"]
     laws = "with size laws" if "scaling" in model else "no size laws (needs >= 4 traces of different sizes)"
+    if "architecture" in model:
+        laws += " and architecture laws in " + ", ".join(model["architecture"]["descriptors"])
     info(f"fitted {len(model['kinds'])} node kinds on {c['traces']} traces, {c['ranks']} ranks, "
          f"{c['nodes']} nodes, {laws} -> {output}", quiet=quiet)
 
@@ -58,7 +78,9 @@ def fit(prefixes, output, order, bins, quiet, debug) -> None:
 @cli.command(help="Synthesize a trace PREFIX.<rank>.et from a model, optionally at a target model size.\n\n"
                   "Example: chakra-synth sample model.json -o synth/x --ranks 8 --nodes 500 --seed 1\n\n"
                   "What-if, a model of 8 MiB of parameters: chakra-synth sample model.json -o synth/big --ranks 8 "
-                  "--param-bytes 8MiB --seed 1")
+                  "--param-bytes 8MiB --seed 1\n\n"
+                  "What-if, an architecture (a model fitted on described traces): chakra-synth sample model.json "
+                  "-o synth/w320 --ranks 2 --describe width=320,depth=3 --seed 1")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, help="Output prefix: writes PREFIX.<rank>.et.")
 @click.option("--ranks", type=click.IntRange(1, 1 << 20), required=True, help="Number of ranks.")
@@ -73,15 +95,21 @@ def fit(prefixes, output, order, bins, quiet, debug) -> None:
                    "e.g. 8MiB. Evaluates the model's size laws there (what-if: a bigger model).")
 @click.option("--flops", type=float, default=None,
               help="Target FLOPs per rank and step (sum of num_ops; default: the law's value for --param-bytes).")
+@click.option("--describe", "describe", default=None, metavar="NAME=VALUE,...",
+              help="Target architecture, e.g. width=320,depth=3 (the model's descriptors): kind counts and exact "
+                   "attribute atoms from the architecture laws; sets the size (no --param-bytes/--flops/--nodes).")
 @common_options
-def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, quiet, debug) -> None:
+def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, describe, quiet,
+           debug) -> None:
+    from chakra_tools.synth.arch import parse_descriptors
     from chakra_tools.synth.sample import check_model
     from chakra_tools.synth.sample import sample as sample_trace
     require_file(model)
     check_not_input(f"{output}.0.et", [model])
+    desc = parse_descriptors(describe) if describe is not None else None
     try:
         m = check_model(load_data(model), model)
-        summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops)
+        summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, desc)
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError,
             OverflowError) as e:  # a hand-edited model that passed the structural checks
         raise ToolError(f"{model}: malformed model ({type(e).__name__}: {e})") from None
@@ -89,24 +117,32 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
     if "target" in summary:
         t = summary["target"]
         at = f" at {t['param_bytes']:.4g} param bytes, {t['flops']:.4g} FLOPs"
+    if "describe" in summary:
+        at = " of " + ",".join(f"{k}={v:g}" for k, v in summary["describe"].items()) + at
     info(f"wrote {ranks} ranks x {summary['nodes_per_rank']} nodes "
          f"({summary['collectives_per_rank']} collectives/rank){at} -> {output}.<rank>.et", quiet=quiet)
 
 
 @cli.command(help="Size descriptors of a trace (what `sample --param-bytes/--flops/--nodes` targets): bytes "
-                  "of collectives, FLOPs (sum of num_ops) and nodes, per rank and step.\n\n"
+                  "of collectives, FLOPs (sum of num_ops) and nodes, per rank and step; and its architecture "
+                  "descriptors (PREFIX.describe.json) when it has them.\n\n"
                   "Example: chakra-synth describe et/mlp --json")
 @click.argument("trace")
 @click.option("--json", "as_json", is_flag=True, help="Print the descriptors as JSON.")
 @common_options
 def describe(trace, as_json, quiet, debug) -> None:
+    from chakra_tools.synth.arch import read_sidecar
     from chakra_tools.synth.scaling import trace_descriptors
     d = trace_descriptors(trace)
+    arch = read_sidecar(trace)
+    if arch is not None:
+        d["architecture"] = {k: int(v) if float(v).is_integer() else v for k, v in arch.items()}
     if as_json:
         click.echo(dumps_json(d))
     else:
-        print_table(f"size descriptors of {trace} (per rank and step)", ["descriptor", "value"],
-                    [(k, v) for k, v in d.items()], quiet=quiet)
+        rows = [(k, v) for k, v in d.items() if k != "architecture"]
+        rows += [(f"architecture.{k}", v) for k, v in d.get("architecture", {}).items()]
+        print_table(f"size descriptors of {trace} (per rank and step)", ["descriptor", "value"], rows, quiet=quiet)
 
 
 @cli.command(help="Fidelity report of trace B against trace A (KS/Wasserstein per attribute, kind mix, graph "

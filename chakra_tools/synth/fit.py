@@ -96,10 +96,16 @@ def rank_size(g, f: dict | None = None) -> dict:
             "compute_us": compute_path_us(g)}  # compute_path_us raises a one-line ToolError on a cyclic input
 
 
-def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins: int = DEFAULT_BINS) -> dict:
-    """Fit a model (a JSON-able dict) on the traces at `prefixes` (each `<prefix>.<rank>.et`)."""
+def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins: int = DEFAULT_BINS,
+        describe: Sequence[dict[str, float] | None] | None = None) -> dict:
+    """Fit a model (a JSON-able dict) on the traces at `prefixes` (each `<prefix>.<rank>.et`).
+
+    `describe` gives each trace's architecture descriptors ({"width": 320, "depth": 3}); an entry that is None
+    (or no `describe` at all) is read from `<prefix>.describe.json` when that exists. When every trace has them,
+    the model learns the architecture laws (arch.py) too."""
     if not prefixes:
         raise ToolError("fit needs at least one trace")
+    descs = trace_descriptions(prefixes, describe)
     if order < 0 or order > 8:
         raise ToolError(f"--order must be between 0 and 8, got {order}")
     if bins < 0 or bins > 1024:
@@ -218,7 +224,55 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     scaling = fit_scaling(kind_stats, per_trace, rank_sizes)
     if scaling is not None:
         model["scaling"] = scaling
+    if descs is not None and len(descs) >= MIN_TRACES and len({tuple(sorted(d.items())) for d in descs}) > 1:
+        model["architecture"] = _fit_architecture(descs, per_trace, rank_feats, traces)
     return model
+
+
+def trace_descriptions(prefixes: Sequence, describe: Sequence | None) -> list[dict[str, float]] | None:
+    """Each trace's architecture descriptors (given, else its sidecar), or None when no trace has any.
+
+    Either every trace has them, with the same names, or none does (a one-line error names the trace)."""
+    from chakra_tools.synth.arch import check_descriptors, read_sidecar
+
+    if describe is not None and len(describe) != len(prefixes):
+        raise ToolError(f"--describe: {len(describe)} descriptions for {len(prefixes)} traces")
+    given = list(describe) if describe is not None else [None] * len(prefixes)
+    descs = [check_descriptors(d, f"--describe {p}") if d is not None else read_sidecar(p)
+             for p, d in zip(prefixes, given)]
+    if all(d is None for d in descs):
+        return None
+    with_d = next(d for d in descs if d is not None)
+    for p, d in zip(prefixes, descs):
+        if d is None:
+            raise ToolError(f"{p}: no architecture descriptors ({p}.describe.json or --describe {p}=NAME:VALUE,...) "
+                            "while other traces have them")
+        if sorted(d) != sorted(with_d):
+            raise ToolError(f"{p}: descriptors {', '.join(sorted(d))} differ from the other traces' "
+                            f"({', '.join(sorted(with_d))})")
+    return descs
+
+
+def _fit_architecture(descs: list[dict], per_trace: list[dict], rank_feats: list, traces: list) -> dict:
+    """Per trace: nodes per rank of every kind and {value: nodes per rank} of every (kind, attribute)."""
+    from collections import Counter
+
+    from chakra_tools.synth.arch import fit_architecture
+
+    tindex = {id(t): j for j, t in enumerate(traces)}
+    ranks = [0] * len(traces)
+    kind_counts: list[Counter] = [Counter() for _ in traces]
+    for t, _r, f in rank_feats:
+        j = tindex[id(t)]
+        ranks[j] += 1
+        kind_counts[j].update(f["kinds"])
+    atoms = []
+    for j, tk in enumerate(per_trace):
+        r = max(ranks[j], 1)
+        atoms.append({k: {a: {float(v): c / r for v, c in Counter(tk[k][a]).items()} for a in NUMERIC_ATTRS
+                          if tk[k].get(a)} for k in tk})
+    counts = [{k: c / max(ranks[j], 1) for k, c in kc.items()} for j, kc in enumerate(kind_counts)]
+    return fit_architecture(descs, counts, atoms, [max(r, 1) for r in ranks])
 
 
 def fit_scaling(kind_stats: dict, per_trace: list[dict], rank_sizes: list[list[dict]]) -> dict | None:

@@ -106,24 +106,45 @@ class MarkovSampler:
             cdf = np.cumsum(np.array(list(nxt.values()), dtype=float))
             self.table[ctx] = (vals, cdf / cdf[-1])
 
-    def sample(self, length: int, rng: np.random.Generator) -> list[int]:
+    def _entries(self, i: int, length: int, hist: list[int]):
+        """The tables to draw node i from, longest context (in its position bin) first."""
+        b = f"{position_bin(i, length, self.bins)}|" if self.bins else None
+        for prefix in ((b, "") if b is not None else ("",)):
+            for j in range(self.order, -1, -1):
+                entry = self.table.get(prefix + (",".join(map(str, hist[len(hist) - j:])) if j else ""))
+                if entry is not None:
+                    yield entry
+
+    def sample(self, length: int, rng: np.random.Generator, budget: np.ndarray | None = None) -> list[int]:
+        """A kind sequence of `length`. With `budget` (nodes of every kind, summing to `length`) the sequence
+        has exactly that many of each kind: at every step the chain's probabilities are multiplied by how far
+        each kind is behind its schedule (remaining budget / budget x length / remaining positions; 0 once
+        used up), backing off to shorter contexts when the chain only proposes used-up kinds, and to the
+        remaining budget itself when no context does."""
         hist = [START] * self.order
         out = []
         u = rng.random(length)
+        if budget is not None:
+            left = np.asarray(budget, dtype=float).copy()
+            share = np.maximum(left, 1e-12)
         for i in range(length):
-            b = f"{position_bin(i, length, self.bins)}|" if self.bins else None
-            entry = None
-            for prefix in ((b, "") if b is not None else ("",)):
-                for j in range(self.order, -1, -1):
-                    entry = self.table.get(prefix + (",".join(map(str, hist[len(hist) - j:])) if j else ""))
-                    if entry is not None:
-                        break
-                if entry is not None:
+            k = None
+            for vals, cdf in self._entries(i, length, hist):
+                if budget is None:
+                    k = int(vals[min(int(np.searchsorted(cdf, u[i], side="right")), len(vals) - 1)])
                     break
-            if entry is None:
-                raise ValueError("model has no kind statistics")
-            vals, cdf = entry
-            k = int(vals[min(int(np.searchsorted(cdf, u[i], side="right")), len(vals) - 1)])
+                p = np.diff(cdf, prepend=0.0) * left[vals] / share[vals]
+                if p.sum() > 0:
+                    c = np.cumsum(p)
+                    k = int(vals[min(int(np.searchsorted(c, u[i] * c[-1], side="right")), len(vals) - 1)])
+                    break
+            if k is None:
+                if budget is None or left.sum() <= 0:
+                    raise ValueError("model has no kind statistics")
+                c = np.cumsum(left)
+                k = int(min(np.searchsorted(c, u[i] * c[-1], side="right"), len(c) - 1))
+            if budget is not None:
+                left[k] -= 1
             out.append(k)
             if self.order:
                 hist = hist[1:] + [k]

@@ -26,8 +26,16 @@ import numpy as np
 from chakra_tools.common import ToolError, atomic_group, atomic_write
 from chakra_tools.et import NodeType, make_attr, rank_path, write_et
 from chakra_tools.schema import et_def_pb2 as pb
+from chakra_tools.synth.arch import check_architecture, predict_architecture, target_vector
 from chakra_tools.synth.features import comm_type_of, node_type_of
-from chakra_tools.synth.model import FORMAT, VERSION, MarkovSampler, sample_counts, sample_quantiles
+from chakra_tools.synth.model import (
+    FORMAT,
+    VERSION,
+    MarkovSampler,
+    quantile_table,
+    sample_counts,
+    sample_quantiles,
+)
 from chakra_tools.synth.scaling import DESCRIPTORS, check_scaling, predict_cost, predict_law
 
 _REQUIRED_KEYS = ("order", "kinds", "kind_stats", "markov", "nodes_per_rank")
@@ -104,6 +112,10 @@ def check_model(model: object, source: str = "model") -> dict:
             bad = "scaling.kind_laws (a kind not in 'kinds')"
         if bad is not None:
             raise ToolError(f"{source}: malformed size laws at '{bad}'")
+    if "architecture" in model:
+        bad = check_architecture(model["architecture"], kinds)
+        if bad is not None:
+            raise ToolError(f"{source}: malformed architecture laws at '{bad}'")
     return model
 
 
@@ -136,6 +148,91 @@ def resolve_target(model: dict, param_bytes: float, flops: float | None, nodes: 
     return Target(float(param_bytes), max(float(flops), 1.0), int(nodes))
 
 
+MAX_DESCRIBED_NODES = 1 << 24
+CALIBRATION_STEPS = 6  # fixed-point corrections of the compute-path scale for integer rounding
+
+
+@dataclass
+class Architecture:
+    """What the architecture laws give at a described model: nodes per rank of every kind, and per kind and
+    attribute its exact atoms (values, expected nodes per rank) and rest (count, quantile table)."""
+
+    kind_counts: dict[str, int]
+    attrs: dict[str, dict[str, dict]]
+
+    def total(self, kinds, attr: str) -> float:
+        """Expected sum of `attr` per rank over `kinds` (atoms exactly, the rest by its table's mean)."""
+        out = 0.0
+        for k in kinds:
+            a = self.attrs.get(k, {}).get(attr)
+            if a is not None:
+                out += float(a["values"] @ a["counts"]) + a["rest_count"] * _table_mean(a["rest_table"])
+        return out
+
+
+def resolve_architecture(model: dict, describe: dict[str, float]) -> tuple[Architecture, Target]:
+    """The architecture laws at `describe`, and the size descriptors they imply (param bytes = the collectives'
+    bytes, FLOPs = the num_ops, nodes = the kind counts) for the size laws and the cost law."""
+    block = model.get("architecture")
+    if block is None:
+        raise ToolError("--describe needs a model with architecture laws (fitted on >= 4 traces of different "
+                        "sizes that all have descriptors: PREFIX.describe.json or fit --describe)")
+    pred = predict_architecture(block, target_vector(block, describe))
+    arch = Architecture(pred["kind_counts"], pred["attrs"])
+    nodes = sum(arch.kind_counts.values())
+    if nodes < 1:
+        raise ToolError("--describe: the architecture laws give no nodes for this model")
+    if nodes > MAX_DESCRIBED_NODES:
+        raise ToolError(f"--describe: the architecture laws give {nodes} nodes per rank (more than "
+                        f"{MAX_DESCRIBED_NODES}): far outside the corpus the model was fitted on")
+    kinds = list(arch.kind_counts)
+    coll = [k for k in kinds if k.startswith("COLL:")]
+    return arch, Target(max(arch.total(coll, "comm_size"), 1.0), max(arch.total(kinds, "num_ops"), 1.0), nodes)
+
+
+def apply_architecture(stats: dict, arch: Architecture) -> dict:
+    """kind_stats with each attribute the architecture laws describe replaced by its atom mixture (as a
+    quantile table, for expectations) and its share of the kind's nodes."""
+    out = {}
+    for k, st in stats.items():
+        st = dict(st)
+        n = arch.kind_counts.get(k, 0)
+        for a, spec in arch.attrs.get(k, {}).items():
+            carriers = float(spec["counts"].sum()) + spec["rest_count"]
+            if n <= 0 or carriers <= 0:
+                continue
+            st[a] = mixture_table(spec)
+            st["attr_fraction"] = {**st.get("attr_fraction", {}), a: round(min(carriers / n, 1.0), 4)}
+        out[k] = st
+    return out
+
+
+def mixture_table(spec: dict) -> list[float]:
+    """65-point quantile table of an atom mixture (atoms with their expected counts, the rest by its table)."""
+    vals = np.repeat(spec["values"], np.maximum(np.rint(spec["counts"] * 16), 0).astype(int))
+    if spec["rest_count"] > 0 and spec["rest_table"]:
+        m = max(int(round(spec["rest_count"] * 16)), 1)
+        vals = np.concatenate([vals, np.interp((np.arange(m) + 0.5) / m, np.linspace(0, 1, len(spec["rest_table"])),
+                                               spec["rest_table"])])
+    return quantile_table(vals) if vals.size else []
+
+
+def draw_atoms(spec: dict, m: int, rng: np.random.Generator) -> np.ndarray:
+    """m values of an atom mixture: each atom gets its share of m by largest remainders (so m = its expected
+    count gives it exactly that many), the rest is drawn from its quantile table; shuffled."""
+    if m <= 0:
+        return np.zeros(0)
+    w = np.append(np.maximum(spec["counts"], 0.0), max(spec["rest_count"], 0.0) if spec["rest_table"] else 0.0)
+    if w.sum() <= 0:
+        return np.zeros(m)
+    e = w * m / w.sum()
+    n = np.floor(e + 1e-9).astype(int)
+    order = np.argsort(-(e - n), kind="stable")
+    n[order[:m - int(n.sum())]] += 1
+    vals = np.concatenate([np.repeat(spec["values"], n[:-1]), sample_quantiles(spec["rest_table"], int(n[-1]), rng)])
+    return vals[rng.permutation(m)]
+
+
 def condition(model: dict, target: Target) -> tuple[dict, float]:
     """kind_stats with every table that has a size law replaced by its prediction at `target`, and the
     predicted compute time per node (us)."""
@@ -151,9 +248,15 @@ def condition(model: dict, target: Target) -> tuple[dict, float]:
     # two estimates of the step's compute time at the target size: the cost law (aggregate, top-down) and the
     # kind mix x each kind's mean duration from the size laws (bottom-up); their geometric mean predicted the
     # training traces best in cross-validation (interpolation and extrapolation, docs/chakra-synth.md)
-    cost = math.sqrt(max(predict_cost(sc["compute_cost"], d), 0.0) * expected_compute_us(stats, target.nodes))
-    rate = cost / max(target.nodes, 1)
-    return stats, rate
+    return stats, predicted_rate(model, stats, target)
+
+
+def predicted_rate(model: dict, stats: dict, target: Target, kind_counts: dict[str, int] | None = None) -> float:
+    """Compute time per node at `target`: the geometric mean of the cost law and the bottom-up expectation."""
+    sc = model["scaling"]
+    cost = math.sqrt(max(predict_cost(sc["compute_cost"], target.as_dict()), 0.0)
+                     * expected_compute_us(stats, target.nodes, kind_counts))
+    return cost / max(target.nodes, 1)
 
 
 def _table_mean(table: list) -> float:
@@ -164,14 +267,16 @@ def _table_mean(table: list) -> float:
     return float(t.mean()) if t.size == 1 else float(((t[1:] + t[:-1]) / 2).mean())
 
 
-def expected_compute_us(stats: dict, nodes: int) -> float:
-    """Bottom-up expected compute time of a step of `nodes` nodes: the corpus kind mix times each kind's mean
-    duration at the target size (plain nodes from their duration table, FLOP-doing nodes from the work model)."""
+def expected_compute_us(stats: dict, nodes: int, kind_counts: dict[str, int] | None = None) -> float:
+    """Bottom-up expected compute time of a step of `nodes` nodes: the corpus kind mix (or the given nodes per
+    kind) times each kind's mean duration at the target size (plain nodes from their duration table, FLOP-doing
+    nodes from the work model)."""
     comp = {k: st for k, st in stats.items() if not (k.startswith("COLL:") or k in ("SEND", "RECV"))}
     total = sum(st.get("count", 0) for st in stats.values())
     out = 0.0
-    for st in comp.values():
-        share = st.get("count", 0) / max(total, 1)
+    for k, st in comp.items():
+        share = (kind_counts.get(k, 0) / max(nodes, 1) if kind_counts is not None
+                 else st.get("count", 0) / max(total, 1))
         wm = st.get("work")
         f = float(st.get("attr_fraction", {}).get("num_ops", 0.0)) if wm is not None else 0.0
         mean = (1 - f) * _table_mean(st.get("duration_us", []))
@@ -232,10 +337,12 @@ def _deps(kinds: list[str], stats: dict, field: str, rng: np.random.Generator) -
 
 
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
-                 stats: dict | None = None) -> Program:
+                 stats: dict | None = None, arch: Architecture | None = None) -> Program:
     kinds_all = model["kinds"]
     stats = model["kind_stats"] if stats is None else stats
-    idx = MarkovSampler(model["markov"], int(model["order"]), int(model.get("position_bins", 0))).sample(nodes, rng)
+    budget = None if arch is None else np.array([arch.kind_counts.get(k, 0) for k in kinds_all], dtype=float)
+    sampler = MarkovSampler(model["markov"], int(model["order"]), int(model.get("position_bins", 0)))
+    idx = sampler.sample(nodes, rng, budget)
     kinds = [kinds_all[i] for i in idx]
     comp = [k for k in kinds_all if k.startswith("COMP:")]
     filler = max(comp, key=lambda k: stats[k]["count"]) if comp else "COMP:other"
@@ -250,7 +357,10 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     for k in sorted(set(kinds)):
         where = [i for i, kk in enumerate(kinds) if kk == k]
         if k.startswith("COLL:") or k in ("SEND", "RECV"):
-            drawn.update(zip(where, sample_quantiles(stats[k].get("comm_size", []), len(where), rng).tolist()))
+            spec = arch.attrs.get(k, {}).get("comm_size") if arch is not None else None
+            vals = (draw_atoms(spec, len(where), rng) if spec is not None
+                    else sample_quantiles(stats[k].get("comm_size", []), len(where), rng))
+            drawn.update(zip(where, vals.tolist()))
         if k.startswith("COLL:"):
             frac = sample_quantiles(stats[k].get("group_fraction", [1.0]), len(where), rng)
             for i, f in zip(where, frac.tolist()):
@@ -270,7 +380,14 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
         st = stats.get(k, {})
         duration[where] = sample_quantiles(st.get("duration_us", []), len(where), rng)
         for name in extra:
-            if name in st:
+            spec = arch.attrs.get(k, {}).get(name) if arch is not None else None
+            if spec is not None:
+                # the laws' carriers, scaled to the kind's drawn count (equal to its budget: exactly them)
+                n_k = max(arch.kind_counts.get(k, 0), 1)
+                m = min(int(round((float(spec["counts"].sum()) + spec["rest_count"]) * len(where) / n_k)), len(where))
+                chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
+                extra[name].update(zip(chosen, draw_atoms(spec, m, rng).tolist()))
+            elif name in st:
                 # exactly round(fraction x count) nodes of the kind carry the attribute (stratified, like the draws)
                 frac = float(st.get("attr_fraction", {}).get(name, 1.0))
                 m = int(round(min(max(frac, 0.0), 1.0) * len(where)))
@@ -302,7 +419,20 @@ def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarra
     path = _path(d, program)
     if path <= 0:
         return dur
-    return np.where(comm, dur, np.rint(dur * (target_us / path))).astype(np.int64)
+    # durations are integer microseconds: rounding d x scale moves a path of many 1-3 us ops by a few per cent
+    # (all 1.4 us become 1), so the scale is corrected a few times by the rounded path's error (fixed point;
+    # the path is a non-decreasing step function of the scale) and the closest rounding is kept
+    scale = target_us / path
+    best = None
+    for _ in range(CALIBRATION_STEPS):
+        new = np.rint(d * scale)
+        p = _path(new, program)
+        if best is None or abs(p - target_us) < best[0]:
+            best = (abs(p - target_us), new)
+        if p <= 0 or abs(p - target_us) < 0.5:
+            break
+        scale *= target_us / p
+    return np.where(comm, dur, best[1]).astype(np.int64)
 
 
 def _path(d: np.ndarray, program: Program) -> float:
@@ -366,11 +496,13 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
 
 def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None = None, seed: int = 0,
            scale_compute: float = 1.0, scale_comm: float = 1.0, param_bytes: float | None = None,
-           flops: float | None = None) -> dict:
+           flops: float | None = None, describe: dict[str, float] | None = None) -> dict:
     """Write `<prefix>.<rank>.et` for `ranks` ranks (+ `<prefix>.comm_groups.json` if sub-groups are used).
 
-    With `param_bytes` (and optionally `flops`, `nodes`) the model's size laws are evaluated at that size
-    (what-if "a bigger model"); without, the corpus's pooled tables and mean compute rate are used.
+    With `describe` (architecture descriptors, e.g. {"width": 320, "depth": 3}) the architecture laws give
+    the kind counts and every attribute's exact atoms, and the size they imply conditions the durations; with
+    `param_bytes` (and optionally `flops`, `nodes`) the model's size laws are evaluated at that size (what-if
+    "a bigger model"); without either, the corpus's pooled tables and mean compute rate are used.
     Returns a summary dict (nodes per rank, collectives, bytes, files, and the target when conditioned).
     """
     check_model(model)
@@ -378,9 +510,20 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         raise ToolError(f"--ranks must be at least 1, got {ranks}")
     if flops is not None and param_bytes is None:
         raise ToolError("--flops needs --param-bytes (the size laws are evaluated at a model size)")
-    target = stats = None
+    target = stats = arch = None
     rate = model.get("compute_us_per_node")
-    if param_bytes is not None:
+    if describe is not None:
+        if param_bytes is not None or nodes is not None:
+            raise ToolError("--describe sets the model's size: drop --param-bytes/--flops/--nodes")
+        arch, target = resolve_architecture(model, describe)
+        nodes = target.nodes
+        stats = model["kind_stats"]
+        if "scaling" in model:
+            # durations and the step's compute time at the size the architecture implies, as --param-bytes/
+            # --flops/--nodes would give them (the time model is the size path's; docs: cross-validation)
+            stats, rate = condition(model, target)
+        stats = apply_architecture(stats, arch)
+    elif param_bytes is not None:
         target = resolve_target(model, param_bytes, flops, nodes)
         nodes = target.nodes
         stats, rate = condition(model, target)
@@ -393,7 +536,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         if not (math.isfinite(v) and 0 <= v <= 1e6):
             raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
     rng = np.random.default_rng([seed, 0])
-    program = draw_program(model, ranks, nodes, scale_comm, rng, stats)
+    program = draw_program(model, ranks, nodes, scale_comm, rng, stats, arch)
     groups = _groups(program, ranks)
     pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
     pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]
@@ -416,4 +559,6 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
            "files": files}
     if target is not None:
         out["target"] = target.as_dict()
+    if describe is not None:
+        out["describe"] = dict(describe)
     return out
