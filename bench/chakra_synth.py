@@ -5,6 +5,10 @@ The corpus is synthesized once (cached in bench/out/synth/): 4 traces x 2 ranks,
 (tests/data/synth), so it has real kinds, durations, sizes, deps, and enough traces of different sizes for fit
 to learn its size laws too. Timed: `fit` on that corpus (100 000 nodes), then a size-conditioned `sample` of
 100 000 nodes (4 ranks x 25 000). Baseline: the 30 s budget of the issue; ratio = our time / 30 s (< 1 meets it).
+
+The same with architecture descriptors: a second corpus of 4 deep transformers (width 64-160, 16-24 layers,
+~94 000 nodes, each with its `.describe.json`) sampled with `--describe` from the same seed model, so `fit` also
+searches its architecture laws; then a `--describe` sample of a 42-layer one (4 ranks x 25 015 nodes).
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import json
 import time
 from pathlib import Path
 
+from chakra_tools.graph import Trace
 from chakra_tools.synth import compare, fit, sample
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "synth"
 OUT = ROOT / "bench" / "out" / "synth"
 SIZES = (500_000, 1_000_000, 2_000_000, 4_000_000)
+ARCHS = ({"width": 64, "depth": 16}, {"width": 96, "depth": 18}, {"width": 128, "depth": 21}, {"width": 160, "depth": 24})
+TARGET_ARCH = {"width": 112, "depth": 42}
 CORPUS_NODES = (10_000, 11_500, 13_500, 15_000)  # per rank: 2 x 50 000 = 100 000 nodes
 RANKS, NODES, BUDGET_S = 4, 25_000, 30.0
 
@@ -26,11 +33,16 @@ RANKS, NODES, BUDGET_S = 4, 25_000, 30.0
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     corpus = [OUT / f"corpus{i}" for i in range(len(SIZES))]
-    if not all(Path(f"{c}.1.et").exists() for c in corpus):
+    arch = [OUT / f"arch{i}" for i in range(len(ARCHS))]
+    if not all(Path(f"{c}.1.et").exists() for c in corpus + arch) or not all(
+            Path(f"{c}.describe.json").exists() for c in arch):
         train = json.loads((DATA / "corpus.json").read_text())["recording"]["train"]["tfm"]
         seed_model = fit([str(DATA / m) for m in train])
         for i, (c, p, n) in enumerate(zip(corpus, SIZES, CORPUS_NODES)):
             sample(seed_model, c, ranks=2, nodes=n, seed=100 + i, param_bytes=p)
+        for i, (c, d) in enumerate(zip(arch, ARCHS)):
+            sample(seed_model, c, ranks=2, seed=200 + i, describe=d)
+            Path(f"{c}.describe.json").write_text(json.dumps(d) + "\n")
     t0 = time.perf_counter()
     model = fit([str(c) for c in corpus])
     t1 = time.perf_counter()
@@ -41,6 +53,16 @@ def main() -> None:
     print(f"fit {n} nodes ({'with' if 'scaling' in model else 'without'} size laws): {t1 - t0:.2f} s; "
           f"sample {RANKS * NODES} nodes at 3 MB: {t2 - t1:.2f} s")
     print(f"fit+sample 100k nodes: {total:.2f} s vs budget {BUDGET_S:.0f} s -> ratio {total / BUDGET_S:.3f}")
+    t4 = time.perf_counter()
+    amodel = fit([str(c) for c in arch])
+    t5 = time.perf_counter()
+    summary = sample(amodel, OUT / "sampled_arch", ranks=RANKS, seed=7, describe=TARGET_ARCH)
+    t6 = time.perf_counter()
+    na = sum(len(Trace.load(c).ranks[r].nodes) for c in arch for r in (0, 1))
+    print(f"with descriptors: fit {na} nodes ({'with' if 'architecture' in amodel else 'without'} architecture "
+          f"laws): {t5 - t4:.2f} s; sample {RANKS} x {summary['nodes_per_rank']} nodes --describe "
+          f"width={TARGET_ARCH['width']},depth={TARGET_ARCH['depth']}: {t6 - t5:.2f} s")
+    print(f"fit+sample with descriptors: {t6 - t4:.2f} s vs budget {BUDGET_S:.0f} s -> ratio {(t6 - t4) / BUDGET_S:.3f}")
     t3 = time.perf_counter()
     r = compare(corpus[-1], OUT / "sampled")
     print(f"compare 25k vs 100k nodes (no target): {time.perf_counter() - t3:.2f} s; ks_max {r['ks_max']:.4f}, "

@@ -25,7 +25,7 @@ def main(corpus: str, out: str, quiet: bool = False) -> None:
     split = json.loads((Path(corpus) / "corpus.json").read_text())["recording"]
     cases, pooled, rows = {}, {}, []
     for fam, held in split["held_out"].items():
-        for variant in ("cond", "pooled"):
+        for variant in ("arch", "cond", "pooled"):
             va: dict[str, list] = {a: [] for a in ATTRIBUTES}
             vb: dict[str, list] = {a: [] for a in ATTRIBUTES}
             for h in held:
@@ -51,7 +51,8 @@ def main(corpus: str, out: str, quiet: bool = False) -> None:
                                                         .statistic), 6) for a in ATTRIBUTES}
     heads = ["held-out.variant", "KS duration", "KS num_ops", "KS tensor_size", "KS comm_size", "sim ratio",
              "kind TV", "shared value run"]
-    print_table("held-out traces vs synthesized (family model; cond = at the held-out's size)", heads, rows,
+    print_table("held-out traces vs synthesized (family model; arch = from its descriptors, cond = at its size)",
+                heads, rows,
                 quiet=quiet)
     print_table("pooled over each family's held-out models", ["family.variant", *[f"KS {a}" for a in ATTRIBUTES]],
                 [(k, *v.values()) for k, v in pooled.items()], quiet=quiet)

@@ -26,19 +26,37 @@ def law_model() -> dict:
     return m
 
 
-def _fuzz(model: dict, extra: list[str], tmp_path_factory, capsys, examples: int) -> None:
-    @given(doc=mutated(model))
+@pytest.fixture(scope="module")
+def arch_model() -> dict:
+    """A model with architecture laws (4 one-layer MLPs with their descriptors), kept small for the mutators."""
+    m = fit([p for p in FAMILY_TRAIN["mlp"] if p.endswith("x1")], order=1, bins=4)
+    assert "architecture" in m
+    return m
+
+
+def _fuzz(model: dict, extra: list[str], tmp_path_factory, capsys, examples: int,
+          part: str | None = None) -> list[int]:
+    # with `part`, only that block of the model is mutated (the mutators pick uniformly over the whole
+    # document, where a small block would rarely be hit)
+    strategy = mutated(model) if part is None else mutated(model[part]).map(lambda b: {**model, part: b})
+
+    nodes = [] if "--describe" in extra else ["--nodes", "60"]  # --describe sets the nodes itself
+    codes: list[int] = []
+
+    @given(doc=strategy)
     @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
     def run(doc):
         d = tmp_path_factory.mktemp("fz")
         (d / "m.json").write_text(json.dumps(doc))
         code, _, err = run_tool("chakra-synth", ["sample", str(d / "m.json"), "-o", str(d / "s"), "--ranks", "3",
-                                                 "--nodes", "60", *extra, "-q"], capsys)
+                                                 *nodes, *extra, "-q"], capsys)
         assert_clean("chakra-synth", code, err, json.dumps(doc)[:200])
+        codes.append(code)
         if code != 0:
             assert not list(d.glob("s.*"))
 
     run()
+    return codes
 
 
 def test_mutated_models_fail_cleanly(small_model, tmp_path_factory, capsys):
@@ -47,3 +65,9 @@ def test_mutated_models_fail_cleanly(small_model, tmp_path_factory, capsys):
 
 def test_mutated_size_laws_fail_cleanly(law_model, tmp_path_factory, capsys):
     _fuzz(law_model, ["--param-bytes", "300000"], tmp_path_factory, capsys, 80)
+
+
+def test_mutated_architecture_laws_fail_cleanly(arch_model, tmp_path_factory, capsys):
+    codes = _fuzz(arch_model, ["--describe", "width=300,depth=1"], tmp_path_factory, capsys, 80, part="architecture")
+    codes += _fuzz(arch_model, ["--describe", "width=3000,depth=5"], tmp_path_factory, capsys, 40)
+    assert codes.count(0) >= 10 and codes.count(1) >= 10  # both the sampling and the checks were exercised

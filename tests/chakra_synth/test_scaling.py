@@ -29,8 +29,8 @@ from .test_synth import FAMILY_TRAIN
 
 
 @pytest.fixture(scope="module")
-def mlp_model() -> dict:
-    return fit(FAMILY_TRAIN["mlp"])
+def mlp_model(family_models) -> dict:
+    return family_models["mlp"]
 
 
 # ------------------------------------------------------------------ closed forms
@@ -143,7 +143,8 @@ def test_describe_matches_the_trace(tmp_path):
     assert d["nodes"] == len(g.nodes)
     assert d["param_bytes"] == sum(c.comm_size for c in g.collectives())
     res = CliRunner().invoke(cli, ["describe", prefix, "--json"])
-    assert res.exit_code == 0 and json.loads(res.output) == d
+    # and the architecture descriptors of its sidecar (mlp_64x1.describe.json)
+    assert res.exit_code == 0 and json.loads(res.output) == {**d, "architecture": {"depth": 1, "width": 64}}
 
 
 def test_param_bytes_needs_size_laws(tmp_path):
