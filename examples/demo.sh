@@ -55,12 +55,13 @@ comet-sweep run examples/configs/comet-sweep/sweep_small.yml -o $O/comet.db -q
 comet-sweep report $O/comet.db --top 5 --csv $O/comet_top.csv --plot $O/comet_pareto.png --json > $O/comet_top.json
 
 echo "== 8. chakra-synth: learn the demo traces and synthesize a valid 8-rank trace; then a held-out MLP (never"
-echo "      fitted) synthesized from its size alone by the bundled MLP model, simulated next to the original"
+echo "      fitted) synthesized from its architecture alone (width 320, depth 3) by the bundled MLP model, simulated"
+echo "      next to the original"
 chakra-synth fit $O/et/mlp $O/et/transformer $O/et/gloo -o $O/synth/model.json -q
 chakra-synth sample $O/synth/model.json -o $O/synth/demo --ranks 8 --nodes 400 --seed 1 -q
 chakra-convert validate $O/synth/demo
 chakra-synth sample examples/configs/chakra-synth/mlp.model.json -o $O/synth/mlp_320x3 --ranks 2 \
-    --param-bytes 999720 --flops 45775391 --nodes 261 --seed 1 -q
+    --describe width=320,depth=3 --seed 1 -q
 chakra-synth compare tests/data/synth/mlp_320x3 $O/synth/mlp_320x3 -o $O/synth/heldout.json --plot $O/synth.png \
     --system examples/configs/chakra-synth/system.json --network examples/configs/chakra-synth/network.yml
 

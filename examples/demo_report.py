@@ -87,7 +87,7 @@ def synth_section(out: Path, img: str) -> list[str]:
     if not rep:
         return []
     rows = [[a, f"{v['ks']:.3f}", f"{v['mean_a']:.4g}", f"{v['mean_b']:.4g}"] for a, v in rep["attributes"].items()]
-    lines = ["## chakra-synth: a held-out MLP (never fitted) synthesized from its size alone", "",
+    lines = ["## chakra-synth: a held-out MLP (never fitted) synthesized from its architecture alone (width 320, depth 3)", "",
              f"astra-run simulated time: original {rep['sim_time_ns_a']:,} ns, synthetic {rep['sim_time_ns_b']:,} ns, "
              f"**sim_time_ratio {rep['sim_time_ratio']:.3f}**; longest run of (type, duration, sizes) shared verbatim "
              f"with the original: {rep['obfuscation']['longest_shared_value_run']} nodes.", "",
