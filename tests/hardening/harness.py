@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+from collections.abc import Sequence
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,18 @@ def assert_clean(tool: str, code: int, err: str, context: str = "") -> None:
         lines = [ln for ln in err.splitlines() if ln.startswith(f"{tool}: error:")]
         assert len(lines) == 1, f"{tool}{where}: expected one error line, got:\n{err}"
 
+
+
+def run_clean(tool: str, argv: list[str], capsys, context: str = "", outputs: Sequence[Path] = ()) -> tuple[int, str]:
+    """Run `tool` in-process and `assert_clean` it; when it failed, none of `outputs` may be left behind — neither
+    the file, nor a sibling starting with its name, nor an atomic write's temp file `.<name>.*.tmp`."""
+    code, _, err = run_tool(tool, argv, capsys)
+    assert_clean(tool, code, err, context)
+    if code != 0:
+        for p in outputs:
+            left = [*p.parent.glob(glob_escape(p.name) + "*"), *p.parent.glob(f".{glob_escape(p.name)}.*.tmp")]
+            assert not left, f"{tool} [{context}]: partial output left: {left}"
+    return code, err
 
 # --------------------------------------------------------------------------- structure mutators
 _junk = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),

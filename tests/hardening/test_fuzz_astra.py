@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given
 
 from chakra_tools.et import GlobalMetadata, Node, NodeType, make_attr, write_et
-from tests.hardening.harness import FUZZ, assert_clean, garbled_bytes, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, garbled_bytes, garbled_text, mutated, run_clean
 
 CFG = Path(__file__).resolve().parents[2] / "examples" / "configs" / "astra-run"
 SYSTEM = json.loads((CFG / "ring_1d.json").read_text())
@@ -38,10 +38,7 @@ def _run(tmp: Path, capsys, context: str, **files: str) -> None:
         (tmp / name).write_text(text)
     argv = ["--workload", str(w), "--system", str(tmp / "sys.json"), "--network", str(tmp / "net.yml"),
             "--memory", str(tmp / "mem.json"), "--comm-groups", str(tmp / "groups.json"), "-o", str(tmp / "r.json")]
-    code, _, err = run_tool("astra-run", argv, capsys)
-    assert_clean("astra-run", code, err, context)
-    if code != 0:
-        assert not (tmp / "r.json").exists()
+    run_clean("astra-run", argv, capsys, context, outputs=[tmp / "r.json"])
 
 
 @FUZZ
@@ -82,5 +79,4 @@ def test_fuzz_workload_file(tmp_path_factory, capsys, raw):
     (tmp / "w.5.et").write_bytes(raw)
     argv = ["--workload", str(tmp / "w"), "--system", str(tmp / "sys.json"), "--network", str(tmp / "net.yml"),
             "--memory", str(tmp / "mem.json"), "--comm-groups", str(tmp / "groups.json")]
-    code, _, err = run_tool("astra-run", argv, capsys)
-    assert_clean("astra-run", code, err, f"et {raw[:30]!r}")
+    run_clean("astra-run", argv, capsys, f"et {raw[:30]!r}")

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chakra_tools.et import GlobalMetadata, Node, NodeType, make_attr, write_et
-from tests.hardening.harness import FUZZ, assert_clean, garbled_bytes, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, garbled_bytes, garbled_text, mutated, run_clean, run_tool
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -27,10 +27,7 @@ def _valid_et_bytes(tmp: Path) -> bytes:
 
 
 def _check(tmp: Path, capsys, argv: list[str], out: Path, context: str) -> None:
-    code, _, err = run_tool("chakra-convert", argv, capsys)
-    assert_clean("chakra-convert", code, err, context)
-    if code != 0:
-        assert not out.exists() and not list(out.parent.glob(out.name + "*")), f"partial output left: {context}"
+    run_clean("chakra-convert", argv, capsys, context, outputs=[out])
 
 
 @FUZZ
@@ -41,8 +38,7 @@ def test_fuzz_et_files(tmp_path_factory, capsys, data):
     f = tmp / "t.0.et"
     f.write_bytes(raw)
     for cmd in (["inspect", str(f)], ["validate", str(f)]):
-        code, _, err = run_tool("chakra-convert", cmd, capsys)
-        assert_clean("chakra-convert", code, err, f"{cmd[0]} {raw[:40]!r}")
+        run_clean("chakra-convert", cmd, capsys, f"{cmd[0]} {raw[:40]!r}")
     _check(tmp, capsys, ["to-json", str(f), "-o", str(tmp / "o.json")], tmp / "o.json", "to-json")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from hypothesis import given
 
-from tests.hardening.harness import FUZZ, assert_clean, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, garbled_text, mutated, run_clean
 
 CFG = Path(__file__).resolve().parents[2] / "examples" / "configs" / "comet-sweep"
 POINT = yaml.safe_load((CFG / "point_1t.yml").read_text())
@@ -18,10 +18,7 @@ CLUSTER = yaml.safe_load((Path(__file__).resolve().parents[2] / "comet" / "prese
 
 
 def _check(tmp: Path, capsys, argv: list[str], out: Path | None, context: str) -> None:
-    code, _, err = run_tool("comet-sweep", argv, capsys)
-    assert_clean("comet-sweep", code, err, context)
-    if code != 0 and out is not None:
-        assert not out.exists()
+    run_clean("comet-sweep", argv, capsys, context, outputs=[out] if out is not None else [])
 
 
 @FUZZ

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.hardening.harness import FUZZ, assert_clean, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, garbled_text, mutated, run_clean
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sushi"
 CONFIG = yaml.safe_load((DATA / "small_menu.yml").read_text())
@@ -19,11 +19,9 @@ TRACE_ROWS = TRACE.splitlines()
 
 
 def _run(tmp: Path, capsys, argv: list[str], context: str) -> None:
-    out = tmp / "r.json"
-    code, _, err = run_tool("sushi-serve", [*argv, "-o", str(out), "--queries-csv", str(tmp / "q.csv"), "-q"], capsys)
-    assert_clean("sushi-serve", code, err, context)
-    if code != 0:
-        assert not out.exists() and not (tmp / "q.csv").exists()
+    out, queries = tmp / "r.json", tmp / "q.csv"
+    run_clean("sushi-serve", [*argv, "-o", str(out), "--queries-csv", str(queries), "-q"], capsys, context,
+              outputs=[out, queries])
 
 
 @FUZZ

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import given
 
-from tests.hardening.harness import FUZZ, assert_clean, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, garbled_text, mutated, run_clean
 
 CFG = Path(__file__).resolve().parents[2] / "examples" / "configs"
 GEN = yaml.safe_load((CFG / "tacos-synth" / "mesh4x4_hetero_failed.yml").read_text())
@@ -18,11 +19,8 @@ ASTRA = yaml.safe_load((CFG / "astra-run" / "torus2d_4x4.yml").read_text())
 def _run(tmp: Path, capsys, text: str, context: str) -> None:
     f = tmp / "t.yml"
     f.write_text(text)
-    code, _, err = run_tool("tacos-synth", ["--topology", str(f), "--collective", "all-reduce", "--size", "1MiB",
-                                            "-o", str(tmp / "s.json"), "-q"], capsys)
-    assert_clean("tacos-synth", code, err, context)
-    if code != 0:
-        assert not (tmp / "s.json").exists()
+    run_clean("tacos-synth", ["--topology", str(f), "--collective", "all-reduce", "--size", "1MiB",
+                              "-o", str(tmp / "s.json"), "-q"], capsys, context, outputs=[tmp / "s.json"])
 
 
 @FUZZ
@@ -47,3 +45,12 @@ def test_fuzz_astra_form(tmp_path_factory, capsys, doc):
 @given(text=garbled_text(yaml.safe_dump(EXPLICIT)))
 def test_fuzz_topology_text(tmp_path_factory, capsys, text):
     _run(tmp_path_factory.mktemp("t"), capsys, text, "text")
+
+
+def test_run_clean_sees_a_left_over_temp_file(tmp_path, capsys):
+    # control for the harness: a failed run that left an atomic write's temp file behind is caught
+    (tmp_path / ".s.json.x1.tmp").write_text("partial")
+    with pytest.raises(AssertionError, match="partial output left"):
+        run_clean("tacos-synth", ["--topology", str(tmp_path / "missing.yml"), "--collective", "all-gather",
+                                  "--size", "1MiB", "-o", str(tmp_path / "s.json")], capsys, "control",
+                  outputs=[tmp_path / "s.json"])

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chakra_tools.et import GlobalMetadata, IOInfo, Node, NodeType, make_attr, write_et
-from tests.hardening.harness import FUZZ, assert_clean, garbled_bytes, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, garbled_bytes, garbled_text, mutated, run_clean
 
 LAYERS = {"name": "tiny", "layers": [{"name": "fc1", "m": 64, "k": 96, "n": 32, "count": 2},
                                      {"name": "scores", "m": 32, "k": 64, "n": 32, "sparse": False}]}
@@ -19,11 +19,9 @@ CORE = {"clock_ghz": 2.0, "l1_bytes": 49152, "l1_load_bytes_per_cycle": 192, "l1
 
 
 def _check(tmp: Path, capsys, argv: list[str], context: str) -> None:
-    out = tmp / "o.csv"
-    code, _, err = run_tool("vegeta-sim", [*argv, "-o", str(out), "--report", str(tmp / "r.json"), "-q"], capsys)
-    assert_clean("vegeta-sim", code, err, context)
-    if code != 0:
-        assert not out.exists() and not (tmp / "r.json").exists()
+    out, report = tmp / "o.csv", tmp / "r.json"
+    run_clean("vegeta-sim", [*argv, "-o", str(out), "--report", str(report), "-q"], capsys, context,
+              outputs=[out, report])
 
 
 @FUZZ

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from hypothesis import given
 
-from tests.hardening.harness import FUZZ, assert_clean, garbled_text, mutated, run_tool
+from tests.hardening.harness import FUZZ, garbled_text, mutated, run_clean
 
 CFG = Path(__file__).resolve().parents[2] / "examples" / "configs" / "xrbench-run"
 SCENARIOS = yaml.safe_load((CFG / "my_scenarios.yml").read_text())
@@ -17,8 +17,7 @@ COSTS = (CFG / "costs.csv").read_text()
 
 def _run(tmp: Path, capsys, argv: list[str], context: str, gate: bool = False) -> None:
     out = tmp / "s.csv"
-    code, _, err = run_tool("xrbench-run", [*argv, "-o", str(out), "-q"], capsys)
-    assert_clean("xrbench-run", code, err, context)
+    code, err = run_clean("xrbench-run", [*argv, "-o", str(out), "-q"], capsys, context)
     if code != 0 and not (gate and "differ from the expected report" in err):
         assert not out.exists()       # (a regression-gate failure keeps the valid results it compared)
 
