@@ -22,16 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chakra_tools.common import ToolError, atomic_group
+from chakra_tools.convert.shapes import CONV_OPS, op_base
 from chakra_tools.et import ETWriter, NodeType, make_attr, read_et, resolve_trace
 
 from .model import Gemm
 
-_CONV = {"convolution", "_convolution", "conv1d", "conv2d", "conv3d", "mkldnn_convolution", "cudnn_convolution",
-         "convolution_overrideable", "slow_conv2d_forward", "_slow_conv2d_forward", "thnn_conv2d"}
 _SDPA = {"scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
          "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
          "_scaled_dot_product_attention_math"}
-GEMM_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", *_CONV, *_SDPA}
+GEMM_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", *CONV_OPS, *_SDPA}
 
 
 @dataclass
@@ -40,13 +39,6 @@ class EtGemm:
     node_id: int
     name: str
     gemms: list[Gemm]
-
-
-def _base(name: str) -> str | None:
-    if "::" not in name:
-        return None
-    base = name.split("::", 1)[1].split(".", 1)[0]
-    return base[:-1] if base.endswith("_") and not base.startswith("_") else base
 
 
 def _shapes(text: str) -> list:
@@ -86,7 +78,7 @@ def gemms_of(base: str, ins: list, outs: list, label: str) -> list[Gemm] | None:
             x, y = (t[0], t[1]) if base == "bmm" else (t[1], t[2])
             if x and y and len(x) == 3 and len(y) == 3 and x[2] == y[1]:
                 return [Gemm(label, y[2], x[2], x[1], count=x[0], sparse=False)]
-        elif base in _CONV:
+        elif base in CONV_OPS:
             x, w, y = t[0], t[1], o[0] if o else None
             if x and w and y and len(x) >= 3 and len(w) == len(x) and len(y) == len(x):
                 groups = max(1, x[1] // w[1]) if x[1] % w[1] == 0 else 1
@@ -116,7 +108,7 @@ def read_gemms(prefix: str) -> tuple[dict[int, Path], list[EtGemm], int]:
         for n in nodes:
             if n.type != NodeType.COMP_NODE:
                 continue
-            base = _base(n.name)
+            base = op_base(n.name)
             if base in GEMM_OPS:
                 cand.append((n, base))
         parents = {p for n, _ in cand for p in n.ctrl_deps}
@@ -143,8 +135,7 @@ def write_annotated(files: dict[int, Path], out_prefix: str, cycles: dict[tuple[
         for (rank, src), tmp in zip(files.items(), tmps, strict=True):
             meta, nodes = read_et(src)
             meta.attr.append(make_attr("vegeta", note, "string_val"))
-            w = ETWriter(tmp, compress=False)
-            try:
+            with ETWriter(tmp, compress=False) as w:
                 w.write_metadata(meta)
                 for n in nodes:
                     cyc = cycles.get((rank, n.id))
@@ -153,8 +144,4 @@ def write_annotated(files: dict[int, Path], out_prefix: str, cycles: dict[tuple[
                         n.duration_micros = max(1, round(us)) if cyc > 0 else 0
                         n.attr.append(make_attr("vegeta_cycles", int(round(cyc)), "int64_val"))
                     w.write_node(n)
-                w.close()
-            except BaseException as e:
-                w.abort(e)
-                raise
     return outs

@@ -205,9 +205,3 @@ def rowwise_groups(rown_rows) -> list[list[int]]:
         used += n
     groups.append(cur)
     return groups
-
-
-def rowwise_feed_stats(rown_rows) -> list[int]:
-    """Feed cycles of the instructions a tile with these per-row N values needs (greedy row packing)."""
-    rows = [int(x) for x in rown_rows]
-    return [(sum(rows[r] for r in g) + 1) // 2 for g in rowwise_groups(rows)]

@@ -15,6 +15,7 @@ from .isa import (
     BLOCK,
     COMPUTE_OPS,
     K_PER_INSTR,
+    LOAD_WIDTH,
     MREG_BYTES,
     MREGS,
     TILE_M,
@@ -54,7 +55,7 @@ class Machine:
             self.mreg[ins.mreg] = 0
             self.mreg[ins.mreg, :data.size] = data
             return
-        width = {"TILE_LOAD_T": 1, "TILE_LOAD_U": 2, "TILE_LOAD_V": 4}[ins.op]
+        width = LOAD_WIDTH[ins.op]
         base = ins.regs[0]
         if base % width:
             raise ValueError(f"{ins.op}: t{base} is not aligned to a {width}-treg register")

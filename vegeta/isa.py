@@ -35,8 +35,8 @@ FP32 = 4
 K_PER_INSTR = {"TILE_GEMM": 32, "TILE_SPMM_U": 64, "TILE_SPMM_V": 128, "TILE_SPMM_R": 64}
 B_TREGS = {"TILE_GEMM": 1, "TILE_SPMM_U": 2, "TILE_SPMM_V": 4, "TILE_SPMM_R": 2}
 B_LOAD = {1: "TILE_LOAD_T", 2: "TILE_LOAD_U", 4: "TILE_LOAD_V"}
+LOAD_WIDTH = {op: w for w, op in B_LOAD.items()}   # tregs a B-operand load fills
 COMPUTE_OPS = frozenset(K_PER_INSTR)
-LOAD_OPS = frozenset({"TILE_LOAD_T", "TILE_LOAD_U", "TILE_LOAD_V", "TILE_LOAD_M"})
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,3 @@ class Instr:
         return self.rows * self.row_bytes
 
 
-def b_regs(base: int, width: int) -> tuple[int, ...]:
-    """The tregs of a ureg/vreg starting at treg `base` (must be aligned to `width`)."""
-    if base % width or base + width > TREGS:
-        raise ValueError(f"t{base} is not the start of a {width}-treg register")
-    return tuple(range(base, base + width))

@@ -18,7 +18,7 @@ import numpy as np
 
 from chakra_tools.common import ToolError
 
-from .formats import HALF_SLOT, ROWWISE_BLOCKS, rowwise_feed_stats, rowwise_groups
+from .formats import HALF_SLOT, ROWWISE_BLOCKS, row_n_for, rowwise_groups
 from .isa import BF16, BLOCK, TILE_M
 
 WINDOWS = 1024                      # sampled 16 x 64 windows per row-wise pattern
@@ -83,9 +83,9 @@ def _rowwise_windows(rown: np.ndarray) -> tuple[Window, ...]:
     out = []
     for rows in rown:
         parts = []
-        for f, g in zip(rowwise_feed_stats(rows), rowwise_groups(rows), strict=True):
+        for g in rowwise_groups(rows):
             rn = tuple(int(rows[r]) if r in g else 0 for r in range(TILE_M))
-            parts.append((f, sum(rn), rn))
+            parts.append(((sum(rn) + 1) // 2, sum(rn), rn))   # feed cycles: two half-rows per cycle
         out.append(Window(tuple(parts)))
     return tuple(out)
 
@@ -123,8 +123,7 @@ def parse_pattern(spec: str, seed: int = 0) -> Pattern:
         if not (np.isfinite(sp) and 0 <= sp < 1):
             raise ToolError(f"bad sparsity {spec!r}: S must satisfy 0 <= S < 1")
         nnz = (rng.random((WINDOWS, TILE_M, ROWWISE_BLOCKS, BLOCK)) >= sp).sum(axis=-1)
-        worst = nnz.max(axis=-1)
-        rown = np.where(worst <= 1, 1, np.where(worst == 2, 2, 4))
+        rown = row_n_for(nnz)
         return Pattern(f"unstructured:{sp:g}", "TILE_SPMM_R", float(rown.mean() / BLOCK), _rowwise_windows(rown),
                        seed)
     raise ToolError(f"unknown sparsity {spec!r} (4:4, 2:4, 1:4, row-wise[:P1/P2/P4], unstructured:S)")

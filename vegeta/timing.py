@@ -24,9 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .engines import CoreConfig, Engine
-from .isa import B_TREGS, COMPUTE_OPS, MREGS, TREGS, Instr
-
-_LOAD_WIDTH = {"TILE_LOAD_T": 1, "TILE_LOAD_U": 2, "TILE_LOAD_V": 4}
+from .isa import B_TREGS, COMPUTE_OPS, LOAD_WIDTH, MREGS, TREGS, Instr
 
 
 @dataclass
@@ -143,8 +141,8 @@ class Core:
             end = s + dur + c.l1_latency
             self.mready[m] = end
             t.loaded += ins.nbytes
-        elif op in _LOAD_WIDTH:
-            regs = range(ins.regs[0], ins.regs[0] + _LOAD_WIDTH[op])
+        elif op in LOAD_WIDTH:
+            regs = range(ins.regs[0], ins.regs[0] + LOAD_WIDTH[op])
             s = max(self.load_free, self._write_tregs(regs))
             dur = ins.nbytes / self.l1_bw
             self.load_free = s + dur

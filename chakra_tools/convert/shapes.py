@@ -24,11 +24,11 @@ _ELEMENTWISE = {
     "dropout": 2, "native_dropout": 2, "native_dropout_backward": 1, "mse_loss": 3, "sum": 1, "mean": 1,
     "nll_loss": 1, "nll_loss_forward": 1, "nll_loss_backward": 1, "max_pool2d_with_indices": 1,
 }
-_CONV = {"convolution", "_convolution", "conv1d", "conv2d", "conv3d", "mkldnn_convolution", "cudnn_convolution",
+CONV_OPS = {"convolution", "_convolution", "conv1d", "conv2d", "conv3d", "mkldnn_convolution", "cudnn_convolution",
          "convolution_overrideable", "slow_conv2d_forward", "_slow_conv2d_forward", "thnn_conv2d"}
 
 
-_KNOWN = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", *_CONV, *_ELEMENTWISE}
+_KNOWN = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", *CONV_OPS, *_ELEMENTWISE}
 
 
 def _tensors(io: dict) -> list[tuple[list[int], int]]:
@@ -51,7 +51,7 @@ def _is_shape(s: list) -> bool:
     return not s or (_INT.issuperset(map(type, s)) and min(s) >= 0)
 
 
-def _base(name: str) -> str | None:
+def op_base(name: str) -> str | None:
     """`aten::add_.Tensor` → `add`: the op without namespace, overload and in-place suffix."""
     if "::" not in name:
         return None
@@ -63,14 +63,14 @@ def _base(name: str) -> str | None:
 
 def op_known(name: str) -> bool:
     """Whether op_cost can return a cost for an op of this name (so callers can skip the rest)."""
-    return _base(name) in _KNOWN
+    return op_base(name) in _KNOWN
 
 
 def op_cost(name: str, inputs: Any, outputs: Any) -> tuple[int, int] | None:
     """(num_ops, tensor_size) or None when the op or its shapes are not understood."""
     if not isinstance(inputs, dict) or not isinstance(outputs, dict):
         return None
-    base = _base(name)
+    base = op_base(name)
     if base not in _KNOWN:
         return None
     ins, outs = _tensors(inputs), _tensors(outputs)
@@ -101,7 +101,7 @@ def _ops(base: str, ins: list[list[int]], outs: list[list[int]]) -> int | None:
             x, w = ins[0], ins[1]
             ops = 2 * prod(x) * w[0]
             return ops + (prod(x) // x[-1] * w[0] if len(ins) >= 3 else 0)
-        if base in _CONV and len(ins) >= 2 and outs:
+        if base in CONV_OPS and len(ins) >= 2 and outs:
             w = ins[1]
             bias = prod(outs[0]) if len(ins) >= 3 else 0
             return 2 * prod(outs[0]) * w[1] * prod(w[2:]) + bias
