@@ -11,7 +11,6 @@ Differences from MLCommons' converter, on purpose:
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from chakra_tools.common import ToolError, warn
+from chakra_tools.common import ToolError, gc_paused, warn
 from chakra_tools.convert import nodewire as nw
 from chakra_tools.convert.kineto import KinetoDurations
 from chakra_tools.convert.shapes import op_cost, op_known
@@ -505,13 +504,8 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
 def convert_trace(path: str | Path, rank: int, kineto: KinetoDurations | None = None) -> ConvertedRank:
     """Convert one rank's PyTorch ET JSON into Chakra nodes (see module docstring)."""
     # Millions of short-lived containers and no reference cycles: the cyclic GC only costs time here (~2x).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return _convert(Path(path), rank, kineto)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _metadata(header: dict) -> pb.GlobalMetadata:
