@@ -31,10 +31,6 @@ from chakra_tools.common import parse_size
 from .supernet import DW, LayerDims, SuperNet, box_elems, boxes
 
 
-def _size(v) -> int:
-    return parse_size(v) if isinstance(v, str) else int(v)
-
-
 @dataclass
 class Accelerator:
     """SushiAccel constants (defaults: ZU19EG-class MPSoC, XCZU19EG-2; sources in docs/sushi-serve.md)."""
@@ -73,7 +69,7 @@ class Accelerator:
                 raise ValueError(f"{f}: must be 4, 8, 16 or 32, got {getattr(self, f)}")
         for f in ("onchip_sram", "persistent_buffer", "activation_buffer", "weight_buffer"):
             try:
-                v = _size(getattr(self, f))
+                v = parse_size(getattr(self, f))
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{f}: {e}") from None
             setattr(self, f, v)

@@ -105,6 +105,7 @@ def test_more_cache_never_slower(acc):
     ({"pe_rows": 64, "pe_cols": 64}, "dsp_slices"),
     ({"dram_efficiency": 1.5}, "dram_efficiency"),
     ({"persistent_buffer": "lots"}, "persistent_buffer"),
+    ({"persistent_buffer": -4096}, "persistent_buffer: size must be >= 0"),   # was accepted as a -4096 B buffer
     ({"weight_bits": 3}, "weight_bits"),
 ])
 def test_impossible_configs(kw, msg):
