@@ -77,6 +77,8 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
         problem = value_problem(k, spec[k]) if k in spec else None
         if problem:
             raise ConfigError(point, k, problem)
+        if k in INT_BOUNDS and k in spec:
+            spec[k] = int(spec[k])   # value_problem accepts 8.0 as 8: evaluate and report the integer
     unknown = set(spec) - {"model", "cluster", "gpus", "tp", "pp", "batch", "micro", "interleave", "recompute",
                            "sequence_parallel", "zero"}
     if unknown:

@@ -147,6 +147,15 @@ def test_cli_eval_point_keys(tmp_path):
     assert rep["feasible"] and 145 < rep["tflops_per_gpu"] < 180
 
 
+def test_cli_eval_whole_float_counts_are_integers(tmp_path):
+    # `gpus: 8.0` in a point file is accepted as 8 and evaluated and reported as the integer
+    (tmp_path / "p.yml").write_text("model: megatron-1.7b\ncluster: a100-80gb\ngpus: 8.0\ntp: 2.0\npp: 1\nbatch: 16\n")
+    r = _cli("eval", "p.yml", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)["strategy"]
+    assert (st["gpus"], st["tp"], st["dp"]) == (8, 2, 4) and type(st["gpus"]) is int and type(st["tp"]) is int
+
+
 def test_cli_run_and_report(tmp_path):
     assert _cli("run", CFG / "sweep_small.yml", "-o", "r.db", "-q", cwd=tmp_path).returncode == 0
     r = _cli("report", "r.db", "--top", "3", "--csv", "t.csv", "--plot", "p.png", "--heatmap", "tp", "pp", "h.png",
