@@ -167,7 +167,7 @@ def layer_costs(model: str | Sequence[Layer], acc: SubAccelerator) -> LayerCosts
     use2 = (t2 < t1) | ((t2 == t1) & (n2 < n1))
     compute, noc = np.where(use2, c2, c1), np.where(use2, n2, n1)
     t_noc = noc / acc.noc_bw
-    cycles = np.maximum(np.maximum(compute, t_noc), t_dram)
+    cycles = np.where(use2, t2, t1)
     e_l1, e_gb = sram_pj_per_byte(acc.l1_bytes), sram_pj_per_byte(acc.gbuf_bytes)
     energy = sh.macs * E_MAC_PJ + (sh.macs + noc) * e_l1 + (noc + dram) * e_gb + dram * E_DRAM_PJ_PER_BYTE
     return LayerCosts(sh.names, cycles, compute, t_noc, t_dram, noc, dram, energy, sh.macs / (compute * acc.pes))
