@@ -16,11 +16,12 @@ def system_costs(subs: list[SubAccelerator]) -> dict[str, dict[str, tuple[float,
     return {s.name: {m: model_cost(m, s) for m in MODELS} for s in subs}
 
 
-def describe_system(subs: list[SubAccelerator]) -> dict:
-    """Report block for a preset system: its sub-accelerators and the per-model cost on each."""
+def describe_system(subs: list[SubAccelerator], costs: dict[str, dict[str, tuple[float, float]]]) -> dict:
+    """Report block for a preset system: its sub-accelerators and the per-model cost on each (`costs` as
+    `system_costs(subs)` gives them)."""
     return {"accelerators": {s.name: {k: v for k, v in asdict(s).items() if k != "name"} for s in subs},
-            "costs": {s.name: {m: {"latency_ms": lat, "energy_mj": en} for m, (lat, en) in costs.items()}
-                      for s, costs in zip(subs, system_costs(subs).values())}}
+            "costs": {s.name: {m: {"latency_ms": lat, "energy_mj": en} for m, (lat, en) in costs[s.name].items()}
+                      for s in subs}}
 
 
 def layer_rows(system: str, subs: list[SubAccelerator]) -> list[dict]:

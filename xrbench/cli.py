@@ -95,7 +95,7 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ac
     for sysname, table in systems.items():
         res, tls = evaluate(scs, table, compat=compat is not None, scheduler=scheduler, seed=seed, accuracy=acc)
         if sysname in presets:
-            res.update(describe_system(presets[sysname]))
+            res.update(describe_system(presets[sysname], table))
         rep["systems"][sysname] = res
         timelines_by_system[sysname] = tls
         for scn, v in res["scenarios"].items():
