@@ -1,11 +1,12 @@
 """Python API: configuration, running policies on a query stream, metrics and the report."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from chakra_tools.common import ToolError, from_dict, load_mapping
+from chakra_tools.common import ToolError
+from chakra_tools.common import load_config as _load_config
 
 from .accel import Accelerator
 from .catalog import Catalog, build_catalog
@@ -70,7 +71,7 @@ def default_config() -> Config:
 
 
 def load_config(path) -> Config:
-    return from_dict(Config, load_mapping(path), file=path)
+    return _load_config(Config, path)
 
 
 def checked_subnets(net, subnets: list) -> list[dict]:
@@ -157,12 +158,6 @@ def run_policies(cat: Catalog, q: Queries, policies, sched: SchedConfig) -> dict
     return {p: simulate(cat, q, p, sched) for p in policies}
 
 
-def _with(sched: SchedConfig, **kw) -> SchedConfig:
-    d = asdict(sched)
-    d.update(kw)
-    return SchedConfig(**d)
-
-
 SUSHI_HEADROOMS = (-6.0, -4.0, -2.0, -1.0, 0.0, 1.0, 2.0)
 
 
@@ -173,7 +168,7 @@ def iso_accuracy(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> d
     out = _iso_point(cat, q, sched, sushi)
     cur = []
     for h in SUSHI_HEADROOMS:
-        m = sushi if h == sched.headroom_pp else metrics(cat, q, simulate(cat, q, "sushi", _with(sched, headroom_pp=h)))
+        m = sushi if h == sched.headroom_pp else metrics(cat, q, simulate(cat, q, "sushi", replace(sched, headroom_pp=h)))
         cur.append({"headroom_pp": h, "served_accuracy": m["served_accuracy"], "slo_attainment": m["slo_attainment"],
                     "mean_latency_ms": m["mean_latency_ms"]})
     beaten = above = 0
@@ -203,7 +198,7 @@ def _iso_point(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> dic
     target = sushi["served_accuracy"]
 
     def sf(a):
-        return metrics(cat, q, simulate(cat, q, "slackfit", _with(sched, slack_fraction=a)))
+        return metrics(cat, q, simulate(cat, q, "slackfit", replace(sched, slack_fraction=a)))
 
     grid = [round(x, 2) for x in np.arange(0.1, 1.0001, 0.1)]
     runs = {a: sf(a) for a in grid}
@@ -243,7 +238,7 @@ def _iso_point(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> dic
     goal = ref["served_accuracy"]
 
     def su(h, up=sched.upgrade):
-        return metrics(cat, q, simulate(cat, q, "sushi", _with(sched, headroom_pp=h, upgrade=up)))
+        return metrics(cat, q, simulate(cat, q, "sushi", replace(sched, headroom_pp=h, upgrade=up)))
 
     up = sched.upgrade
     h, m = _bisect(su, goal, -40.0, 40.0, sched.headroom_pp)
