@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from chakra_tools.common import ToolError
+from chakra_tools.synth.scaling import check_law, fit_law, numbers, predict_law
 
 MAX_TERMS = 2           # one- and two-term laws (three-term laws explained nothing more in cross-validation)
 MAX_DEGREE = 3          # total degree of a monomial
@@ -382,7 +383,6 @@ def fit_architecture(descs: Sequence[dict[str, float]], kind_counts: Sequence[di
     """The `architecture` block of a model from per-trace descriptors, per-rank kind counts and per-rank atoms
     (atoms[t][kind][attribute] = {value: nodes per rank})."""
     from chakra_tools.synth.model import quantile_table
-    from chakra_tools.synth.scaling import fit_law
 
     names = sorted(descs[0])
     X = np.array([[d[n] for n in names] for d in descs], dtype=float)
@@ -434,8 +434,7 @@ def check_architecture(block: object, kinds: Sequence[str]) -> str | None:
     D = len(names)
 
     def nums(v: object, length: int | None = None, hi: float = 1e30) -> bool:
-        return (isinstance(v, list) and (length is None or len(v) == length) and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and abs(x) <= hi for x in v))
+        return numbers(v, lo=-hi, hi=hi, length=length)
 
     if not nums(block.get("center"), D, 1e3):
         return "architecture.center"
@@ -469,7 +468,6 @@ def check_architecture(block: object, kinds: Sequence[str]) -> str | None:
                 if not ok or not count_ok(law.get("count")):
                     return f"{where}.attrs.{a}.atoms[{i}]"
             if "rest" in b:
-                from chakra_tools.synth.scaling import check_law
                 r = b["rest"]
                 if not (isinstance(r, dict) and count_ok(r.get("count")) and check_law(r.get("law"), D)):
                     return f"{where}.attrs.{a}.rest"
@@ -492,8 +490,6 @@ def predict_architecture(block: dict, x: np.ndarray) -> dict:
 
     Returns {"kind_counts": {kind: int}, "attrs": {kind: {attr: {"values", "counts", "rest_count",
     "rest_table"}}}}; counts are expected nodes per rank (floats), values clipped into [0, MAX_VALUE]."""
-    from chakra_tools.synth.scaling import predict_law
-
     lx = _log(x) - np.asarray(block["center"], dtype=float)
     kind_counts, attrs = {}, {}
     for k, entry in block["kinds"].items():

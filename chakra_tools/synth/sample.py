@@ -36,7 +36,7 @@ from chakra_tools.synth.model import (
     sample_counts,
     sample_quantiles,
 )
-from chakra_tools.synth.scaling import DESCRIPTORS, check_scaling, predict_cost, predict_law
+from chakra_tools.synth.scaling import DESCRIPTORS, check_scaling, numbers, predict_cost, predict_law
 
 _REQUIRED_KEYS = ("order", "kinds", "kind_stats", "markov", "nodes_per_rank")
 _TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance", "ctrl_distance", "group_fraction")
@@ -44,9 +44,7 @@ _TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance"
 
 def _numbers(values: object, hi: float = 1e18) -> bool:
     """A list of finite numbers in [0, hi] (what every quantile table of a model is)."""
-    return isinstance(values, list) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= hi
-        for v in values)
+    return numbers(values, lo=0, hi=hi)
 
 
 def check_model(model: object, source: str = "model") -> dict:
@@ -93,8 +91,7 @@ def check_model(model: object, source: str = "model") -> dict:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
         wm = st.get("work")
         if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us"), wm.get("us_per_op")])
-                                   and _numbers([abs(v) if isinstance(v, (int, float)) else v
-                                                 for v in wm.get("log_residual", [None])], hi=50.0)):
+                                   and numbers(wm.get("log_residual"), lo=-50.0, hi=50.0)):
             raise ToolError(f"{source}: kind_stats['{k}'].work must hold overhead_us, us_per_op, log_residual")
         frac = st.get("attr_fraction", {})
         if not isinstance(frac, dict) or not set(frac) <= set(_TABLES) or not _numbers(list(frac.values()), hi=1.0):
@@ -107,9 +104,7 @@ def check_model(model: object, source: str = "model") -> dict:
     if not isinstance(cross, dict) or not _numbers([cross.get("duration_log_sd", 0)], hi=5.0):
         raise ToolError(f"{source}: 'cross_rank.duration_log_sd' must be a number in 0..5")
     if "scaling" in model:
-        bad = check_scaling(model["scaling"])
-        if bad is None and not set(model["scaling"]["kind_laws"]) <= set(kinds):
-            bad = "scaling.kind_laws (a kind not in 'kinds')"
+        bad = check_scaling(model["scaling"], kinds)
         if bad is not None:
             raise ToolError(f"{source}: malformed size laws at '{bad}'")
     if "architecture" in model:

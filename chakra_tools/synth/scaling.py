@@ -112,9 +112,17 @@ def predict_cost(coef: Sequence[float], x: dict[str, float]) -> float:
     return float(coef[0] + coef[1] * x["nodes"] + coef[2] * x["flops"] + coef[3] * x["param_bytes"])
 
 
+def numbers(v: object, *, lo: float, hi: float, length: int | None = None, strict: bool = False) -> bool:
+    """A list (of `length` items, if given) of finite numbers (no bools) in [lo, hi], or in (lo, hi) if `strict`:
+    how every numeric field of a model file is checked."""
+    return isinstance(v, list) and (length is None or len(v) == length) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+        and (lo < x < hi if strict else lo <= x <= hi) for x in v)
+
+
 def _finite(v: object, hi: float = 1e4) -> bool:
-    return isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                       and math.isfinite(x) and abs(x) < hi for x in v)
+    """Finite numbers of magnitude below `hi` (the coefficients of a law)."""
+    return numbers(v, lo=-hi, hi=hi, strict=True)
 
 
 def check_law(law: object, dims: int) -> bool:
@@ -127,8 +135,9 @@ def check_law(law: object, dims: int) -> bool:
     return all(_finite(row) and len(row) == len(a) for row in b)
 
 
-def check_scaling(sc: object) -> str | None:
-    """None if `sc` is a well-formed `scaling` block, else the key that is not."""
+def check_scaling(sc: object, kinds: Sequence[str] | None = None) -> str | None:
+    """None if `sc` is a well-formed `scaling` block (whose kind laws are all of `kinds`, when given), else the
+    key that is not."""
     if not isinstance(sc, dict):
         return "scaling"
     if sc.get("descriptors") != list(DESCRIPTORS):
@@ -154,4 +163,6 @@ def check_scaling(sc: object) -> str | None:
         for name, law in kl.items():
             if not check_law(law, d):
                 return f"scaling.kind_laws['{k}'].{name}"
+    if kinds is not None and not set(laws) <= set(kinds):
+        return "scaling.kind_laws (a kind not in 'kinds')"
     return None

@@ -68,3 +68,37 @@ def test_mutated_architecture_laws_fail_cleanly(arch_model, tmp_path_factory, ca
     codes = _fuzz(arch_model, ["--describe", "width=300,depth=1"], tmp_path_factory, capsys, 80, part="architecture")
     codes += _fuzz(arch_model, ["--describe", "width=3000,depth=5"], tmp_path_factory, capsys, 40)
     assert codes.count(0) >= 10 and codes.count(1) >= 10  # both the sampling and the checks were exercised
+
+
+def test_check_model_bounds(law_model):
+    """The bounds of a few model fields, at their edges (the checks share one number-list helper)."""
+    import copy
+
+    from chakra_tools.common import ToolError
+    from chakra_tools.synth.sample import check_model
+
+    check_model(law_model)
+    k = next(k for k, st in law_model["kind_stats"].items() if "work" in st)
+
+    def with_residual(v):
+        m = copy.deepcopy(law_model)
+        m["kind_stats"][k]["work"]["log_residual"] = v
+        return m
+
+    check_model(with_residual([-50, -1.5, 0, 50.0]))  # a log residual may be negative, down to -50
+    for bad in ([-50.5], [51], [True], [float("nan")], None, "x"):
+        with pytest.raises(ToolError, match=r"\.work must hold"):
+            check_model(with_residual(bad))
+    m = copy.deepcopy(law_model)
+    m["cross_rank"]["duration_log_sd"] = 5.0
+    check_model(m)
+    m["cross_rank"]["duration_log_sd"] = 5.01
+    with pytest.raises(ToolError, match="cross_rank.duration_log_sd"):
+        check_model(m)
+    m = copy.deepcopy(law_model)
+    m["scaling"]["kind_laws"]["COMP:nonesuch"] = {}
+    with pytest.raises(ToolError, match=r"malformed size laws at 'scaling.kind_laws \(a kind not in 'kinds'\)'"):
+        check_model(m)
+    m["scaling"]["center"][0] = 1e3  # |center| < 1e3: the bound is open
+    with pytest.raises(ToolError, match="'scaling.center'"):
+        check_model(m)
