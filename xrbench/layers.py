@@ -65,14 +65,19 @@ class Layer:
     def outputs(self) -> int:
         return self.n * self.groups * self.k * self.yo * self.xo
 
+    def encoded(self) -> Layer:
+        """This layer as the XRBench MAESTRO files encode it (reference §1): stride ignored, output
+        Y-R+1 x X-S+1 (no padding), depthwise written as a dense C x C conv, N folded into Y like the files.
+        The result has stride 1 and its Y, X are those output sizes; every operator but a matmul becomes a conv."""
+        dense = self.op == "dwconv"
+        k, c = (self.k * self.groups, self.c * self.groups) if dense else (self.k, self.c)
+        y, x = max(self.y * self.n - self.r + 1, 1), max(self.x - self.s + 1, 1)
+        op = "matmul" if self.op == "matmul" else "conv"
+        return Layer(self.name, op, k, c, y, x, self.r, self.s, 1, 1 if dense else self.groups, 1, self.bias)
+
     def encoded_macs(self) -> int:
-        """MACs of this layer as the XRBench MAESTRO files encode it (reference §1): stride ignored, output
-        Y-R+1 x X-S+1 (no padding), depthwise written as a dense C x C conv; N folded into Y like the files."""
-        c = self.c * self.groups if self.op == "dwconv" else self.c
-        k = self.k * self.groups if self.op == "dwconv" else self.k
-        g = self.groups if self.op == "matmul" else 1
-        yo, xo = max(self.y * self.n - self.r + 1, 1), max(self.x - self.s + 1, 1)
-        return g * k * c * self.r * self.s * yo * xo
+        """MACs of this layer as the XRBench MAESTRO files encode it (`encoded()`)."""
+        return self.encoded().macs
 
 
 @dataclass

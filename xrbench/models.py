@@ -90,32 +90,23 @@ def layers(mid: str) -> list[Layer]:
 
 
 def encoded_view_gmacs(mid: str) -> float:
-    """Our layer list costed with the XRBench/MAESTRO encoding convention (Layer.encoded_macs), excluding the
-    attention products the XRBench files leave out."""
-    return sum(lay.encoded_macs() for lay in _layers(mid) if lay.op != "matmul") / 1e9
+    """Our layer list costed with the XRBench/MAESTRO encoding convention (`encoded_layers`: Layer.encoded,
+    without the attention products the XRBench files leave out)."""
+    return sum(lay.macs for lay in encoded_layers(mid)) / 1e9
 
 
 def encoded_layers(mid: str) -> list[Layer]:
     """Our layer list rewritten in the XRBench/MAESTRO file convention (dense, stride 1, output Y-R+1, ROI batch
     folded into rows, attention products dropped): lets the cost model run on the shapes MAESTRO costed."""
-    out = []
-    for lay in _layers(mid):
-        if lay.op == "matmul":
-            continue
-        dense = lay.op == "dwconv"
-        k, c = (lay.k * lay.groups, lay.c * lay.groups) if dense else (lay.k, lay.c)
-        y, x = max(lay.y * lay.n - lay.r + 1, 1), max(lay.x - lay.s + 1, 1)
-        out.append(Layer(lay.name, "conv", k, c, y, x, lay.r, lay.s, 1, 1 if dense else lay.groups, 1, lay.bias))
-    return out
+    return [lay.encoded() for lay in _layers(mid) if lay.op != "matmul"]
 
 
 def summary() -> list[dict]:
     """One row per model: layer counts, MACs, parameters, and the reference's encoded totals."""
     rows = []
     for m in MODELS.values():
-        ls = _layers(m.id)
-        rows.append({"model": m.id, "network": m.network, "input": m.input, "layers": len(ls),
-                     "gmacs": sum(x.macs for x in ls) / 1e9, "mparams": sum(x.params for x in ls) / 1e6,
+        rows.append({"model": m.id, "network": m.network, "input": m.input, "layers": len(_layers(m.id)),
+                     "gmacs": m.gmacs, "mparams": m.mparams,
                      "encoded_layers": m.encoded_layers, "encoded_gmacs": m.encoded_gmacs,
                      "encoded_view_gmacs": encoded_view_gmacs(m.id)})
     return rows
