@@ -101,16 +101,26 @@ def make_catalog(cfg: Config) -> Catalog:
 
 
 # --------------------------------------------------------------------------- metrics
+def slo_met(q: Queries, lat: np.ndarray) -> np.ndarray:
+    """Per query: did it finish within its SLO (latency `lat` s)."""
+    return lat <= q.slo_s + 1e-12
+
+
+def _pb_hit(cat: Catalog, r: SimResult):
+    """Per query: off-chip bytes, weight bytes of its SubNet, and the weight bytes the PB served."""
+    off_q = cat.off_bytes[r.subnet, r.cache]
+    wb = cat.costs.weight_bytes.sum(axis=1)[r.subnet]
+    act = cat.costs.act_offchip_bytes.sum(axis=1)[r.subnet]
+    return off_q, wb, wb - (off_q - act)
+
+
 def metrics(cat: Catalog, q: Queries, r: SimResult) -> dict:
     lat = r.finish_s - q.arrival_s
     svc = cat.lat_s[r.subnet, r.cache]
-    met = lat <= q.slo_s + 1e-12
+    met = slo_met(q, lat)
     acc = cat.accuracy[r.subnet]
-    off_q = cat.off_bytes[r.subnet, r.cache]
+    off_q, wb, hit = _pb_hit(cat, r)
     off = float(off_q.sum()) + r.fill_bytes
-    wb = cat.costs.weight_bytes.sum(axis=1)[r.subnet]
-    act = cat.costs.act_offchip_bytes.sum(axis=1)[r.subnet]
-    hit = wb - (off_q - act)
     pj = cat.acc.dram_pj_per_byte
     has_t = np.isfinite(q.target)
     acc_ok = np.where(has_t, acc >= q.target - 1e-9, True)
@@ -142,10 +152,7 @@ def metrics(cat: Catalog, q: Queries, r: SimResult) -> dict:
 
 def window_series(cat: Catalog, q: Queries, r: SimResult, window: int) -> dict:
     """Per window: start time, PB hit rate, mean served accuracy and latency (for --plot)."""
-    off_q = cat.off_bytes[r.subnet, r.cache]
-    wb = cat.costs.weight_bytes.sum(axis=1)[r.subnet]
-    act = cat.costs.act_offchip_bytes.sum(axis=1)[r.subnet]
-    hit = wb - (off_q - act)
+    _, wb, hit = _pb_hit(cat, r)
     edges = np.arange(0, len(q), window)
     sums = lambda x: np.add.reduceat(x, edges)  # noqa: E731
     cnt = np.diff(np.append(edges, len(q)))
@@ -206,19 +213,8 @@ def _iso_point(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> dic
     for lo, hi in zip(grid[:-1], grid[1:]):
         alo, ahi = runs[lo]["served_accuracy"] - target, runs[hi]["served_accuracy"] - target
         if alo == 0 or ahi == 0 or (alo < 0) != (ahi < 0):
-            a, b, fa = lo, hi, alo
-            m = runs[lo] if abs(alo) <= abs(ahi) else runs[hi]
-            x = lo if abs(alo) <= abs(ahi) else hi
-            for _ in range(24):
-                if abs(m["served_accuracy"] - target) <= ISO_TOL_PP:
-                    break
-                x = (a + b) / 2
-                m = sf(x)
-                fx = m["served_accuracy"] - target
-                if (fx < 0) == (fa < 0):
-                    a, fa = x, fx
-                else:
-                    b = x
+            x0 = lo if abs(alo) <= abs(ahi) else hi
+            x, m = _bisect(sf, target, lo, hi, x0, m0=runs[x0], increasing=alo < 0, iters=24)
             if abs(m["served_accuracy"] - target) <= ISO_TOL_PP:
                 matches.append((x, m))
     curve = [{"slack_fraction": a, "served_accuracy": runs[a]["served_accuracy"],
@@ -254,14 +250,16 @@ def _iso_point(cat: Catalog, q: Queries, sched: SchedConfig, sushi: dict) -> dic
             "slackfit_curve": curve}
 
 
-def _bisect(f, goal: float, lo: float, hi: float, x0: float):
-    """Bisect a knob x in [lo, hi] (served accuracy increasing in x) until f(x) is within ISO_TOL_PP of goal."""
+def _bisect(f, goal: float, lo: float, hi: float, x0: float, m0: dict | None = None, increasing: bool = True,
+            iters: int = 30):
+    """Bisect a knob x in [lo, hi] (served accuracy increasing in x, or decreasing) from x0 until f(x) is
+    within ISO_TOL_PP of goal; `m0` = f(x0) when already known."""
     x = x0
-    m = f(x)
-    for _ in range(30):
+    m = f(x) if m0 is None else m0
+    for _ in range(iters):
         if abs(m["served_accuracy"] - goal) <= ISO_TOL_PP:
             break
-        if m["served_accuracy"] < goal:
+        if (m["served_accuracy"] < goal) == increasing:
             lo = x
         else:
             hi = x
@@ -352,5 +350,5 @@ def queries_for(cfg: Config, seed: int, trace=None, n: int | None = None) -> Que
     return generate(cfg.resolved_workload(), seed, n)
 
 
-__all__ = ["Config", "MenuConfig", "default_config", "load_config", "make_catalog", "metrics", "run",
+__all__ = ["Config", "MenuConfig", "default_config", "load_config", "make_catalog", "metrics", "run", "slo_met",
            "iso_accuracy", "queries_for", "window_series", "Workload"]

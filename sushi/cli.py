@@ -36,7 +36,7 @@ from chakra_tools.common import (
 )
 
 from .accel import per_layer_table
-from .api import default_config, load_config, make_catalog, queries_for, run, window_series
+from .api import default_config, load_config, make_catalog, queries_for, run, slo_met, window_series
 from .sched import POLICIES, uniform_candidate
 from .supernet import SUPERNETS
 
@@ -165,7 +165,7 @@ def _write_queries(path, cat, q, res):
         for p, r in res.items():
             acc = cat.accuracy[r.subnet].tolist()
             lat = (r.finish_s - q.arrival_s)
-            met = (lat <= q.slo_s + 1e-12).astype(int).tolist()
+            met = slo_met(q, lat).astype(int).tolist()
             off = cat.off_bytes[r.subnet, r.cache].tolist()
             st, fi, la = (r.start_s * 1e3).tolist(), (r.finish_s * 1e3).tolist(), (lat * 1e3).tolist()
             sub, cc = r.subnet.tolist(), r.cache.tolist()
