@@ -70,6 +70,11 @@ def node_kind(node: pb.Node, attrs: dict[str, Any] | None = None) -> str:
 COMM_NODE_TYPES = (NodeType.COMM_COLL_NODE, NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE)
 
 
+def is_comm_kind(kind: str) -> bool:
+    """Whether a kind token is a communication node's (a collective, a send or a recv)."""
+    return kind.startswith("COLL:") or kind in ("SEND", "RECV")
+
+
 def compute_path_us(g) -> int:
     """Critical path of duration_micros through a RankGraph with communication nodes taking 0: the compute
     part of what a simulator such as astra-run replays (it times comm nodes from sizes, not durations)."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
-from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, node_kind
+from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, is_comm_kind, node_kind
 from chakra_tools.synth.model import FORMAT, VERSION, count_table, markov_counts, quantile_table
 from chakra_tools.synth.scaling import (
     DESCRIPTORS,
@@ -50,10 +50,6 @@ def rank_features(g) -> dict:
         pg_sizes.append(str(a.get("pg_name", "") or ""))
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, "data_dist": data_dist,
             "ctrl_dist": ctrl_dist, "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "pg": pg_sizes}
-
-
-def _is_comm(kind: str) -> bool:
-    return kind.startswith("COLL:") or kind in ("SEND", "RECV")
 
 
 def _trace_values(tk: dict, name: str, has_work: bool) -> list:
@@ -134,8 +130,9 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         tk = per_trace[tindex[id(t)]]
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
-            work = f["numeric"]["num_ops"][i] is not None and not _is_comm(k)
-            if not _is_comm(k):
+            comm = is_comm_kind(k)
+            work = f["numeric"]["num_ops"][i] is not None and not comm
+            if not comm:
                 tk[k]["duration_work" if work else "duration_plain"].append(f["durations"][i])
             if work:
                 pk["work"].append((f["numeric"]["num_ops"][i], f["durations"][i]))
@@ -194,7 +191,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         by_trace[id(t)].append(f)
     for feats in by_trace.values():
         ref = feats[0]
-        comp = np.array([not (k.startswith("COLL:") or k in ("SEND", "RECV")) for k in ref["kinds"]])
+        comp = np.array([not is_comm_kind(k) for k in ref["kinds"]])
         for f in feats[1:]:
             same = f["kinds"] == ref["kinds"]
             spmd.append(same)

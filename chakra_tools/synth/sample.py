@@ -27,7 +27,7 @@ from chakra_tools.common import ToolError, atomic_group, atomic_write
 from chakra_tools.et import NodeType, make_attr, rank_path, write_et
 from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth.arch import check_architecture, predict_architecture, target_vector
-from chakra_tools.synth.features import comm_type_of, node_type_of
+from chakra_tools.synth.features import comm_type_of, is_comm_kind, node_type_of
 from chakra_tools.synth.model import (
     FORMAT,
     VERSION,
@@ -266,7 +266,7 @@ def expected_compute_us(stats: dict, nodes: int, kind_counts: dict[str, int] | N
     """Bottom-up expected compute time of a step of `nodes` nodes: the corpus kind mix (or the given nodes per
     kind) times each kind's mean duration at the target size (plain nodes from their duration table, FLOP-doing
     nodes from the work model)."""
-    comp = {k: st for k, st in stats.items() if not (k.startswith("COLL:") or k in ("SEND", "RECV"))}
+    comp = {k: st for k, st in stats.items() if not is_comm_kind(k)}
     total = sum(st.get("count", 0) for st in stats.values())
     out = 0.0
     for k, st in comp.items():
@@ -351,7 +351,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     drawn: dict[int, float] = {}
     for k in sorted(set(kinds)):
         where = [i for i, kk in enumerate(kinds) if kk == k]
-        if k.startswith("COLL:") or k in ("SEND", "RECV"):
+        if is_comm_kind(k):
             spec = arch.attrs.get(k, {}).get("comm_size") if arch is not None else None
             vals = (draw_atoms(spec, len(where), rng) if spec is not None
                     else sample_quantiles(stats[k].get("comm_size", []), len(where), rng))
@@ -389,7 +389,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
                 chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
                 extra[name].update(zip(chosen, np.maximum(sample_quantiles(st[name], m, rng), 0).tolist()))
         wm = st.get("work")
-        if wm is not None and not k.startswith("COLL:") and k not in ("SEND", "RECV"):
+        if wm is not None and not is_comm_kind(k):
             # nodes that do FLOPs: overhead + FLOPs x time per FLOP, times the kind's residual spread
             busy = [i for i in where if i in extra["num_ops"]]
             ops = np.array([extra["num_ops"][i] for i in busy])
@@ -409,7 +409,7 @@ def _groups(program: Program, ranks: int) -> dict[str, list[int]]:
 
 def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarray:
     """Scale compute durations so that the rank's compute critical path is `target_us` (comm nodes count 0)."""
-    comm = np.array([k.startswith("COLL:") or k in ("SEND", "RECV") for k in program.kinds])
+    comm = np.array([is_comm_kind(k) for k in program.kinds])
     d = np.where(comm, 0, dur)
     path = _path(d, program)
     if path <= 0:
