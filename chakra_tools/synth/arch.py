@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chakra_tools.common import ToolError
+from chakra_tools.common import ToolError, read_text
 from chakra_tools.synth.scaling import check_law, fit_law, numbers, predict_law
 
 MAX_TERMS = 2           # one- and two-term laws (three-term laws explained nothing more in cross-validation)
@@ -100,8 +100,8 @@ def read_sidecar(prefix: str | Path) -> dict[str, float] | None:
     if not path.is_file():
         return None
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+        doc = json.loads(read_text(path))
+    except ValueError as e:
         raise ToolError(f"{path}: not valid JSON ({e})") from None
     return check_descriptors(doc, str(path))
 

@@ -316,3 +316,15 @@ def test_malformed_sidecar_is_one_line(tmp_path):
     (tmp_path / "t.describe.json").write_text('{"width": "wide"}')
     res = CliRunner().invoke(cli, ["fit", str(tmp_path / "t"), "-o", str(tmp_path / "m.json")])
     assert res.exit_code == 1 and "t.describe.json: width must be a number" in str(res.exception) + res.output
+
+
+def test_unreadable_sidecar_is_a_tool_error(tmp_path):
+    assert read_sidecar(tmp_path / "none") is None
+    (tmp_path / "bin.describe.json").write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ToolError, match=r"bin\.describe\.json: not a text file"):
+        read_sidecar(tmp_path / "bin")
+    (tmp_path / "bad.describe.json").write_text("{not json")
+    with pytest.raises(ToolError, match=r"bad\.describe\.json: not valid JSON"):
+        read_sidecar(tmp_path / "bad")
+    (tmp_path / "ok.describe.json").write_text('{"width": 64, "depth": 2}')
+    assert read_sidecar(tmp_path / "ok") == {"depth": 2.0, "width": 64.0}
