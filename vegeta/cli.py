@@ -103,7 +103,7 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
         if not eng.supports(p.op):
             raise ToolError(f"{eng.name} is dense-only and cannot run {p.spec}; use a VEGETA-S engine")
     inputs: list[str] = [x for x in (core_file,) if x]
-    et_files, et_gemms = {}, []
+    et_files, et_gemms, et_outs = {}, [], []
     if from_et:
         from .et import read_gemms
         if len(pats) != 1:
@@ -117,13 +117,15 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
                             [g for eg in et_gemms for g in eg.gemms])
         inputs += [str(p) for p in et_files.values()]
         et_out = et_out or f"{from_et}.vegeta"
+        # the names as given (not via rank_path, whose Path would normalise `./x` in the report's et_out list)
+        et_outs = [f"{et_out}.{r}.et" for r in et_files]
     else:
         if et_out:
             raise ToolError("--et-out needs --from-et")
         workload = resolve_layers(layers)
         if workload.source:
             inputs.append(workload.source)
-    for out in (output, report, plot):
+    for out in (output, report, plot, *et_outs):
         check_not_input(out, inputs)
 
     data = None
@@ -158,7 +160,7 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
                 total += rows[i]["cycles"] * rows[i]["count"]
                 i += 1
             cyc[(eg.rank, eg.node_id)] = total
-        rep["et_out"] = [f"{et_out}.{r}.et" for r in et_files]
+        rep["et_out"] = et_outs
     dumps_json(rep)                 # fails (one line, nothing written) if the report cannot be serialised
     if plot:
         from .plot import draw
@@ -166,7 +168,7 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
     if from_et:
         from .et import write_annotated
         note = f"durations from {TOOL}: {eng.name}, {pats[0].spec}, {core.clock_ghz:g} GHz"
-        write_annotated(et_files, et_out, cyc, core.clock_ghz, note)
+        write_annotated(et_files, et_outs, cyc, core.clock_ghz, note)
     if output:
         csv_rows = [{"sparsity": r["sparsity"], **row} for r in runs for row in r["layers"]]
         write_csv(output, csv_rows, ["sparsity", *LAYER_COLUMNS])

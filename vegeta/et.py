@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from chakra_tools.common import ToolError, atomic_group
+from chakra_tools.common import atomic_group
 from chakra_tools.convert.shapes import CONV_OPS, op_base
 from chakra_tools.et import ETWriter, NodeType, make_attr, read_et, resolve_trace
 
@@ -123,14 +123,10 @@ def read_gemms(prefix: str) -> tuple[dict[int, Path], list[EtGemm], int]:
     return files, found, skipped
 
 
-def write_annotated(files: dict[int, Path], out_prefix: str, cycles: dict[tuple[int, int], float],
-                    clock_ghz: float, note: str) -> list[Path]:
-    """Copy every rank's ET to `<out_prefix>.<rank>.et` with GEMM durations from `cycles[(rank, node id)]`."""
-    outs = [Path(f"{out_prefix}.{r}.et") for r in files]
-    for o in outs:
-        for src in files.values():
-            if o.resolve() == Path(src).resolve():
-                raise ToolError(f"{o}: refusing to overwrite an input file")
+def write_annotated(files: dict[int, Path], outs: list[str], cycles: dict[tuple[int, int], float],
+                    clock_ghz: float, note: str) -> None:
+    """Copy every rank's ET (`files`, by rank) to `outs` (one per rank, in the same order; the caller has checked
+    that none is an input) with GEMM durations from `cycles[(rank, node id)]`."""
     with atomic_group(outs) as tmps:
         for (rank, src), tmp in zip(files.items(), tmps, strict=True):
             meta, nodes = read_et(src)
@@ -144,4 +140,3 @@ def write_annotated(files: dict[int, Path], out_prefix: str, cycles: dict[tuple[
                         n.duration_micros = max(1, round(us)) if cyc > 0 else 0
                         n.attr.append(make_attr("vegeta_cycles", int(round(cyc)), "int64_val"))
                     w.write_node(n)
-    return outs

@@ -152,6 +152,16 @@ def test_refuses_to_overwrite_input(tmp_path):
     assert r.returncode == 1 and "overwrite" in r.stderr
 
 
+def test_et_out_over_the_input_is_refused_before_anything_is_written(tmp_path):
+    prefix = _write_et(tmp_path, "mlp.et.json")
+    before = Path(f"{prefix}.0.et").read_bytes()
+    r = run("--from-et", prefix, "--sparsity", "4:4", "--et-out", prefix, "--plot", "p.png", "-o", "o.csv",
+            "--report", "r.json", cwd=tmp_path)
+    assert r.returncode == 1 and "refusing to overwrite an input file" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tr.0.et"]
+    assert Path(f"{prefix}.0.et").read_bytes() == before
+
+
 def test_list_and_version():
     r = run("--list")
     assert r.returncode == 0 and "bert-large" in r.stdout and "VEGETA-S-16-2" in r.stdout
