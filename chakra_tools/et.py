@@ -148,12 +148,16 @@ def get_attr(node: pb.Node, name: str, default: Any = None) -> Any:
 
 
 # --------------------------------------------------------------------------- framing
-_VARINTS = tuple(bytes((n,)) if n < 0x80 else bytes((n & 0x7F | 0x80, n >> 7)) for n in range(1 << 14))
+SMALL_VARINT = 1 << 14
+# the varints of 0 .. 2^14 - 1 (message lengths below 16 KiB, ids, sizes): one lookup instead of a loop; the
+# converter's node encoder (convert/nodewire.py) uses the same table
+VARINTS = tuple(bytes((n,)) if n < 0x80 else bytes((n & 0x7F | 0x80, n >> 7)) for n in range(SMALL_VARINT))
 
 
 def encode_varint(n: int) -> bytes:
-    if 0 <= n < 1 << 14:  # message lengths below 16 KiB: a table lookup
-        return _VARINTS[n]
+    """Base-128 varint of a non-negative integer."""
+    if 0 <= n < SMALL_VARINT:
+        return VARINTS[n]
     out = bytearray()
     while True:
         b = n & 0x7F

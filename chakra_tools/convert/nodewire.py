@@ -13,26 +13,22 @@ uint64_val=13 bool_val=27 string_val=29.
 
 from __future__ import annotations
 
+from chakra_tools.et import SMALL_VARINT as _SMALL
+from chakra_tools.et import VARINTS as _VARINT  # varints below 2^14 (ids, sizes, lengths): a table lookup
+from chakra_tools.et import encode_varint
+
 _U64 = 1 << 64
-_SMALL = 1 << 14
-# varints below 2^14 (ids, sizes, lengths) come from a table: one lookup instead of a loop
-_VARINT = tuple(bytes((n,)) if n < 0x80 else bytes((n & 0x7F | 0x80, n >> 7)) for n in range(_SMALL))
 
 
 def varint(n: int) -> bytes:
-    """Base-128 varint of an unsigned 64-bit value."""
+    """Base-128 varint of an unsigned 64-bit value (ValueError outside 0 .. 2^64 - 1)."""
     if 0 <= n < _SMALL:
         return _VARINT[n]
     if _SMALL <= n < 1 << 21:  # node ids of traces up to 2M ops
         return bytes((n & 0x7F | 0x80, n >> 7 & 0x7F | 0x80, n >> 14))
     if not 0 <= n < _U64:
         raise ValueError(f"Value out of range: {n}")
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return encode_varint(n)
 
 
 def signed(n: int, bits: int = 64) -> bytes:
