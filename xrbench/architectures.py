@@ -247,21 +247,21 @@ def hrvit_b1_segformer(h: int = 224, w: int = 224, classes: int = 19, head: int 
             for j, ic in enumerate(prev):
                 if j == i:
                     continue
-                f = Net(ic, *res[j], layers=net.layers, prefix=net.prefix)
+                f = net.at(ic, *res[j])
                 if j < i:                                 # strided depthwise down-sample then 1x1
                     f.dw(2 ** (i - j) + 1, stride=2 ** (i - j), name="fuse_down")
                     f.set(y=res[i][0], x=res[i][1]).conv(oc, 1, bias=True, name="fuse")
                 else:                                     # 1x1 then nearest up-sample
                     f.conv(oc, 1, bias=True, name="fuse")
         for b, (ic, oc, nb) in enumerate(zip(fused, outc, blocks)):
-            br = Net(ic, *res[b], layers=net.layers, prefix=f"{net.prefix}b{b}.")
+            br = net.at(ic, *res[b], prefix=f"{net.prefix}b{b}.")
             br.conv(oc, 1, bias=True, name="embed").dw(3, bias=True, name="embed")
             for _ in range(nb):
                 _hrvit_block(br, HRVIT_B1["ws"][b])
         prev = list(outc)
     net.prefix = "segformer."
     for b, c in enumerate(prev):                         # per-scale linear embedding to 256, up-sample to 1/4
-        Net(c, *res[b], layers=net.layers, prefix=net.prefix).conv(head, 1, name="embed")
+        net.at(c, *res[b]).conv(head, 1, name="embed")
     net.set(c=head * len(prev), y=res[0][0], x=res[0][1]).conv(head, 1, name="fuse").conv(classes, 1, bias=True)
     return net.layers
 
@@ -294,7 +294,7 @@ def d2go_faster_rcnn(h: int = 224, w: int = 299, proposals: int = 30, classes: i
         inverted_residual(rpn, out, k, s, e, se)
     rpn.fork().conv(anchors, 1, bias=True, name="objectness")
     rpn.conv(4 * anchors, 1, bias=True, name="deltas")
-    box = Net(trunk[0], 6, 6, layers=net.layers, prefix="box.")
+    box = net.at(trunk[0], 6, 6, prefix="box.")
     for k, e, out, s, se in FBNETV3A_BOX:
         _irf_batched(box, out, k, s, e, se, proposals)
     box.set(y=1, x=1).fork().fc(classes + 1, n=proposals, name="cls")
@@ -356,18 +356,18 @@ def midas_v21_small(h: int = 192, w: int = 256, features: int = 64) -> list[Laye
     net.prefix = "midas.dec."
     rn = []
     for i, (c, y, x) in taps.items():
-        Net(c, y, x, layers=net.layers, prefix=net.prefix).conv(widths[i], 3, name="layer_rn")
+        net.at(c, y, x).conv(widths[i], 3, name="layer_rn")
         rn.append((widths[i], y, x))
     cur = None
     for i in (3, 2, 1, 0):                               # refinenet4 .. refinenet1
         c, y, x = rn[i]
-        blk = Net(c, y, x, layers=net.layers, prefix=f"{net.prefix}refine{i + 1}.")
+        blk = net.at(c, y, x, prefix=f"{net.prefix}refine{i + 1}.")
         if cur is not None:
             _rcu(blk)                                    # resConfUnit1 on the skip, then add the coarser path
         _rcu(blk)                                        # resConfUnit2
         blk.up(2).conv(c // 2 if i > 0 else c, 1, bias=True, name="out_conv")
         cur = blk.shape()
-    head = Net(*cur, layers=net.layers, prefix="midas.head.")
+    head = net.at(*cur, prefix="midas.head.")
     head.conv(features // 2, 3, bias=True).up(2).conv(32, 3, bias=True).conv(1, 1, bias=True)
     return net.layers
 
@@ -405,36 +405,35 @@ def plane_rcnn_quarter(size: int = 160, proposals: int = 1000, planes: int = 10,
     net.prefix = "fpn."
     levels = []
     for c, y, x in reversed(fpn_in):                     # P5 .. P2: lateral 1x1 + 3x3 output conv
-        Net(c, y, x, layers=net.layers, prefix=net.prefix).conv(256, 1, bias=True).conv(256, 3, bias=True)
+        net.at(c, y, x).conv(256, 1, bias=True).conv(256, 3, bias=True)
         levels.append((y, x))
     levels.append((math.ceil(levels[0][0] / 2), math.ceil(levels[0][1] / 2)))       # P6 = max-pool of P5
     net.prefix = "rpn."
     for y, x in levels:
-        rpn = Net(256, y, x, layers=net.layers, prefix=net.prefix).conv(512, 3, bias=True)
+        rpn = net.at(256, y, x).conv(512, 3, bias=True)
         rpn.fork().conv(6, 1, bias=True, name="class")
         rpn.conv(12, 1, bias=True, name="bbox")
     p2 = levels[3]
-    Net(3, *p2, layers=net.layers, prefix="coords.").conv(64, 1, bias=True)
-    box = Net(320 * pool * pool, 1, 1, layers=net.layers, prefix="box.")
+    net.at(3, *p2, prefix="coords.").conv(64, 1, bias=True)
+    box = net.at(320 * pool * pool, 1, 1, prefix="box.")
     box.fc(1024, n=proposals).fc(1024, n=proposals)
     box.fork().fc(classes, n=proposals, name="class")
     box.fork().fc(4 * classes, n=proposals, name="bbox")
     box.fc(params * classes, n=proposals, name="plane")
-    mask = Net(256, mask_pool, mask_pool, layers=net.layers, prefix="mask.")
+    mask = net.at(256, mask_pool, mask_pool, prefix="mask.")
     for _ in range(4):
         mask.conv(256, 3, bias=True, n=planes)
     mask.deconv(256, 2, bias=True, n=planes).conv(classes, 1, bias=True, n=planes)
     depth = None                                         # depth decoder: coarse (P6) to fine (P2), then x2
     order = [levels[4], levels[0], levels[1], levels[2], levels[3]]     # P6, P5, P4, P3, P2
     for i, (y, x) in enumerate(order):
-        Net(256, y, x, layers=net.layers, prefix="depth.").conv(128, 3, bias=True, name="lateral")
+        net.at(256, y, x, prefix="depth.").conv(128, 3, bias=True, name="lateral")
         cin = 128 if depth is None else 256
         ny, nx = (order[i + 1] if i + 1 < len(order) else (y * 2, x * 2))
-        depth = Net(cin, ny, nx, layers=net.layers, prefix="depth.").conv(128 if i < 4 else 64, 3, bias=True,
-                                                                         name="deconv")
+        depth = net.at(cin, ny, nx, prefix="depth.").conv(128 if i < 4 else 64, 3, bias=True, name="deconv")
     depth.conv(1, 3, bias=True, name="pred")
     ry, rx = refine                                      # refinement: per plane (n = planes) + global branch
-    ref = Net(3 + 5 + 2, ry, rx, layers=net.layers, prefix="refine.")
+    ref = net.at(3 + 5 + 2, ry, rx, prefix="refine.")
     ref.conv(32, 3, bias=True, n=planes)
     ref.set(c=64).conv(64, 3, stride=2, bias=True, n=planes)
     ref.set(c=128).conv(64, 3, bias=True, n=planes)

@@ -85,7 +85,7 @@ class Net:
     """Layer-list builder: `Net(3, 224, 224).conv(32, 3, stride=2).dw(3)...`; `.layers` is the result.
 
     The builder carries the current (channels, rows, columns); branches are built with `fork()` (a copy
-    sharing the layer list) and joined with `at()`.
+    sharing the layer list) or started on another tensor with `at(c, y, x)` (also sharing it).
     """
     c: int
     y: int
@@ -150,6 +150,11 @@ class Net:
 
     def fork(self) -> Net:
         return Net(self.c, self.y, self.x, self.layers, self.prefix)
+
+    def at(self, c: int, y: int, x: int = 1, prefix: str | None = None) -> Net:
+        """A branch on a tensor of shape (c, y, x) appending to the same layer list (e.g. a head on a tap or an
+        ROI-pooled feature); the prefix is this builder's unless given."""
+        return Net(c, y, x, self.layers, self.prefix if prefix is None else prefix)
 
     def shape(self) -> tuple[int, int, int]:
         return self.c, self.y, self.x

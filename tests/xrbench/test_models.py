@@ -98,3 +98,12 @@ def test_summary_rows():
     # depthwise-heavy networks: the reference's dense, stride-free encoding overstates MACs many-fold
     assert rows["GE"]["encoded_gmacs"] / rows["GE"]["gmacs"] > 10
     assert rows["DE"]["encoded_gmacs"] / rows["DE"]["gmacs"] > 4
+
+
+def test_net_at_starts_a_branch_on_the_same_layer_list():
+    net = Net(3, 8, 8, prefix="t.").conv(16, 3, stride=2)
+    head = net.at(32, 2, 2, prefix="head.").conv(4, 1)
+    net.at(5, 3).conv(7, 1)                                  # prefix defaults to the builder's
+    assert [x.name for x in net.layers] == ["t.conv1", "head.conv2", "t.conv3"]
+    assert (net.layers[1].c, net.layers[1].y, net.layers[2].c, net.layers[2].x) == (32, 2, 5, 1)
+    assert head.layers is net.layers and net.shape() == (16, 4, 4)
