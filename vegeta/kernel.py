@@ -18,10 +18,16 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .isa import B_LOAD, B_TREGS, BF16, FP32, TILE_M, TILE_N, TREGS, Instr
+from .isa import B_LOAD, B_TREGS, BF16, FP32, K_PER_INSTR, TILE_M, TILE_N, TREGS, Instr
 
 A_TILE_BYTES = TILE_M * 32 * BF16          # 1 KB of stored values
 META_BYTES = TILE_M * 32 // 4              # 128 B of 2-bit indices
+
+
+def tile_counts(m: int, k: int, n: int, op: str) -> tuple[int, int, int]:
+    """(row tiles of A/C, column tiles of B/C, k-steps) of an M x K x N GEMM run with `op`; edge tiles count
+    as full tiles (zero padding)."""
+    return math.ceil(m / TILE_M), math.ceil(n / TILE_N), math.ceil(k / K_PER_INSTR[op])
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,11 @@ class Blocking:
 
     def label(self) -> str:
         return f"{self.n_a}x{self.n_b}{'' if self.order == 'b-major' else ' a-major'}"
+
+    def edge(self, n_a: int, n_b: int) -> Blocking:
+        """The blocking of an edge block of this schedule that holds only n_a x n_b tiles (the compute order only
+        exists when both are > 1)."""
+        return Blocking(n_a, n_b, self.order if n_a > 1 and n_b > 1 else "b-major")
 
 
 @dataclass(frozen=True)
@@ -180,9 +191,8 @@ def gemm_stream(op: str, blk: Blocking, mt: int, nt: int, ks: int, panels: int,
         for i0 in range(0, mt, blk.n_a):
             for j0 in range(0, nt, blk.n_b):
                 na, nb = min(blk.n_a, mt - i0), min(blk.n_b, nt - j0)
-                sub = Blocking(na, nb, blk.order if na > 1 and nb > 1 else "b-major")
                 yield from block_stream(
-                    op, sub, k1 - k0, "zero" if p == 0 else "load",
+                    op, blk.edge(na, nb), k1 - k0, "zero" if p == 0 else "load",
                     lambda kk, ii, i0=i0, k0=k0: a_parts(k0 + kk, i0 + ii),
                     lambda kk, jj, j0=j0, k0=k0: b_addr(k0 + kk, j0 + jj),
                     lambda ii, jj, i0=i0, j0=j0: c_addr(i0 + ii, j0 + jj))

@@ -21,7 +21,16 @@ from dataclasses import dataclass
 
 from .engines import CoreConfig, Engine
 from .isa import B_TREGS, BF16, FP32, K_PER_INSTR, TILE_M, TILE_N, TREG_BYTES
-from .kernel import A_TILE_BYTES, META_BYTES, APart, Blocking, block_stream, blockings, dense_part
+from .kernel import (
+    A_TILE_BYTES,
+    META_BYTES,
+    APart,
+    Blocking,
+    block_stream,
+    blockings,
+    dense_part,
+    tile_counts,
+)
 from .sparsity import Pattern, a_bytes_per_window
 from .timing import Core
 
@@ -141,7 +150,7 @@ def _core_cycles(engine, core, pattern, blk: Blocking, mt: int, nt: int, ks: int
     total, cold = 0.0, None
     for na, ca in _split(mt, blk.n_a):
         for nb, cb in _split(nt, blk.n_b):
-            b = Blocking(na, nb, blk.order if na > 1 and nb > 1 else "b-major")
+            b = blk.edge(na, nb)
             for k, init, cp in pan:
                 if cp <= 0 or k <= 0:
                     continue
@@ -172,7 +181,7 @@ def _best(m: int, k: int, n: int, b_unique: int | None, pattern: Pattern, engine
 def _gemm_timing(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConfig) -> GemmTiming:
     op = pattern.op
     kin = K_PER_INSTR[op]
-    mt, nt, ks = math.ceil(g.m / TILE_M), math.ceil(g.n / TILE_N), math.ceil(g.k / kin)
+    mt, nt, ks = tile_counts(g.m, g.k, g.n, op)
     a_step = _a_step_bytes(pattern)
     b_tile = B_TREGS[op] * TREG_BYTES
     a_total = mt * ks * a_step
@@ -230,7 +239,6 @@ def full_stream_cycles(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConf
     the reference the block model is checked against (tests, bench)."""
     from .kernel import gemm_stream
     p = next(x for x in pattern.alternatives() if x.op == t.op)
-    kin = K_PER_INSTR[p.op]
-    mt, nt, ks = math.ceil(g.m / TILE_M), math.ceil(g.n / TILE_N), math.ceil(g.k / kin)
+    mt, nt, ks = tile_counts(g.m, g.k, g.n, p.op)
     c = Core(engine, core)
     return c.run(gemm_stream(p.op, t.block, mt, nt, ks, t.k_panels, _parts_source(p))).end

@@ -7,14 +7,12 @@ U/V; row-wise parts back to back); B row-major Kp x Np BF16; C row-major Mp x Np
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .formats import compress_nm, pack_indices, rowwise_tiles, to_bf16_bits
 from .functional import Machine
 from .isa import BF16, FP32, K_PER_INSTR, TILE_M, TILE_N, Instr
-from .kernel import APart, Blocking, gemm_stream
+from .kernel import APart, Blocking, gemm_stream, tile_counts
 
 _N_OF = {"TILE_GEMM": 4, "TILE_SPMM_U": 2, "TILE_SPMM_V": 1}
 
@@ -29,7 +27,7 @@ def build_gemm(a: np.ndarray, b: np.ndarray, op: str, blk: Blocking = Blocking(1
         raise ValueError(f"A is {a.shape}, B is {b.shape}: inner dimensions differ")
     n = b.shape[1]
     kin = K_PER_INSTR[op]
-    mt, nt, ks = math.ceil(m / TILE_M), math.ceil(n / TILE_N), math.ceil(k / kin)
+    mt, nt, ks = tile_counts(m, k, n, op)
     mp, np_, kp = mt * TILE_M, nt * TILE_N, ks * kin
     ap = np.zeros((mp, kp), np.float32)
     ap[:m, :k] = a
