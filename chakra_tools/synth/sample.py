@@ -187,7 +187,8 @@ def resolve_architecture(model: dict, describe: dict[str, float]) -> tuple[Archi
 
 def apply_architecture(stats: dict, arch: Architecture) -> dict:
     """kind_stats with each attribute the architecture laws describe replaced by its atom mixture (as a
-    quantile table, for expectations) and its share of the kind's nodes."""
+    quantile table, for expectations such as expected_compute_us: examples/synth/cv.py) and its share of the
+    kind's nodes. Sampling does not need it (draw_program draws those attributes from the atoms)."""
     out = {}
     for k, st in stats.items():
         st = dict(st)
@@ -517,7 +518,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
             # durations and the step's compute time at the size the architecture implies, as --param-bytes/
             # --flops/--nodes would give them (the time model is the size path's; docs: cross-validation)
             stats, rate = condition(model, target)
-        stats = apply_architecture(stats, arch)
+        # (the attributes the laws describe are drawn from their atoms, draw_program: not from these tables)
     elif param_bytes is not None:
         target = resolve_target(model, param_bytes, flops, nodes)
         nodes = target.nodes
