@@ -295,21 +295,12 @@ def d2go_faster_rcnn(h: int = 224, w: int = 299, proposals: int = 30, classes: i
     rpn.fork().conv(anchors, 1, bias=True, name="objectness")
     rpn.conv(4 * anchors, 1, bias=True, name="deltas")
     box = net.at(trunk[0], 6, 6, prefix="box.")
+    box.n = proposals                                    # the box head runs on every proposal (weights shared)
     for k, e, out, s, se in FBNETV3A_BOX:
-        _irf_batched(box, out, k, s, e, se, proposals)
-    box.set(y=1, x=1).fork().fc(classes + 1, n=proposals, name="cls")
-    box.fc(4 * classes, n=proposals, name="bbox")
+        inverted_residual(box, out, k, s, e, se)
+    box.set(y=1, x=1).fork().fc(classes + 1, name="cls")
+    box.fc(4 * classes, name="bbox")
     return net.layers
-
-
-def _irf_batched(net: Net, out, k, s, e, se, n) -> None:
-    """inverted_residual on a batch of n ROIs (weights shared): build it, then tag the new layers with n."""
-    start = len(net.layers)
-    inverted_residual(net, out, k, s, e, se)
-    for i in range(start, len(net.layers)):
-        lay = net.layers[i]
-        net.layers[i] = Layer(lay.name, lay.op, lay.k, lay.c, lay.y, lay.x, lay.r, lay.s, lay.stride,
-                              lay.groups, n, lay.bias)
 
 
 # ---------------------------------------------------------------------------------------------- AS
@@ -416,14 +407,16 @@ def plane_rcnn_quarter(size: int = 160, proposals: int = 1000, planes: int = 10,
     p2 = levels[3]
     net.at(3, *p2, prefix="coords.").conv(64, 1, bias=True)
     box = net.at(320 * pool * pool, 1, 1, prefix="box.")
-    box.fc(1024, n=proposals).fc(1024, n=proposals)
-    box.fork().fc(classes, n=proposals, name="class")
-    box.fork().fc(4 * classes, n=proposals, name="bbox")
-    box.fc(params * classes, n=proposals, name="plane")
+    box.n = proposals
+    box.fc(1024).fc(1024)
+    box.fork().fc(classes, name="class")
+    box.fork().fc(4 * classes, name="bbox")
+    box.fc(params * classes, name="plane")
     mask = net.at(256, mask_pool, mask_pool, prefix="mask.")
+    mask.n = planes
     for _ in range(4):
-        mask.conv(256, 3, bias=True, n=planes)
-    mask.deconv(256, 2, bias=True, n=planes).conv(classes, 1, bias=True, n=planes)
+        mask.conv(256, 3, bias=True)
+    mask.deconv(256, 2, bias=True).conv(classes, 1, bias=True)
     depth = None                                         # depth decoder: coarse (P6) to fine (P2), then x2
     order = [levels[4], levels[0], levels[1], levels[2], levels[3]]     # P6, P5, P4, P3, P2
     for i, (y, x) in enumerate(order):
@@ -434,15 +427,16 @@ def plane_rcnn_quarter(size: int = 160, proposals: int = 1000, planes: int = 10,
     depth.conv(1, 3, bias=True, name="pred")
     ry, rx = refine                                      # refinement: per plane (n = planes) + global branch
     ref = net.at(3 + 5 + 2, ry, rx, prefix="refine.")
-    ref.conv(32, 3, bias=True, n=planes)
-    ref.set(c=64).conv(64, 3, stride=2, bias=True, n=planes)
-    ref.set(c=128).conv(64, 3, bias=True, n=planes)
-    ref.set(c=128).conv(128, 3, stride=2, bias=True, n=planes)
-    ref.set(c=256).conv(128, 3, bias=True, n=planes)
+    ref.n = planes
+    ref.conv(32, 3, bias=True)
+    ref.set(c=64).conv(64, 3, stride=2, bias=True)
+    ref.set(c=128).conv(64, 3, bias=True)
+    ref.set(c=128).conv(128, 3, stride=2, bias=True)
+    ref.set(c=256).conv(128, 3, bias=True)
     g = ref.fork()
-    ref.deconv(64, 4, bias=True, n=planes).set(c=128).deconv(32, 4, bias=True, n=planes)
-    ref.set(c=64).conv(16, 3, bias=True, n=planes).conv(1, 3, bias=True, n=planes)
-    g.prefix = "refine.global."
+    ref.deconv(64, 4, bias=True).set(c=128).deconv(32, 4, bias=True)
+    ref.set(c=64).conv(16, 3, bias=True).conv(1, 3, bias=True)
+    g.prefix, g.n = "refine.global.", 1
     g.deconv(64, 4, bias=True).set(c=128).deconv(32, 4, bias=True).set(c=64)
     g.fork().conv(16, 3, bias=True).conv(1, 3, bias=True)
     g.conv(16, 3, bias=True, name="depth").conv(1, 3, bias=True, name="depth")

@@ -92,9 +92,11 @@ class Net:
     x: int = 1
     layers: list[Layer] = field(default_factory=list)
     prefix: str = ""
+    n: int = 1           # batch of the layers added (e.g. ROIs through a shared head), unless a call gives n
 
-    def _add(self, op, k, r=1, s=None, stride=1, groups=1, name=None, c=None, n=1, bias=False) -> Net:
+    def _add(self, op, k, r=1, s=None, stride=1, groups=1, name=None, c=None, n=None, bias=False) -> Net:
         cin = self.c if c is None else c
+        n = self.n if n is None else n
         s = r if s is None else s
         per_group = cin // groups
         kk = k // groups
@@ -104,26 +106,26 @@ class Net:
         self.c, self.y, self.x = k, lay.yo, lay.xo
         return self
 
-    def conv(self, k, r=1, s=None, stride=1, name=None, bias=False, n=1) -> Net:
+    def conv(self, k, r=1, s=None, stride=1, name=None, bias=False, n=None) -> Net:
         return self._add("conv", k, r, s, stride, 1, name, n=n, bias=bias)
 
-    def dw(self, r=3, stride=1, name=None, bias=False, n=1) -> Net:
+    def dw(self, r=3, stride=1, name=None, bias=False, n=None) -> Net:
         return self._add("dwconv", self.c, r, r, stride, self.c, name, n=n, bias=bias)
 
-    def fc(self, k, name=None, bias=True, n=1) -> Net:
+    def fc(self, k, name=None, bias=True, n=None) -> Net:
         """Linear layer applied to every one of the y*x positions (tokens)."""
         tokens = self.y * self.x
         self.y, self.x = tokens, 1
         return self._add("fc", k, name=name, n=n, bias=bias)
 
-    def matmul(self, heads, m, kdim, reduce, name=None, n=1) -> Layer:
+    def matmul(self, heads, m, kdim, reduce, name=None, n=None) -> Layer:
         """Activation x activation product per head: (m x reduce) @ (reduce x kdim); shape state unchanged."""
         lay = Layer(f"{self.prefix}{name or 'matmul'}{len(self.layers) + 1}", "matmul", kdim, reduce, m, 1,
-                    groups=heads, n=n)
+                    groups=heads, n=self.n if n is None else n)
         self.layers.append(lay)
         return lay
 
-    def deconv(self, k, kernel=2, name=None, bias=False, n=1) -> Net:
+    def deconv(self, k, kernel=2, name=None, bias=False, n=None) -> Net:
         """Transposed conv, stride 2: costed as its sub-pixel equivalent, a (kernel/2)^2 conv at the input
         resolution producing 4*k channels (same MACs and weights), then depth-to-space to (k, 2y, 2x)."""
         self._add("conv", 4 * k, kernel // 2, name=name or "deconv", n=n, bias=bias)
@@ -149,12 +151,12 @@ class Net:
         return self
 
     def fork(self) -> Net:
-        return Net(self.c, self.y, self.x, self.layers, self.prefix)
+        return Net(self.c, self.y, self.x, self.layers, self.prefix, self.n)
 
     def at(self, c: int, y: int, x: int = 1, prefix: str | None = None) -> Net:
         """A branch on a tensor of shape (c, y, x) appending to the same layer list (e.g. a head on a tap or an
-        ROI-pooled feature); the prefix is this builder's unless given."""
-        return Net(c, y, x, self.layers, self.prefix if prefix is None else prefix)
+        ROI-pooled feature); the prefix is this builder's unless given, the batch n is this builder's."""
+        return Net(c, y, x, self.layers, self.prefix if prefix is None else prefix, self.n)
 
     def shape(self) -> tuple[int, int, int]:
         return self.c, self.y, self.x

@@ -107,3 +107,13 @@ def test_net_at_starts_a_branch_on_the_same_layer_list():
     assert [x.name for x in net.layers] == ["t.conv1", "head.conv2", "t.conv3"]
     assert (net.layers[1].c, net.layers[1].y, net.layers[2].c, net.layers[2].x) == (32, 2, 5, 1)
     assert head.layers is net.layers and net.shape() == (16, 4, 4)
+
+
+def test_net_batch_is_the_default_n_of_its_layers_and_forks():
+    net = Net(8, 4, 4, n=5).conv(8, 3)
+    net.fork().fc(2)
+    net.matmul(2, 4, 4, 4)
+    net.conv(8, 1, n=1)
+    assert [x.n for x in net.layers] == [5, 5, 5, 1]
+    assert [x.n for x in layers("PD") if x.name.startswith("refine.global.")] == [1] * 6
+    assert {x.n for x in layers("PD") if x.name.startswith("refine.") and ".global." not in x.name} == {10}
