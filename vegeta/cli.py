@@ -9,6 +9,7 @@ Examples:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import click
@@ -96,13 +97,13 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
     if clock_ghz is not None:
         if not (math.isfinite(clock_ghz) and clock_ghz > 0):
             raise ToolError(f"--clock-ghz must be a positive number (got {clock_ghz})")
-        core = CoreConfig(**{**core.__dict__, "clock_ghz": clock_ghz})
+        core = dataclasses.replace(core, clock_ghz=clock_ghz)
     eng, base = parse_engine(engine), parse_engine(baseline)
     pats = _patterns(sparsity, seed)
     for p in pats:
         if not eng.supports(p.op):
             raise ToolError(f"{eng.name} is dense-only and cannot run {p.spec}; use a VEGETA-S engine")
-    inputs: list[str] = [x for x in (core_file,) if x]
+    inputs: list[str] = [core_file] if core_file else []
     et_files, et_gemms, et_outs = {}, [], []
     if from_et:
         from .et import read_gemms

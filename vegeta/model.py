@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -92,14 +93,8 @@ def _parts_source(p: Pattern):
     if not p.rowwise:
         part = [dense_part(p.op)]
         return lambda k, i: part
-    wins = _windows(p)
-    state = {"i": 0}
-
-    def parts(k, i):
-        w = wins[state["i"] % len(wins)]
-        state["i"] += 1
-        return w
-    return parts
+    wins = itertools.cycle(_windows(p))
+    return lambda k, i: next(wins)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -227,10 +222,9 @@ def _gemm_timing(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConfig) ->
                     bound = "core" if total == core_c else ("l2" if total == l2_c else "memory")
                     best = (total, core_c, l2_c, mem_c, bound, blk, order, panels, l2, mem)
     total, core_c, l2_c, mem_c, bound, blk, order, panels, l2, mem = best
-    n_items = mt * nt * ks
     l1 = a_total * math.ceil(nt / blk.n_b) + b_total * math.ceil(mt / blk.n_a) + c_total * (2 * panels - 1)
     return GemmTiming(total, core_c, l2_c, mem_c, bound, blk.label(), order, panels, op,
-                      int(round(n_items * parts)), n_items * feed, int(round(l1)), int(round(l2)), int(round(mem)),
+                      int(round(mt * nt * ks * parts)), busy, int(round(l1)), int(round(l2)), int(round(mem)),
                       blk)
 
 

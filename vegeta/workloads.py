@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chakra_tools.common import ConfigError, ToolError, load_config
+from chakra_tools.common import ToolError, load_config
 
 from .model import Gemm
 
@@ -116,10 +116,7 @@ def preset(name: str) -> Workload:
 
 def load_workload(path: str) -> Workload:
     """A custom layer YAML/JSON (see module docstring)."""
-    try:
-        wf = load_config(WorkloadFile, path)
-    except ConfigError:
-        raise
+    wf = load_config(WorkloadFile, path)
     gemms = [Gemm(x.name, x.m, x.k, x.n, x.count, x.sparse) for x in wf.layers]
     return Workload(wf.name or str(path), f"{len(gemms)} layer(s) from {path}", gemms, str(path))
 
