@@ -26,7 +26,7 @@ from comet.model import load_cluster, load_model
 from comet.perf import RECOMPUTE, evaluate
 from comet.report import heatmap, pareto_plot, top_rows
 from comet.store import Store
-from comet.sweep import INT_BOUNDS, load_sweep, reason_text, run_sweep, value_problem
+from comet.sweep import DEFAULTS, INT_BOUNDS, STRATEGY, load_sweep, reason_text, run_sweep, value_problem
 
 TOOL = "comet-sweep"
 
@@ -73,30 +73,29 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
     for k in ("model", "cluster", "gpus", "tp", "pp", "batch"):
         if k not in spec:
             raise ConfigError(point, k, "required (give it in POINT.yml or as --" + k + ")")
-    for k in (*INT_BOUNDS, "sequence_parallel", "recompute"):
-        problem = value_problem(k, spec[k]) if k in spec else None
+    spec = {**DEFAULTS, **spec}
+    for k in STRATEGY:
+        problem = value_problem(k, spec[k])
         if problem:
             raise ConfigError(point, k, problem)
-        if k in INT_BOUNDS and k in spec:
+        if k in INT_BOUNDS:
             spec[k] = int(spec[k])   # value_problem accepts 8.0 as 8: evaluate and report the integer
-    unknown = set(spec) - {"model", "cluster", "gpus", "tp", "pp", "batch", "micro", "interleave", "recompute",
-                           "sequence_parallel", "zero"}
+    unknown = set(spec) - {"model", "cluster", *STRATEGY}
     if unknown:
         raise ConfigError(point, sorted(unknown)[0], "unknown key")
     m = load_model(spec["model"])
     c = load_cluster(spec["cluster"])
-    rc = spec.get("recompute", "full")
+    rc = spec["recompute"]
     r = evaluate(m, c, gpus=spec["gpus"], tp=spec["tp"], pp=spec["pp"], batch=spec["batch"],
-                 micro=spec.get("micro", 1), interleave=spec.get("interleave", 1), recompute=RECOMPUTE[rc],
-                 sequence_parallel=bool(spec.get("sequence_parallel", False)), zero=spec.get("zero", 0))
+                 micro=spec["micro"], interleave=spec["interleave"], recompute=RECOMPUTE[rc],
+                 sequence_parallel=spec["sequence_parallel"], zero=spec["zero"])
     feasible = bool(r["feasible"])
     report = {
         "model": m.name, "cluster": c.name, "params": m.params,
         "strategy": {"gpus": spec["gpus"], "tp": spec["tp"], "pp": spec["pp"], "dp": int(r["dp"]),
-                     "batch": spec["batch"], "microbatch": spec.get("micro", 1),
-                     "microbatches_per_pipeline": int(r["microbatches"]), "interleave": spec.get("interleave", 1),
-                     "recompute": rc, "sequence_parallel": bool(spec.get("sequence_parallel", False)),
-                     "zero": spec.get("zero", 0)},
+                     "batch": spec["batch"], "microbatch": spec["micro"],
+                     "microbatches_per_pipeline": int(r["microbatches"]), "interleave": spec["interleave"],
+                     "recompute": rc, "sequence_parallel": spec["sequence_parallel"], "zero": spec["zero"]},
         "feasible": feasible,
         "infeasible_reason": reason_text(int(r["reason"])) or None,
         "iteration_time_s": float(r["iteration_time_s"]) if feasible else None,
@@ -127,8 +126,8 @@ def _emit_and_simulate(report: dict, m, c, spec: dict, rc: int, prefix: str | No
 
     from comet.emit_et import build, network_files, write
     per_rank, groups, _ = build(m, c, gpus=spec["gpus"], tp=spec["tp"], pp=spec["pp"], batch=spec["batch"],
-                                micro=spec.get("micro", 1), recompute=rc,
-                                sequence_parallel=bool(spec.get("sequence_parallel", False)), zero=spec.get("zero", 0))
+                                micro=spec["micro"], recompute=rc, sequence_parallel=spec["sequence_parallel"],
+                                zero=spec["zero"])
     with tempfile.TemporaryDirectory() as tmp:
         out_prefix = prefix or str(Path(tmp) / "iteration")
         write(out_prefix, per_rank, groups)
