@@ -140,6 +140,7 @@ def block_stream(op: str, blk: Blocking, k_steps: int, init: str, a_parts: Calla
                             stride=stride)
     pairs = compute_pairs(blk.n_a, blk.n_b, blk.order)
     loads = load_order(blk.n_a, blk.n_b, blk.order)
+    last_pos = {i: pos for pos, (i, _) in enumerate(pairs)}    # the last compute of a round reading A tile i
     sparse = op != "TILE_GEMM"
     for k in range(k_steps):
         parts = {i: a_parts(k, i) for i in range(blk.n_a)}
@@ -163,8 +164,7 @@ def block_stream(op: str, blk: Blocking, k_steps: int, init: str, a_parts: Calla
                     continue
                 p = parts[i][r]
                 yield Instr(op, (al.c[i][j], al.a[i], al.b[j]), mreg=i if sparse else -1, feed=p.feed, rown=p.rown)
-                last_use = all(pi != i for pi, _ in pairs[pos + 1:])
-                if last_use and len(parts[i]) > r + 1:
+                if len(parts[i]) > r + 1 and pos == last_pos[i]:     # A tile i is free: load its next part
                     nxt = parts[i][r + 1]
                     yield Instr("TILE_LOAD_T", (al.a[i],), addr=nxt.a_addr, rows=1, row_bytes=nxt.a_bytes,
                                 stride=nxt.a_bytes)
