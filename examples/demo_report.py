@@ -17,6 +17,17 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
             *("| " + " | ".join(str(c) for c in r) + " |" for r in rows), ""]
 
 
+def _image(out: Path, img: str, name: str, alt: str) -> list[str]:
+    """The markdown for the demo's plot `name`, or nothing when the demo did not produce it."""
+    return [f"![{alt}]({img}{name})", ""] if (out / name).exists() else []
+
+
+def _cache_gain(model: str, c: dict) -> str:
+    """One `sushi_vs_no_cache` comparison as a sentence."""
+    return (f"{model}: mean latency −{100 * c['mean_latency_reduction']:.1f} %, off-chip energy "
+            f"−{100 * c['offchip_energy_reduction']:.1f} %, served accuracy {c['served_accuracy_gain_pp']:+.2f} pp.")
+
+
 def convert_section(out: Path) -> list[str]:
     rep = _load(out, "gloo.inspect.json")
     if not rep:
@@ -93,9 +104,7 @@ def synth_section(out: Path, img: str) -> list[str]:
              f"with the original: {rep['obfuscation']['longest_shared_value_run']} nodes.", "",
              *_table(["attribute", "KS", "mean original", "mean synthetic"], rows),
              "All 12 held-out models and the pooled figures: docs/chakra-synth.md.", ""]
-    if (out / "synth.png").exists():
-        lines += [f"![CDFs]({img}synth.png)", ""]
-    return lines
+    return lines + _image(out, img, "synth.png", "CDFs")
 
 
 def xrbench_section(out: Path) -> list[str]:
@@ -120,9 +129,7 @@ def sushi_section(out: Path, img: str) -> list[str]:
     nc, iso = rep["comparison"]["sushi_vs_no_cache"], rep["comparison"]["sushi_vs_slackfit_iso_accuracy"]
     lines = ["## sushi-serve: OFA MobileNetV3 SubNets on a ZU19EG-class SushiAccel (4.5 MiB PB)", "",
              *_table(["policy", "mean ms", "p99 ms", "SLO %", "served acc %", "off-chip µJ/query", "PB hit %"], rows),
-             f"SUSHI vs no cache: mean latency −{100 * nc['mean_latency_reduction']:.1f} %, off-chip energy "
-             f"−{100 * nc['offchip_energy_reduction']:.1f} %, served accuracy {nc['served_accuracy_gain_pp']:+.2f} pp.",
-             "",
+             _cache_gain("SUSHI vs no cache", nc), "",
              f"SUSHI vs SlackFit at equal accuracy ({iso['sushi']['served_accuracy']:.2f} vs "
              f"{iso['slackfit']['served_accuracy']:.2f} %): SLO attainment {100 * iso['sushi']['slo_attainment']:.2f} "
              f"vs {100 * iso['slackfit']['slo_attainment']:.2f} %.", ""]
@@ -133,13 +140,8 @@ def sushi_section(out: Path, img: str) -> list[str]:
                   ""]
     r50 = _load(out, "sushi_resnet50.json")
     if r50:
-        c = r50["comparison"]["sushi_vs_no_cache"]
-        lines += [f"OFA ResNet50: mean latency −{100 * c['mean_latency_reduction']:.1f} %, off-chip energy "
-                  f"−{100 * c['offchip_energy_reduction']:.1f} %, served accuracy {c['served_accuracy_gain_pp']:+.2f} pp.",
-                  ""]
-    if (out / "sushi.png").exists():
-        lines += [f"![sushi]({img}sushi.png)", ""]
-    return lines
+        lines += [_cache_gain("OFA ResNet50", r50["comparison"]["sushi_vs_no_cache"]), ""]
+    return lines + _image(out, img, "sushi.png", "sushi")
 
 
 def vegeta_section(out: Path, img: str) -> list[str]:
@@ -155,9 +157,7 @@ def vegeta_section(out: Path, img: str) -> list[str]:
     if et and sim:
         lines += [f"The recorded transformer ET at 2:4: speed-up {et['speedup']:.3f} over its GEMM nodes; astra-run "
                   f"on the engine's durations: {sim['sim_time_ns']:,} ns.", ""]
-    if (out / "vegeta.png").exists():
-        lines += [f"![speed-up vs sparsity]({img}vegeta.png)", ""]
-    return lines
+    return lines + _image(out, img, "vegeta.png", "speed-up vs sparsity")
 
 
 def main(out: Path) -> Path:
