@@ -100,11 +100,12 @@ class MarkovSampler:
     def __init__(self, counts: dict[str, dict[str, int]], order: int, bins: int = 0):
         self.order = order
         self.bins = bins
-        self.table = {}
+        self.table = {}  # context -> (next kinds, their CDF, their probabilities)
         for ctx, nxt in counts.items():
             vals = np.array([int(k) for k in nxt], dtype=np.int64)
             cdf = np.cumsum(np.array(list(nxt.values()), dtype=float))
-            self.table[ctx] = (vals, cdf / cdf[-1])
+            cdf = cdf / cdf[-1]
+            self.table[ctx] = (vals, cdf, np.diff(cdf, prepend=0.0))
 
     def _entries(self, i: int, length: int, hist: list[int]):
         """The tables to draw node i from, longest context (in its position bin) first."""
@@ -129,11 +130,11 @@ class MarkovSampler:
             share = np.maximum(left, 1e-12)
         for i in range(length):
             k = None
-            for vals, cdf in self._entries(i, length, hist):
+            for vals, cdf, prob in self._entries(i, length, hist):
                 if budget is None:
                     k = int(vals[min(int(np.searchsorted(cdf, u[i], side="right")), len(vals) - 1)])
                     break
-                p = np.diff(cdf, prepend=0.0) * left[vals] / share[vals]
+                p = prob * left[vals] / share[vals]
                 if p.sum() > 0:
                     c = np.cumsum(p)
                     k = int(vals[min(int(np.searchsorted(c, u[i] * c[-1], side="right")), len(vals) - 1)])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -295,6 +295,12 @@ class Program:
     p2p: dict[int, tuple[str, int]]  # node index -> ("send"|"recv", tag)
     duration_us: np.ndarray         # per node, before per-rank jitter and scaling
     extra: dict[str, dict[int, float]]  # num_ops / tensor_size per node index
+    deps: list[list[int]] = field(init=False, repr=False)  # per node: data then ctrl deps (critical paths)
+    comm: np.ndarray = field(init=False, repr=False)       # per node: a communication node?
+
+    def __post_init__(self) -> None:
+        self.deps = [d + c for d, c in zip(self.data_deps, self.ctrl_deps)]
+        self.comm = np.array([is_comm_kind(k) for k in self.kinds])
 
 
 def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, int]]:
@@ -410,7 +416,7 @@ def _groups(program: Program, ranks: int) -> dict[str, list[int]]:
 
 def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarray:
     """Scale compute durations so that the rank's compute critical path is `target_us` (comm nodes count 0)."""
-    comm = np.array([is_comm_kind(k) for k in program.kinds])
+    comm = program.comm
     d = np.where(comm, 0, dur)
     path = _path(d, program)
     if path <= 0:
@@ -433,10 +439,8 @@ def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarra
 
 def _path(d: np.ndarray, program: Program) -> float:
     finish = [0] * len(d)
-    dl = d.tolist()
-    for i in range(len(dl)):
-        deps = program.data_deps[i] + program.ctrl_deps[i]
-        finish[i] = (max(finish[j] for j in deps) if deps else 0) + dl[i]
+    for i, (deps, di) in enumerate(zip(program.deps, d.tolist())):
+        finish[i] = (max(finish[j] for j in deps) if deps else 0) + di
     return float(max(finish))
 
 
