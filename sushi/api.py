@@ -323,8 +323,10 @@ def accelerator_summary(acc: Accelerator) -> dict:
     return d
 
 
-def run(cfg: Config, q: Queries, policies=POLICIES, *, iso: bool = True, cat: Catalog | None = None):
-    """Run `policies` on the query stream; returns (report dict without provenance, results, catalog)."""
+def run(cfg: Config, q: Queries, policies=POLICIES, *, iso: bool = True, cat: Catalog | None = None,
+        workload: dict | None = None):
+    """Run `policies` on the query stream; returns (report dict without provenance, results, catalog).
+    `workload`, if given, is the report's description of the query stream (after "accelerator")."""
     cat = cat or make_catalog(cfg)
     res = run_policies(cat, q, policies, cfg.scheduler)
     pol = {p: metrics(cat, q, r) for p, r in res.items()}
@@ -332,6 +334,7 @@ def run(cfg: Config, q: Queries, policies=POLICIES, *, iso: bool = True, cat: Ca
         "tool": "sushi-serve",
         "supernet": cfg.supernet,
         "accelerator": accelerator_summary(cfg.accelerator),
+        **({} if workload is None else {"workload": workload}),
         "scheduler": asdict(cfg.scheduler),
         "menu": menu_table(cat),
         "subgraphs": subgraph_summary(cat, cfg.scheduler, res),

@@ -36,7 +36,7 @@ from chakra_tools.common import (
 )
 
 from .accel import per_layer_table
-from .api import default_config, load_config, make_catalog, queries_for, run, slo_met, window_series
+from .api import default_config, load_config, queries_for, run, slo_met, window_series
 from .sched import POLICIES, uniform_candidate
 from .supernet import SUPERNETS
 
@@ -88,14 +88,11 @@ def command(config, supernet, queries, trace, seed, policy, pb, window, output, 
     if queries is not None:
         cfg.resolved_workload().queries = queries
     q = queries_for(cfg, seed, trace)
-    cat = make_catalog(cfg)
     policies = POLICIES if policy == "all" else (policy,)
     info(f"{TOOL}: {cfg.supernet}, {len(q):,} queries, policies {', '.join(policies)}", quiet=quiet or as_json)
-    rep, res, cat = run(cfg, q, policies, cat=cat)
-    rep["workload"] = ({"source": "trace", "path": trace, "queries": len(q)} if trace else
-                       {"source": "generated", **_drop_none(asdict(cfg.resolved_workload())), "seed": seed})
-    rep = {k: rep[k] for k in ("tool", "supernet", "accelerator", "workload", "scheduler", "menu", "subgraphs",
-                               "policies", "comparison")}
+    workload = ({"source": "trace", "path": trace, "queries": len(q)} if trace else
+                {"source": "generated", **_drop_none(asdict(cfg.resolved_workload())), "seed": seed})
+    rep, res, cat = run(cfg, q, policies, workload=workload)
     rep["provenance"] = provenance(TOOL, inputs, None if trace else seed)
     if queries_csv:
         _write_queries(queries_csv, cat, q, res)
