@@ -355,21 +355,19 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     ctrl = _deps(kinds, stats, "ctrl", rng)
     comm_size: dict[int, int] = {}
     group_size: dict[int, int] = {}
-    drawn: dict[int, float] = {}
     for k in sorted(set(kinds)):
         where = [i for i, kk in enumerate(kinds) if kk == k]
         if is_comm_kind(k):
             spec = arch.attrs.get(k, {}).get("comm_size") if arch is not None else None
             vals = (draw_atoms(spec, len(where), rng) if spec is not None
                     else sample_quantiles(stats[k].get("comm_size", []), len(where), rng))
-            drawn.update(zip(where, vals.tolist()))
+            for i, v in zip(where, vals.tolist()):
+                comm_size[i] = int(max(round(v * scale_comm), 1))
         if k.startswith("COLL:"):
             frac = sample_quantiles(stats[k].get("group_fraction", [1.0]), len(where), rng)
             for i, f in zip(where, frac.tolist()):
                 g = int(round(f * ranks))
                 group_size[i] = g if 2 <= g < ranks and ranks % g == 0 else ranks
-    for i, v in drawn.items():
-        comm_size[i] = int(max(round(v * scale_comm), 1))
     # a recv carries its send's size
     for i, (kind, tag) in p2p.items():
         if kind == "recv":
@@ -387,14 +385,16 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
                 # the laws' carriers, scaled to the kind's drawn count (equal to its budget: exactly them)
                 n_k = max(arch.kind_counts.get(k, 0), 1)
                 m = min(int(round((float(spec["counts"].sum()) + spec["rest_count"]) * len(where) / n_k)), len(where))
-                chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
-                extra[name].update(zip(chosen, draw_atoms(spec, m, rng).tolist()))
             elif name in st:
                 # exactly round(fraction x count) nodes of the kind carry the attribute (stratified, like the draws)
                 frac = float(st.get("attr_fraction", {}).get(name, 1.0))
                 m = int(round(min(max(frac, 0.0), 1.0) * len(where)))
-                chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
-                extra[name].update(zip(chosen, np.maximum(sample_quantiles(st[name], m, rng), 0).tolist()))
+            else:
+                continue
+            # which m nodes carry it (at random, in index order), then their values
+            chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
+            vals = draw_atoms(spec, m, rng) if spec is not None else np.maximum(sample_quantiles(st[name], m, rng), 0)
+            extra[name].update(zip(chosen, vals.tolist()))
         wm = st.get("work")
         if wm is not None and not is_comm_kind(k):
             # nodes that do FLOPs: overhead + FLOPs x time per FLOP, times the kind's residual spread
