@@ -42,8 +42,7 @@ def run(workload: Workload, pattern: Pattern, engine: Engine | None = None, base
     baseline = baseline or parse_engine(BASELINE_ENGINE)
     core = core or CoreConfig()
     dense = parse_pattern("4:4")
-    if not engine.supports(pattern.op):
-        raise ValueError(f"{engine.name} is dense-only: it cannot run {pattern.spec}; use a VEGETA-S engine")
+    engine.require(pattern)
     rows, total, total_base, logs = [], 0.0, 0.0, []
     for g in workload.gemms:
         t = gemm_timing(g, pattern if g.sparse else dense, engine, core)

@@ -101,8 +101,7 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
     eng, base = parse_engine(engine), parse_engine(baseline)
     pats = _patterns(sparsity, seed)
     for p in pats:
-        if not eng.supports(p.op):
-            raise ToolError(f"{eng.name} is dense-only and cannot run {p.spec}; use a VEGETA-S engine")
+        eng.require(p)              # before reading any trace or running any pattern
     inputs: list[str] = [core_file] if core_file else []
     et_files, et_gemms, et_outs = {}, [], []
     if from_et:

@@ -19,8 +19,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from chakra_tools.common import ToolError
+
+if TYPE_CHECKING:
+    from .sparsity import Pattern
 
 TOTAL_MACS = 512
 
@@ -68,6 +72,13 @@ class Engine:
 
     def supports(self, op: str) -> bool:
         return op == "TILE_GEMM" or self.sparse
+
+    def require(self, op_or_pattern: str | Pattern) -> None:
+        """ValueError unless this engine runs the instruction (or the sparsity pattern's instruction)."""
+        is_op = isinstance(op_or_pattern, str)
+        if not self.supports(op_or_pattern if is_op else op_or_pattern.op):
+            what = op_or_pattern if is_op else op_or_pattern.spec
+            raise ValueError(f"{self.name} is dense-only and cannot run {what}; use a VEGETA-S engine")
 
 
 ALIASES = {"RASA-SM": "VEGETA-D-1-1", "RASA-DM": "VEGETA-D-1-2"}

@@ -160,9 +160,7 @@ def gemm_timing(g: Gemm, pattern: Pattern, engine: Engine, core: CoreConfig) -> 
     """The fastest schedule of one GEMM over the instruction choices of the pattern (see module docstring)."""
     if g.m <= 0 or g.n <= 0 or g.k <= 0:
         raise ValueError(f"GEMM {g.name!r}: M, N, K must be positive (got {g.m}, {g.n}, {g.k})")
-    if not engine.supports(pattern.op):
-        raise ValueError(f"{engine.name} is dense-only: it cannot run {pattern.spec} ({pattern.op}); "
-                         "use a VEGETA-S engine")
+    engine.require(pattern)
     return _best(g.m, g.k, g.n, g.b_unique_bytes, pattern, engine, core)
 
 

@@ -46,6 +46,7 @@ class Core:
         self.t_op = engine.t_operand
         self.drain = engine.drain
         self.l1_bw = core.l1_load_bytes_per_cycle
+        self.compute_ops = frozenset(op for op in COMPUTE_OPS if engine.supports(op))
         # architectural -> physical mapping (renaming); phys_free[p] = cycle physical register p can be reused
         self.tmap = list(range(TREGS))
         self.tfree = [0.0] * core.phys_tregs
@@ -91,9 +92,7 @@ class Core:
         """Schedule one instruction; returns its (start, end) - end = result ready / last byte moved."""
         op = ins.op
         e, c, t = self.e, self.c, self.t
-        if op in COMPUTE_OPS:
-            if not e.supports(op):
-                raise ValueError(f"{e.name} is dense-only and cannot run {op}")
+        if op in self.compute_ops:
             cr, ar, br = ins.regs
             w = B_TREGS[op]
             bregs = range(br, br + w)
@@ -165,6 +164,8 @@ class Core:
             self.ready[r] = end
             self.ver[r] += 1
         else:
+            if op in COMPUTE_OPS:
+                e.require(op)           # a sparse instruction on a dense-only engine
             raise ValueError(f"unknown instruction {op!r}")
         if end > t.end:
             t.end = end
