@@ -107,14 +107,14 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     if bins < 0 or bins > 1024:
         raise ToolError(f"--bins must be between 0 and 1024, got {bins}")
     traces = [Trace.load(p) for p in prefixes]
-    rank_feats = []  # (trace, rank, features)
+    rank_feats = []  # (trace index, rank, features), ranks with nodes only
     rank_sizes: list[list[dict]] = [[] for _ in traces]  # per trace, per rank: nodes, comm bytes, compute path
     compute_us = 0
     for j, t in enumerate(traces):
         for r, g in sorted(t.ranks.items()):
             if g.nodes:
                 f = rank_features(g)
-                rank_feats.append((t, r, f))
+                rank_feats.append((j, r, f))
                 rank_sizes[j].append(rank_size(g, f))
                 compute_us += rank_sizes[j][-1]["compute_us"]
     if not rank_feats:
@@ -125,9 +125,8 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     per_kind: dict[str, dict] = defaultdict(lambda: defaultdict(list))
     # the same values per trace, for the size laws: per_trace[trace index][kind][attribute] -> values
     per_trace: list[dict[str, dict[str, list]]] = [defaultdict(lambda: defaultdict(list)) for _ in traces]
-    tindex = {id(t): j for j, t in enumerate(traces)}
-    for t, _r, f in rank_feats:
-        tk = per_trace[tindex[id(t)]]
+    for j, _r, f in rank_feats:
+        t, tk = traces[j], per_trace[j]
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
             comm = is_comm_kind(k)
@@ -138,10 +137,6 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 pk["work"].append((f["numeric"]["num_ops"][i], f["durations"][i]))
             else:
                 pk["duration_plain"].append(f["durations"][i])
-            for name in NUMERIC_ATTRS:
-                v = f["numeric"][name][i]
-                if v is not None:
-                    tk[k][name].append(v)
             pk["duration"].append(f["durations"][i])
             pk["cpu"].append(f["cpu"][i])
             pk["data_fanin"].append(f["data_fanin"][i])
@@ -151,6 +146,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             for name in NUMERIC_ATTRS:
                 v = f["numeric"][name][i]
                 if v is not None:
+                    tk[k][name].append(v)
                     pk[name].append(v)
             if k.startswith("COLL:"):
                 pg = f["pg"][i]
@@ -187,8 +183,8 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     nodes_per_rank = [len(f["kinds"]) for _, _, f in rank_feats]
     spmd, log_ratios = [], []
     by_trace: dict[int, list[dict]] = defaultdict(list)
-    for t, _r, f in rank_feats:
-        by_trace[id(t)].append(f)
+    for j, _r, f in rank_feats:
+        by_trace[j].append(f)
     for feats in by_trace.values():
         ref = feats[0]
         comp = np.array([not is_comm_kind(k) for k in ref["kinds"]])
@@ -222,7 +218,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     if scaling is not None:
         model["scaling"] = scaling
     if descs is not None and len(descs) >= MIN_TRACES and len({tuple(sorted(d.items())) for d in descs}) > 1:
-        model["architecture"] = _fit_architecture(descs, per_trace, rank_feats, traces)
+        model["architecture"] = _fit_architecture(descs, per_trace, rank_feats, [len(rs) for rs in rank_sizes])
     return model
 
 
@@ -250,18 +246,15 @@ def trace_descriptions(prefixes: Sequence, describe: Sequence | None) -> list[di
     return descs
 
 
-def _fit_architecture(descs: list[dict], per_trace: list[dict], rank_feats: list, traces: list) -> dict:
-    """Per trace: nodes per rank of every kind and {value: nodes per rank} of every (kind, attribute)."""
+def _fit_architecture(descs: list[dict], per_trace: list[dict], rank_feats: list, ranks: list[int]) -> dict:
+    """Per trace: nodes per rank of every kind and {value: nodes per rank} of every (kind, attribute).
+    `ranks`: per trace, its ranks with nodes (those `rank_feats` holds)."""
     from collections import Counter
 
     from chakra_tools.synth.arch import fit_architecture
 
-    tindex = {id(t): j for j, t in enumerate(traces)}
-    ranks = [0] * len(traces)
-    kind_counts: list[Counter] = [Counter() for _ in traces]
-    for t, _r, f in rank_feats:
-        j = tindex[id(t)]
-        ranks[j] += 1
+    kind_counts: list[Counter] = [Counter() for _ in ranks]
+    for j, _r, f in rank_feats:
         kind_counts[j].update(f["kinds"])
     atoms = []
     for j, tk in enumerate(per_trace):
