@@ -17,9 +17,9 @@ input and output tensor bytes), and how often each occurs is linear in the numbe
   quantile law in their logs (the same regression as scaling.py).
 
 Laws are found greedily (RANSAC-like, but exhaustive over small seeds): one-term laws from every atom of every
-trace, two- and three-term laws from pairs and triples of traces over the atoms still unexplained; the law
-explaining the most (trace, atom) pairs not yet explained that has an exact count law is taken, its counts are
-peeled off, repeat. The model stores only coefficients and exponents (no trace's values): evaluated at a training
+trace, two-term laws (MAX_TERMS) from pairs of traces over the atoms still unexplained; the law explaining the
+most (trace, atom) pairs not yet explained that has an exact count law is taken, its counts are peeled off,
+repeat. The model stores only coefficients and exponents (no trace's values): evaluated at a training
 trace's descriptors a law reproduces that trace's atoms, which is what a law is for; at another size it gives
 that size's atoms. Kind counts (nodes per rank of each kind) get count laws too: `sample --describe` draws a kind
 sequence that meets them exactly (see sample.budgeted chain).
@@ -39,7 +39,8 @@ import numpy as np
 from chakra_tools.common import ToolError, read_text
 from chakra_tools.synth.scaling import check_law, fit_law, numbers, predict_law
 
-MAX_TERMS = 2           # one- and two-term laws (three-term laws explained nothing more in cross-validation)
+MAX_TERMS = 2           # one- and two-term laws (three-term laws explained nothing more in cross-validation;
+                        # _candidates solves for 1 or 2 terms)
 MAX_DEGREE = 3          # total degree of a monomial
 MAX_EXPONENT = 2        # per descriptor
 DENOMINATOR = 16        # coefficients are snapped to multiples of 1/16
@@ -330,7 +331,7 @@ def find_atom_laws(X: np.ndarray, per_trace: Sequence[dict[float, float]]) -> tu
     # two passes: laws that hold across at least half of the traces first (of any number of terms), then the
     # ones of fewer traces (an atom only deep models have); each law through seeds still unexplained
     for floor in (max(3, math.ceil(T / 2)), 3):
-        for k in range(1, min(MAX_TERMS, 2) + 1):
+        for k in range(1, MAX_TERMS + 1):
             if atoms.explained.all():
                 break
             need = max(k + 2, floor)

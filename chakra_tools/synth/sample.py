@@ -241,17 +241,17 @@ def condition(model: dict, target: Target) -> tuple[dict, float]:
         for name, law in sc["kind_laws"].get(k, {}).items():
             st[name] = [round(float(v), 3) for v in predict_law(law, x)]
         stats[k] = st
-    # two estimates of the step's compute time at the target size: the cost law (aggregate, top-down) and the
-    # kind mix x each kind's mean duration from the size laws (bottom-up); their geometric mean predicted the
-    # training traces best in cross-validation (interpolation and extrapolation, docs/chakra-synth.md)
     return stats, predicted_rate(model, stats, target)
 
 
-def predicted_rate(model: dict, stats: dict, target: Target, kind_counts: dict[str, int] | None = None) -> float:
+def predicted_rate(model: dict, stats: dict, target: Target) -> float:
     """Compute time per node at `target`: the geometric mean of the cost law and the bottom-up expectation."""
+    # two estimates of the step's compute time at the target size: the cost law (aggregate, top-down) and the
+    # kind mix x each kind's mean duration from the size laws (bottom-up); their geometric mean predicted the
+    # training traces best in cross-validation (interpolation and extrapolation, docs/chakra-synth.md)
     sc = model["scaling"]
     cost = math.sqrt(max(predict_cost(sc["compute_cost"], target.as_dict()), 0.0)
-                     * expected_compute_us(stats, target.nodes, kind_counts))
+                     * expected_compute_us(stats, target.nodes))
     return cost / max(target.nodes, 1)
 
 
@@ -456,7 +456,7 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
     extra = {name: {i: int(round(v * (scale_compute if name == "num_ops" else 1.0))) for i, v in vals.items()}
              for name, vals in program.extra.items()}
     if rate is not None and n:
-        target_us = float(rate) * n * scale_compute
+        target_us = rate * n * scale_compute
         dur = _calibrate(dur, program, target_us)
     group_of = {}
     for pg, members in groups.items():
