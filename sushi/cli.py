@@ -37,6 +37,7 @@ from chakra_tools.common import (
 
 from .accel import per_layer_table
 from .api import default_config, load_config, queries_for, run, slo_met, window_series
+from .plot import plot_format, plot_report
 from .sched import POLICIES, uniform_candidate
 from .supernet import SUPERNETS
 
@@ -72,6 +73,8 @@ def command(config, supernet, queries, trace, seed, policy, pb, window, output, 
     inputs = [p for p in (config, trace) if p]
     for out in (output, queries_csv, layers_csv, plot):
         check_not_input(out, inputs)
+    if plot:
+        plot_format(plot)                   # a bad extension fails before any output is written
     cfg = load_config(config) if config else default_config()
     if supernet:
         cfg.supernet = supernet
@@ -100,7 +103,6 @@ def command(config, supernet, queries, trace, seed, policy, pb, window, output, 
         _write_layers(layers_csv, cat, cfg.scheduler)
     emit_report(rep, output=output, as_json=as_json)
     if plot:
-        from .plot import plot_report
         plot_report(plot, rep, {p: window_series(cat, q, r, cfg.scheduler.window) for p, r in res.items()})
     if not as_json:
         _summary(rep, quiet)

@@ -1,10 +1,25 @@
 """`--plot`: latency-accuracy trade-off (menu SubNets, policies, SlackFit's knob) and PB hit rate over time."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from chakra_tools.common import ToolError, atomic_path
+
+FORMATS = ("png", "svg", "pdf")
 COLORS = {"sushi": "tab:red", "static": "tab:orange", "no-cache": "tab:blue", "slackfit": "tab:green"}
 
 
+def plot_format(path) -> str:
+    """The image format `path` asks for (png without an extension); ToolError for any other extension --
+    checked before the run writes any output."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in FORMATS:
+        raise ToolError(f"{path}: --plot writes .png, .svg or .pdf")
+    return fmt
+
+
 def plot_report(path, rep: dict, series: dict) -> None:
+    fmt = plot_format(path)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -50,5 +65,8 @@ def plot_report(path, rep: dict, series: dict) -> None:
         ax2.plot(series["sushi"]["t_s"], series["sushi"]["accuracy"], "--", color="0.5", lw=0.8)
         ax2.set_ylabel("served top-1 accuracy (%)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None} if str(path).endswith(".png") else None)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, metadata={"Software": None} if str(path).endswith(".png") else None)
+    finally:
+        plt.close(fig)

@@ -130,3 +130,21 @@ def test_default_config_file_is_the_builtin_default(tmp_path, capsys):
     ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
     ra.pop("provenance"), rb.pop("provenance")
     assert ra == rb
+
+
+def test_bad_plot_extension_fails_before_any_output(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "--queries", "500", "-o", "out.json", "--queries-csv", "q.csv", "--layers-csv",
+                       "l.csv", "--plot", "r.txt")
+    assert code == 1, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0] == "sushi-serve: error: r.txt: --plot writes .png, .svg or .pdf", err
+    assert list(tmp_path.iterdir()) == []          # no -o, no CSVs, no plot, no temp file
+
+
+def test_plot_written_atomically(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "--queries", "500", "-q", "--policy", "sushi", "--plot", "p.svg")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.svg"]
+    assert (tmp_path / "p.svg").read_text().lstrip().startswith("<?xml")
