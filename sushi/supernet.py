@@ -69,6 +69,8 @@ class SuperNet:
 
     # ---- configs: dict of lists (OFA's subnet dict) <-> batch of arrays
     keys: tuple[str, ...] = ()
+    # the list-valued keys: (key, length, allowed values, conversion of a validated list or None)
+    choice_spec: tuple = ()
 
     def dims(self, batch: dict[str, np.ndarray]) -> LayerDims:
         raise NotImplementedError
@@ -82,11 +84,23 @@ class SuperNet:
 
     def extremes(self) -> list[dict]:
         """The smallest and the largest SubNet (at the lowest and highest resolution)."""
-        raise NotImplementedError
+        return [{**{key: [pick(allowed)] * n for key, n, allowed, _ in self.choice_spec}, "image_size": res}
+                for pick, res in ((min, self.resolutions[0]), (max, self.resolutions[-1]))]
 
     def validate(self, cfg: dict, where: str = "") -> dict:
         """Check one SubNet dict (OFA keys); return it normalised (lists of ints). Raises ToolError."""
-        raise NotImplementedError
+        known = ", ".join(self.keys)
+        if not isinstance(cfg, dict):
+            raise ToolError(f"{where}expected a SubNet mapping with keys {known}")
+        unknown = set(cfg) - set(self.keys)
+        if unknown:
+            raise ToolError(f"{where}{sorted(unknown)[0]}: unknown SubNet key (known: {known})")
+        out = {}
+        for key, n, allowed, conv in self.choice_spec:
+            v = self._check_list(cfg, key, n, allowed, where)
+            out[key] = v if conv is None else [conv(x) for x in v]
+        out["image_size"] = self._check_res(cfg, where)
+        return out
 
     @staticmethod
     def batch(cfgs: list[dict]) -> dict[str, np.ndarray]:
@@ -125,6 +139,12 @@ def _ceil_half(x):
     return -(-x // 2)
 
 
+def _put(arrays, col, on, *values):
+    """Set slot `col` of the active-dims arrays (o, i, k, hw) to `values` where `on`, 0 elsewhere."""
+    for a, v in zip(arrays, values):
+        a[:, col] = np.where(on, v, 0)
+
+
 # --------------------------------------------------------------------------- OFA MobileNetV3
 class OFAMobileNetV3(SuperNet):
     """`ofa_mbv3_d234_e346_k357_w1.0`: stem, fixed MBConv1, 5 elastic stages of up to 4 MBConv blocks
@@ -137,6 +157,7 @@ class OFAMobileNetV3(SuperNet):
     ks_choices = (3, 5, 7)
     e_choices = (3, 4, 6)
     d_choices = (2, 3, 4)
+    choice_spec = (("ks", 20, ks_choices, None), ("e", 20, e_choices, None), ("d", 5, d_choices, None))
     resolutions = tuple(range(128, 225, 4))
     n_blocks = 20
 
@@ -175,6 +196,7 @@ class OFAMobileNetV3(SuperNet):
         n, L = len(r), len(self.slots)
         z = lambda: np.zeros((n, L), dtype=np.int64)  # noqa: E731
         o, i, k, hw, ein, eout, res = z(), z(), z(), z(), z(), z(), z()
+        act = (o, i, k, hw)
         one = np.ones(n, dtype=np.int64)
         h = _ceil_half(r)                                  # stem stride 2
         # stem: reads the image from DRAM (ext_in), writes a 16-channel map
@@ -194,20 +216,14 @@ class OFAMobileNetV3(SuperNet):
                 hout = _ceil_half(h) if stride == 2 else h
                 mid = cin * e[:, b]                              # widths are multiples of 8 -> exact
                 sl = self.block_slots[b]
-
-                def act(col, oo, ii, kk, pix, on=on):
-                    o[:, col] = np.where(on, oo, 0)
-                    i[:, col] = np.where(on, ii, 0)
-                    k[:, col] = np.where(on, kk, 0)
-                    hw[:, col] = np.where(on, pix, 0)
-                act(sl["expand"], mid, cin * one, one, hin * hin)
+                _put(act, sl["expand"], on, mid, cin * one, one, hin * hin)
                 ein[:, sl["expand"]] = np.where(on, cin * hin * hin, 0)
-                act(sl["dw"], mid, one, ks[:, b], hout * hout)
+                _put(act, sl["dw"], on, mid, one, ks[:, b], hout * hout)
                 if se:
                     red = np.array([make_divisible(m // 4) for m in range(0, 6 * cin + 1)])[mid]
-                    act(sl["se_reduce"], red, mid, one, one)
-                    act(sl["se_expand"], mid, red, one, one)
-                act(sl["pw"], w * one, mid, one, hout * hout)
+                    _put(act, sl["se_reduce"], on, red, mid, one, one)
+                    _put(act, sl["se_expand"], on, mid, red, one, one)
+                _put(act, sl["pw"], on, w * one, mid, one, hout * hout)
                 eout[:, sl["pw"]] = np.where(on, w * hout * hout, 0)
                 if stride == 1 and cin == w:
                     res[:, sl["pw"]] = np.where(on, cin * hin * hin, 0)
@@ -233,21 +249,6 @@ class OFAMobileNetV3(SuperNet):
         on = on.reshape(len(d), 20)
         return dict(batch, ks=np.where(on, batch["ks"], 3), e=np.where(on, batch["e"], 3))
 
-    def extremes(self):
-        lo, hi = self.resolutions[0], self.resolutions[-1]
-        return [{"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "image_size": lo},
-                {"ks": [7] * 20, "e": [6] * 20, "d": [4] * 5, "image_size": hi}]
-
-    def validate(self, cfg, where=""):
-        if not isinstance(cfg, dict):
-            raise ToolError(f"{where}expected a SubNet mapping with keys ks, e, d, image_size")
-        unknown = set(cfg) - set(self.keys)
-        if unknown:
-            raise ToolError(f"{where}{sorted(unknown)[0]}: unknown SubNet key (known: ks, e, d, image_size)")
-        return {"ks": self._check_list(cfg, "ks", 20, self.ks_choices, where),
-                "e": self._check_list(cfg, "e", 20, self.e_choices, where),
-                "d": self._check_list(cfg, "d", 5, self.d_choices, where),
-                "image_size": self._check_res(cfg, where)}
 
 
 # --------------------------------------------------------------------------- OFA ResNet50D
@@ -263,6 +264,8 @@ class OFAResNet50(SuperNet):
     width_mults = (0.65, 0.8, 1.0)
     e_choices = (0.2, 0.25, 0.35)
     d_choices = (0, 1, 2)
+    w_choices = (0, 1, 2)                   # index into width_mults
+    choice_spec = (("d", 5, d_choices, None), ("e", 18, e_choices, float), ("w", 6, w_choices, None))
     resolutions = tuple(range(128, 225, 4))
     n_blocks = 18
 
@@ -301,6 +304,7 @@ class OFAResNet50(SuperNet):
         n, L = len(r), len(self.slots)
         z = lambda: np.zeros((n, L), dtype=np.int64)  # noqa: E731
         o, i, k, hw, ein, eout, res = z(), z(), z(), z(), z(), z(), z()
+        act = (o, i, k, hw)
         one = np.ones(n, dtype=np.int64)
         smid = np.array(self.stem_mid)[w[:, 0]]
         sin = np.array(self.stem_in)[w[:, 1]]
@@ -324,19 +328,13 @@ class OFAResNet50(SuperNet):
                 hout = _ceil_half(h) if stride == 2 else h
                 mid = np.array([make_divisible(round(float(a) * float(x))) for a, x in zip(wout, e[:, b])])
                 sl = self.block_slots[b]
-
-                def put(col, oo, ii, kk, pix, on=onb):
-                    o[:, col] = np.where(on, oo, 0)
-                    i[:, col] = np.where(on, ii, 0)
-                    k[:, col] = np.where(on, kk, 0)
-                    hw[:, col] = np.where(on, pix, 0)
-                put(sl["conv1"], mid, cin, one, hin * hin)
+                _put(act, sl["conv1"], onb, mid, cin, one, hin * hin)
                 ein[:, sl["conv1"]] = np.where(onb, cin * hin * hin, 0)
-                put(sl["conv2"], mid, mid, 3 * one, hout * hout)
-                put(sl["conv3"], wout, mid, one, hout * hout)
+                _put(act, sl["conv2"], onb, mid, mid, 3 * one, hout * hout)
+                _put(act, sl["conv3"], onb, wout, mid, one, hout * hout)
                 eout[:, sl["conv3"]] = np.where(onb, wout * hout * hout, 0)
                 if j == 0:                                   # avg-pool + 1x1 conv shortcut (ResNet-D)
-                    put(sl["down"], wout, cin, one, hout * hout)
+                    _put(act, sl["down"], onb, wout, cin, one, hout * hout)
                     res[:, sl["down"]] = cin * hin * hin
                 else:
                     res[:, sl["conv3"]] = np.where(onb, cin * hin * hin, 0)
@@ -361,22 +359,6 @@ class OFAResNet50(SuperNet):
         out["d"] = d.copy()
         out["d"][:, 0] = np.where(d[:, 0] == 2, 2, 0)               # stem: only d=2 runs the residual conv
         return out
-
-    def extremes(self):
-        lo, hi = self.resolutions[0], self.resolutions[-1]
-        return [{"d": [0] * 5, "e": [0.2] * 18, "w": [0] * 6, "image_size": lo},
-                {"d": [2] * 5, "e": [0.35] * 18, "w": [2] * 6, "image_size": hi}]
-
-    def validate(self, cfg, where=""):
-        if not isinstance(cfg, dict):
-            raise ToolError(f"{where}expected a SubNet mapping with keys d, e, w, image_size")
-        unknown = set(cfg) - set(self.keys)
-        if unknown:
-            raise ToolError(f"{where}{sorted(unknown)[0]}: unknown SubNet key (known: d, e, w, image_size)")
-        return {"d": self._check_list(cfg, "d", 5, self.d_choices, where),
-                "e": [float(x) for x in self._check_list(cfg, "e", 18, self.e_choices, where)],
-                "w": self._check_list(cfg, "w", 6, (0, 1, 2), where),
-                "image_size": self._check_res(cfg, where)}
 
 
 SUPERNETS = {"ofa-mbv3": OFAMobileNetV3, "ofa-resnet50": OFAResNet50}
