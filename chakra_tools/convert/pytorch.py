@@ -25,7 +25,7 @@ import orjson
 from chakra_tools.common import ToolError, gc_paused, warn
 from chakra_tools.convert import nodewire as nw
 from chakra_tools.convert.kineto import KinetoDurations
-from chakra_tools.convert.shapes import op_cost, op_known
+from chakra_tools.convert.shapes import base_cost, known_base
 from chakra_tools.et import CommType, NodeType, make_attr
 from chakra_tools.graph import parse_pg_init
 from chakra_tools.schema import et_def_pb2 as pb
@@ -383,8 +383,8 @@ def _coll_size(ctype: int, sizes: list[int]) -> int:
     return sizes[0]
 
 
-def _name_info(name: str) -> tuple[int, bytes, bool, bool]:
-    """(kind, encoded name field, may be a comm op, op_cost may know it) of a node name."""
+def _name_info(name: str) -> tuple[int, bytes, bool, str | None]:
+    """(kind, encoded name field, may be a comm op, op base when op_cost may know it) of a node name."""
     if name in _THREAD_ROOTS:
         kind = _THREAD
     elif name in _PROCESS_ROOTS:
@@ -393,7 +393,7 @@ def _name_info(name: str) -> tuple[int, bytes, bool, bool]:
         kind = _META
     else:
         kind = _OTHER
-    return kind, nw.name_bytes(name), _maybe_comm(name), op_known(name)
+    return kind, nw.name_bytes(name), _maybe_comm(name), known_base(name)
 
 
 _INT_ENCODERS = tuple((k, nw.Int64Attr(k)) for k in _INT_ATTRS)
@@ -463,7 +463,7 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             if info is None:
                 name = intern(str(name))
                 info = names[name] = _name_info(name)
-            kind, name_field, maybe_comm, maybe_cost = info
+            kind, name_field, maybe_comm, cost_base = info
             inputs = n.get("inputs")
             if type(inputs) is not dict:
                 inputs = {}
@@ -472,7 +472,7 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
                 outputs = {}
             is_gpu = "cat" in n
             comm = _comm_info(name, inputs, is_gpu) if maybe_comm else None
-            cost = op_cost(name, inputs, outputs) if maybe_cost and comm is None else None
+            cost = base_cost(cost_base, inputs, outputs) if cost_base is not None and comm is None else None
             incl = excl = None
             if "exclusive_dur" in a:
                 excl = float(a["exclusive_dur"]) if isinstance(a["exclusive_dur"], (int, float)) else None

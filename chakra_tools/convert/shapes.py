@@ -61,16 +61,27 @@ def op_base(name: str) -> str | None:
     return base
 
 
+def known_base(name: str) -> str | None:
+    """op_base(name) when op_cost can return a cost for an op of this name, else None (so callers can skip the
+    rest, and pass the base to base_cost for every node of that name)."""
+    base = op_base(name)
+    return base if base in _KNOWN else None
+
+
 def op_known(name: str) -> bool:
     """Whether op_cost can return a cost for an op of this name (so callers can skip the rest)."""
-    return op_base(name) in _KNOWN
+    return known_base(name) is not None
 
 
 def op_cost(name: str, inputs: Any, outputs: Any) -> tuple[int, int] | None:
     """(num_ops, tensor_size) or None when the op or its shapes are not understood."""
+    return base_cost(op_base(name), inputs, outputs)
+
+
+def base_cost(base: str | None, inputs: Any, outputs: Any) -> tuple[int, int] | None:
+    """op_cost of an op given its op_base (what the converter caches per distinct name)."""
     if not isinstance(inputs, dict) or not isinstance(outputs, dict):
         return None
-    base = op_base(name)
     if base not in _KNOWN:
         return None
     ins, outs = _tensors(inputs), _tensors(outputs)
