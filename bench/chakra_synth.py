@@ -17,7 +17,6 @@ import json
 import time
 from pathlib import Path
 
-from chakra_tools.graph import Trace
 from chakra_tools.synth import compare, fit, sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +57,7 @@ def main() -> None:
     t5 = time.perf_counter()
     summary = sample(amodel, OUT / "sampled_arch", ranks=RANKS, seed=7, describe=TARGET_ARCH)
     t6 = time.perf_counter()
-    na = sum(len(Trace.load(c).ranks[r].nodes) for c in arch for r in (0, 1))
+    na = amodel["corpus"]["nodes"]  # nodes of every rank of the corpus (fit counted them)
     print(f"with descriptors: fit {na} nodes ({'with' if 'architecture' in amodel else 'without'} architecture "
           f"laws): {t5 - t4:.2f} s; sample {RANKS} x {summary['nodes_per_rank']} nodes --describe "
           f"width={TARGET_ARCH['width']},depth={TARGET_ARCH['depth']}: {t6 - t5:.2f} s")
