@@ -167,10 +167,8 @@ def uniform_candidate(cat: Catalog, cfg: SchedConfig) -> int:
     return int(np.argmin(cost))
 
 
-def _nmin(cat: Catalog, q: Queries, cfg: SchedConfig, policy: str) -> np.ndarray:
+def _nmin(cat: Catalog, q: Queries, cfg: SchedConfig) -> np.ndarray:
     """Menu index of the least accurate SubNet meeting each query's target (N = no target)."""
-    if policy == "slackfit":
-        return np.full(len(q), cat.n, dtype=np.int64)
     goal = np.where(np.isfinite(q.target), q.target + cfg.headroom_pp, np.inf)
     return np.searchsorted(cat.accuracy, goal - 1e-9, side="left")
 
@@ -191,7 +189,7 @@ def simulate(cat: Catalog, q: Queries, policy: str, cfg: SchedConfig | None = No
     N, Q = cat.n, len(q)
     j = {"sushi": uniform_candidate(cat, cfg), "no-cache": 0}.get(policy, cache)
     adaptive = policy == "sushi"
-    nmin_a = _nmin(cat, q, cfg, policy)
+    nmin_a = _nmin(cat, q, cfg)
     nmin_l = nmin_a.tolist()
     arr_l = q.arrival_s.tolist()
     dl_l = (q.arrival_s + q.slo_s).tolist()
@@ -203,15 +201,13 @@ def simulate(cat: Catalog, q: Queries, policy: str, cfg: SchedConfig | None = No
     bw = cat.acc.dram_bytes_per_s
     free = 0.0
     fill_bytes = fill_total = 0.0
-    windows = []
-    caches = []
+    windows = []                     # SubGraph resident in each window of W queries
     W = cfg.window
     demand_est = None
     served_est = None
     for a in range(0, Q, W):
         b = min(Q, a + W)
         windows.append(j)
-        caches.append((a, b, j))
         lat_j, suf_idx, suf_lat, f_lat, f_idx = tabs.get(j)
         f0 = f_idx[0]
         fl0 = f_lat[0]
@@ -273,12 +269,10 @@ def simulate(cat: Catalog, q: Queries, policy: str, cfg: SchedConfig | None = No
                 j = nj
     subnet = np.array(sub_l, dtype=np.int64)
     start = np.array(st_l, dtype=np.float64)
-    cache_a = np.empty(Q, dtype=np.int64)
-    for a, b, jj in caches:
-        cache_a[a:b] = jj
+    window_cache = np.array(windows, dtype=np.int64)
+    cache_a = np.repeat(window_cache, W)[:Q]
     finish = start + cat.lat_s[subnet, cache_a]
-    return SimResult(policy, subnet, cache_a, start, finish, np.array(windows, dtype=np.int64), fill_bytes,
-                     fill_total)
+    return SimResult(policy, subnet, cache_a, start, finish, window_cache, fill_bytes, fill_total)
 
 
 def _slackfit(cat: Catalog, q: Queries, cfg: SchedConfig) -> SimResult:
@@ -321,8 +315,8 @@ def best_static(cat: Catalog, q: Queries, cfg: SchedConfig) -> SimResult:
     best are simulated and the one with the lowest measured objective is kept."""
     tabs = Tables(cat)
     N = cat.n
-    nm = _nmin(cat, q, cfg, "static")
-    demand = np.bincount(nm[nm < N], minlength=N).astype(np.float64)[:N]
+    nm = _nmin(cat, q, cfg)
+    demand = np.bincount(nm[nm < N], minlength=N).astype(np.float64)
     served = np.zeros(N)
     no_t = nm >= N
     if no_t.any():          # queries without a target: the most accurate SubNet their SLO allows, no cache

@@ -52,7 +52,7 @@ def phase_of(cfg, q) -> np.ndarray:
 
 def oracle(cfg, cat, q) -> dict:
     tabs = Tables(cat)
-    nm = _nmin(cat, q, cfg.scheduler, "sushi")
+    nm = _nmin(cat, q, cfg.scheduler)
     ph = phase_of(cfg, q)
     out = {}
     for obj in ("latency", "energy"):
@@ -79,7 +79,7 @@ def ceiling(cfg, cat, q) -> dict:
 
 def choices(cfg, cat, q) -> dict:
     sched = cfg.scheduler
-    nm = _nmin(cat, q, sched, "sushi")
+    nm = _nmin(cat, q, sched)
     demand = np.bincount(nm[nm < cat.n], minlength=cat.n)[:cat.n].astype(float)
     energy = predicted_cost(cat, Tables(cat), demand, np.zeros(cat.n), "energy")[0]
     full = np.where(cat.pb_bytes >= 0.97 * cat.acc.persistent_buffer)[0]
