@@ -28,7 +28,7 @@ import numpy as np
 
 from chakra_tools.common import parse_size
 
-from .supernet import DW, LayerDims, SuperNet, box_elems, boxes
+from .supernet import DW, LayerDims, SuperNet, box_elems, boxes, slot_macs
 
 
 @dataclass
@@ -106,25 +106,17 @@ class LayerCosts:
         return self.macs.shape[0]
 
 
-def slot_arrays(net: SuperNet, acc: Accelerator):
-    kind = np.array([s.kind for s in net.slots])
-    bias = np.array([s.bias for s in net.slots], dtype=np.int64)
-    return kind, bias
-
-
 def bytes_of_box(net: SuperNet, acc: Accelerator, box: np.ndarray) -> np.ndarray:
     """Bytes (weights at weight_bits, biases at bias_bits) of boxes [..., L, 3]."""
-    _, bias = slot_arrays(net, acc)
     o, i, k = box[..., 0], box[..., 1], box[..., 2]
-    return (o * i * k * k) * acc.weight_bits / 8 + o * bias * acc.bias_bits / 8
+    return (o * i * k * k) * acc.weight_bits / 8 + o * net.slot_bias * acc.bias_bits / 8
 
 
 def layer_costs(net: SuperNet, acc: Accelerator, dims: LayerDims) -> LayerCosts:
-    kind, _ = slot_arrays(net, acc)
     R, C = acc.pe_rows, acc.pe_cols
     o, i, k, hw = dims.o, dims.i, dims.k, dims.hw
-    dw = kind == DW
-    macs = np.where(dw, o * k * k * hw, o * i * k * k * hw)
+    dw = net.slot_kind == DW
+    macs = slot_macs(net, dims)
     red = np.where(dw, k * k, i * k * k)
     mac_cycles = -(-red // R) * -(-o // C) * hw
     box = boxes(dims)

@@ -25,7 +25,7 @@ import numpy as np
 
 from chakra_tools.common import ToolError, package_data
 
-from .supernet import DW, OFAMobileNetV3, OFAResNet50, SuperNet
+from .supernet import OFAMobileNetV3, OFAResNet50, SuperNet, slot_macs
 
 COEF_FILE = "data/ofa_mbv3_accuracy.json"
 
@@ -35,10 +35,7 @@ RESNET50_POINTS = ((0.6e9, 75.0), (0.9e9, 76.3), (1.2e9, 77.1), (1.8e9, 78.3), (
 
 
 def total_macs(net: SuperNet, batch: dict) -> np.ndarray:
-    dims = net.dims(batch)
-    kind = np.array([s.kind for s in net.slots])
-    macs = np.where(kind == DW, dims.o * dims.k ** 2 * dims.hw, dims.o * dims.i * dims.k ** 2 * dims.hw)
-    return macs.sum(axis=1)
+    return slot_macs(net, net.dims(batch)).sum(axis=1)
 
 
 def mbv3_features(batch: dict) -> np.ndarray:
@@ -91,7 +88,9 @@ class MBv3Accuracy:
         k7 = dict(at224, ks=np.full((n, 20), 7))
         return self.beta * np.log(total_macs(self.net, at224) / total_macs(self.net, k7))
 
-    def predict(self, batch: dict) -> np.ndarray:
+    def predict(self, batch: dict, macs: np.ndarray | None = None) -> np.ndarray:
+        """Top-1 % of each SubNet (`macs`, the batch's total MACs, is not needed: this model uses those at
+        224 px)."""
         return (self.base(batch) + self.kernel_delta(batch)
                 + resolution_delta(batch["image_size"], self.table_px, self.table_delta, self.res_scale))
 
@@ -102,8 +101,10 @@ class ResNet50Accuracy:
         self.acc = np.array([p[1] for p in points])
         self.net = OFAResNet50()
 
-    def predict(self, batch: dict) -> np.ndarray:
-        x = np.log(total_macs(self.net, batch).astype(np.float64))
+    def predict(self, batch: dict, macs: np.ndarray | None = None) -> np.ndarray:
+        """Top-1 % of each SubNet; `macs` = the batch's total MACs if already known."""
+        macs = total_macs(self.net, batch) if macs is None else macs
+        x = np.log(macs.astype(np.float64))
         y = np.interp(x, self.lx, self.acc)
         slope = (self.acc[1] - self.acc[0]) / (self.lx[1] - self.lx[0])
         return np.where(x < self.lx[0], self.acc[0] + slope * (x - self.lx[0]), y)

@@ -20,7 +20,7 @@ from chakra_tools.common import ToolError
 
 from .accel import Accelerator, LayerCosts, bytes_of_box, cached_bytes, latency_energy, layer_costs
 from .accuracy import accuracy_model
-from .supernet import SuperNet, boxes
+from .supernet import SuperNet
 
 
 @dataclass
@@ -50,7 +50,7 @@ def _evaluate(net, acc, model, batch):
     c = layer_costs(net, acc, dims)
     L = len(net.slots)
     lat, _ = latency_energy(c, acc, np.zeros((c.n, 1, L)))
-    return model.predict(batch), lat[:, 0], c
+    return model.predict(batch, macs=c.macs.sum(axis=1)), lat[:, 0], c
 
 
 def _pareto(lat, accv):
@@ -120,7 +120,7 @@ def _fit_to_pb(net, acc, box, member_costs: LayerCosts, capacity: float, objecti
     order = np.lexsort((np.arange(len(per)), -density))
     out = np.zeros_like(box)
     left = float(capacity)
-    bias = np.array([s.bias for s in net.slots])
+    bias = net.slot_bias
     for li in order:
         if per[li] <= 0:
             continue
@@ -161,11 +161,10 @@ def build_catalog(net: SuperNet, acc: Accelerator, subnets: list[dict] | None = 
     accv = model.predict(batch)
     order = np.argsort(accv, kind="stable")
     subnets = [subnets[i] for i in order]
-    batch = net.batch(subnets)
+    batch = {k: v[order] for k, v in batch.items()}
     accv = accv[order]
-    dims = net.dims(batch)
-    costs = layer_costs(net, acc, dims)
-    sb = boxes(dims)
+    costs = layer_costs(net, acc, net.dims(batch))
+    sb = costs.boxes
     N, L = len(subnets), len(net.slots)
     cands = [np.zeros((L, 3), dtype=np.int64)]
     ranges = {(-1, -1): 0}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -31,6 +32,13 @@ def make_divisible(v: float, divisor: int = 8) -> int:
     if new_v < 0.9 * v:
         new_v += divisor
     return new_v
+
+
+def make_divisible_array(v, divisor: int = 8) -> np.ndarray:
+    """`make_divisible` element-wise (int64): the same rounding, vectorised."""
+    v = np.asarray(v, dtype=np.float64)
+    new_v = np.maximum(divisor, np.trunc(v + divisor / 2).astype(np.int64) // divisor * divisor)
+    return np.where(new_v < 0.9 * v, new_v + divisor, new_v)
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,16 @@ class SuperNet:
             out[key] = v if conv is None else [conv(x) for x in v]
         out["image_size"] = self._check_res(cfg, where)
         return out
+
+    @cached_property
+    def slot_kind(self) -> np.ndarray:
+        """[L] kind (CONV / DW / FC) of every slot."""
+        return np.array([s.kind for s in self.slots])
+
+    @cached_property
+    def slot_bias(self) -> np.ndarray:
+        """[L] 1 where the slot has a bias, else 0 (int64)."""
+        return np.array([s.bias for s in self.slots], dtype=np.int64)
 
     @staticmethod
     def batch(cfgs: list[dict]) -> dict[str, np.ndarray]:
@@ -220,7 +238,7 @@ class OFAMobileNetV3(SuperNet):
                 ein[:, sl["expand"]] = np.where(on, cin * hin * hin, 0)
                 _put(act, sl["dw"], on, mid, one, ks[:, b], hout * hout)
                 if se:
-                    red = np.array([make_divisible(m // 4) for m in range(0, 6 * cin + 1)])[mid]
+                    red = make_divisible_array(mid // 4)
                     _put(act, sl["se_reduce"], on, red, mid, one, one)
                     _put(act, sl["se_expand"], on, mid, red, one, one)
                 _put(act, sl["pw"], on, w * one, mid, one, hout * hout)
@@ -326,7 +344,7 @@ class OFAResNet50(SuperNet):
                 stride = self.strides[st] if j == 0 else 1
                 hin = h
                 hout = _ceil_half(h) if stride == 2 else h
-                mid = np.array([make_divisible(round(float(a) * float(x))) for a, x in zip(wout, e[:, b])])
+                mid = make_divisible_array(np.round(wout * e[:, b]))
                 sl = self.block_slots[b]
                 _put(act, sl["conv1"], onb, mid, cin, one, hin * hin)
                 ein[:, sl["conv1"]] = np.where(onb, cin * hin * hin, 0)
@@ -376,11 +394,16 @@ def boxes(dims: LayerDims) -> np.ndarray:
     return np.stack([dims.o, dims.i, dims.k], axis=-1)
 
 
+def slot_macs(net: SuperNet, dims: LayerDims) -> np.ndarray:
+    """[N, L] MACs of every slot (depthwise: one input channel per output channel)."""
+    o, i, k, hw = dims.o, dims.i, dims.k, dims.hw
+    return np.where(net.slot_kind == DW, o * k * k * hw, o * i * k * k * hw)
+
+
 def box_elems(net: SuperNet, box: np.ndarray) -> np.ndarray:
     """Weight + bias elements of boxes [..., L, 3] (closed form o*i*k^2 + o)."""
-    bias = np.array([s.bias for s in net.slots], dtype=np.int64)
     o, i, k = box[..., 0], box[..., 1], box[..., 2]
-    return o * i * k * k + o * bias
+    return o * i * k * k + o * net.slot_bias
 
 
 def intersect(box: np.ndarray) -> np.ndarray:
@@ -396,7 +419,7 @@ def union_elems(net: SuperNet, box: np.ndarray) -> np.ndarray:
     kernel axis is compressed on k^2 (ring order), exactly like a prefix.
     """
     G, L, _ = box.shape
-    bias = np.array([s.bias for s in net.slots])
+    bias = net.slot_bias
     out = np.zeros(L, dtype=np.int64)
     for slot in range(L):
         b = box[:, slot, :]

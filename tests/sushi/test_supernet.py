@@ -138,3 +138,19 @@ def test_canonical_form_keeps_every_weight_and_pixel(net):
     d1, d2 = net.dims(b), net.dims(c)
     for f in ("o", "i", "k", "hw", "ext_in", "ext_out", "resid"):
         assert np.array_equal(getattr(d1, f), getattr(d2, f)), f
+
+
+def test_make_divisible_array_matches_scalar():
+    from sushi.supernet import make_divisible, make_divisible_array
+    vals = [float(v) for v in range(0, 5001)] + [v / 10 for v in range(0, 20001, 7)]
+    vals += [float(round(float(w) * e)) for w in range(8, 2049, 8) for e in (0.2, 0.25, 0.35)]
+    vals += [64 * m for m in (0.65, 0.8, 1.0)] + [w * m for w in (256, 512, 1024, 2048) for m in (0.65, 0.8, 1.0)]
+    for d in (8, 16):
+        got = make_divisible_array(np.array(vals), d)
+        assert got.dtype == np.int64
+        assert got.tolist() == [make_divisible(v, d) for v in vals]
+    widths, expands = np.arange(8, 2049, 8), (0.2, 0.25, 0.35)   # ResNet50 bottleneck mids, as dims computes them
+    assert make_divisible_array(np.round(widths[:, None] * np.array(expands))).ravel().tolist() == \
+        [make_divisible(round(float(w) * e)) for w in widths for e in expands]
+    ints = np.arange(0, 6 * 160 + 1) // 4                      # the SE reduction widths (integer input)
+    assert make_divisible_array(ints).tolist() == [make_divisible(int(v)) for v in ints]
