@@ -33,6 +33,7 @@ from chakra_tools.common import (
     regression_options,
     tool_main,
     version_option,
+    write_csv,
 )
 
 from .accel import per_layer_table
@@ -176,12 +177,8 @@ def _write_layers(path, cat, sched):
     static = cat.cand[uniform_candidate(cat, sched)]       # the SubGraph SUSHI deploys with
     cols = ["subnet", "layer", "out", "in", "k", "pixels", "macs", "weight_bytes", "pb_bytes", "offchip_bytes",
             "compute_us", "dram_us", "latency_us"]
-    with atomic_write(path, newline="") as f:
-        f.write(",".join(cols) + "\n")
-        for n, cfg in enumerate(cat.subnets):
-            for row in per_layer_table(cat.net, cat.acc, cfg, static):
-                f.write(",".join([str(n)] + [repr(row[c]) if isinstance(row[c], float) else str(row[c])
-                                             for c in cols[1:]]) + "\n")
+    write_csv(path, [{"subnet": n, **row} for n, cfg in enumerate(cat.subnets)
+                     for row in per_layer_table(cat.net, cat.acc, cfg, static)], cols)
 
 
 main = tool_main(TOOL)(command)
