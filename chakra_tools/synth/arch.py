@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from chakra_tools.common import ToolError, read_text
+from chakra_tools.synth.kriging import check_correction
 from chakra_tools.synth.scaling import check_law, fit_law, numbers, predict_law
 
 MAX_TERMS = 2           # one- and two-term laws (three-term laws explained nothing more in cross-validation;
@@ -447,6 +448,8 @@ def check_architecture(block: object, kinds: Sequence[str]) -> str | None:
         return (isinstance(c, dict) and set(c) == {"c", "max"} and nums(c["c"], D + 1, 1e9)
                 and (c["max"] is None or nums([c["max"]], 1, 1e9)))
 
+    if "time_correction" in block and not check_correction(block["time_correction"], D):
+        return "architecture.time_correction"
     ks = block.get("kinds")
     if not isinstance(ks, dict) or not set(ks) <= set(kinds):
         return "architecture.kinds"

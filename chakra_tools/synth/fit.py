@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from collections.abc import Sequence
@@ -11,7 +12,9 @@ import numpy as np
 from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
 from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, is_comm_kind, node_kind
+from chakra_tools.synth.kriging import fit_correction
 from chakra_tools.synth.model import FORMAT, VERSION, count_table, markov_counts, quantile_table
+from chakra_tools.synth.sample import described
 from chakra_tools.synth.scaling import (
     DESCRIPTORS,
     MIN_TRACES,
@@ -219,7 +222,28 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         model["scaling"] = scaling
     if descs is not None and len(descs) >= MIN_TRACES and len({tuple(sorted(d.items())) for d in descs}) > 1:
         model["architecture"] = _fit_architecture(descs, per_trace, rank_feats, [len(rs) for rs in rank_sizes])
+        if scaling is not None:
+            correction = fit_time_correction(model, descs, rank_sizes)
+            if correction is not None:
+                model["architecture"]["time_correction"] = correction
     return model
+
+
+def fit_time_correction(model: dict, descs: list[dict[str, float]], rank_sizes: list[list[dict]]) -> dict | None:
+    """The residual kriging block (kriging.py): the log error of the described time model (what `sample
+    --describe` calibrates a rank's compute path to) at each training trace, over its log descriptors."""
+    names = model["architecture"]["descriptors"]
+    X, r = [], []
+    for d, rs in zip(descs, rank_sizes):
+        if not rs:
+            continue
+        _, target, _, rate = described(model, d)
+        predicted = rate * target.nodes
+        measured = float(np.mean([x["compute_us"] for x in rs]))
+        if predicted > 0 and measured > 0:
+            X.append(np.log([d[n] for n in names]))
+            r.append(math.log(measured / predicted))
+    return fit_correction(np.array(X), np.array(r)) if r else None
 
 
 def trace_descriptions(prefixes: Sequence, describe: Sequence | None) -> list[dict[str, float]] | None:

@@ -28,6 +28,7 @@ from chakra_tools.et import NodeType, make_attr, rank_path, write_et
 from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth.arch import check_architecture, predict_architecture, target_vector
 from chakra_tools.synth.features import comm_type_of, is_comm_kind, node_type_of
+from chakra_tools.synth.kriging import predict_correction
 from chakra_tools.synth.model import (
     FORMAT,
     VERSION,
@@ -183,6 +184,26 @@ def resolve_architecture(model: dict, describe: dict[str, float]) -> tuple[Archi
     kinds = list(arch.kind_counts)
     coll = [k for k in kinds if k.startswith("COLL:")]
     return arch, Target(max(arch.total(coll, "comm_size"), 1.0), max(arch.total(kinds, "num_ops"), 1.0), nodes)
+
+
+def described(model: dict, describe: dict[str, float]) -> tuple[Architecture, Target, dict, float | None]:
+    """At a described model: the architecture laws, the size they imply, the kind tables and the compute time
+    per node. The tables are the size path's (as --param-bytes/--flops/--nodes would give them at that size);
+    the time is the cost law blended with the architecture's bottom-up expectation, times the residual
+    correction kriged over the training traces' descriptors (kriging.py) when the model has one."""
+    arch, target = resolve_architecture(model, describe)
+    stats, rate = model["kind_stats"], model.get("compute_us_per_node")
+    if "scaling" in model:
+        stats, _ = condition(model, target)
+        # the geometric mean of the cost law and the bottom-up expectation over the architecture's own kind
+        # counts and atoms (not the corpus kind mix): better in cross-validation (docs/chakra-synth.md)
+        cost = max(predict_cost(model["scaling"]["compute_cost"], target.as_dict()), 0.0)
+        bottom_up = expected_compute_us(apply_architecture(stats, arch), target.nodes, arch.kind_counts)
+        rate = math.sqrt(cost * bottom_up) / max(target.nodes, 1)
+        block = model["architecture"]
+        x = np.log(target_vector(block, describe))
+        rate *= math.exp(predict_correction(block.get("time_correction"), x))
+    return arch, target, stats, rate
 
 
 def apply_architecture(stats: dict, arch: Architecture) -> dict:
@@ -515,13 +536,8 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     if describe is not None:
         if param_bytes is not None or nodes is not None:
             raise ToolError("--describe sets the model's size: drop --param-bytes/--flops/--nodes")
-        arch, target = resolve_architecture(model, describe)
+        arch, target, stats, rate = described(model, describe)
         nodes = target.nodes
-        stats = model["kind_stats"]
-        if "scaling" in model:
-            # durations and the step's compute time at the size the architecture implies, as --param-bytes/
-            # --flops/--nodes would give them (the time model is the size path's; docs: cross-validation)
-            stats, rate = condition(model, target)
         # (the attributes the laws describe are drawn from their atoms, draw_program: not from these tables)
     elif param_bytes is not None:
         target = resolve_target(model, param_bytes, flops, nodes)

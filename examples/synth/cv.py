@@ -30,13 +30,14 @@ from chakra_tools.synth.features import compute_path_us
 from chakra_tools.synth.sample import (
     apply_architecture,
     condition,
+    described,
     expected_compute_us,
     predict_cost,
     resolve_architecture,
 )
 from chakra_tools.synth.scaling import trace_descriptors
 
-ESTIMATES = ("cost", "bottom_up_size", "bottom_up_arch", "blend_size", "blend_arch")
+ESTIMATES = ("cost", "bottom_up_size", "bottom_up_arch", "blend_size", "blend_arch", "described")
 
 
 def exact_share(model: dict, prefix: str) -> dict[str, float]:
@@ -70,12 +71,14 @@ def exact_share(model: dict, prefix: str) -> dict[str, float]:
 def estimates(model: dict, prefix: str) -> dict[str, float]:
     real = float(np.mean([compute_path_us(g) for g in Trace.load(prefix).ranks.values()]))
     arch, target = resolve_architecture(model, read_sidecar(prefix))
+    _, _, _, rate = described(model, read_sidecar(prefix))
     st_size, _ = condition(model, target)
     cost = predict_cost(model["scaling"]["compute_cost"], target.as_dict())
     bu_size = expected_compute_us(st_size, target.nodes)
     bu_arch = expected_compute_us(apply_architecture(st_size, arch), target.nodes, arch.kind_counts)
     est = {"cost": cost, "bottom_up_size": bu_size, "bottom_up_arch": bu_arch,
-           "blend_size": math.sqrt(cost * bu_size), "blend_arch": math.sqrt(cost * bu_arch)}
+           "blend_size": math.sqrt(cost * bu_size), "blend_arch": math.sqrt(cost * bu_arch),
+           "described": rate * target.nodes}
     return {k: round(v / real - 1, 5) for k, v in est.items()}
 
 

@@ -8,8 +8,9 @@ and compared with the recorded trace:
 The issue's targets are |simulated time ratio - 1| <= 5 % and KS < 0.1 per attribute. What is claimed (and
 asserted here) is exactly what the experiment met; the rest is documented as not met, with its reason:
 - arch: KS < 0.1 for every attribute (durations, FLOPs, tensor bytes, message sizes) for all 12 held-out models;
-- simulated time within 5 % for 9 of 12 held-out models, both ways (not mlp_128x2 -7 %, cnn_10x3 -8 %,
-  cnn_20x2 -10 %: the time model, the same for both, misses them);
+- simulated time within 5 %: from the architecture for 10 of 12 (not mlp_768x3 +5.9 %, an extrapolation, and
+  cnn_20x2 -12 %), from the size for 9 of 12 (not mlp_128x2 -6.5 %, cnn_10x3 -7.7 %, cnn_20x2 -10 %): the
+  described time model adds the architecture's bottom-up expectation and the residual kriging (kriging.py);
 - cond: duration KS < 0.1 for 11 of 12 (not cnn_16x3); pooled over each family's held-out models KS < 0.1 for
   durations, FLOPs and tensor bytes; per model its FLOP / tensor-byte / message-size KS mostly stay above 0.1
   (atoms at the held-out's own layer dimensions that a law in size alone cannot place) and are not claimed.
@@ -33,8 +34,9 @@ from .test_synth import DATA, FAMILY_HELD
 
 CFG = DATA.parents[2] / "examples" / "configs" / "chakra-synth"
 HELD = sorted(h.rsplit("/", 1)[-1] for hs in FAMILY_HELD.values() for h in hs)
-MISSES = {"mlp_128x2", "cnn_10x3", "cnn_20x2"}
-WITHIN_5PCT = set(HELD) - MISSES
+# the documented misses per variant, with the range each is reported in (not silently worse)
+MISSES = {"arch": {"mlp_768x3": (1.05, 1.08), "cnn_20x2": (0.86, 0.95)},
+          "cond": {"mlp_128x2": (0.90, 0.95), "cnn_10x3": (0.90, 0.95), "cnn_20x2": (0.86, 0.95)}}
 DURATION_KS_BELOW_01_COND = set(HELD) - {"cnn_16x3"}
 SIZES = ("num_ops", "tensor_size", "comm_size")
 
@@ -97,11 +99,10 @@ def test_descriptors_beat_size_on_every_size_attribute(results):
 @pytest.mark.parametrize("variant", ["arch", "cond"])
 def test_simulated_time_within_5_percent(results, variant):
     cases = results["cases"][variant]
-    for name in sorted(WITHIN_5PCT):
+    for name in sorted(set(HELD) - set(MISSES[variant])):
         assert abs(_ratio(cases[name]) - 1) <= 0.05, (name, _ratio(cases[name]))
-    # the three documented misses stay misses of the size reported in the docs (not silently worse)
-    for name in sorted(MISSES):
-        assert 0.85 < _ratio(cases[name]) < 0.95, name
+    for name, (lo, hi) in sorted(MISSES[variant].items()):
+        assert lo < _ratio(cases[name]) < hi, (name, _ratio(cases[name]))
 
 
 def test_duration_ks_below_0_1_from_size(results):
