@@ -102,3 +102,24 @@ def test_check_model_bounds(law_model):
     m["scaling"]["center"][0] = 1e3  # |center| < 1e3: the bound is open
     with pytest.raises(ToolError, match="'scaling.center'"):
         check_model(m)
+
+
+def test_mutated_time_correction_fails_cleanly(family_models, tmp_path_factory, capsys):
+    """The kriged time correction (only models of >= 5 described traces have one: the MLP family's)."""
+    model = family_models["mlp"]
+    block = model["architecture"]["time_correction"]
+    strategy = mutated(block).map(lambda b: {**model, "architecture": {**model["architecture"], "time_correction": b}})
+    codes: list[int] = []
+
+    @given(doc=strategy)
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    def run(doc):
+        d = tmp_path_factory.mktemp("fz")
+        (d / "m.json").write_text(json.dumps(doc))
+        code, _ = run_clean("chakra-synth", ["sample", str(d / "m.json"), "-o", str(d / "s"), "--ranks", "2",
+                                             "--describe", "width=128,depth=2", "-q"], capsys,
+                            json.dumps(doc["architecture"]["time_correction"])[:200], outputs=[d / "s"])
+        codes.append(code)
+
+    run()
+    assert codes.count(1) >= 5, codes  # the checks were exercised (a mutated number may still be valid: 0)
