@@ -25,7 +25,7 @@ from chakra_tools.synth.scaling import numbers
 LENGTHS = (0.1, 0.2, 0.35, 0.7, 1.4, 1e3)  # per descriptor, in log units (1e3: the residual does not vary with it)
 RIDGES = (0.03, 0.1, 0.3, 1.0)              # noise / signal variance ratio
 MIN_TRACES = 5
-MAX_TRACES = 512   # the grid search inverts one T x T matrix per setting
+MAX_TRACES = 256   # one T x T eigendecomposition per length setting (6^D of them)
 
 
 def kernel(A: np.ndarray, B: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -33,11 +33,40 @@ def kernel(A: np.ndarray, B: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * np.einsum("ijk,ijk->ij", d, d))
 
 
+def _squared_gaps(X: np.ndarray) -> np.ndarray:
+    """D x T x T squared differences per descriptor (kernels at any length scales are built from them)."""
+    return np.stack([np.subtract.outer(X[:, i], X[:, i]) ** 2 for i in range(X.shape[1])])
+
+
+def _eig(sq: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # one eigendecomposition serves every ridge: (K + ridge I)^-1 = U diag(1 / (w + ridge)) U^T
+    return np.linalg.eigh(np.exp(-0.5 * np.tensordot(1 / np.asarray(lengths) ** 2, sq, axes=1)))
+
+
+def _loo_residuals(w: np.ndarray, U: np.ndarray, r: np.ndarray, ridge: float) -> np.ndarray:
+    """r_t minus its leave-one-out GP-mean prediction, in closed form: [K^-1 r]_t / [K^-1]_tt."""
+    inv = 1 / (w + ridge)
+    return (U @ (inv * (U.T @ r))) / np.einsum("ij,j,ij->i", U, inv, U)
+
+
 def loo_predictions(X: np.ndarray, r: np.ndarray, lengths: np.ndarray, ridge: float) -> np.ndarray:
-    """Leave-one-out GP-mean predictions of r at each training point, in closed form:
-    r_t - [K^-1 r]_t / [K^-1]_tt with K = k(X, X) + ridge I."""
-    Ki = np.linalg.inv(kernel(X, X, lengths) + ridge * np.eye(len(X)))
-    return r - (Ki @ r) / np.diag(Ki)
+    """Leave-one-out GP-mean predictions of r at each training point (K = k(X, X) + ridge I)."""
+    w, U = _eig(_squared_gaps(np.asarray(X, dtype=float)), lengths)
+    return r - _loo_residuals(w, U, np.asarray(r, dtype=float), ridge)
+
+
+def _length_settings(dims: int, score) -> list[tuple[float, ...]]:
+    """The length-scale settings to try: the full grid up to 2 descriptors (36 settings); beyond, coordinate
+    search (each descriptor's best length with the others fixed, from all-infinite, three rounds)."""
+    if dims <= 2:
+        return list(itertools.product(LENGTHS, repeat=dims))
+    cur, seen = [LENGTHS[-1]] * dims, []
+    for _ in range(3):
+        for i in range(dims):
+            cands = [tuple(cur[:i] + [v] + cur[i + 1:]) for v in LENGTHS]
+            seen += cands
+            cur = list(min(cands, key=score))
+    return seen
 
 
 def fit_correction(X: np.ndarray, r: np.ndarray) -> dict | None:
@@ -47,13 +76,20 @@ def fit_correction(X: np.ndarray, r: np.ndarray) -> dict | None:
     T = len(r)
     if T < MIN_TRACES or T > MAX_TRACES or not np.all(np.isfinite(r)) or not np.all(np.isfinite(X)):
         return None
+    sq = _squared_gaps(X)
+    errors: dict[tuple, tuple[float, float]] = {}  # length setting -> (best LOO error, its ridge)
+
+    def score(lengths: tuple) -> float:
+        if lengths not in errors:
+            w, U = _eig(sq, np.array(lengths))
+            errors[lengths] = min((float(np.mean(_loo_residuals(w, U, r, ridge) ** 2)), ridge) for ridge in RIDGES)
+        return errors[lengths][0]
+
     best_err, best = float(np.mean(r ** 2)), None
-    for lengths in itertools.product(LENGTHS, repeat=X.shape[1]):
-        ls = np.array(lengths)
-        for ridge in RIDGES:
-            err = float(np.mean((r - loo_predictions(X, r, ls, ridge)) ** 2))
-            if err < best_err * (1 - 1e-9):
-                best_err, best = err, (ls, ridge)
+    for lengths in _length_settings(X.shape[1], score):
+        err = score(lengths)
+        if err < best_err * (1 - 1e-9):
+            best_err, best = err, (np.array(lengths), errors[lengths][1])
     if best is None:
         return None
     ls, ridge = best

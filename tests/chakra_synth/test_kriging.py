@@ -107,3 +107,16 @@ def test_malformed_correction_is_refused_naming_the_key(family_models, mutate, k
     mutate(model["architecture"]["time_correction"])
     with pytest.raises(ToolError, match=key):
         check_model(model)
+
+
+def test_four_descriptors_use_coordinate_search_and_find_the_one_that_matters():
+    """Beyond two descriptors the lengths are found by coordinate search: a residual that varies with the
+    first descriptor only gets a finite length there and infinite ones elsewhere, and is predicted at a new point."""
+    rng = np.random.default_rng(7)
+    X = rng.uniform(0, 3, size=(60, 4))
+    r = 0.05 * np.sin(2 * X[:, 0])
+    block = fit_correction(X, r)
+    assert block is not None
+    assert block["lengths"][0] <= 1.4 and block["lengths"][1:] == [1e3, 1e3, 1e3]
+    x = np.array([1.3, 0.2, 2.9, 1.1])
+    assert predict_correction(block, x) == pytest.approx(0.05 * np.sin(2.6), abs=0.01)
