@@ -67,8 +67,9 @@ MIN_WORK_NODES = 8
 def work_model(pairs: list[tuple[float, float]]) -> dict | None:
     """Duration of a node that does `num_ops` FLOPs: d = overhead + num_ops x us_per_op, times a residual factor.
 
-    Non-negative least squares on relative errors over every (num_ops, duration) pair of the kind, then the
-    quantile table of log((d + 1) / (fit + 1)). This is what extrapolates: the FLOPs of a bigger model's matmul
+    Non-negative least squares on absolute errors over every (num_ops, duration) pair of the kind (a step's
+    time is a sum, so the long nodes matter: weighting by relative error fitted the many short ones, and was
+    worse in cross-validation, docs/chakra-synth.md), then the quantile table of log((d + 1) / (fit + 1)). This is what extrapolates: the FLOPs of a bigger model's matmul
     follow its size law, the time follows its FLOPs (a power law in size alone flattens where small models are
     overhead-bound). None with fewer than MIN_WORK_NODES pairs.
     """
@@ -78,9 +79,8 @@ def work_model(pairs: list[tuple[float, float]]) -> dict | None:
 
     ops = np.array([p[0] for p in pairs], dtype=float)
     dur = np.array([p[1] for p in pairs], dtype=float)
-    w = 1.0 / (dur + 1.0)
     scale = max(float(ops.max()), 1.0)
-    c, _ = nnls(np.c_[np.ones_like(ops), ops / scale] * w[:, None], dur * w)
+    c, _ = nnls(np.c_[np.ones_like(ops), ops / scale], dur)
     c0, c1 = float(c[0]), float(c[1]) / scale
     resid = np.log((dur + 1.0) / (c0 + c1 * ops + 1.0))
     return {"overhead_us": float(f"{c0:.6g}"), "us_per_op": float(f"{c1:.6g}"),

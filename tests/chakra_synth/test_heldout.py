@@ -8,10 +8,9 @@ and compared with the recorded trace:
 The issue's targets are |simulated time ratio - 1| <= 5 % and KS < 0.1 per attribute. What is claimed (and
 asserted here) is exactly what the experiment met; the rest is documented as not met, with its reason:
 - arch: KS < 0.1 for every attribute (durations, FLOPs, tensor bytes, message sizes) for all 12 held-out models;
-- simulated time within 5 %: from the architecture for 10 of 12 (not mlp_768x3 +5.9 %, an extrapolation, and
-  cnn_20x2 -12 %), from the size for 9 of 12 (not mlp_128x2 -6.5 %, cnn_10x3 -7.7 %, cnn_20x2 -10 %): the
-  described time model adds the architecture's bottom-up expectation and the residual kriging (kriging.py);
-- cond: duration KS < 0.1 for 11 of 12 (not cnn_16x3); pooled over each family's held-out models KS < 0.1 for
+- simulated time within 5 %: from the architecture for 9 of 12 (not the CNNs cnn_10x3 -6.6 %, cnn_20x2 -12.5 %,
+  cnn_48x4 -5.9 %), from the size for 8 of 12 (not mlp_128x2, cnn_10x3, cnn_20x2, cnn_48x4);
+- cond: duration KS < 0.1 for 10 of 12 (not cnn_16x3, mlp_768x3); pooled over each family's held-out models KS < 0.1 for
   durations, FLOPs and tensor bytes; per model its FLOP / tensor-byte / message-size KS mostly stay above 0.1
   (atoms at the held-out's own layer dimensions that a law in size alone cannot place) and are not claimed.
 Simulated times come from astra-run when its Python API is present; otherwise the compute-path ratio is used
@@ -35,9 +34,10 @@ from .test_synth import DATA, FAMILY_HELD
 CFG = DATA.parents[2] / "examples" / "configs" / "chakra-synth"
 HELD = sorted(h.rsplit("/", 1)[-1] for hs in FAMILY_HELD.values() for h in hs)
 # the documented misses per variant, with the range each is reported in (not silently worse)
-MISSES = {"arch": {"mlp_768x3": (1.05, 1.08), "cnn_20x2": (0.86, 0.95)},
-          "cond": {"mlp_128x2": (0.90, 0.95), "cnn_10x3": (0.90, 0.95), "cnn_20x2": (0.86, 0.95)}}
-DURATION_KS_BELOW_01_COND = set(HELD) - {"cnn_16x3"}
+MISSES = {"arch": {"cnn_10x3": (0.91, 0.95), "cnn_20x2": (0.85, 0.95), "cnn_48x4": (0.91, 0.95)},
+          "cond": {"mlp_128x2": (0.91, 0.95), "cnn_10x3": (0.90, 0.95), "cnn_20x2": (0.86, 0.95),
+                   "cnn_48x4": (0.90, 0.95)}}
+DURATION_KS_BELOW_01_COND = set(HELD) - {"cnn_16x3", "mlp_768x3"}
 SIZES = ("num_ops", "tensor_size", "comm_size")
 
 
