@@ -194,12 +194,10 @@ def described(model: dict, describe: dict[str, float]) -> tuple[Architecture, Ta
     arch, target = resolve_architecture(model, describe)
     stats, rate = model["kind_stats"], model.get("compute_us_per_node")
     if "scaling" in model:
-        stats, _ = condition(model, target)
-        # the geometric mean of the cost law and the bottom-up expectation over the architecture's own kind
-        # counts and atoms (not the corpus kind mix): better in cross-validation (docs/chakra-synth.md)
-        cost = max(predict_cost(model["scaling"]["compute_cost"], target.as_dict()), 0.0)
-        bottom_up = expected_compute_us(apply_architecture(stats, arch), target.nodes, arch.kind_counts)
-        rate = math.sqrt(cost * bottom_up) / max(target.nodes, 1)
+        stats = conditioned_stats(model, target)
+        # the bottom-up expectation over the architecture's own kind counts and atoms (not the corpus kind mix):
+        # better in cross-validation (docs/chakra-synth.md)
+        rate = predicted_rate(model, apply_architecture(stats, arch), target, arch.kind_counts)
         block = model["architecture"]
         x = np.log(target_vector(block, describe))
         rate *= math.exp(predict_correction(block.get("time_correction"), x))
@@ -253,6 +251,12 @@ def draw_atoms(spec: dict, m: int, rng: np.random.Generator) -> np.ndarray:
 def condition(model: dict, target: Target) -> tuple[dict, float]:
     """kind_stats with every table that has a size law replaced by its prediction at `target`, and the
     predicted compute time per node (us)."""
+    stats = conditioned_stats(model, target)
+    return stats, predicted_rate(model, stats, target)
+
+
+def conditioned_stats(model: dict, target: Target) -> dict:
+    """kind_stats with every table that has a size law replaced by its prediction at `target`."""
     sc = model["scaling"]
     d = target.as_dict()
     x = np.log([max(d[n], 1.0) for n in DESCRIPTORS]) - np.asarray(sc["center"], dtype=float)
@@ -262,17 +266,18 @@ def condition(model: dict, target: Target) -> tuple[dict, float]:
         for name, law in sc["kind_laws"].get(k, {}).items():
             st[name] = [round(float(v), 3) for v in predict_law(law, x)]
         stats[k] = st
-    return stats, predicted_rate(model, stats, target)
+    return stats
 
 
-def predicted_rate(model: dict, stats: dict, target: Target) -> float:
-    """Compute time per node at `target`: the geometric mean of the cost law and the bottom-up expectation."""
+def predicted_rate(model: dict, stats: dict, target: Target, kind_counts: dict[str, int] | None = None) -> float:
+    """Compute time per node at `target`: the geometric mean of the cost law and the bottom-up expectation
+    (over the corpus kind mix, or over `kind_counts`: a described architecture's)."""
     # two estimates of the step's compute time at the target size: the cost law (aggregate, top-down) and the
     # kind mix x each kind's mean duration from the size laws (bottom-up); their geometric mean predicted the
     # training traces best in cross-validation (interpolation and extrapolation, docs/chakra-synth.md)
     sc = model["scaling"]
     cost = math.sqrt(max(predict_cost(sc["compute_cost"], target.as_dict()), 0.0)
-                     * expected_compute_us(stats, target.nodes))
+                     * expected_compute_us(stats, target.nodes, kind_counts))
     return cost / max(target.nodes, 1)
 
 

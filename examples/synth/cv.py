@@ -29,7 +29,7 @@ from chakra_tools.synth.arch import read_sidecar
 from chakra_tools.synth.features import compute_path_us
 from chakra_tools.synth.sample import (
     apply_architecture,
-    condition,
+    conditioned_stats,
     described,
     expected_compute_us,
     predict_cost,
@@ -72,7 +72,7 @@ def estimates(model: dict, prefix: str) -> dict[str, float]:
     real = float(np.mean([compute_path_us(g) for g in Trace.load(prefix).ranks.values()]))
     arch, target = resolve_architecture(model, read_sidecar(prefix))
     _, _, _, rate = described(model, read_sidecar(prefix))
-    st_size, _ = condition(model, target)
+    st_size = conditioned_stats(model, target)
     cost = predict_cost(model["scaling"]["compute_cost"], target.as_dict())
     bu_size = expected_compute_us(st_size, target.nodes)
     bu_arch = expected_compute_us(apply_architecture(st_size, arch), target.nodes, arch.kind_counts)
