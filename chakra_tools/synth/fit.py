@@ -69,9 +69,10 @@ def work_model(pairs: list[tuple[float, float]]) -> dict | None:
 
     Non-negative least squares on absolute errors over every (num_ops, duration) pair of the kind (a step's
     time is a sum, so the long nodes matter: weighting by relative error fitted the many short ones, and was
-    worse in cross-validation, docs/chakra-synth.md), then the quantile table of log((d + 1) / (fit + 1)). This is what extrapolates: the FLOPs of a bigger model's matmul
-    follow its size law, the time follows its FLOPs (a power law in size alone flattens where small models are
-    overhead-bound). None with fewer than MIN_WORK_NODES pairs.
+    worse in cross-validation, docs/chakra-synth.md), then the quantile table of log((d + 1) / (fit + 1)).
+    This is what extrapolates: the FLOPs of a bigger model's matmul follow its size law, the time follows its
+    FLOPs (a power law in size alone flattens where small models are overhead-bound). None with fewer than
+    MIN_WORK_NODES pairs.
     """
     if len(pairs) < MIN_WORK_NODES:
         return None
