@@ -5,13 +5,15 @@ Families (input shape fixed per family, so that size is the only thing that chan
 - `cnn_<c>x<D>`: D stages of Conv3x3(+ReLU, MaxPool2) with c, 2c, 4c, ... channels, then Linear(10); 8 x 3x32x32;
 - `tfm_<d>x<L>`: L TransformerEncoder layers (d_model d, 4 heads, feed-forward 4d), Flatten, Linear(10); 4 x 16 x d.
 
-Training sizes form a checkerboard over each family's (width, depth) grid; held-out models (never fitted) are
-two unseen widths inside the range, one unseen (width, depth) combination and one model wider than any
-training model (extrapolation). One step = forward, backward, one all_reduce per gradient (DDP-style, averaged),
+Training sizes form a checkerboard over the mlp and tfm (width, depth) grids and the full cnn grid (minus its
+held-out combination: a conv's time steps with the channel blocking of the kernel library, so each width is
+needed at every depth); held-out models (never fitted) are two unseen widths inside the range, one unseen
+(width, depth) combination and one model wider than any training model (extrapolation). One step = forward, backward, one all_reduce per gradient (DDP-style, averaged),
 SGD update.
 
 Noise: this machine is shared (single traced steps of the same model differ by up to 2x). Each model runs in
-PAIRS fresh process pairs; each pair does WARMUP untraced steps and then STEPS traced steps (torch's
+PAIRS fresh process pairs, round-robin over the models recorded together (pass p of every model before pass
+p + 1 of any; the cnn family was recorded so, in one run; the mlp and tfm families model by model); each pair does WARMUP untraced steps and then STEPS traced steps (torch's
 ExecutionTraceObserver + torch.profiler, converted with `chakra-convert pytorch`). All PAIRS x STEPS traces of a
 rank have the same nodes in the same order; the committed trace is the first one with every node's duration
 replaced by its minimum over the PAIRS x STEPS steps (per-op minimum: interference only ever adds time).
@@ -21,7 +23,7 @@ per-op minimum (two disjoint halves of the steps), i.e. the measurement noise an
 Every model also gets `<name>.describe.json` ({"depth": D, "width": W}: the architecture descriptors its owner
 knows), which `chakra-synth fit` reads to learn its architecture laws.
 
-Usage: OMP_NUM_THREADS=1 .venv/bin/python tests/data/synth/record.py [--out DIR] [--describe-only] [MODEL...]
+Usage: OMP_NUM_THREADS=1 .venv/bin/python tests/data/synth/record.py [--out DIR] [--pairs N] [--describe-only] [MODEL...]
 (--describe-only: write only the descriptor sidecars, no torch needed)
 (needs torch: `.venv/bin/pip install torch==2.13.0`; ~30 min for the whole corpus on 2 cores). Durations are
 CPU times of this machine, so re-recording changes the numbers; the committed .et.gz files are the reference.
@@ -52,10 +54,10 @@ except ImportError:  # --describe-only writes the descriptor sidecars without to
 HERE = Path(__file__).resolve().parent
 PAIRS, STEPS, WARMUP = 3, 8, 5
 
-FAMILIES = {  # family: (widths, depths, held-out unseen widths (w, depth), unseen combination, extrapolation)
-    "mlp": ((64, 96, 128, 192, 256, 384, 512), (1, 2, 3, 4), [(160, 2), (320, 3)], (128, 2), (768, 3)),
-    "cnn": ((4, 6, 8, 12, 16, 24, 32), (2, 3, 4), [(10, 3), (20, 2)], (16, 3), (48, 4)),
-    "tfm": ((16, 32, 48, 64, 96, 128), (1, 2, 3), [(40, 2), (80, 2)], (64, 3), (192, 2)),
+FAMILIES = {  # family: (widths, depths, held-out unseen widths (w, depth), unseen combination, extrapolation, grid)
+    "mlp": ((64, 96, 128, 192, 256, 384, 512), (1, 2, 3, 4), [(160, 2), (320, 3)], (128, 2), (768, 3), "checkerboard"),
+    "cnn": ((4, 6, 8, 12, 16, 24, 32), (2, 3, 4), [(10, 3), (20, 2)], (16, 3), (48, 4), "full"),
+    "tfm": ((16, 32, 48, 64, 96, 128), (1, 2, 3), [(40, 2), (80, 2)], (64, 3), (192, 2), "checkerboard"),
 }
 
 
@@ -64,11 +66,12 @@ def _name(family: str, w: int, depth: int) -> str:
 
 
 def splits() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Training (checkerboard of the grid) and held-out model names per family."""
+    """Training (the checkerboard or the full grid, minus the held-out models) and held-out model names per family."""
     train, held = {}, {}
-    for fam, (widths, depths, unseen, combo, extra) in FAMILIES.items():
-        train[fam] = [_name(fam, w, d) for i, w in enumerate(widths) for j, d in enumerate(depths) if (i + j) % 2 == 0]
+    for fam, (widths, depths, unseen, combo, extra, grid) in FAMILIES.items():
         held[fam] = [_name(fam, *wd) for wd in [*unseen, combo, extra]]
+        train[fam] = [_name(fam, w, d) for i, w in enumerate(widths) for j, d in enumerate(depths)
+                      if (grid == "full" or (i + j) % 2 == 0) and _name(fam, w, d) not in held[fam]]
         assert not set(train[fam]) & set(held[fam]), fam
     return train, held
 
@@ -160,20 +163,25 @@ def spawn_pair(name: str, base: str, attempts: int = 3) -> None:
                 raise
 
 
-def record(name: str, tmp: str, out: Path) -> dict:
+def record_pair(name: str, base: str) -> list[str]:
+    """One fresh process pair of `name`: its STEPS traced steps as Chakra ETs (prefixes); the raw JSON is removed."""
+    conv = Path(sys.executable).with_name("chakra-convert")
+    spawn_pair(name, base)
+    steps = []
+    for s in range(STEPS):
+        b = f"{base}.s{s}"
+        subprocess.run([str(conv), "pytorch", f"{b}.rank0.et.json", f"{b}.rank1.et.json", "--kineto",
+                        f"{b}.rank0.kineto.json", "--kineto", f"{b}.rank1.kineto.json", "-o", b, "-q"], check=True)
+        for f in Path(base).parent.glob(f"{Path(b).name}.rank*.json"):
+            f.unlink()
+        steps.append(b)
+    return steps
+
+
+def aggregate(name: str, steps: list[str], out: Path) -> dict:
+    """The committed trace of `name` (per-op minimum over all its recorded steps) and its noise statistics."""
     from chakra_tools.et import rank_path, read_et, write_et
 
-    conv = Path(sys.executable).with_name("chakra-convert")
-    steps = []
-    for p in range(PAIRS):
-        base = f"{tmp}/{name}.p{p}"
-        spawn_pair(name, base)
-        for s in range(STEPS):
-            b = f"{base}.s{s}"
-            subprocess.run([str(conv), "pytorch", f"{b}.rank0.et.json", f"{b}.rank1.et.json", "--kineto",
-                            f"{b}.rank0.kineto.json", "--kineto", f"{b}.rank1.kineto.json", "-o", b, "-q"],
-                           check=True)
-            steps.append(b)
     stats: dict = {"ranks": {}}
     for r in (0, 1):
         traces = [read_et(rank_path(b, r)) for b in steps]
@@ -196,18 +204,33 @@ def record(name: str, tmp: str, out: Path) -> dict:
             # reproducibility of the per-op minimum: the same estimator on two disjoint halves of the steps
             "per_op_min_halves_us": [int(dur[0::2].min(axis=0).sum()), int(dur[1::2].min(axis=0).sum())],
         }
+    stats["round_robin"] = True
     shutil.copyfile(f"{steps[0]}.comm_groups.json", out / f"{name}.comm_groups.json")
     write_sidecar(name, out)
     print(f"recorded {name}: {json.dumps(stats)}", file=sys.stderr)
     return stats
 
 
+QUIET = 0.05  # the recording-quality gate: halves of the steps and the two ranks agree within 5 %
+
+
+def quiet(stats: dict) -> bool:
+    """Whether a model's per-op minimum is reproducible: its two halves of the steps and its two ranks agree
+    within QUIET (a data-parallel step does the same work on both ranks)."""
+    ranks = list(stats["ranks"].values())
+    tot = [r["per_op_min_us"] for r in ranks]
+    halves = all(max(r["per_op_min_halves_us"]) <= (1 + QUIET) * min(r["per_op_min_halves_us"]) for r in ranks)
+    return halves and max(tot) <= (1 + QUIET) * min(tot)
+
+
 def main() -> None:
     args = sys.argv[1:]
-    out = HERE
+    out, pairs = HERE, PAIRS
     if args[:1] == ["--out"]:
         out, args = Path(args[1]), args[2:]
         out.mkdir(parents=True, exist_ok=True)
+    if args[:1] == ["--pairs"]:
+        pairs, args = int(args[1]), args[2:]
     only_describe = args[:1] == ["--describe-only"]
     args = args[1:] if only_describe else args
     names = args or [m for fam in FAMILIES for m in TRAIN[fam] + HELD_OUT[fam]]
@@ -222,11 +245,22 @@ def main() -> None:
     index.setdefault("models", {})
     index["recording"] = {"torch": torch.__version__, "pairs": PAIRS, "steps": STEPS, "warmup": WARMUP,
                           "train": TRAIN, "held_out": HELD_OUT}
-    for name in names:
-        with tempfile.TemporaryDirectory() as tmp:
-            index["models"][name] = record(name, tmp, out)
-        index["models"] = dict(sorted(index["models"].items()))
-        index_path.write_text(json.dumps(index, indent=1) + "\n")  # after every model: a long run can resume
+    with tempfile.TemporaryDirectory() as tmp:
+        # round-robin: pass p of every model before pass p + 1 of any, so that each model's minimum is taken
+        # over the whole recording window (the machine's speed drifts by several % over minutes; recorded
+        # model by model, two models measured 20 minutes apart differ by that drift)
+        steps: dict[str, list[str]] = {name: [] for name in names}
+        for p in range(pairs):
+            for name in names:
+                steps[name] += record_pair(name, f"{tmp}/{name}.p{p}")
+        for name in names:
+            index["models"][name] = aggregate(name, steps[name], out)
+            index["models"][name]["pairs"] = pairs
+    noisy = [name for name in names if not quiet(index["models"][name])]
+    if noisy:
+        print(f"noisy (halves or ranks differ by more than {QUIET:.0%}): {' '.join(noisy)}", file=sys.stderr)
+    index["models"] = dict(sorted(index["models"].items()))
+    index_path.write_text(json.dumps(index, indent=1) + "\n")
 
 
 if __name__ == "__main__":
