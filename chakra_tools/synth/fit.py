@@ -230,6 +230,12 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     return model
 
 
+def mean_compute_us(ranks: list[dict]) -> float:
+    """A trace's measured compute time per step: its ranks' compute critical paths, averaged (the quantity the
+    cost law and the residual kriging are fitted to)."""
+    return sum(x["compute_us"] for x in ranks) / len(ranks)
+
+
 def fit_time_correction(model: dict, descs: list[dict[str, float]], rank_sizes: list[list[dict]]) -> dict | None:
     """The residual kriging block (kriging.py): the log error of the described time model (what `sample
     --describe` calibrates a rank's compute path to) at each training trace, over its log descriptors."""
@@ -243,7 +249,7 @@ def fit_time_correction(model: dict, descs: list[dict[str, float]], rank_sizes: 
         except ToolError:  # laws that give no nodes at a trace's own descriptors: nothing to correct there
             continue
         predicted = rate * target.nodes
-        measured = float(np.mean([x["compute_us"] for x in rs]))
+        measured = mean_compute_us(rs)
         if predicted > 0 and measured > 0:
             X.append(np.log([d[n] for n in names]))
             r.append(math.log(measured / predicted))
@@ -322,7 +328,7 @@ def fit_scaling(kind_stats: dict, per_trace: list[dict], rank_sizes: list[list[d
                 kl[name] = fit_law([quantile_table(v) for _, v in rows], X[idx], [len(v) for _, v in rows], center)
         if kl:
             laws[k] = kl
-    compute = [sum(x["compute_us"] for x in rank_sizes[j]) / len(rank_sizes[j]) for j in keep]
+    compute = [mean_compute_us(rank_sizes[j]) for j in keep]
     ones = [1.0] * len(keep)
     return {
         "descriptors": list(DESCRIPTORS),

@@ -93,7 +93,8 @@ def fit_correction(X: np.ndarray, r: np.ndarray) -> dict | None:
     if best is None:
         return None
     ls, ridge = best
-    alpha = np.linalg.solve(kernel(X, X, ls) + ridge * np.eye(T), r)
+    w, U = _eig(sq, ls)
+    alpha = U @ ((U.T @ r) / (w + ridge))  # (K + ridge I)^-1 r from the same eigendecomposition the LOO used
     return {"lengths": [float(v) for v in ls], "ridge": float(ridge),
             "points": [[round(float(v), 6) for v in row] for row in X],
             "weights": [float(f"{v:.8g}") for v in alpha],
