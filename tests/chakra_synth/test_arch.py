@@ -240,7 +240,8 @@ def test_model_files_hold_no_held_out_value(family_models):
     new = _held_out_only_values()
     assert sum(len(v) for v in new.values()) > 200  # the check has something to find (217 values)
     for fam, model in family_models.items():
-        laws = _numbers(json.dumps(model["architecture"]))
+        # (without `traces`, the number of training traces: 20 CNNs, which cnn_10x3 also has as a value)
+        laws = _numbers(json.dumps({k: v for k, v in model["architecture"].items() if k != "traces"}))
         whole = _numbers(json.dumps(model))
         for h, vals in new.items():
             if h.startswith(fam):
