@@ -8,17 +8,20 @@ Families (input shape fixed per family, so that size is the only thing that chan
 Training sizes form a checkerboard over the mlp and tfm (width, depth) grids and the full cnn grid (minus its
 held-out combination: a conv's time steps with the channel blocking of the kernel library, so each width is
 needed at every depth); held-out models (never fitted) are two unseen widths inside the range, one unseen
-(width, depth) combination and one model wider than any training model (extrapolation). One step = forward, backward, one all_reduce per gradient (DDP-style, averaged),
-SGD update.
+(width, depth) combination and one model wider than any training model (extrapolation). One step = forward,
+backward, one all_reduce per gradient (DDP-style, averaged), SGD update.
 
 Noise: this machine is shared (single traced steps of the same model differ by up to 2x). Each model runs in
-PAIRS fresh process pairs, round-robin over the models recorded together (pass p of every model before pass
-p + 1 of any; the cnn family was recorded so, in one run; the mlp and tfm families model by model); each pair does WARMUP untraced steps and then STEPS traced steps (torch's
-ExecutionTraceObserver + torch.profiler, converted with `chakra-convert pytorch`). All PAIRS x STEPS traces of a
-rank have the same nodes in the same order; the committed trace is the first one with every node's duration
-replaced by its minimum over the PAIRS x STEPS steps (per-op minimum: interference only ever adds time).
-`corpus.json` records, per model, the spread of the single-step iteration times and the reproducibility of the
-per-op minimum (two disjoint halves of the steps), i.e. the measurement noise any prediction is up against.
+--pairs fresh process pairs (PAIRS by default), round-robin over the models recorded together (pass p of every
+model before pass p + 1 of any); each pair does WARMUP untraced steps and then STEPS traced steps (torch's
+ExecutionTraceObserver + torch.profiler, converted with `chakra-convert pytorch`). All traces of a rank have the
+same nodes in the same order; the committed trace is the first one with every node's duration replaced by its
+minimum over all the steps (per-op minimum: interference only ever adds time). `corpus.json` records, per
+model, the spread of the single-step iteration times and the reproducibility of the per-op minimum (two disjoint
+halves of the steps), i.e. the measurement noise any prediction is up against; models whose halves or ranks
+differ by more than QUIET are named at the end (re-record them). The committed corpus: mlp and tfm with 3 pairs,
+model by model; the cnn family with `--pairs 6` in one round-robin run of its 24 models (a family is never
+mixed from two runs: the machine's speed drifts by several % between them).
 
 Every model also gets `<name>.describe.json` ({"depth": D, "width": W}: the architecture descriptors its owner
 knows), which `chakra-synth fit` reads to learn its architecture laws.
