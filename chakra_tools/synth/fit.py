@@ -11,6 +11,7 @@ import numpy as np
 
 from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
+from chakra_tools.synth.arch import target_vector
 from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, is_comm_kind, node_kind
 from chakra_tools.synth.kriging import fit_correction
 from chakra_tools.synth.model import FORMAT, VERSION, count_table, markov_counts, quantile_table
@@ -239,7 +240,6 @@ def mean_compute_us(ranks: list[dict]) -> float:
 def fit_time_correction(model: dict, descs: list[dict[str, float]], rank_sizes: list[list[dict]]) -> dict | None:
     """The residual kriging block (kriging.py): the log error of the described time model (what `sample
     --describe` calibrates a rank's compute path to) at each training trace, over its log descriptors."""
-    names = model["architecture"]["descriptors"]
     X, r = [], []
     for d, rs in zip(descs, rank_sizes):
         if not rs:
@@ -251,7 +251,7 @@ def fit_time_correction(model: dict, descs: list[dict[str, float]], rank_sizes: 
         predicted = rate * target.nodes
         measured = mean_compute_us(rs)
         if predicted > 0 and measured > 0:
-            X.append(np.log([d[n] for n in names]))
+            X.append(np.log(target_vector(model["architecture"], d)))  # the vector `described` corrects at
             r.append(math.log(measured / predicted))
     return fit_correction(np.array(X), np.array(r)) if r else None
 

@@ -70,8 +70,7 @@ def exact_share(model: dict, prefix: str) -> dict[str, float]:
 
 def estimates(model: dict, prefix: str) -> dict[str, float]:
     real = float(np.mean([compute_path_us(g) for g in Trace.load(prefix).ranks.values()]))
-    arch, target = resolve_architecture(model, read_sidecar(prefix))
-    _, _, _, rate = described(model, read_sidecar(prefix))
+    arch, target, _, rate = described(model, read_sidecar(prefix))
     st_size = conditioned_stats(model, target)
     cost = predict_cost(model["scaling"]["compute_cost"], target.as_dict())
     bu_size = expected_compute_us(st_size, target.nodes)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib.util
 import json
 
+import pytest
+
 from .test_synth import DATA
 
 INDEX = json.loads((DATA / "corpus.json").read_text())
 
 
-def _record():
+@pytest.fixture(scope="module")
+def rec():
     # record.py imports torch only when it records: loading it here needs no torch
     spec = importlib.util.spec_from_file_location("synth_record", DATA / "record.py")
     mod = importlib.util.module_from_spec(spec)
@@ -18,8 +21,7 @@ def _record():
     return mod
 
 
-def test_splits_are_record_py_s_and_disjoint():
-    rec = _record()
+def test_splits_are_record_py_s_and_disjoint(rec):
     assert INDEX["recording"]["train"] == rec.TRAIN
     assert INDEX["recording"]["held_out"] == rec.HELD_OUT
     for fam in rec.TRAIN:
@@ -27,8 +29,7 @@ def test_splits_are_record_py_s_and_disjoint():
         assert len(rec.HELD_OUT[fam]) == 4, fam
 
 
-def test_cnn_grid_is_full_and_the_others_checkerboards():
-    rec = _record()
+def test_cnn_grid_is_full_and_the_others_checkerboards(rec):
     assert len(rec.TRAIN["cnn"]) == 7 * 3 - 1  # the full grid minus its held-out combination cnn_16x3
     assert "cnn_16x3" not in rec.TRAIN["cnn"] and {"cnn_24x2", "cnn_12x4"} <= set(rec.TRAIN["cnn"])
     assert (len(rec.TRAIN["mlp"]), len(rec.TRAIN["tfm"])) == (14, 9)
@@ -51,8 +52,8 @@ def test_the_cnn_family_was_recorded_round_robin_in_one_run():
             assert "round_robin" not in stats, name
 
 
-def test_quality_gate():
-    quiet = _record().quiet
+def test_quality_gate(rec):
+    quiet = rec.quiet
 
     def stats(a, b, halves_a=(100, 100), halves_b=(100, 100)):
         return {"ranks": {"0": {"per_op_min_us": a, "per_op_min_halves_us": list(halves_a)},

@@ -75,7 +75,6 @@ def splits() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         held[fam] = [_name(fam, *wd) for wd in [*unseen, combo, extra]]
         train[fam] = [_name(fam, w, d) for i, w in enumerate(widths) for j, d in enumerate(depths)
                       if (grid == "full" or (i + j) % 2 == 0) and _name(fam, w, d) not in held[fam]]
-        assert not set(train[fam]) & set(held[fam]), fam
     return train, held
 
 
@@ -181,8 +180,9 @@ def record_pair(name: str, base: str) -> list[str]:
     return steps
 
 
-def aggregate(name: str, steps: list[str], out: Path) -> dict:
-    """The committed trace of `name` (per-op minimum over all its recorded steps) and its noise statistics."""
+def aggregate(name: str, steps: list[str], out: Path, pairs: int) -> dict:
+    """The committed trace of `name` (per-op minimum over all its recorded steps, from `pairs` round-robin process
+    pairs) and its noise statistics."""
     from chakra_tools.et import rank_path, read_et, write_et
 
     stats: dict = {"ranks": {}}
@@ -207,7 +207,7 @@ def aggregate(name: str, steps: list[str], out: Path) -> dict:
             # reproducibility of the per-op minimum: the same estimator on two disjoint halves of the steps
             "per_op_min_halves_us": [int(dur[0::2].min(axis=0).sum()), int(dur[1::2].min(axis=0).sum())],
         }
-    stats["round_robin"] = True
+    stats["round_robin"], stats["pairs"] = True, pairs
     shutil.copyfile(f"{steps[0]}.comm_groups.json", out / f"{name}.comm_groups.json")
     write_sidecar(name, out)
     print(f"recorded {name}: {json.dumps(stats)}", file=sys.stderr)
@@ -233,6 +233,8 @@ def main() -> None:
         out, args = Path(args[1]), args[2:]
         out.mkdir(parents=True, exist_ok=True)
     if args[:1] == ["--pairs"]:
+        if len(args) < 2 or not args[1].isdigit() or int(args[1]) < 1:
+            raise SystemExit("record.py: --pairs takes a positive integer")
         pairs, args = int(args[1]), args[2:]
     only_describe = args[:1] == ["--describe-only"]
     args = args[1:] if only_describe else args
@@ -257,8 +259,7 @@ def main() -> None:
             for name in names:
                 steps[name] += record_pair(name, f"{tmp}/{name}.p{p}")
         for name in names:
-            index["models"][name] = aggregate(name, steps[name], out)
-            index["models"][name]["pairs"] = pairs
+            index["models"][name] = aggregate(name, steps[name], out, pairs)
     noisy = [name for name in names if not quiet(index["models"][name])]
     if noisy:
         print(f"noisy (halves or ranks differ by more than {QUIET:.0%}): {' '.join(noisy)}", file=sys.stderr)
