@@ -623,9 +623,27 @@ def regression_options(f: Callable) -> Callable:
                      help="Absolute tolerance for --expect.")(f)
     f = click.option("--rtol", type=float, default=0.01, show_default=True,
                      help="Relative tolerance for numbers in --expect.")(f)
-    f = click.option("--expect", "expect", type=click.Path(dir_okay=False), default=None,
+    f = click.option("--expect", "expect", type=click.Path(dir_okay=False), default=None, callback=_read_expected,
                      help="Expected report JSON: exit 1 with a diff if this run's figures moved beyond tolerance.")(f)
     return f
+
+
+class ExpectedReport(str):
+    """The `--expect` path, with the report it holds already parsed (`.data`)."""
+
+    data: dict
+
+
+def _read_expected(_ctx: click.Context, _param: click.Parameter, value: str | None) -> ExpectedReport | None:
+    # parsed while the options are read, so a missing or malformed file fails before any work or output
+    if value is None:
+        return None
+    data = load_data(value)
+    if not isinstance(data, dict):
+        raise ToolError(f"{value}: expected report must be a JSON/YAML mapping, got {_kind(data)}")
+    expected = ExpectedReport(value)
+    expected.data = data
+    return expected
 
 
 def check_expected(report: Mapping[str, Any], expect: str | os.PathLike | None, rtol: float, atol: float,
@@ -633,7 +651,7 @@ def check_expected(report: Mapping[str, Any], expect: str | os.PathLike | None, 
     """Raise ToolError (exit 1) listing every figure that moved, if `expect` is given."""
     if expect is None:
         return
-    expected = load_data(expect)
+    expected = expect.data if isinstance(expect, ExpectedReport) else load_data(expect)
     actual = json.loads(dumps_json(report))
     diffs = compare_reports(actual, expected, rtol=rtol, atol=atol)
     if diffs:

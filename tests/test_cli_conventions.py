@@ -1,4 +1,5 @@
-"""Conventions every tool shares (DESIGN.md): --version, --help with an example, one-line errors for a missing file."""
+"""Conventions every tool shares (DESIGN.md): --version, --help with an example, one-line errors for a missing file,
+a bad --expect file rejected before any work or output."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from chakra_tools.common import __version__
 
+REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TOOLS = ["chakra-convert", "chakra-synth", "tacos-synth", "astra-run", "comet-sweep", "sushi-serve", "vegeta-sim",
          "xrbench-run"]
@@ -23,6 +25,21 @@ MISSING = {
     "sushi-serve": ["nope.yml"],
     "vegeta-sim": ["--layers", "nope.yml"],
     "xrbench-run": ["--scenarios-file", "nope.yml"],
+}
+
+
+# a valid command line of each tool that writes r.json (paths relative to the repository)
+WRITES = {
+    "chakra-convert": ["inspect", "tests/data/synth/mlp_64x1", "-o", "{out}"],
+    "chakra-synth": ["compare", "tests/data/synth/mlp_64x1", "tests/data/synth/mlp_64x3", "-o", "{out}"],
+    "tacos-synth": ["--topology", "examples/configs/tacos-synth/torus4x4.yml", "--collective", "all-gather",
+                    "--size", "1MiB", "-o", "{out}"],
+    "astra-run": ["--workload", "tests/data/synth/mlp_64x1", "--system", "examples/configs/chakra-synth/system.json",
+                  "--network", "examples/configs/chakra-synth/network.yml", "-o", "{out}"],
+    "comet-sweep": ["eval", "examples/configs/comet-sweep/point_1t.yml", "-o", "{out}"],
+    "sushi-serve": ["--queries", "100", "-o", "{out}"],
+    "vegeta-sim": ["--layers", "bert-base", "--report", "{out}"],
+    "xrbench-run": ["--scenario", "ar_gaming", "--report", "{out}"],
 }
 
 
@@ -52,3 +69,19 @@ def test_missing_input_is_one_line_naming_the_file(tool, tmp_path):
 def test_reported_version_is_the_installed_distribution_version():
     from importlib.metadata import version
     assert version("mlcodesign") == __version__
+
+
+@pytest.mark.parametrize("bad", ["malformed", "list", "missing"])
+@pytest.mark.parametrize("tool", TOOLS)
+def test_bad_expect_file_fails_before_any_output(tool, bad, tmp_path):
+    out = tmp_path / "r.json"
+    args = [a.replace("{out}", str(out)) for a in WRITES[tool]]
+    assert _run(tool, *args, "-q", cwd=REPO).returncode == 0 and out.exists()   # the command line itself is good
+    out.unlink()
+    expect = tmp_path / "e.json"
+    if bad != "missing":
+        expect.write_text('{"a": [1' if bad == "malformed" else "[1, 2]")
+    r = _run(tool, *args, "--expect", str(expect), "-q", cwd=REPO)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and str(expect) in r.stderr, r.stderr
+    assert not out.exists()
