@@ -631,19 +631,15 @@ def regression_options(f: Callable) -> Callable:
 class ExpectedReport(str):
     """The `--expect` path, with the report it holds already parsed (`.data`)."""
 
-    data: dict
+    def __new__(cls, path: str, data: dict) -> ExpectedReport:
+        self = super().__new__(cls, path)
+        self.data = data
+        return self
 
 
 def _read_expected(_ctx: click.Context, _param: click.Parameter, value: str | None) -> ExpectedReport | None:
     # parsed while the options are read, so a missing or malformed file fails before any work or output
-    if value is None:
-        return None
-    data = load_data(value)
-    if not isinstance(data, dict):
-        raise ToolError(f"{value}: expected report must be a JSON/YAML mapping, got {_kind(data)}")
-    expected = ExpectedReport(value)
-    expected.data = data
-    return expected
+    return None if value is None else ExpectedReport(value, load_mapping(value))
 
 
 def check_expected(report: Mapping[str, Any], expect: str | os.PathLike | None, rtol: float, atol: float,

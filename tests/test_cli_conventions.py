@@ -71,17 +71,17 @@ def test_reported_version_is_the_installed_distribution_version():
     assert version("mlcodesign") == __version__
 
 
-@pytest.mark.parametrize("bad", ["malformed", "list", "missing"])
 @pytest.mark.parametrize("tool", TOOLS)
-def test_bad_expect_file_fails_before_any_output(tool, bad, tmp_path):
+def test_bad_expect_file_fails_before_any_output(tool, tmp_path):
     out = tmp_path / "r.json"
     args = [a.replace("{out}", str(out)) for a in WRITES[tool]]
     assert _run(tool, *args, "-q", cwd=REPO).returncode == 0 and out.exists()   # the command line itself is good
-    out.unlink()
-    expect = tmp_path / "e.json"
-    if bad != "missing":
-        expect.write_text('{"a": [1' if bad == "malformed" else "[1, 2]")
-    r = _run(tool, *args, "--expect", str(expect), "-q", cwd=REPO)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip().count("\n") == 0 and str(expect) in r.stderr, r.stderr
-    assert not out.exists()
+    for bad in ("malformed", "list", "missing"):
+        out.unlink(missing_ok=True)
+        expect = tmp_path / f"{bad}.json"
+        if bad != "missing":
+            expect.write_text('{"a": [1' if bad == "malformed" else "[1, 2]")
+        r = _run(tool, *args, "--expect", str(expect), "-q", cwd=REPO)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, (bad, r.stderr)
+        assert r.stderr.strip().count("\n") == 0 and str(expect) in r.stderr, (bad, r.stderr)
+        assert not out.exists(), bad
