@@ -4,6 +4,9 @@ Formulas (multiply-add = 2 ops):
   mm A[m,k]·B[k,n]: 2mkn;  addmm(bias, A, B): 2mkn + mn;  bmm A[b,m,k]·B[b,k,n]: 2bmkn;  baddbmm: 2bmkn + bmn
   matmul: 2·numel(out)·k (k = A's last dim; covers batching/broadcast);  linear x[…,k]·Wᵀ[n,k]: 2·(numel(x)/k)·k·n
   convolution x[N,C,…], w[K,C/g,r…]: 2·numel(out)·(C/g)·∏r (+ numel(out) with a bias)
+  convolution_backward(dy, x, w, …, transposed, …, output_mask): the forward's 2·MACs for each of grad input and
+  grad weight the mask asks for (MACs = numel(dy)·(C/g)·∏r; transposed: numel(x)·w[1]·∏r), + numel(dy) for grad bias
+  max_pool2d_with_indices_backward(dy, …): numel(dy) (each gradient is added once into the zeroed grad input)
   elementwise/activation/normalisation: numel(out) per output element (a few ops per element for softmax and
   layer_norm: 5 and 8)
 tensor_size = bytes of every tensor input and output (the traffic a roofline charges).
@@ -24,11 +27,13 @@ _ELEMENTWISE = {
     "dropout": 2, "native_dropout": 2, "native_dropout_backward": 1, "mse_loss": 3, "sum": 1, "mean": 1,
     "nll_loss": 1, "nll_loss_forward": 1, "nll_loss_backward": 1, "max_pool2d_with_indices": 1,
 }
+CONV_BACKWARD = "convolution_backward"  # the CPU and CUDA autograd op (mkldnn, cudnn and slow paths alike)
+POOL_BACKWARD = "max_pool2d_with_indices_backward"
 CONV_OPS = {"convolution", "_convolution", "conv1d", "conv2d", "conv3d", "mkldnn_convolution", "cudnn_convolution",
          "convolution_overrideable", "slow_conv2d_forward", "_slow_conv2d_forward", "thnn_conv2d"}
 
 
-_KNOWN = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", *CONV_OPS, *_ELEMENTWISE}
+_KNOWN = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", *CONV_OPS, CONV_BACKWARD, POOL_BACKWARD, *_ELEMENTWISE}
 
 
 def _tensors(io: dict) -> list[tuple[list[int], int]]:
@@ -88,8 +93,28 @@ def base_cost(base: str | None, inputs: Any, outputs: Any) -> tuple[int, int] | 
     if not ins and not outs:
         return None
     nbytes = sum(prod(s) * eb for s, eb in ins + outs)
-    ops = _ops(base, [s for s, _ in ins], [s for s, _ in outs])
+    if base == CONV_BACKWARD:
+        ops = _conv_backward_ops([s for s, _ in ins], inputs)
+    else:
+        ops = _ops(base, [s for s, _ in ins], [s for s, _ in outs])
     return None if ops is None else (ops, nbytes)
+
+
+def _conv_backward_ops(ins: list[list[int]], inputs: dict) -> int | None:
+    """FLOPs of aten::convolution_backward: which gradients it computes is its output_mask argument (the first
+    conv of a network computes no grad input), read with the transposed flag from the recorded values."""
+    values = inputs.get("values") if isinstance(inputs.get("values"), list) else []
+    types = inputs.get("types") if isinstance(inputs.get("types"), list) else []
+    flags = [v for v, t in zip(values, types) if t == "Bool"]
+    masks = [v for v, t in zip(values, types) if t == "GenericList[Bool,Bool,Bool]"]
+    if len(ins) < 3 or len(flags) != 1 or len(masks) != 1 or not all(isinstance(m, bool) for m in masks[0]):
+        return None
+    (dy, x, w), transposed, (grad_x, grad_w, grad_b) = ins[:3], flags[0], masks[0]
+    try:
+        macs = prod(x if transposed else dy) * w[1] * prod(w[2:])
+    except (IndexError, TypeError):
+        return None
+    return 2 * macs * (int(grad_x) + int(grad_w)) + (prod(dy) if grad_b else 0)
 
 
 def _ops(base: str, ins: list[list[int]], outs: list[list[int]]) -> int | None:
@@ -116,6 +141,8 @@ def _ops(base: str, ins: list[list[int]], outs: list[list[int]]) -> int | None:
             w = ins[1]
             bias = prod(outs[0]) if len(ins) >= 3 else 0
             return 2 * prod(outs[0]) * w[1] * prod(w[2:]) + bias
+        if base == POOL_BACKWARD and ins:
+            return prod(ins[0])
         if base in _ELEMENTWISE:
             ref = outs[0] if outs else ins[0]
             return _ELEMENTWISE[base] * prod(ref)
