@@ -1,8 +1,9 @@
 """Residual kriging of the step's compute time over the architecture descriptors.
 
-The time model (an additive cost law in nodes, FLOPs and parameter bytes, blended with a bottom-up expectation)
-is smooth in the model's size; measured steps are not: a width whose kernels the math library handles worse
-(a blocking it does not fit, a layout it pads) is slower at every depth. When every training trace has
+The time model at a described model (the architecture's bottom-up expectation: kind counts x per-kind mean
+durations, FLOP-doing nodes through a linear work model) is smooth in the model's size; measured steps are
+not: a width whose kernels the math library handles worse (a blocking it does not fit, a layout it pads) is
+slower at every depth. When every training trace has
 descriptors, `fit` computes the time model's log error at each of them, r_t = log(measured / predicted), and
 fits a Gaussian-process mean to those residuals (regression kriging): an RBF kernel in the log descriptors
 with one length scale per descriptor plus a ridge, all chosen by closed-form leave-one-out error over a small

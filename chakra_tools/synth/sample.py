@@ -189,15 +189,18 @@ def resolve_architecture(model: dict, describe: dict[str, float]) -> tuple[Archi
 def described(model: dict, describe: dict[str, float]) -> tuple[Architecture, Target, dict, float | None]:
     """At a described model: the architecture laws, the size they imply, the kind tables and the compute time
     per node. The tables are the size path's (as --param-bytes/--flops/--nodes would give them at that size);
-    the time is the cost law blended with the architecture's bottom-up expectation, times the residual
-    correction kriged over the training traces' descriptors (kriging.py) when the model has one."""
+    the time is the architecture's bottom-up expectation (its kind counts x each kind's mean duration, FLOP-doing
+    nodes through the work model), times the residual correction kriged over the training traces' descriptors
+    (kriging.py) when the model has one."""
     arch, target = resolve_architecture(model, describe)
     stats, rate = model["kind_stats"], model.get("compute_us_per_node")
     if "scaling" in model:
         stats = conditioned_stats(model, target)
-        # the bottom-up expectation over the architecture's own kind counts and atoms (not the corpus kind mix):
-        # better in cross-validation (docs/chakra-synth.md)
-        rate = predicted_rate(model, apply_architecture(stats, arch), target, arch.kind_counts)
+        # the bottom-up expectation over the architecture's own kind counts and atoms (not the corpus kind mix),
+        # without the cost law: once every big op carries its FLOPs the aggregate law only adds its extrapolation
+        # error (cross-validation, docs/chakra-synth.md)
+        bottom_up = expected_compute_us(apply_architecture(stats, arch), target.nodes, arch.kind_counts)
+        rate = bottom_up / max(target.nodes, 1)
         block = model["architecture"]
         x = np.log(target_vector(block, describe))
         rate *= math.exp(predict_correction(block.get("time_correction"), x))

@@ -94,3 +94,21 @@ def test_recost_of_a_converted_trace_restores_the_converter_bytes(tmp_path, trac
     _strip(nodes)
     assert recost(nodes) > 20
     assert [n.SerializeToString() for n in nodes] == ref
+
+
+def test_bundled_cnn_corpus_is_costed_with_todays_formulas():
+    """The committed corpus is a fixed point of recost, and every backward conv carries its FLOPs: the forward's
+    (2 MACs + bias) for the first layer (no grad input), twice its MACs + the bias for the others."""
+    for prefix in ("cnn_4x2", "cnn_24x3", "cnn_48x4"):
+        _, nodes = read_et(DATA / "synth" / f"{prefix}.0.et.gz")
+        assert recost(nodes) == 0, prefix
+        a = {n.id: attrs_of(n) for n in nodes}
+        bwd = [a[n.id].get("num_ops") for n in nodes if n.name == "aten::convolution_backward"][::-1]
+        fwd = [a[n.id]["num_ops"] for n in nodes if n.name == "aten::mkldnn_convolution"]
+        width, depth = map(int, prefix.split("_")[1].split("x"))
+        assert len(bwd) == len(fwd) == depth
+        for i, (f, b) in enumerate(zip(fwd, bwd)):  # conv 3x3 with bias: f = numel(out) (2 * 9 * C_in + 1)
+            c_in = 3 if i == 0 else width << (i - 1)
+            bias = f // (18 * c_in + 1)
+            assert bias * (18 * c_in + 1) == f
+            assert b == (f if i == 0 else 2 * f - bias), (prefix, i)

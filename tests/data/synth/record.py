@@ -26,8 +26,10 @@ mixed from two runs: the machine's speed drifts by several % between them).
 Every model also gets `<name>.describe.json` ({"depth": D, "width": W}: the architecture descriptors its owner
 knows), which `chakra-synth fit` reads to learn its architecture laws.
 
-Usage: OMP_NUM_THREADS=1 .venv/bin/python tests/data/synth/record.py [--out DIR] [--pairs N] [--describe-only] [MODEL...]
-(--describe-only: write only the descriptor sidecars, no torch needed)
+Usage: OMP_NUM_THREADS=1 .venv/bin/python tests/data/synth/record.py [--out DIR] [--pairs N] [--describe-only | --recost] [MODEL...]
+(--describe-only: write only the descriptor sidecars, no torch needed; --recost: re-derive the committed traces'
+num_ops/tensor_size with today's converter formulas from the shapes they hold, chakra_tools.convert.recost, after
+the formulas learn an op: durations untouched, no torch needed)
 (needs torch: `.venv/bin/pip install torch==2.13.0`; ~30 min for the whole corpus on 2 cores). Durations are
 CPU times of this machine, so re-recording changes the numbers; the committed .et.gz files are the reference.
 """
@@ -214,6 +216,20 @@ def aggregate(name: str, steps: list[str], out: Path, pairs: int) -> dict:
     return stats
 
 
+def recost_trace(name: str, out: Path) -> None:
+    """Re-derive the num_ops/tensor_size of `name`'s committed ETs in place (rewritten only when one changed)."""
+    from chakra_tools.convert.recost import recost
+    from chakra_tools.et import rank_path, read_et, write_et
+
+    for r in (0, 1):
+        path = rank_path(out / name, r, gz=True)
+        meta, nodes = read_et(path)
+        changed = recost(nodes)
+        if changed:
+            write_et(path, meta, nodes)
+        print(f"{path.name}: {changed} nodes re-costed", file=sys.stderr)
+
+
 QUIET = 0.05  # the recording-quality gate: halves of the steps and the two ranks agree within 5 %
 
 
@@ -236,12 +252,16 @@ def main() -> None:
         if len(args) < 2 or not args[1].isdigit() or int(args[1]) < 1:
             raise SystemExit("record.py: --pairs takes a positive integer")
         pairs, args = int(args[1]), args[2:]
-    only_describe = args[:1] == ["--describe-only"]
-    args = args[1:] if only_describe else args
+    mode = args[0] if args[:1] in (["--describe-only"], ["--recost"]) else None
+    args = args[1:] if mode else args
     names = args or [m for fam in FAMILIES for m in TRAIN[fam] + HELD_OUT[fam]]
-    if only_describe:
+    if mode == "--describe-only":
         for name in names:
             write_sidecar(name, out)
+        return
+    if mode == "--recost":
+        for name in names:
+            recost_trace(name, out)
         return
     if torch is None:
         raise SystemExit("record.py needs torch: .venv/bin/pip install torch==2.13.0")
