@@ -539,7 +539,7 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
                  and recs[i].kind != _PROCESS]
     if kineto is not None:
         _exclusive_durations(recs, children)
-    _innermost_costs(recs)
+    innermost_costs(recs)
 
     groups: dict[str, list[int]] = {}
     stats = {"comp": 0, "coll": 0, "send": 0, "recv": 0, "metadata": 0}
@@ -643,11 +643,12 @@ def _exclusive_durations(recs: dict[int, _Rec], children: dict[int, list[int]]) 
                 r.excl_us = max(0.0, r.incl_us - kids)
 
 
-def _innermost_costs(recs: dict[int, _Rec]) -> None:
+def innermost_costs(recs: dict[int, _Rec]) -> None:
     """Keep num_ops/tensor_size only on the innermost op doing the work (aten::linear → aten::addmm).
 
     Ids grow at op entry, so callees have larger ids: walking ids downwards, a node learns from its callees
-    (those with a larger id) whether work was counted below it.
+    (those with a larger id) whether work was counted below it. Records need `cost`, `kind` and `parent` only
+    (recost.py applies the same rule to an ET's nodes).
     """
     work_below: set[int] = set()
     for nid in sorted(recs, reverse=True):

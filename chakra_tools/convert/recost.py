@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from chakra_tools.convert.pytorch import innermost_costs
 from chakra_tools.convert.shapes import base_cost, known_base
 from chakra_tools.et import NodeType, make_attr
 from chakra_tools.schema import et_def_pb2 as pb
@@ -38,23 +40,24 @@ def node_cost(node: pb.Node) -> tuple[int, int] | None:
     return None if ins is None or outs is None else base_cost(base, ins, outs)
 
 
+@dataclass
+class _Call:
+    """What the converter's innermost-op rule reads of a record (a converted ET has no thread roots)."""
+
+    cost: tuple[int, int] | None
+    parent: int
+    kind: None = None
+
+
 def recost(nodes: Sequence[pb.Node]) -> int:
     """Set every node's num_ops/tensor_size to what the converter's formulas give now (in place); the number of
     nodes whose cost changed."""
-    costs = {n.id: node_cost(n) for n in nodes}
-    caller = {n.id: n.ctrl_deps[0] for n in nodes if n.ctrl_deps}
-    # innermost op doing the work: a node loses its cost when any op it called (transitively) has one; callees
-    # have larger ids (ids grow at op entry), so walking ids downwards each node has heard from all its callees
-    work_below: set[int] = set()
-    for nid in sorted(costs, reverse=True):
-        if nid in work_below:
-            costs[nid] = None
-        if (nid in work_below or costs[nid] is not None) and caller.get(nid, nid) < nid:
-            work_below.add(caller[nid])
+    calls = {n.id: _Call(node_cost(n), n.ctrl_deps[0] if n.ctrl_deps else -1) for n in nodes}
+    innermost_costs(calls)  # the converter's rule: the cost stays on the innermost op doing the work
     changed = 0
     for n in nodes:
         old = {a.name: a for a in n.attr if a.name in COST_ATTRS}
-        new = costs[n.id]
+        new = calls[n.id].cost
         old_cost = (old["num_ops"].int64_val, old["tensor_size"].uint64_val) if len(old) == 2 else None
         if old_cost == new and (not old or [a.name for a in n.attr][-2:] == list(COST_ATTRS)):
             continue

@@ -36,12 +36,15 @@ CONV_OPS = {"convolution", "_convolution", "conv1d", "conv2d", "conv3d", "mkldnn
 _KNOWN = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", *CONV_OPS, CONV_BACKWARD, POOL_BACKWARD, *_ELEMENTWISE}
 
 
+def _lists(io: dict, *keys: str) -> list[list]:
+    """io[key] for each key, [] where it is missing or not a list."""
+    return [v if isinstance(v := io.get(k), list) else [] for k in keys]
+
+
 def _tensors(io: dict) -> list[tuple[list[int], int]]:
     """(shape, element bytes) of each tensor argument."""
     out = []
-    values = io.get("values") if isinstance(io.get("values"), list) else []
-    shapes = io.get("shapes") if isinstance(io.get("shapes"), list) else []
-    types = io.get("types") if isinstance(io.get("types"), list) else []
+    values, shapes, types = _lists(io, "values", "shapes", "types")
     for v, s, t in zip(values, shapes, types):
         if isinstance(t, str) and t.startswith("Tensor(") and isinstance(s, list) and _is_shape(s):
             out.append((s, v[4] if isinstance(v, list) and len(v) == 6 and isinstance(v[4], int) else 4))
@@ -103,8 +106,7 @@ def base_cost(base: str | None, inputs: Any, outputs: Any) -> tuple[int, int] | 
 def _conv_backward_ops(ins: list[list[int]], inputs: dict) -> int | None:
     """FLOPs of aten::convolution_backward: which gradients it computes is its output_mask argument (the first
     conv of a network computes no grad input), read with the transposed flag from the recorded values."""
-    values = inputs.get("values") if isinstance(inputs.get("values"), list) else []
-    types = inputs.get("types") if isinstance(inputs.get("types"), list) else []
+    values, types = _lists(inputs, "values", "types")
     flags = [v for v, t in zip(values, types) if t == "Bool"]
     masks = [v for v, t in zip(values, types) if t == "GenericList[Bool,Bool,Bool]"]
     if len(ins) < 3 or len(flags) != 1 or len(masks) != 1 or not all(isinstance(m, bool) for m in masks[0]):

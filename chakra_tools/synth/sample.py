@@ -272,15 +272,15 @@ def conditioned_stats(model: dict, target: Target) -> dict:
     return stats
 
 
-def predicted_rate(model: dict, stats: dict, target: Target, kind_counts: dict[str, int] | None = None) -> float:
-    """Compute time per node at `target`: the geometric mean of the cost law and the bottom-up expectation
-    (over the corpus kind mix, or over `kind_counts`: a described architecture's)."""
+def predicted_rate(model: dict, stats: dict, target: Target) -> float:
+    """Compute time per node at `target`: the geometric mean of the cost law and the bottom-up expectation over
+    the corpus kind mix (the size path; a described architecture uses its own bottom-up alone: described())."""
     # two estimates of the step's compute time at the target size: the cost law (aggregate, top-down) and the
     # kind mix x each kind's mean duration from the size laws (bottom-up); their geometric mean predicted the
     # training traces best in cross-validation (interpolation and extrapolation, docs/chakra-synth.md)
     sc = model["scaling"]
     cost = math.sqrt(max(predict_cost(sc["compute_cost"], target.as_dict()), 0.0)
-                     * expected_compute_us(stats, target.nodes, kind_counts))
+                     * expected_compute_us(stats, target.nodes))
     return cost / max(target.nodes, 1)
 
 
