@@ -260,8 +260,13 @@ def main() -> None:
             write_sidecar(name, out)
         return
     if mode == "--recost":
-        for name in names:
-            recost_trace(name, out)
+        from chakra_tools.common import ToolError
+
+        try:
+            for name in names:
+                recost_trace(name, out)
+        except ToolError as e:  # a missing or malformed ET: one line (write_et replaces a file only when complete)
+            raise SystemExit(f"record.py --recost: {e}") from None
         return
     if torch is None:
         raise SystemExit("record.py needs torch: .venv/bin/pip install torch==2.13.0")
