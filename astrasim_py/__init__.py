@@ -93,11 +93,13 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
             world = sorted(files)
     if not identical:
         world = sorted(graphs)
+    wname = (workload.prefix or "the workload") if isinstance(workload, Trace) else workload
+    nname = network if isinstance(network, (str, os.PathLike)) else "the network"
     if len(world) != net.npus:
-        raise ToolError(f"the workload has {len(world)} rank(s) but the network has {net.npus} NPUs "
+        raise ToolError(f"{wname}: the workload has {len(world)} rank(s) but {nname} has {net.npus} NPUs "
                         f"(product of npus_count {net.npus_count})")
     if world != list(range(net.npus)):
-        raise ToolError(f"workload ranks must be 0..{net.npus - 1}, got {world[:5]}…")
+        raise ToolError(f"{wname}: workload ranks must be 0..{net.npus - 1}, got {world[:5]}…")
     nodes = {r: sim_nodes(g) for r, g in graphs.items()}
     # Identical files of ranks that only talk in collectives behave identically: simulate one (symmetry).
     # (not with point-to-point messages, sub-groups or a shared remote memory, where ranks interact asymmetrically)

@@ -8,6 +8,9 @@ import click
 
 from astrasim_py import load_system, simulate
 from chakra_tools.common import (
+    NON_NEGATIVE,
+    POSITIVE,
+    check_distinct_outputs,
     check_expected,
     check_not_input,
     common_options,
@@ -19,7 +22,7 @@ from chakra_tools.common import (
     version_option,
     write_json,
 )
-from chakra_tools.et import resolve_trace
+from chakra_tools.et import trace_inputs
 
 TOOL = "astra-run"
 
@@ -45,9 +48,9 @@ TOOL = "astra-run"
 @click.option("--backend", type=click.Choice(["analytical", "congestion"]), default="analytical", show_default=True,
               help="analytical = ASTRA-sim's congestion-unaware model; congestion = per-link queues, switches as "
                    "nodes, any number of dimensions.")
-@click.option("--num-queues-per-dim", type=int, default=1, show_default=True, help="Scheduler queues per dimension.")
-@click.option("--injection-scale", type=float, default=1.0, show_default=True, help="Multiplies endpoint-delay.")
-@click.option("--comm-scale", type=float, default=1.0, show_default=True, help="Multiplies collective sizes.")
+@click.option("--num-queues-per-dim", type=click.IntRange(min=1), default=1, show_default=True, help="Scheduler queues per dimension.")
+@click.option("--injection-scale", type=NON_NEGATIVE, default=1.0, show_default=True, help="Multiplies endpoint-delay.")
+@click.option("--comm-scale", type=POSITIVE, default=1.0, show_default=True, help="Multiplies collective sizes.")
 @click.option("--compute-scale", type=float, default=1.0, hidden=True, help="Accepted for ASTRA-sim scripts; unused.")
 @click.option("--rendezvous-protocol", default="false", hidden=True, help="Accepted for ASTRA-sim scripts; unused.")
 @click.option("--logging-configuration", default=None, hidden=True, help="Accepted for ASTRA-sim scripts; unused.")
@@ -69,8 +72,9 @@ def cli(workload, system, network, memory, comm_groups, custom, backend, num_que
         if not sep or not prefix:
             raise click.BadParameter(f"expected COLL=PREFIX, got {spec!r}", param_hint="--custom-collective")
         customs[name] = prefix
-    inputs = [*resolve_trace(workload).values(), system, network, memory, comm_groups,
-              *(p for c in customs.values() for p in resolve_trace(c).values())]
+    inputs = [*trace_inputs(workload), system, network, memory, comm_groups,
+              *(p for c in customs.values() for p in trace_inputs(c))]
+    check_distinct_outputs({"-o": output, "--timeline": timeline})
     for out in (output, timeline):
         check_not_input(out, [i for i in inputs if i is not None])
     sys_cfg = load_system(system)

@@ -205,13 +205,19 @@ class Simulator:
                 self._push(begin + dur, r, node.id)
             del self.rendezvous[key]
 
+    def _group(self, pg: str) -> tuple[int, ...]:
+        """The ranks of a process group: "" and a group declared with an empty rank list are the whole world."""
+        if pg == "" or (pg in self.groups and not self.groups[pg]):
+            return tuple(self.world)
+        return tuple(self.groups.get(pg, ()))
+
     def _members(self, pg: str, rank: int, n: SimNode) -> tuple[int, ...]:
         if pg == "":
             return tuple(self.world)
         if pg not in self.groups:
             raise ToolError(f"rank {rank}: collective node {n.id} ({n.name!r}) uses process group '{pg}', which no "
                             "comm-group file or process_group:init node defines (give --comm-groups)")
-        members = tuple(self.groups[pg])
+        members = self._group(pg)
         if rank not in members:
             raise ToolError(f"rank {rank}: collective node {n.id} uses process group '{pg}' = {list(members)}, "
                             "which does not contain this rank")
@@ -266,7 +272,7 @@ class Simulator:
         if not stuck:
             return
         for (pg, k), arrived in self.rendezvous.items():
-            members = self.world if pg == "" else self.groups.get(pg, [])
+            members = self._group(pg)
             absent = [m for m in members if m not in arrived]
             r0, (_, n0) = next(iter(arrived.items()))
             raise ToolError(f"deadlock: collective #{k} of group '{pg or 'all'}' ({_ct(n0.comm_type)} {n0.comm_size} B, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chakra_tools.common import ToolError
 from chakra_tools.et import CommType, NodeType, attrs_of, int_attr
 from chakra_tools.graph import RankGraph
 
@@ -30,12 +31,38 @@ class SimNode:
     involved: tuple[bool, ...] | None = None
 
 
+_VALID_COMM_TYPES = {int(c) for c in CommType}
+_REQUIRED = {NodeType.COMM_COLL_NODE: ("comm_type", "comm_size"), NodeType.COMM_SEND_NODE: ("comm_dst", "comm_size"),
+             NodeType.COMM_RECV_NODE: ("comm_src", "comm_size")}
+
+
 def sim_nodes(g: RankGraph) -> list[SimNode]:
-    """Nodes in id order with the attributes ASTRA-sim's feeder reads (integer kinds interchangeable)."""
-    out = []
+    """Nodes in id order with the attributes ASTRA-sim's feeder reads (integer kinds interchangeable).
+
+    A node the simulation cannot mean anything for is a one-line ToolError naming the rank file: a duplicate id,
+    a dependency on itself or on no node, a communication node without its type/size/peer, a negative size
+    (cycles are found by the simulator's deadlock check)."""
+    where = g.path if g.path is not None else f"rank {g.rank}"
     ids = set(g.by_id)
+    if len(ids) != len(g.nodes):
+        seen: set[int] = set()
+        dup = next(n.id for n in g.nodes if n.id in seen or seen.add(n.id))
+        raise ToolError(f"{where}: duplicate node id {dup}")
+    out = []
     for n in sorted(g.nodes, key=lambda x: x.id):
         a = attrs_of(n)
+        for d in (*n.data_deps, *n.ctrl_deps):
+            if d == n.id or d not in ids:
+                raise ToolError(f"{where}: node {n.id} depends on " + ("itself" if d == n.id else f"node {d}, which "
+                                                                      "the trace does not have"))
+        for key in _REQUIRED.get(n.type, ()):
+            if key not in a:
+                raise ToolError(f"{where}: node {n.id} ({NodeType(n.type).name}) has no {key}")
+            if not isinstance(a[key], int) or isinstance(a[key], bool):
+                raise ToolError(f"{where}: node {n.id}: {key} must be an integer, got {a[key]!r}")
+        for key in ("comm_size", "num_ops", "tensor_size"):
+            if int_attr(a, key, 0) < 0:
+                raise ToolError(f"{where}: node {n.id} has a negative {key} ({int_attr(a, key, 0)})")
         kind = n.type
         cpu = bool(a.get("is_cpu_op", False))
         if kind == NodeType.COMP_NODE:
@@ -48,7 +75,7 @@ def sim_nodes(g: RankGraph) -> list[SimNode]:
             res = MEM
         else:
             res = INSTANT
-        deps = [d for d in dict.fromkeys([*n.data_deps, *n.ctrl_deps]) if d in ids and d != n.id]
+        deps = list(dict.fromkeys([*n.data_deps, *n.ctrl_deps]))
         sn = SimNode(n.id, n.name, kind, res, deps, n.duration_micros)
         if kind == NodeType.COMP_NODE:
             sn.num_ops = max(0, int_attr(a, "num_ops", 0))
@@ -57,6 +84,8 @@ def sim_nodes(g: RankGraph) -> list[SimNode]:
             sn.tensor_size = max(0, int_attr(a, "tensor_size", 0))
         elif kind in (NodeType.COMM_COLL_NODE, NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
             sn.comm_type = int_attr(a, "comm_type", int(CommType.ALL_REDUCE))
+            if kind == NodeType.COMM_COLL_NODE and sn.comm_type not in _VALID_COMM_TYPES:
+                raise ToolError(f"{where}: node {n.id} has an unknown comm_type {sn.comm_type}")
             sn.comm_size = max(0, int_attr(a, "comm_size", 0))
             sn.src = int_attr(a, "comm_src", g.rank)
             sn.dst = int_attr(a, "comm_dst", g.rank)

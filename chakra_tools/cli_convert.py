@@ -165,6 +165,7 @@ def from_json_cmd(input_path, output, quiet, debug):
 @common_options
 def inspect_cmd(trace, output, as_json, expect, rtol, atol, quiet, debug):
     t = Trace.load(trace)
+    check_not_input(output, t.paths())
     report = summarize(t)
     report["provenance"] = provenance(TOOL, t.paths())
     emit_report(report, output=output, as_json=as_json)

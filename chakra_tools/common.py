@@ -79,18 +79,27 @@ def parse_size(text: str | int | float) -> int:
     if isinstance(text, int):
         if text < 0:
             raise ValueError(f"size must be >= 0, got {text}")
-        return text
+        return _bounded(text, text)
     if isinstance(text, float):
-        if text < 0 or text != int(text):
+        if not text >= 0 or text != int(text):  # NaN and inf fail here too
             raise ValueError(f"size must be a whole number of bytes >= 0, got {text}")
-        return int(text)
+        return _bounded(int(text), text)
     m = _SIZE_RE.match(str(text))
     if not m or m.group(2).lower() not in _SIZE_UNITS:
         raise ValueError(f"not a size: {text!r} (examples: 4096, 64MiB, 1GB)")
     value = float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
     if value != int(value):
         raise ValueError(f"size {text!r} is not a whole number of bytes")
-    return int(value)
+    return _bounded(int(value), text)
+
+
+MAX_SIZE = 2**63 - 1  # the largest byte count an ET (int64/uint64 attributes) and a timestamp in ns can hold
+
+
+def _bounded(n: int, text: object) -> int:
+    if n > MAX_SIZE:
+        raise ValueError(f"size {text!r} is too large (at most 2^63 - 1 bytes)")
+    return n
 
 
 def format_size(nbytes: float) -> str:
@@ -115,6 +124,62 @@ class SizeParam(click.ParamType):
 
 
 SIZE = SizeParam()
+
+
+class FiniteFloat(click.ParamType):
+    """click parameter type for a finite number, optionally bounded below (`min`, excluded when `min_open`)."""
+
+    name = "number"
+
+    def __init__(self, min: float | None = None, min_open: bool = False):
+        self.min, self.min_open = min, min_open
+
+    def convert(self, value, param, ctx):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if v != v or v in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.min is not None and (v < self.min or (self.min_open and v == self.min)):
+            self.fail(f"{value!r} must be {'>' if self.min_open else '>='} {self.min:g}", param, ctx)
+        return v
+
+
+NON_NEGATIVE = FiniteFloat(min=0.0)
+POSITIVE = FiniteFloat(min=0.0, min_open=True)
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+class PlotPath(click.ParamType):
+    """click parameter type for a figure output: a path ending in .png, .svg or .pdf (checked before any work)."""
+
+    name = "figure"
+
+    def convert(self, value, param, ctx):
+        if Path(value).suffix.lower() not in PLOT_FORMATS:
+            self.fail(f"{value}: expected a {', '.join(PLOT_FORMATS)} file name", param, ctx)
+        return Path(value)
+
+
+PLOT = PlotPath()
+
+# what makes two renderings of the same figure differ: a creation date, the writing software's version, random
+# SVG ids (hashsalt fixes them)
+_FIGURE_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+                    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}}
+
+
+def save_figure(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:
+    """Write a matplotlib figure atomically in the format its extension names (.png, .svg, .pdf): the same figure
+    gives the same bytes (no dates, fixed SVG ids). ToolError for another extension."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if f".{fmt}" not in PLOT_FORMATS:
+        raise ToolError(f"{path}: a figure is written as .png, .svg or .pdf")
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.hashsalt": "chakra-tools"}), atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, metadata=_FIGURE_METADATA[fmt], **kwargs)
 
 
 # --------------------------------------------------------------------------- config loading
@@ -308,19 +373,45 @@ def _temp_beside(target: Path) -> Path:
     return Path(tmp)
 
 
+def _prepare_target(target: Path) -> None:
+    """Create the parent directories of an output; a one-line error naming the user's path when it cannot be
+    a file there (a directory, or a parent that is a file)."""
+    if target.is_dir():
+        raise ToolError(f"{target}: is a directory")
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(_EXPECT_KEY) == target.resolve():
+        raise ToolError(f"{target}: refusing to overwrite the --expect report")
+    parent = target.parent
+    if parent.exists() and not parent.is_dir():
+        raise ToolError(f"{target}: {parent} is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ToolError(f"{target}: cannot create its directory {parent} ({e.strerror or e})") from None
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    try:
+        os.replace(tmp, target)
+    except OSError as e:
+        raise ToolError(f"{target}: cannot write ({e.strerror or e})") from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it over `path`, on failure delete it."""
     target = Path(path)
-    if target.parent and not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
+    _prepare_target(target)
     tmp_path = _temp_beside(target)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
-    except BaseException:
+        _replace(tmp_path, target)
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(e, OSError) and e.filename is not None and Path(e.filename) == tmp_path:
+            # writing the hidden temporary failed (disk full, ...): name the user's file, not the temporary
+            raise ToolError(f"{target}: cannot write ({e.strerror or e})") from None
         raise
 
 
@@ -335,21 +426,70 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
 
 @contextlib.contextmanager
 def atomic_group(paths: Iterable[str | os.PathLike]) -> Iterator[list[Path]]:
-    """Several outputs that appear together or not at all (e.g. one .et per rank)."""
+    """Several outputs that appear together or not at all (e.g. one .et per rank): if one rename fails, the ones
+    done are undone (a file that was there before is put back)."""
     targets = [Path(p) for p in paths]
+    if targets and all(t.name.startswith(".") for t in targets) and targets[0].parent.is_dir():
+        # PREFIX.0.et etc. with a PREFIX that names a directory ("out/"): files named ".0.et" are never meant
+        raise ToolError(f"{targets[0].parent}/: the output prefix names a directory (give e.g. "
+                        f"{targets[0].parent / 'trace'})")
     tmps: list[Path] = []
+    backups: dict[Path, Path | None] = {}  # target -> hard link to its previous content (None: it was new)
     try:
         for t in targets:
-            t.parent.mkdir(parents=True, exist_ok=True)
+            _prepare_target(t)
             tmps.append(_temp_beside(t))
         yield tmps
         for tmp, t in zip(tmps, targets, strict=False):
-            os.replace(tmp, t)
+            backups[t] = _backup(t)
+            _replace(tmp, t)
     except BaseException:
         for tmp in tmps:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+        for t, old in backups.items():  # undo the renames already done
+            with contextlib.suppress(OSError):
+                if old is None:
+                    t.unlink()
+                else:
+                    os.replace(old, t)
         raise
+    finally:
+        for old in backups.values():
+            if old is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    old.unlink()
+
+
+def _backup(target: Path) -> Path | None:
+    """A hard link to `target`'s current content beside it (None if there is none, or links are unsupported)."""
+    if not target.is_file():
+        return None
+    name = target.with_name(f".{target.name}.{os.getpid()}.old")
+    try:
+        os.link(target, name)
+    except OSError:
+        return None
+    return name
+
+
+def check_distinct_outputs(outputs: Mapping[str, str | os.PathLike | None]) -> None:
+    """Before any work: refuse two output options naming the same file ({option: path}; one would overwrite the
+    other) and an output that cannot be a file (a directory, or under a file)."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        target = Path(path)
+        if target.is_dir():
+            raise ToolError(f"{path}: is a directory ({option})")
+        parent = next((a for a in target.parents if a.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ToolError(f"{path}: {parent} is not a directory ({option})")
+        p = Path(path).resolve()
+        if p in seen:
+            raise ToolError(f"{path}: given for both {seen[p]} and {option}")
+        seen[p] = option
 
 
 def check_not_input(output: str | os.PathLike | None, inputs: Iterable[str | os.PathLike]) -> None:
@@ -619,9 +759,9 @@ def _short(v: Any) -> str:
 
 def regression_options(f: Callable) -> Callable:
     """`--expect FILE [--rtol R] [--atol A]`: compare this run's report with a stored one (CI regression gate)."""
-    f = click.option("--atol", type=float, default=0.0, show_default=True,
+    f = click.option("--atol", type=NON_NEGATIVE, default=0.0, show_default=True,
                      help="Absolute tolerance for --expect.")(f)
-    f = click.option("--rtol", type=float, default=0.01, show_default=True,
+    f = click.option("--rtol", type=NON_NEGATIVE, default=0.01, show_default=True,
                      help="Relative tolerance for numbers in --expect.")(f)
     f = click.option("--expect", "expect", type=click.Path(dir_okay=False), default=None, callback=_read_expected,
                      help="Expected report JSON: exit 1 with a diff if this run's figures moved beyond tolerance.")(f)
@@ -637,9 +777,15 @@ class ExpectedReport(str):
         return self
 
 
-def _read_expected(_ctx: click.Context, _param: click.Parameter, value: str | None) -> ExpectedReport | None:
+_EXPECT_KEY = "chakra_tools.expect"  # click context meta: the resolved --expect path, which no output may replace
+
+
+def _read_expected(ctx: click.Context, _param: click.Parameter, value: str | None) -> ExpectedReport | None:
     # parsed while the options are read, so a missing or malformed file fails before any work or output
-    return None if value is None else ExpectedReport(value, load_mapping(value))
+    if value is None:
+        return None
+    ctx.meta[_EXPECT_KEY] = Path(value).resolve()
+    return ExpectedReport(value, load_mapping(value))
 
 
 def check_expected(report: Mapping[str, Any], expect: str | os.PathLike | None, rtol: float, atol: float,

@@ -444,6 +444,13 @@ def find_rank_files(prefix: str | os.PathLike) -> dict[int, Path]:
     return dict(sorted(out.items()))
 
 
+def trace_inputs(spec: str | os.PathLike) -> list[Path]:
+    """Every file reading the trace `spec` uses: its rank files and, when there is one, its comm-groups sidecar
+    (what an output must never overwrite)."""
+    groups = Path(f"{spec}.comm_groups.json")
+    return [*resolve_trace(spec).values(), *([groups] if groups.is_file() else [])]
+
+
 def resolve_trace(spec: str | os.PathLike) -> dict[int, Path]:
     """A prefix (`et/model` → et/model.{r}.et) or a single `.et` file (rank from its name, else 0)."""
     p = Path(spec)

@@ -213,6 +213,7 @@ class Trace:
     ranks: dict[int, RankGraph]
     prefix: str = ""
     comm_groups: dict[str, list[int]] = field(default_factory=dict)
+    groups_path: Path | None = None  # the comm-groups sidecar read, if any
 
     @classmethod
     def load(cls, spec: str | os.PathLike) -> Trace:
@@ -224,18 +225,20 @@ class Trace:
         groups_file = Path(f"{spec}.comm_groups.json")
         if groups_file.is_file():  # written by chakra-convert; ASTRA-sim's {"<pg>": [ranks]} format
             groups.update(load_comm_groups(groups_file))
-        return cls(ranks, str(spec), groups)
+        return cls(ranks, str(spec), groups, groups_file if groups_file.is_file() else None)
 
     @property
     def num_ranks(self) -> int:
         return len(self.ranks)
 
     def paths(self) -> list[Path]:
-        return [g.path for g in self.ranks.values() if g.path is not None]
+        """The files the trace was read from (rank files, then the comm-groups sidecar)."""
+        return [g.path for g in self.ranks.values() if g.path is not None] + (
+            [self.groups_path] if self.groups_path is not None else [])
 
     def group_members(self, pg_name: str) -> list[int]:
-        """Ranks of a process group; "" and "0" mean all ranks of the trace."""
-        if pg_name in ("", "0") or pg_name not in self.comm_groups:
+        """Ranks of a process group; "", "0" and a group with an empty rank list mean all ranks of the trace."""
+        if pg_name in ("", "0") or not self.comm_groups.get(pg_name):
             return sorted(self.ranks)
         return self.comm_groups[pg_name]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from chakra_tools.et import ATTR_KINDS, NodeType
+from chakra_tools.et import ATTR_KINDS, CommType, NodeType
 from chakra_tools.graph import RankGraph, Trace, comm_type_name
 
 _REQUIRED = {
@@ -13,6 +13,7 @@ _REQUIRED = {
     NodeType.COMM_SEND_NODE: ("comm_dst", "comm_size", "comm_tag"),
     NodeType.COMM_RECV_NODE: ("comm_src", "comm_size", "comm_tag"),
 }
+_NON_NEGATIVE = ("comm_size", "num_ops", "tensor_size")
 _INT_KINDS = {"int32_val", "int64_val", "uint32_val", "uint64_val", "sint32_val", "sint64_val",
               "fixed32_val", "fixed64_val", "sfixed32_val", "sfixed64_val"}
 
@@ -59,6 +60,13 @@ def check_rank(g: RankGraph) -> list[Problem]:
                                    "warning" if compatible else "error"))
         if n.type not in NodeType._value2member_map_:
             out.append(Problem(where, f"node {n.id} has unknown node type {n.type}"))
+        values = {a.name: getattr(a, a.WhichOneof("value")) for a in n.attr
+                  if a.name in _NON_NEGATIVE + ("comm_type",) and a.WhichOneof("value") in _INT_KINDS}
+        for name in _NON_NEGATIVE:
+            if values.get(name, 0) < 0:
+                out.append(Problem(where, f"node {n.id} has a negative {name} ({values[name]})"))
+        if n.type == NodeType.COMM_COLL_NODE and values.get("comm_type", 0) not in CommType._value2member_map_:
+            out.append(Problem(where, f"node {n.id} has an unknown comm_type {values['comm_type']}"))
     if not any(p.message.startswith("node") and "itself" in p.message for p in out):
         cyc = g.find_cycle()
         if cyc:
@@ -92,9 +100,17 @@ def _check_collectives(t: Trace, skip: set[int]) -> list[Problem]:
         for pg, lst in per_pg.items():
             seqs[pg][r] = lst
     for pg, by_rank in sorted(seqs.items()):
-        members = [m for m in (t.group_members(pg) if pg in t.comm_groups or pg == "" else sorted(by_rank))
-                   if m in t.ranks and m not in skip]
         label = f"process group '{pg}'" if pg else "the default group (all ranks)"
+        if pg and pg not in t.comm_groups:  # astra-run and ASTRA-sim need to know its ranks
+            r, lst = next(iter(sorted(by_rank.items())))
+            out.append(Problem(f"rank {r}", f"collective node {lst[0].node_id} uses {label}, which neither a "
+                               "process_group:init node nor the comm_groups.json sidecar defines"))
+            continue
+        outside = [r for r in sorted(by_rank) if r not in t.group_members(pg)]
+        if outside:
+            out.append(Problem(f"rank {outside[0]}", f"collective node {by_rank[outside[0]][0].node_id} uses {label} "
+                               f"= {t.group_members(pg)}, which does not contain this rank"))
+        members = [m for m in t.group_members(pg) if m in t.ranks and m not in skip]
         ref_rank = members[0] if members else None
         ref = by_rank.get(ref_rank, []) if ref_rank is not None else []
         for m in members[1:]:

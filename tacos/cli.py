@@ -8,8 +8,10 @@ import click
 
 from astrasim_py.topology import load_topology
 from chakra_tools.common import (
+    PLOT,
     SIZE,
     ToolError,
+    check_distinct_outputs,
     check_expected,
     check_not_input,
     common_options,
@@ -52,13 +54,14 @@ def _chunks(value: str) -> int | str:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Schedule + report JSON.")
 @click.option("--et-prefix", type=str, default=None, help="Write Chakra ETs PREFIX.<rank>.et for astra-run.")
 @click.option("--msccl-xml", type=click.Path(path_type=Path), default=None, help="Write MSCCL XML.")
-@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Link utilisation over time (PNG/SVG).")
+@click.option("--plot", type=PLOT, default=None, help="Link utilisation over time (PNG/SVG/PDF).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (without the per-link schedule) as JSON.")
 @regression_options
 @common_options
 @version_option(TOOL)
 def cli(topology, collective, size, chunks, seed, restarts, output, et_prefix, msccl_xml, plot, as_json, expect, rtol,
         atol, quiet, debug):
+    check_distinct_outputs({"-o": output, "--msccl-xml": msccl_xml, "--plot": plot})
     for out in (output, msccl_xml, plot):
         check_not_input(out, [topology])
     topo = load_topology(topology)

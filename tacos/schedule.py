@@ -112,6 +112,9 @@ def _one(topo: Topology, collective: str, size: int, c: int, rng: random.Random
     return tr, None, max((x.end for x in tr), default=0)
 
 
+MAX_CHUNKS = 1024
+
+
 def synthesize(topo: Topology, collective: str, size: int, chunks: int | str = 1, seed: int = 0,
                restarts: int = 1) -> Schedule:
     """Best schedule over `restarts` seeded runs (and over several chunk counts with chunks='auto')."""
@@ -124,6 +127,8 @@ def synthesize(topo: Topology, collective: str, size: int, chunks: int | str = 1
     options = AUTO_CHUNKS if chunks == "auto" else (int(chunks),)
     if any(c < 1 for c in options):
         raise ToolError(f"--chunks must be >= 1 or 'auto', got {chunks}")
+    if any(c > MAX_CHUNKS for c in options):  # the matching is O(chunks x links) per event: hours, not a schedule
+        raise ToolError(f"--chunks must be <= {MAX_CHUNKS} per NPU, got {chunks}")
     t0 = time.perf_counter()
     best: tuple[int, int, list[Transfer], list[list[int]] | None] | None = None
     tried = {}

@@ -21,7 +21,7 @@ def test_parse_size(text, expected):
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "12XB", "-1", "0.5B", True])
+@pytest.mark.parametrize("bad", ["", "abc", "12XB", "-1", "0.5B", True, "99999999999999999999999TiB", 2**63, float("nan")])
 def test_parse_size_rejects(bad):
     with pytest.raises(ValueError):
         parse_size(bad)
@@ -99,3 +99,58 @@ def test_provenance_hashes_inputs(tmp_path):
     p = provenance("tool", [f], seed=3, argv=["x"])
     assert p["inputs"][0]["sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert p["seed"] == 3 and p["tool"] == "tool"
+
+
+def test_atomic_group_undoes_its_renames_when_one_fails(tmp_path, monkeypatch):
+    """All or nothing: the third rename fails, the first two outputs are rolled back (the one that existed
+    before gets its old content back, the new one is removed), and no temporary file is left."""
+    import os
+
+    from chakra_tools import common
+
+    (tmp_path / "g.0.et").write_bytes(b"old")
+    real = os.replace
+    calls = []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(common.os, "replace", flaky)
+    targets = [tmp_path / f"g.{r}.et" for r in range(3)]
+    with pytest.raises(ToolError, match=r"g\.2\.et: cannot write \(No space left on device\)"):
+        with common.atomic_group(targets) as tmps:
+            for t in tmps:
+                t.write_bytes(b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.0.et"]
+    assert (tmp_path / "g.0.et").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("make,path,message", [
+    (lambda d: (d / "out").mkdir(), "out", r"out: is a directory"),
+    (lambda d: (d / "f").write_text(""), "f/x.json", r"f is not a directory"),
+])
+def test_atomic_write_names_the_users_path(tmp_path, make, path, message):
+    make(tmp_path)
+    with pytest.raises(ToolError, match=message), atomic_write(tmp_path / path) as fh:
+        fh.write("x")
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+def test_a_directory_prefix_is_refused(tmp_path):
+    from chakra_tools.common import atomic_group
+
+    with pytest.raises(ToolError, match="the output prefix names a directory"), \
+            atomic_group([f"{tmp_path}/.0.et", f"{tmp_path}/.1.et"]):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_distinct_outputs():
+    from chakra_tools.common import check_distinct_outputs
+
+    check_distinct_outputs({"-o": "a.json", "--timeline": "b.json", "--plot": None})
+    with pytest.raises(ToolError, match="a.json: given for both -o and --timeline"):
+        check_distinct_outputs({"-o": "a.json", "--timeline": "./a.json"})

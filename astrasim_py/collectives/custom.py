@@ -39,6 +39,11 @@ class CustomCollective:
         files = resolve_trace(prefix)
         ranks = {r: RankGraph.load(p, r) for r, p in files.items()}
         meta = attrs_of(ranks[min(ranks)].metadata)
+        made_for = meta.get("comm_type")  # tacos-synth records which collective its schedule implements
+        if isinstance(made_for, int) and not isinstance(made_for, bool) and made_for != NAMES[name]:
+            kind = CommType(made_for).name if made_for in CommType._value2member_map_ else str(made_for)
+            raise ToolError(f"{prefix}: this schedule implements {kind} (metadata comm_type {made_for}), not "
+                            f"{NAMES[name].name}: --custom-collective {name}={prefix}")
         size = int(meta.get("comm_size", 0) or 0)
         if size <= 0:
             size = max((int(attrs_of(n).get("comm_size", 0)) for g in ranks.values() for n in g.nodes), default=1)

@@ -537,6 +537,10 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     if not roots:  # traces without thread markers: every parentless node starts a chain
         roots = [i for i in sorted(recs) if (recs[i].parent not in recs or recs[i].parent == i)
                  and recs[i].kind != _PROCESS]
+    lost = _unreachable(recs, roots, children)
+    if lost:
+        warn(f"{path}: {len(lost)} node(s) dropped: their parent chain reaches no thread root (a missing parent or a "
+             f"cycle), e.g. node(s) {', '.join(map(str, lost[:5]))}")
     if kineto is not None:
         _exclusive_durations(recs, children)
     innermost_costs(recs)
@@ -548,6 +552,18 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     except ValueError as e:  # a value that does not fit its protobuf field
         raise ToolError(f"{path}: {e}") from None
     return ConvertedRank(meta, out, groups, stats)
+
+
+def _unreachable(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]]) -> list[int]:
+    """Ids of the op records no root's subtree holds (sorted): the converter's walk never meets them."""
+    seen = set(roots)
+    stack = list(roots)
+    while stack:
+        for c in children.get(stack.pop(), ()):
+            if c not in seen:
+                seen.add(c)
+                stack.append(c)
+    return sorted(i for i, r in recs.items() if i not in seen and r.kind not in (_PROCESS, _THREAD))
 
 
 def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]], rank: int, has_c10d: bool,

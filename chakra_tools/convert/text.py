@@ -67,11 +67,17 @@ def parse_text(path: Path) -> tuple[str, list[Layer], str]:
         if min(layers[-1].fwd_t, layers[-1].ig_t, layers[-1].wg_t, layers[-1].fwd_size, layers[-1].ig_size,
                layers[-1].wg_size) < 0:
             raise ToolError(f"{path}: line {i}: times and sizes must be >= 0")
+        if max(layers[-1].fwd_t, layers[-1].ig_t, layers[-1].wg_t, layers[-1].fwd_size, layers[-1].ig_size,
+               layers[-1].wg_size) > MAX_VALUE:
+            raise ToolError(f"{path}: line {i}: a time or size is out of range (at most 2^63 - 1)")
     if count != len(layers):
         raise ToolError(f"{path}: line 2 says {count} layers but {len(layers)} layer lines follow")
     if not layers:
         raise ToolError(f"{path}: no layers")
     return parallelism, layers, text
+
+
+MAX_VALUE = 2**63 - 1  # ET durations and sizes are 64-bit integers
 
 
 class _Builder:

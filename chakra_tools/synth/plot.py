@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chakra_tools.common import ToolError, atomic_path
+from chakra_tools.common import ToolError, save_figure
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -44,6 +44,5 @@ def plot_compare(a: str | os.PathLike, b: str | os.PathLike, report: dict, path:
     axes[-1].set_title(f"node-kind mix  TV {report['kind_mix_tv']:.3f}", fontsize=9)
     axes[-1].legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

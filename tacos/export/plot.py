@@ -22,7 +22,7 @@ def plot(s: Schedule, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from chakra_tools.common import atomic_path
+    from chakra_tools.common import save_figure
     ts, ys = utilisation(s)
     fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.step([t / 1000 for t in ts], [100 * y for y in ys], where="post")
@@ -31,6 +31,5 @@ def plot(s: Schedule, path: str | Path) -> None:
     ax.set_title(f"{s.collective}, {s.topo.npus} NPUs, {s.chunks_per_npu} chunk(s)/NPU: {s.time_ns / 1000:.1f} µs")
     ax.set_ylim(0, 105)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png")
+    save_figure(fig, path)
     plt.close(fig)

@@ -380,3 +380,95 @@ def test_cli_accepts_astra_sim_runtime_flags(tmp_path):
              "--comm-scale=1", "--logging-folder=log", "--rendezvous-protocol=false", "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["sim_time_ns"] == 65040
+
+
+# ---------------------------------------------------------------- workloads the simulation cannot mean anything for
+def _bad(kind):
+    send = p2p(2, "send", 0, 1, 0, 64)
+    if kind == "self":
+        return [comp(1, deps=[1], dur=10)], "node 1 depends on itself"
+    if kind == "dangling":
+        return [comp(1, deps=[99], dur=10)], "node 1 depends on node 99, which the trace does not have"
+    if kind == "duplicate":
+        return [comp(1, dur=10), comp(1, dur=10)], "duplicate node id 1"
+    if kind == "negative":
+        return [coll(1, 0, -5)], "node 1 has a negative comm_size (-5)"
+    if kind == "no_comm_type":
+        n = Node(id=1, name="c", type=NodeType.COMM_COLL_NODE)
+        n.attr.append(make_attr("comm_size", 64))
+        return [n], "node 1 (COMM_COLL_NODE) has no comm_type"
+    if kind == "unknown_comm_type":
+        return [coll(1, 42, 64)], "node 1 has an unknown comm_type 42"
+    if kind == "send_without_dst":
+        del send.attr[[a.name for a in send.attr].index("comm_dst")]
+        return [send], "node 2 (COMM_SEND_NODE) has no comm_dst"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["self", "dangling", "duplicate", "negative", "no_comm_type", "unknown_comm_type",
+                                  "send_without_dst"])
+def test_a_meaningless_workload_is_one_line_naming_the_rank_file(tmp_path, kind):
+    nodes, message = _bad(kind)
+    w = workload(tmp_path, lambda r: nodes if r == 0 else [comp(1, dur=10)], n=2)
+    net = network(tmp_path, ["Ring"], [2], [50.0])
+    with pytest.raises(ToolError) as e:
+        simulate(w, CFG / "ring_1d.json", net)
+    assert str(e.value) == f"{w}.0.et: {message}"
+    r = _cli("--workload", "w", "--system", CFG / "ring_1d.json", "--network", net, "-q", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.strip() == f"astra-run: error: w.0.et: {message}"
+
+
+def test_an_empty_group_is_the_whole_world(tmp_path):
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB, pg_name="all")], n=8)
+    groups = tmp_path / "g.json"
+    groups.write_text(json.dumps({"all": []}))
+    world = simulate(workload(tmp_path, lambda r: [coll(1, 0, MiB)], n=8, name="d"), CFG / "ring_1d.json",
+                     CFG / "ring8.yml")
+    assert simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml", comm_groups=groups).sim_time_ns \
+        == world.sim_time_ns == 64440
+
+
+def test_a_schedule_for_another_collective_is_refused(tmp_path):
+    sched = _ring_allgather_schedule(tmp_path)  # its metadata says ALL_GATHER
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB)], n=4)
+    net = network(tmp_path, ["Ring"], [4], [50.0])
+    with pytest.raises(ToolError, match="this schedule implements ALL_GATHER .*not ALL_REDUCE"):
+        simulate(w, CFG / "ring_1d.json", net, custom_collectives={"all-reduce": sched})
+
+
+def test_readme_workloads_come_from_the_bundled_text_files(tmp_path):
+    """README's worked examples: ar1mib.txt converted for 8 NPUs is the 64,440 ns ring all-reduce."""
+    subprocess.run([BIN / "chakra-convert", "text", CFG / "ar1mib.txt", "--npus", "8", "-o", tmp_path / "ar1mib",
+                    "-q"], check=True)
+    assert simulate(tmp_path / "ar1mib", CFG / "ring_1d.json", CFG / "ring8.yml").sim_time_ns == 64440
+    subprocess.run([BIN / "chakra-convert", "text", CFG / "ar64mib.txt", "--npus", "16", "-o", tmp_path / "ar64",
+                    "-q"], check=True)
+    native = simulate(tmp_path / "ar64", CFG / "ring_2d.json", CFG / "torus2d_4x4.yml")
+    assert native.npus == 16 and native.sim_time_ns > 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--comm-scale", "nan"], "'nan' is not a finite number"), (["--comm-scale", "0"], "'0' must be > 0"),
+    (["--injection-scale", "-1"], "'-1' must be >= 0"), (["--num-queues-per-dim", "0"], "0 is not in the range"),
+    (["--rtol", "-1"], "'-1' must be >= 0"),
+])
+def test_option_values_are_checked(tmp_path, args, message):
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB)], n=8)
+    r = _cli("--workload", w, "--system", CFG / "ring_1d.json", "--network", CFG / "ring8.yml", *args, cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr
+
+
+def test_outputs_never_replace_inputs_or_each_other(tmp_path):
+    w = workload(tmp_path, lambda r: [coll(1, 0, MiB)], n=8)
+    (tmp_path / "w.comm_groups.json").write_text("{}")
+    base = ["--workload", w, "--system", CFG / "ring_1d.json", "--network", CFG / "ring8.yml", "-q"]
+    r = _cli(*base, "-o", "w.comm_groups.json", cwd=tmp_path)
+    assert r.returncode == 1 and "w.comm_groups.json: refusing to overwrite an input file" in r.stderr
+    r = _cli(*base, "-o", "a.json", "--timeline", "a.json", cwd=tmp_path)
+    assert r.returncode == 1 and "a.json: given for both -o and --timeline" in r.stderr
+    assert _cli(*base, "-o", "e.json", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "e.json").read_bytes()
+    r = _cli(*base, "-o", "e.json", "--expect", "e.json", cwd=tmp_path)
+    assert r.returncode == 1 and "refusing to overwrite the --expect report" in r.stderr
+    assert (tmp_path / "e.json").read_bytes() == before
+    assert (tmp_path / "w.comm_groups.json").read_text() == "{}"

@@ -214,3 +214,47 @@ def test_converted_files_round_trip_through_json_byte_identically(tmp_path):
     assert _run("to-json", "et/t.0.et", "-o", "t.json", "-q", cwd=tmp_path).returncode == 0
     assert _run("from-json", "t.json", "-o", "t2.et", "-q", cwd=tmp_path).returncode == 0
     assert (tmp_path / "et/t.0.et").read_bytes() == (tmp_path / "t2.et").read_bytes()
+
+
+def test_validate_checks_what_astra_run_needs(tmp_path):
+    """Groups nobody defines, ranks outside their group, unknown collective types and negative sizes are errors
+    (astra-run refuses them); a group declared with no ranks is the whole world."""
+    def coll(nid, pg="", ct=0, size=64):
+        n = _coll(nid, size)
+        n.attr[0].int64_val = ct
+        if pg:
+            n.attr.append(make_attr("pg_name", pg))
+        return n
+
+    for r in range(4):
+        write_et(tmp_path / f"g.{r}.et", GlobalMetadata(), [coll(1, "half"), coll(2, "ghost"), coll(3, ct=42),
+                                                              coll(4, size=-5)])
+    (tmp_path / "g.comm_groups.json").write_text('{"half": [0, 1]}')
+    text = "\n".join(str(p) for p in check_trace(Trace.load(tmp_path / "g")))
+    assert "rank 2: collective node 1 uses process group 'half' = [0, 1], which does not contain this rank" in text
+    assert "process group 'ghost', which neither a process_group:init node nor the comm_groups.json" in text
+    assert "node 3 has an unknown comm_type 42" in text
+    assert "node 4 has a negative comm_size (-5)" in text
+    for r in range(4):
+        write_et(tmp_path / f"w.{r}.et", GlobalMetadata(), [coll(1, "all")])
+    (tmp_path / "w.comm_groups.json").write_text('{"all": []}')
+    assert errors(check_trace(Trace.load(tmp_path / "w"))) == []
+
+
+def test_text_values_beyond_64_bits_are_one_line(tmp_path):
+    f = tmp_path / "huge.txt"
+    f.write_text("DATA\n1\nl1 -1 10 ALLREDUCE 100 10 ALLREDUCE 100 10 ALLREDUCE 99999999999999999999 10\n")
+    r = subprocess.run([BIN / "chakra-convert", "text", f, "--npus", "2", "-o", tmp_path / "h"], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and r.stderr.strip() == f"chakra-convert: error: {f}: line 3: a time or size is out of " \
+                                                     "range (at most 2^63 - 1)"
+    assert not list(tmp_path.glob("h.*"))
+
+
+def test_inspect_never_overwrites_the_comm_groups_it_reads(tmp_path):
+    write_et(tmp_path / "t.0.et", GlobalMetadata(), [_coll(1, 64)])
+    (tmp_path / "t.comm_groups.json").write_text("{}")
+    r = subprocess.run([BIN / "chakra-convert", "inspect", tmp_path / "t", "-o", tmp_path / "t.comm_groups.json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "refusing to overwrite an input file" in r.stderr
+    assert (tmp_path / "t.comm_groups.json").read_text() == "{}"

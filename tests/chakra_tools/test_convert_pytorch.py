@@ -182,3 +182,25 @@ def test_send_peer_beyond_int32_is_an_error_not_a_wrapped_rank(tmp_path):
     f = _et(tmp_path, nodes=nodes)
     with pytest.raises(ToolError, match=r"node 3: comm_dst 2147483648 does not fit int32"):
         convert_trace(f, 0)
+
+
+@pytest.mark.parametrize("parents", [{5: 6, 6: 5}, {5: 999}])
+def test_nodes_no_thread_root_reaches_are_dropped_with_a_warning(tmp_path, capsys, parents):
+    """A parent cycle or a missing parent cuts nodes off the call tree: converted without them, and told."""
+    doc = json.loads((DATA / "mlp.et.json").read_text())
+    ops = [n for n in doc["nodes"] if n["name"].startswith("aten::")][:2]
+    ids = {5: ops[0]["id"], 6: ops[1]["id"]}
+    for k, parent in parents.items():
+        n = ops[k - 5]
+        for key in ("ctrl_deps", "parent"):
+            if key in n:
+                n[key] = ids.get(parent, parent)
+    f = tmp_path / "cut.json"
+    f.write_text(json.dumps(doc))
+    full = convert_trace(DATA / "mlp.et.json", 0)
+    capsys.readouterr()
+    cut = convert_trace(f, 0)
+    err = capsys.readouterr().err
+    assert "node(s) dropped: their parent chain reaches no thread root" in err and f"{f}:" in err
+    assert len(cut.nodes) < len(full.nodes)
+    assert str(ids[5]) in err

@@ -203,3 +203,22 @@ def test_reads_astra_sim_network_yaml_as_is(tmp_path):
     s = synthesize(topo, "all-gather", 1 << 20, 1, seed=0)
     _check(topo, "all-gather", s)
     random.seed(0)
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["-o", "e.json", "--msccl-xml", "e.json"], 1, "e.json: given for both -o and --msccl-xml"),
+    (["--plot", "u.xyz"], 2, "u.xyz: expected a .png, .svg, .pdf file name"),
+    (["--json", "--rtol", "-1"], 2, "'-1' must be >= 0"),
+    (["-o", "."], 1, ".: is a directory"),
+])
+def test_cli_refuses_outputs_it_cannot_write_before_any_work(tmp_path, args, code, message):
+    r = _cli("--topology", CFG / "tacos-synth" / "torus4x4.yml", "--collective", "all-gather", "--size", "1MiB",
+             "--et-prefix", "et/s", *args, cwd=tmp_path)
+    assert r.returncode == code and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "et").exists()  # refused before any output was written
+
+
+def test_a_size_beyond_64_bits_is_a_usage_error(tmp_path):
+    r = _cli("--topology", CFG / "tacos-synth" / "torus4x4.yml", "--collective", "all-gather", "--size",
+             "99999999999999999999999TiB", "--json", cwd=tmp_path)
+    assert r.returncode == 2 and "is too large (at most 2^63 - 1 bytes)" in r.stderr
