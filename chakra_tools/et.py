@@ -440,7 +440,11 @@ def find_rank_files(prefix: str | os.PathLike) -> dict[int, Path]:
             continue
         m = _RANK_RE.match(f.name)
         if m and m.group("prefix") == stem:
-            out.setdefault(int(m.group("rank")), f)
+            rank = int(m.group("rank"))
+            if rank in out:  # p.0.et beside p.0.et.gz (a stale copy?): which one is meant is not ours to guess
+                a, b = sorted((out[rank], f))
+                raise ToolError(f"{prefix}: rank {rank} has two files, {a} and {b}: remove one")
+            out[rank] = f
     return dict(sorted(out.items()))
 
 

@@ -48,6 +48,9 @@ def doc_to_et(path: str | Path, out: str | Path) -> int:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ToolError(f"{p}: not a Chakra ET JSON document (expected \"format\": \"{FORMAT}\"; "
                         "make one with `chakra-convert to-json`)")
+    if doc.get("version", 1) != 1:  # a later layout may mean other things by the same keys
+        raise ToolError(f"{p}: Chakra ET JSON version {doc.get('version')!r} is not supported (this tool reads "
+                        "version 1)")
     nodes = doc.get("nodes")
     if not isinstance(nodes, list) or not isinstance(doc.get("metadata", {}), dict):
         raise ToolError(f"{p}: 'metadata' must be an object and 'nodes' a list")

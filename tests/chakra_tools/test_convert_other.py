@@ -258,3 +258,24 @@ def test_inspect_never_overwrites_the_comm_groups_it_reads(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 1 and "refusing to overwrite an input file" in r.stderr
     assert (tmp_path / "t.comm_groups.json").read_text() == "{}"
+
+
+def test_a_rank_with_two_files_is_ambiguous(tmp_path):
+    from chakra_tools.common import ToolError
+    from chakra_tools.et import resolve_trace
+
+    write_et(tmp_path / "t.0.et", GlobalMetadata(), [_coll(1, 64)])
+    write_et(tmp_path / "t.0.et.gz", GlobalMetadata(), [_coll(1, 128)])
+    with pytest.raises(ToolError, match=r"rank 0 has two files, .*t\.0\.et and .*t\.0\.et\.gz: remove one"):
+        resolve_trace(tmp_path / "t")
+
+
+def test_a_later_json_version_is_refused(tmp_path):
+    from chakra_tools.common import ToolError
+    from chakra_tools.convert.jsonio import doc_to_et
+
+    f = tmp_path / "v2.json"
+    f.write_text('{"format": "chakra-et-json", "version": 2, "metadata": {}, "nodes": []}')
+    with pytest.raises(ToolError, match="version 2 is not supported"):
+        doc_to_et(f, tmp_path / "v2.et")
+    assert not (tmp_path / "v2.et").exists()
