@@ -129,6 +129,11 @@ def synthesize(topo: Topology, collective: str, size: int, chunks: int | str = 1
         raise ToolError(f"--chunks must be >= 1 or 'auto', got {chunks}")
     if any(c > MAX_CHUNKS for c in options):  # the matching is O(chunks x links) per event: hours, not a schedule
         raise ToolError(f"--chunks must be <= {MAX_CHUNKS} per NPU, got {chunks}")
+    if chunks == "auto":  # a chunk is at least one byte
+        options = tuple(c for c in options if size >= topo.npus * c) or options[:1]
+    if size < topo.npus * options[0]:
+        raise ToolError(f"--size {size} B is less than one byte per chunk ({topo.npus} NPUs x {options[0]} "
+                        f"chunk(s) per NPU)")
     t0 = time.perf_counter()
     best: tuple[int, int, list[Transfer], list[list[int]] | None] | None = None
     tried = {}

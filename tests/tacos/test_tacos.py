@@ -222,3 +222,14 @@ def test_a_size_beyond_64_bits_is_a_usage_error(tmp_path):
     r = _cli("--topology", CFG / "tacos-synth" / "torus4x4.yml", "--collective", "all-gather", "--size",
              "99999999999999999999999TiB", "--json", cwd=tmp_path)
     assert r.returncode == 2 and "is too large (at most 2^63 - 1 bytes)" in r.stderr
+
+
+def test_a_chunk_is_at_least_one_byte(tmp_path):
+    topo = CFG / "tacos-synth" / "torus4x4.yml"
+    r = _cli("--topology", topo, "--collective", "all-gather", "--size", "1", "--json", cwd=tmp_path)
+    assert r.returncode == 1 and "--size 1 B is less than one byte per chunk (16 NPUs x 1 chunk(s) per NPU)" \
+        in r.stderr
+    r = _cli("--topology", topo, "--collective", "all-gather", "--size", "32", "--chunks", "auto", "--json",
+             cwd=tmp_path)  # auto keeps the chunk counts that fit: 1 and 2 per NPU
+    assert r.returncode == 0, r.stderr
+    assert sorted(map(int, json.loads(r.stdout)["tried_chunks_per_npu"])) == [1, 2]
