@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 
 from chakra_tools.common import (
+    PLOT,
     ConfigError,
     ToolError,
+    check_distinct_outputs,
     check_expected,
     check_not_input,
     common_options,
@@ -24,8 +26,8 @@ from chakra_tools.common import (
 )
 from comet.model import load_cluster, load_model
 from comet.perf import RECOMPUTE, evaluate
-from comet.report import heatmap, pareto_plot, top_rows
-from comet.store import Store
+from comet.report import CSV_COLUMNS, heatmap, pareto_plot, top_rows
+from comet.store import PARAMS, Store
 from comet.sweep import DEFAULTS, INT_BOUNDS, STRATEGY, load_sweep, reason_text, run_sweep, value_problem
 
 TOOL = "comet-sweep"
@@ -63,6 +65,9 @@ def cli() -> None:
 @common_options
 def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave, recompute, sequence_parallel, zero,
              emit_prefix, simulate, output, as_json, expect, rtol, atol, quiet, debug):
+    check_not_input(output, [point])
+    # the ETs are PREFIX.<rank>.et and PREFIX.comm_groups.json: check where they go before any work
+    check_distinct_outputs({"-o": output, "--emit-et": f"{emit_prefix}.comm_groups.json" if emit_prefix else None})
     spec: dict = load_mapping(point) if point else {}
     given = {"model": model, "cluster": cluster, "gpus": gpus, "tp": tp, "pp": pp, "batch": batch,
              "micro": microbatch, "interleave": interleave, "recompute": recompute,
@@ -83,8 +88,9 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
     unknown = set(spec) - {"model", "cluster", *STRATEGY}
     if unknown:
         raise ConfigError(point, sorted(unknown)[0], "unknown key")
-    m = load_model(spec["model"])
-    c = load_cluster(spec["cluster"])
+    # a model or cluster that came from POINT.yml (not an option) is reported with that file's name
+    m = load_model(spec["model"], file=point if model is None else None)
+    c = load_cluster(spec["cluster"], file=point if cluster is None else None)
     rc = spec["recompute"]
     r = evaluate(m, c, gpus=spec["gpus"], tp=spec["tp"], pp=spec["pp"], batch=spec["batch"],
                  micro=spec["micro"], interleave=spec["interleave"], recompute=RECOMPUTE[rc],
@@ -105,7 +111,10 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
                                                       "dp_comm_s", "dp_exposed_s", "optimizer_s", "offload_s")},
         "provenance": provenance(TOOL, [p for p in (point, spec["model"], spec["cluster"]) if p and Path(p).is_file()]),
     }
-    if (emit_prefix or simulate) and feasible:
+    if (emit_prefix or simulate) and not feasible:
+        raise ToolError(f"{'--emit-et' if emit_prefix else '--simulate'}: the point is infeasible "
+                        f"({report['infeasible_reason']}); nothing to emit or simulate")
+    if emit_prefix or simulate:
         _emit_and_simulate(report, m, c, spec, RECOMPUTE[rc], emit_prefix, simulate)
     emit_report(report, output=output, as_json=as_json)
     if not as_json:
@@ -145,24 +154,32 @@ def _emit_and_simulate(report: dict, m, c, spec: dict, rc: int, prefix: str | No
 @click.argument("sweep", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Result store (SQLite).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True, help="Local processes or LocalCluster workers.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local processes or LocalCluster workers.")
 @click.option("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT (default: a LocalCluster).")
-@click.option("--chunk", type=int, default=50_000, show_default=True, help="Points per task / commit.")
+@click.option("--chunk", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Points per task / commit.")
 @click.option("--json", "as_json", is_flag=True)
 @common_options
 def run_cmd(sweep, output, executor, workers, scheduler, chunk, as_json, quiet, debug):
     check_not_input(output, [sweep])
+    check_distinct_outputs({"-o": output})
     spec = load_sweep(sweep)
-    if chunk < 1 or workers < 1:
-        raise ToolError("--chunk and --workers must be >= 1")
-    store = Store(output, spec.model.name, spec.cluster.name)
+    store = Store(output, spec.model, spec.cluster)
     try:
         with progress("sweep", spec.size, quiet=quiet) as advance:
             stats = run_sweep(spec, store, executor=executor, workers=workers, scheduler=scheduler, chunk=chunk,
                               progress=advance)
         feasible = store.db.execute("SELECT COUNT(*) FROM points WHERE feasible = 1").fetchone()[0]
-    finally:
-        store.close()
+    except BaseException:
+        # a store this run created and never stored a point in (e.g. the Dask scheduler is unreachable) is not
+        # left behind; one with points stays, to resume
+        if store.created and store.count() == 0:
+            store.discard()
+        else:
+            store.close()
+        raise
+    store.close()
     report = {**stats, "feasible": feasible, "store": str(output), "provenance": provenance(TOOL, [sweep])}
     if as_json:
         emit_report(report, output=None, as_json=True)
@@ -173,28 +190,33 @@ def run_cmd(sweep, output, executor, workers, scheduler, chunk, as_json, quiet, 
 
 @cli.command("report", help="Best designs in a result store; CSV, Pareto plot, heatmap.")
 @click.argument("store_path", type=click.Path(path_type=Path))
-@click.option("--top", type=int, default=10, show_default=True)
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="Write the top rows as CSV.")
-@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Pareto plot: GPUs vs iteration time.")
-@click.option("--heatmap", "heat", nargs=3, default=None, metavar="X Y FILE",
-              help="Best TFLOP/s per GPU over two parameters, e.g. --heatmap tp pp heat.png.")
+@click.option("--plot", type=PLOT, default=None, help="Pareto plot: GPUs vs iteration time.")
+@click.option("--heatmap", "heat", type=(click.Choice(PARAMS), click.Choice(PARAMS), PLOT), default=None,
+              metavar="X Y FILE", help="Best TFLOP/s per GPU over two parameters, e.g. --heatmap tp pp heat.png.")
 @click.option("--json", "as_json", is_flag=True)
 @regression_options
 @common_options
 def report_cmd(store_path, top, csv_path, plot, heat, as_json, expect, rtol, atol, quiet, debug):
-    if not store_path.is_file():
-        raise ToolError(f"{store_path}: file not found")
+    outputs = {"--csv": csv_path, "--plot": plot, "--heatmap": heat[2] if heat else None}
+    check_distinct_outputs(outputs)
+    for path in outputs.values():
+        check_not_input(path, [store_path])
     store = Store(store_path)
     try:
         rows = top_rows(store, top)
+        meta = store.meta()
+        total = store.db.execute("SELECT COUNT(*), SUM(feasible) FROM points").fetchone()
+        # checked before writing anything, so that a failed report leaves no outputs
+        if (plot or heat) and not total[1]:
+            raise ToolError(f"{store_path}: no feasible points to plot")
         if csv_path:
-            write_csv(csv_path, rows)
+            write_csv(csv_path, rows, CSV_COLUMNS)
         if plot:
             pareto_plot(store, plot)
         if heat:
             heatmap(store, heat[0], heat[1], heat[2])
-        meta = store.meta()
-        total = store.db.execute("SELECT COUNT(*), SUM(feasible) FROM points").fetchone()
     finally:
         store.close()
     report = {"model": meta.get("model"), "cluster": meta.get("cluster"), "points": total[0],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from chakra_tools.common import ConfigError, ToolError, from_dict, load_data, load_mapping, package_data
+from chakra_tools.common import ConfigError, from_dict, load_data, load_mapping, package_data
 
 
 @dataclass(frozen=True)
@@ -67,36 +67,40 @@ def _presets(file: str) -> dict:
     return load_data(package_data("comet", f"presets/{file}"))
 
 
-def load_model(spec: str | os.PathLike) -> TransformerModel:
-    """A preset name (megatron-1.7b … megatron-1t, gpt3-175b, turing-530b) or a YAML file."""
+def load_model(spec: str | os.PathLike, *, file: str | os.PathLike | None = None) -> TransformerModel:
+    """A preset name (megatron-1.7b … megatron-1t, gpt3-175b, turing-530b) or a YAML file; `file` is the config
+    that gave `spec` (a sweep or point file), named in errors."""
     presets = _presets("models.yml")
     if not isinstance(spec, (str, os.PathLike)):
-        raise ConfigError(None, "model", f"expected a preset name or a file, got {spec!r}")
+        raise ConfigError(file, "model", f"expected a preset name or a file, got {spec!r}")
     if str(spec) in presets:
         return from_dict(TransformerModel, {"name": str(spec), **presets[str(spec)]}, file="presets/models.yml",
                          key=str(spec))
     if not os.path.exists(spec):
-        raise ToolError(f"unknown model {spec!r}: not a preset ({', '.join(presets)}) and no such file")
+        raise ConfigError(file, "", f"unknown model {spec!r}: not a preset ({', '.join(presets)}) and no such file")
     data = load_mapping(spec)
     data.setdefault("name", os.path.basename(str(spec)))
     return from_dict(TransformerModel, data, file=spec)
 
 
-def load_cluster(spec: str | os.PathLike | dict, overrides: dict | None = None) -> Cluster:
+def load_cluster(spec: str | os.PathLike | dict, overrides: dict | None = None, *,
+                 file: str | os.PathLike | None = None) -> Cluster:
+    """A preset name, a YAML file, or a mapping {preset: NAME, key: value, ...} written inline in `file`."""
     presets = _presets("clusters.yml")
     if isinstance(spec, dict):
         base = spec.get("preset")
-        data = {**(presets[base] if base in presets else {}), **{k: v for k, v in spec.items() if k != "preset"}}
-        if base is not None and base not in presets:
-            raise ConfigError(None, "cluster.preset", f"unknown cluster preset {base!r} ({', '.join(presets)})")
-        return from_dict(Cluster, {"name": str(base or "custom"), **data, **(overrides or {})}, key="cluster")
+        if base is not None and not (isinstance(base, str) and base in presets):
+            raise ConfigError(file, "cluster.preset", f"unknown cluster preset {base!r} ({', '.join(presets)})")
+        data = {**presets.get(base, {}), **{k: v for k, v in spec.items() if k != "preset"}}
+        return from_dict(Cluster, {"name": str(base or "custom"), **data, **(overrides or {})}, file=file,
+                         key="cluster")
     if not isinstance(spec, (str, os.PathLike)):
-        raise ConfigError(None, "cluster", f"expected a preset name, a file or a mapping, got {spec!r}")
+        raise ConfigError(file, "cluster", f"expected a preset name, a file or a mapping, got {spec!r}")
     if str(spec) in presets:
         return from_dict(Cluster, {"name": str(spec), **presets[str(spec)], **(overrides or {})},
                          file="presets/clusters.yml", key=str(spec))
     if not os.path.exists(spec):
-        raise ToolError(f"unknown cluster {spec!r}: not a preset ({', '.join(presets)}) and no such file")
+        raise ConfigError(file, "", f"unknown cluster {spec!r}: not a preset ({', '.join(presets)}) and no such file")
     data = load_mapping(spec)
     data.setdefault("name", os.path.basename(str(spec)))
     return from_dict(Cluster, {**data, **(overrides or {})}, file=spec)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chakra_tools.common import ToolError, atomic_path
+from chakra_tools.common import ToolError, save_figure
 from comet.perf import RECOMPUTE
-from comet.store import PARAMS, Store
+from comet.store import PARAMS, RESULTS, Store
 
 _RC = {v: k for k, v in RECOMPUTE.items()}
 _INT = {"gpus", "tp", "pp", "batch", "micro", "interleave", "zero"}
@@ -24,6 +24,9 @@ def _clean(r: dict) -> dict:
         else:
             out[k] = v
     return out
+
+
+CSV_COLUMNS = ["key", *PARAMS, *(r for r in RESULTS if r != "reason")]  # what top_rows() gives, also when empty
 
 
 def top_rows(store: Store, k: int) -> list[dict]:
@@ -55,9 +58,10 @@ def pareto_plot(store: Store, path: str | Path) -> None:
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def heatmap(store: Store, x: str, y: str, path: str | Path) -> None:
@@ -85,6 +89,7 @@ def heatmap(store: Store, x: str, y: str, path: str | Path) -> None:
     ax.set_ylabel(y)
     fig.colorbar(im, label="best TFLOP/s per GPU")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)

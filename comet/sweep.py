@@ -40,8 +40,8 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
     for k in ("model", "cluster"):
         if k not in data:
             raise ConfigError(path, k, "required key is missing")
-    model = load_model(data["model"])
-    cluster = load_cluster(data["cluster"])
+    model = load_model(data["model"], file=path)
+    cluster = load_cluster(data["cluster"], file=path)
     axes: dict[str, list] = {}
     for key in (*STRATEGY, *RESOURCES):
         if key not in data:
@@ -67,15 +67,22 @@ MAX_AXIS, MAX_POINTS = 100_000, 50_000_000
 
 def _values(v: Any, key: str, path: Any) -> list:
     if isinstance(v, dict):  # {from, to, step} or {from, to, factor}
+        extra = sorted(map(str, set(v) - {"from", "to", "step", "factor"}))
+        if extra:
+            raise ConfigError(path, f"{key}.{extra[0]}", "unknown range key (known: from, to, step, factor)")
+        if "step" in v and "factor" in v:
+            raise ConfigError(path, key, "a range takes step or factor, not both")
         lo, hi, step, factor = v.get("from"), v.get("to"), v.get("step", 1), v.get("factor")
         nums = [x for x in (lo, hi, step, factor) if x is not None]
         if lo is None or hi is None or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
                                               and np.isfinite(x) for x in nums):
             raise ConfigError(path, key, "a range needs numeric from, to and step or factor")
+        if lo > hi:
+            raise ConfigError(path, key, f"empty range (from {lo} is above to {hi})")
         if factor is not None:
             if factor <= 1 or lo <= 0:
                 raise ConfigError(path, key, "a geometric range needs factor > 1 and from > 0")
-            count = np.log(max(hi, lo) / lo) / np.log(factor) + 1
+            count = np.log(hi / lo) / np.log(factor) + 1
         else:
             if step <= 0:
                 raise ConfigError(path, key, "step must be > 0")
@@ -185,8 +192,10 @@ def run_sweep(spec: SweepSpec, store: Store, *, executor: str = "local", workers
                 cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=workers > 1,
                                        dashboard_address=None)
                 client = Client(cluster)
-        except OSError as e:
-            raise ToolError(f"cannot reach the Dask scheduler {scheduler}: {e}") from None
+        except (OSError, ValueError, TypeError) as e:  # refused, timed out, or a malformed address
+            where = f"--scheduler {scheduler}: cannot reach the Dask scheduler" if scheduler else \
+                "cannot start a Dask LocalCluster"
+            raise ToolError(f"{where} ({e})") from None
         try:
             futures = client.map(_chunk_eval, payload, pure=False)
             for fut in as_completed(futures):

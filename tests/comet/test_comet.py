@@ -94,8 +94,8 @@ def _sweep(tmp_path):
 
 def test_sweep_with_dask_local_cluster_equals_local(tmp_path):
     spec = _sweep(tmp_path)
-    a, b = Store(tmp_path / "a.db", spec.model.name, spec.cluster.name), Store(tmp_path / "b.db", spec.model.name,
-                                                                                spec.cluster.name)
+    a, b = Store(tmp_path / "a.db", spec.model, spec.cluster), Store(tmp_path / "b.db", spec.model,
+                                                                                spec.cluster)
     run_sweep(spec, a, chunk=500)
     stats = run_sweep(spec, b, executor="dask", workers=1, chunk=500)
     assert stats["evaluated"] == spec.size
@@ -104,9 +104,9 @@ def test_sweep_with_dask_local_cluster_equals_local(tmp_path):
 
 def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
     spec = _sweep(tmp_path)
-    full = Store(tmp_path / "full.db", spec.model.name, spec.cluster.name)
+    full = Store(tmp_path / "full.db", spec.model, spec.cluster)
     run_sweep(spec, full, chunk=300)
-    part = Store(tmp_path / "part.db", spec.model.name, spec.cluster.name)
+    part = Store(tmp_path / "part.db", spec.model, spec.cluster)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, part, chunk=300, stop_after=600)
     assert len(part.done_keys()) == 600
