@@ -256,10 +256,11 @@ def convert_value(value: Any, tp: Any, file: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        alternatives = [a for a in args if a is not type(None)]
+        if len(alternatives) == 1:  # `X | None`: X's own error, which names the key inside X that is wrong
+            return convert_value(value, alternatives[0], file, key)
         errors = []
-        for a in args:
-            if a is type(None):
-                continue
+        for a in alternatives:
             try:
                 return convert_value(value, a, file, key)
             except ConfigError as e:

@@ -5,8 +5,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from chakra_tools.common import ToolError
-from chakra_tools.common import load_config as _load_config
+from chakra_tools.common import ToolError, from_dict, load_mapping
 
 from .accel import Accelerator
 from .catalog import Catalog, build_catalog
@@ -49,6 +48,7 @@ class Config:
     workload: Workload | None = None    # None = the SuperNet's default query mix
     scheduler: SchedConfig = field(default_factory=SchedConfig)
     menu: MenuConfig = field(default_factory=MenuConfig)
+    source: str | None = field(default=None, init=False, compare=False)   # the config file, for error messages
 
     def validate(self):
         if self.supernet not in SUPERNETS:
@@ -71,7 +71,15 @@ def default_config() -> Config:
 
 
 def load_config(path) -> Config:
-    return _load_config(Config, path)
+    data = load_mapping(path)
+    # converted on its own: from_dict reports an error inside an optional (`X | None`) section under the
+    # section's key only ("workload: expected a number"), this way it names the key ("workload.rate_qps: ...")
+    workload = data.pop("workload", None)
+    cfg = from_dict(Config, data, file=path)
+    if workload is not None:
+        cfg.workload = from_dict(Workload, workload, file=path, key="workload")
+    cfg.source = str(path)
+    return cfg
 
 
 def checked_subnets(net, subnets: list) -> list[dict]:
@@ -350,7 +358,7 @@ def queries_for(cfg: Config, seed: int, trace=None, n: int | None = None) -> Que
     if trace is not None:
         from .workload import read_trace
         return read_trace(trace)
-    return generate(cfg.resolved_workload(), seed, n)
+    return generate(cfg.resolved_workload(), seed, n, file=cfg.source)
 
 
 __all__ = ["Config", "MenuConfig", "default_config", "load_config", "make_catalog", "metrics", "run", "slo_met",

@@ -20,9 +20,11 @@ from dataclasses import asdict
 import click
 
 from chakra_tools.common import (
+    PLOT,
     SIZE,
     ToolError,
     atomic_write,
+    check_distinct_outputs,
     check_expected,
     check_not_input,
     common_options,
@@ -38,7 +40,7 @@ from chakra_tools.common import (
 
 from .accel import per_layer_table
 from .api import default_config, load_config, queries_for, run, slo_met, window_series
-from .plot import plot_format, plot_report
+from .plot import plot_report
 from .sched import POLICIES, uniform_candidate
 from .supernet import SUPERNETS
 
@@ -63,7 +65,7 @@ TOOL = "sushi-serve"
 @click.option("--queries-csv", type=click.Path(dir_okay=False), help="Per-query CSV (one row per query and policy).")
 @click.option("--layers-csv", type=click.Path(dir_okay=False),
               help="Per-layer MACs, weight bytes, PB bytes and latency of every menu SubNet.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Latency-accuracy trade-off + PB hit rate PNG/SVG.")
+@click.option("--plot", type=PLOT, help="Latency-accuracy trade-off + PB hit rate figure (.png, .svg or .pdf).")
 @regression_options
 @common_options
 @version_option(TOOL)
@@ -71,16 +73,16 @@ def command(config, supernet, queries, trace, seed, policy, pb, window, output, 
             plot, expect, rtol, atol, quiet, debug):
     if queries is not None and trace is not None:
         raise click.UsageError("give either --queries or --trace, not both")
+    # every output is checked before any work, so a bad path cannot fail the run after other outputs were written
+    check_distinct_outputs({"-o": output, "--queries-csv": queries_csv, "--layers-csv": layers_csv, "--plot": plot})
     inputs = [p for p in (config, trace) if p]
     for out in (output, queries_csv, layers_csv, plot):
         check_not_input(out, inputs)
-    if plot:
-        plot_format(plot)                   # a bad extension fails before any output is written
     cfg = load_config(config) if config else default_config()
-    if supernet:
+    if supernet and supernet != cfg.supernet:
+        if cfg.menu.subnets is not None:     # an explicit menu only fits the SuperNet it was written for
+            raise ToolError(f"{config}: menu.subnets are {cfg.supernet} SubNets; drop --supernet {supernet}")
         cfg.supernet = supernet
-        if config and cfg.menu.subnets is not None:
-            raise ToolError(f"{config}: menu.subnets are for {cfg.supernet}-style configs; drop --supernet")
     if pb is not None:
         cfg.accelerator.persistent_buffer = pb
         try:

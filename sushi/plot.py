@@ -1,25 +1,12 @@
 """`--plot`: latency-accuracy trade-off (menu SubNets, policies, SlackFit's knob) and PB hit rate over time."""
 from __future__ import annotations
 
-from pathlib import Path
+from chakra_tools.common import save_figure
 
-from chakra_tools.common import ToolError, atomic_path
-
-FORMATS = ("png", "svg", "pdf")
 COLORS = {"sushi": "tab:red", "static": "tab:orange", "no-cache": "tab:blue", "slackfit": "tab:green"}
 
 
-def plot_format(path) -> str:
-    """The image format `path` asks for (png without an extension); ToolError for any other extension --
-    checked before the run writes any output."""
-    fmt = Path(path).suffix.lstrip(".").lower() or "png"
-    if fmt not in FORMATS:
-        raise ToolError(f"{path}: --plot writes .png, .svg or .pdf")
-    return fmt
-
-
 def plot_report(path, rep: dict, series: dict) -> None:
-    fmt = plot_format(path)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -66,7 +53,6 @@ def plot_report(path, rep: dict, series: dict) -> None:
         ax2.set_ylabel("served top-1 accuracy (%)", fontsize=8)
     fig.tight_layout()
     try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, metadata={"Software": None} if str(path).endswith(".png") else None)
+        save_figure(fig, path)
     finally:
         plt.close(fig)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chakra_tools.common import ToolError, read_csv_rows
+from chakra_tools.common import ConfigError, ToolError, read_csv_rows
 
 MAX_TIME_MS = 1e10      # beyond ~1e7 s a double no longer resolves microseconds
 
@@ -120,6 +120,57 @@ class Workload:
         if not 0 <= self.amplitude < 1:
             raise ValueError(f"amplitude: must be in [0, 1), got {self.amplitude}")
 
+    def distributions(self) -> list[tuple[str, Dist]]:
+        """(key, distribution) of every SLO and accuracy-target distribution, the phases' included."""
+        out = [("slo_ms", self.slo_ms), ("accuracy_target", self.accuracy_target)]
+        for i, p in enumerate(self.phases):
+            out += [(f"phases[{i}].slo_ms", p.slo_ms), (f"phases[{i}].accuracy_target", p.accuracy_target)]
+        return [(k, d) for k, d in out if d is not None]
+
+
+# what a drawn SLO / accuracy target must be: the rule --trace CSVs follow too (read_trace)
+_RULE = {"slo_ms": f"SLOs must be in (0, {MAX_TIME_MS:.0e}] ms", "accuracy_target": "accuracy targets must be "
+         "percentages in [0, 100]"}
+
+
+def _kind(key: str) -> str:
+    return key.rpartition(".")[2]
+
+
+def _in_range(key: str, x: np.ndarray) -> np.ndarray:
+    """Per value: is it a valid draw of the distribution at `key` (NaN is not)."""
+    if _kind(key) == "slo_ms":
+        return (x > 0) & (x <= MAX_TIME_MS)
+    return (x >= 0) & (x <= 100)
+
+
+def _bounds(d: Dist) -> tuple[float, float]:
+    """The smallest and largest value `d` is set to draw (a lognormal's tails are only checked on the draws)."""
+    if d.dist == "constant":
+        return d.value, d.value
+    if d.dist == "uniform":
+        return d.low, d.high
+    if d.dist == "lognormal":
+        return d.median, d.median
+    return min(d.values), max(d.values)
+
+
+def _check_settings(w: Workload, file) -> None:
+    """Before drawing: each distribution's own settings (constant value, uniform low/high, ...) must obey the rule."""
+    for key, d in w.distributions():
+        d.validate()            # a Workload built in Python has not been through the config loader's checks
+        lo, hi = _bounds(d)
+        if not _in_range(key, np.array([lo, hi])).all():
+            raise ConfigError(file, f"workload.{key}", f"{_RULE[_kind(key)]}, got {d.dist} "
+                              f"{'median ' if d.dist == 'lognormal' else ''}{lo:g}"
+                              + ("" if hi == lo else f" to {hi:g}"))
+
+
+def _check_draws(key: str, x: np.ndarray, file) -> None:
+    bad = ~_in_range(key, x)
+    if bad.any():
+        raise ConfigError(file, f"workload.{key}", f"drew {x[bad][0]:g}; {_RULE[_kind(key)]}")
+
 
 @dataclass
 class Queries:
@@ -171,11 +222,13 @@ def mean_rate(w: Workload) -> float:
     return w.rate_qps
 
 
-def generate(w: Workload, seed: int, n: int | None = None) -> Queries:
+def generate(w: Workload, seed: int, n: int | None = None, file=None) -> Queries:
+    """`n` (default `w.queries`) queries drawn with `seed`; errors name the config `file` `w` came from."""
     n = w.queries if n is None else n
     if n / mean_rate(w) > MAX_TIME_MS / 1e3 / 2:
-        raise ToolError(f"workload: {n:,} queries at {mean_rate(w):.3g} qps last longer than "
-                        f"{MAX_TIME_MS / 2e3:.0e} s; raise rate_qps or lower the query count")
+        raise ConfigError(file, "workload", f"{n:,} queries at {mean_rate(w):.3g} qps last longer than "
+                          f"{MAX_TIME_MS / 2e3:.0e} s; raise rate_qps or lower the query count")
+    _check_settings(w, file)
     rng = np.random.default_rng(seed)
     arr = _arrivals(w, rng, n)
     slo = w.slo_ms.draw(rng, n)
@@ -189,12 +242,16 @@ def generate(w: Workload, seed: int, n: int | None = None) -> Queries:
             cnt = int(m.sum())
             if p.slo_ms is not None:
                 slo[m] = p.slo_ms.draw(rng, cnt)
+                _check_draws(f"phases[{k}].slo_ms", slo[m], file)
             if p.accuracy_target is not None:
                 tgt[m] = p.accuracy_target.draw(rng, cnt)
-    if np.any(slo <= 0) or not np.all(np.isfinite(slo)):
-        raise ToolError("workload: slo_ms draws must be finite and > 0 (check the SLO distribution)")
-    if np.any(slo > MAX_TIME_MS) or arr[-1] * 1e3 > MAX_TIME_MS:
-        raise ToolError(f"workload: the stream or an SLO exceeds {MAX_TIME_MS:.0e} ms; raise rate_qps or lower the SLOs")
+                _check_draws(f"phases[{k}].accuracy_target", tgt[m], file)
+    # the phases' draws passed, so a bad value left is one of the base distributions' (a lognormal's tail)
+    _check_draws("slo_ms", slo, file)
+    _check_draws("accuracy_target", tgt, file)
+    if arr[-1] * 1e3 > MAX_TIME_MS:
+        raise ConfigError(file, "workload", f"the stream lasts longer than {MAX_TIME_MS:.0e} ms; raise rate_qps "
+                          "or lower the query count")
     return Queries(arr, slo / 1e3, tgt)
 
 

@@ -154,3 +154,16 @@ def test_distinct_outputs():
     check_distinct_outputs({"-o": "a.json", "--timeline": "b.json", "--plot": None})
     with pytest.raises(ToolError, match="a.json: given for both -o and --timeline"):
         check_distinct_outputs({"-o": "a.json", "--timeline": "./a.json"})
+
+
+def test_an_optional_section_names_the_key_inside_it(tmp_path):
+    @dataclass
+    class Dist:
+        value: float = 0.0
+
+    @dataclass
+    class Cfg:
+        slo: Dist | None = None
+
+    with pytest.raises(ConfigError, match=r"c.yml: slo.value: expected a number, got 'x'"):
+        from_dict(Cfg, {"slo": {"value": "x"}}, file="c.yml")

@@ -15,7 +15,9 @@ import math
 import click
 
 from chakra_tools.common import (
+    PLOT,
     ToolError,
+    check_distinct_outputs,
     check_expected,
     check_not_input,
     common_options,
@@ -82,7 +84,7 @@ def _model_block(engine, baseline, core: CoreConfig) -> dict:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Per-layer CSV.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write the JSON report here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Speed-up vs sparsity PNG/SVG (80-99 %% sweep).")
+@click.option("--plot", type=PLOT, help="Speed-up vs sparsity figure, .png, .svg or .pdf (80-99 %% sweep).")
 @click.option("--list", "list_only", is_flag=True, help="List presets and engines, then exit.")
 @regression_options
 @common_options
@@ -93,6 +95,9 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
         print_table("layer presets", ["preset", "description"], [[k, v[0]] for k, v in PRESETS.items()])
         print_table("engines (any VEGETA-{D,S}-alpha-beta works)", ["engine"], [[e] for e in KNOWN_ENGINES])
         return
+    # every output is checked before any work, so a bad path cannot fail the run after other outputs were written
+    outputs = {"-o": output, "--report": report, "--plot": plot}
+    check_distinct_outputs(outputs)
     core = load_config(CoreConfig, core_file) if core_file else CoreConfig()
     if clock_ghz is not None:
         if not (math.isfinite(clock_ghz) and clock_ghz > 0):
@@ -119,6 +124,8 @@ def command(layers, sparsity, engine, baseline, core_file, from_et, et_out, cloc
         et_out = et_out or f"{from_et}.vegeta"
         # the names as given (not via rank_path, whose Path would normalise `./x` in the report's et_out list)
         et_outs = [f"{et_out}.{r}.et" for r in et_files]
+        check_distinct_outputs({**outputs, **{f"--et-out, rank {r}": p
+                                              for r, p in zip(et_files, et_outs, strict=True)}})
     else:
         if et_out:
             raise ToolError("--et-out needs --from-et")

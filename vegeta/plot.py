@@ -1,9 +1,7 @@
 """--plot: speed-up over the dense baseline vs sparsity degree (N:M points, 80-99 % unstructured sweep)."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from chakra_tools.common import ToolError, atomic_path
+from chakra_tools.common import save_figure
 
 from .api import PUBLISHED, PUBLISHED_ROWWISE, run
 from .sparsity import parse_pattern
@@ -41,10 +39,7 @@ def draw(path: str, data: dict, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fmt = Path(path).suffix.lstrip(".").lower() or "png"
-    if fmt not in ("png", "svg", "pdf"):
+    try:
+        save_figure(fig, path)
+    finally:
         plt.close(fig)
-        raise ToolError(f"{path}: --plot writes .png, .svg or .pdf")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, metadata={"Software": None} if fmt == "png" else None)
-    plt.close(fig)

@@ -65,6 +65,7 @@ def parse_preset(spec: str) -> tuple[str, list[SubAccelerator]]:
 def load_costs(path: str | Path) -> dict[str, dict[str, tuple[float, float]]]:
     """Cost CSV `model,accelerator,latency_ms,energy_mj` -> {accelerator: {model: (ms, mJ)}}."""
     out: dict[str, dict[str, tuple[float, float]]] = {}
+    first_line: dict[tuple[str, str], int] = {}
     rows = read_csv_rows(path, "cost CSV")
     if not rows or [c.strip().lower() for c in rows[0]] != ["model", "accelerator", "latency_ms", "energy_mj"]:
         raise ToolError(f"{path}: expected header model,accelerator,latency_ms,energy_mj")
@@ -76,6 +77,12 @@ def load_costs(path: str | Path) -> dict[str, dict[str, tuple[float, float]]]:
         model, acc = row[0].strip(), row[1].strip()
         if model not in MODELS:
             raise ToolError(f"{path}: line {n}: unknown model {model!r}")
+        if not acc:
+            raise ToolError(f"{path}: line {n}: empty accelerator name")
+        if (model, acc) in first_line:       # two costs for one pair: which one is meant is unknowable
+            raise ToolError(f"{path}: line {n}: second row for model {model} on accelerator {acc} "
+                            f"(first at line {first_line[model, acc]})")
+        first_line[model, acc] = n
         try:
             lat, en = float(row[2]), float(row[3])
         except ValueError:
@@ -86,3 +93,14 @@ def load_costs(path: str | Path) -> dict[str, dict[str, tuple[float, float]]]:
     if not out:
         raise ToolError(f"{path}: no cost rows")
     return out
+
+
+def check_costs(table: dict[str, dict[str, tuple[float, float]]], scenarios, path: str | Path) -> None:
+    """Every model of every scenario needs a cost on every accelerator of the CSV `path` (one-line error naming
+    the first missing pair)."""
+    for sc in scenarios:
+        for m in sc.models:
+            for acc, costs in table.items():
+                if m.id not in costs:
+                    raise ToolError(f"{path}: no row for model {m.id} on accelerator {acc} (scenario {sc.name} "
+                                    "needs every model it runs costed on every accelerator)")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import click
 
 from chakra_tools.common import (
+    PLOT,
     ToolError,
+    check_distinct_outputs,
     check_expected,
     check_not_input,
     common_options,
@@ -17,12 +19,13 @@ from chakra_tools.common import (
     print_table,
     provenance,
     regression_options,
+    save_figure,
     tool_main,
     version_option,
     write_csv,
 )
 
-from .accelerators import load_costs, parse_preset
+from .accelerators import check_costs, load_costs, parse_preset
 from .api import describe_system, evaluate, layer_rows, system_costs
 from .models import MODELS
 from .models import summary as model_summary
@@ -49,7 +52,7 @@ TOOL = "xrbench-run"
 @click.option("--timeline", type=click.Path(dir_okay=False), help="Timeline CSV.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Report JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report JSON to stdout.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Score bars PNG/SVG.")
+@click.option("--plot", type=PLOT, help="Score bars and timeline figure (.png, .svg or .pdf).")
 @click.option("--layers", "layers_csv", type=click.Path(dir_okay=False),
               help="Per-layer shapes and costs CSV for the preset systems.")
 @click.option("--list-models", is_flag=True, help="Print the unit models' layers, MACs and parameters, then exit.")
@@ -61,14 +64,19 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ac
     if list_models:
         _list_models(as_json, quiet)
         return
+    # every output is checked before any work, so a bad path cannot fail the run after other outputs were written
+    check_distinct_outputs({"-o": output, "--timeline": timeline, "--report": report, "--plot": plot,
+                            "--layers": layers_csv})
     known = dict(BUILTIN)
-    if scenarios_file:
-        known.update(load_scenarios(scenarios_file))
+    from_file = load_scenarios(scenarios_file) if scenarios_file else {}
+    known.update(from_file)
     names = SCENARIO_ORDER if scenario == "all" else [s.strip() for s in scenario.split(",")]
     for n in names:
         if n not in known:
             raise ToolError(f"unknown scenario {n!r} (known: {', '.join(known)})")
     scs = [known[n] for n in names]
+    if compat:
+        _check_compat_fps([s for s in scs if s.name in from_file], scenarios_file)
     acc = _accuracy_terms(accuracy)
     inputs = [p for p in (costs, scenarios_file, expect) if p]
     for out in (output, timeline, report, plot, layers_csv):
@@ -80,6 +88,7 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ac
     systems, presets = {}, {}
     if costs:
         table = load_costs(costs)
+        check_costs(table, scs, costs)
         systems["costs"] = table       # every accelerator in the CSV forms one system
     else:
         for spec in accels or ("J_4K",):
@@ -127,6 +136,16 @@ def command(scenario, scenarios_file, accels, costs, compat, scheduler, seed, ac
         table_rows.append(["overall", *(f"{rep['systems'][s]['overall']:.2f}" for s in systems)])
         print_table("XRBench scenario scores (0-100)", cols, table_rows, quiet=quiet)
     check_expected(rep, expect, rtol, atol, TOOL)
+
+
+def _check_compat_fps(scenarios, path) -> None:
+    """The reference's periods are 1000 // int(fps) ms: below 1 fps that divides by zero (the built-in
+    scenarios all run at >= 3 fps, so only a --scenarios-file can hit this)."""
+    for sc in scenarios:
+        for i, m in enumerate(sc.models):
+            if m.fps < 1:
+                raise ToolError(f"{path}: {sc.name}.models[{i}].fps: --compat xrbench-v0.1 needs fps >= 1 "
+                                f"(integer periods of 1000 // fps ms), got {m.fps:g}")
 
 
 def _accuracy_terms(specs: tuple[str, ...]) -> dict[str, float]:
@@ -194,8 +213,10 @@ def _plot(rep, path, sysname, scname, timeline):
     gx.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colors[m]) for m in models], labels=models,
               fontsize=6, ncol=len(models), loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None} if str(path).endswith(".png") else None)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
 
 
 main = tool_main(TOOL)(command)

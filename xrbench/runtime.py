@@ -49,6 +49,8 @@ def simulate(scenario: Scenario, costs: dict[str, dict[str, tuple[float, float]]
             if m not in costs[a]:
                 raise ValueError(f"no cost for model {m} on accelerator {a}")
     if compat:
+        if any(spec[m].fps < 1 for m in ids):
+            raise ValueError(f"{scenario.name}: compat mode needs fps >= 1 (integer periods of 1000 // fps ms)")
         period = {m: float(1000 // int(spec[m].fps)) for m in ids}
         nreq = {m: int(window_ms // period[m]) for m in ids}
         tick = float(1000 // int(max(spec[m].fps for m in ids)))

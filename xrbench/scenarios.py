@@ -8,6 +8,10 @@ from chakra_tools.common import ConfigError, load_mapping
 
 from .models import MODELS
 
+# At most one frame per millisecond: the reference's integer period 1000 // fps is 0 above it, and a 700 ms
+# window then holds at most 700 frames per model (an unbounded rate would allocate frames until memory runs out).
+MAX_FPS = 1000.0
+MODEL_KEYS = ("id", "fps", "upstream", "probability")
 
 @dataclass(frozen=True)
 class ScenarioModel:
@@ -55,8 +59,8 @@ def validate(sc: Scenario, file=None) -> Scenario:
         key = f"{sc.name}.models[{i}]"
         if m.id not in MODELS:
             raise ConfigError(file, key, f"unknown model {m.id!r} (known: {' '.join(MODELS)})")
-        if not (m.fps > 0) or m.fps != m.fps or m.fps == float("inf"):
-            raise ConfigError(file, key, f"fps must be a positive number, got {m.fps}")
+        if not 0 < m.fps <= MAX_FPS:       # NaN fails here too
+            raise ConfigError(file, key + ".fps", f"must be > 0 and <= {MAX_FPS:g}, got {m.fps:g}")
         if not (0.0 <= m.probability <= 1.0):
             raise ConfigError(file, key, f"probability must be in [0, 1], got {m.probability}")
         if m.upstream is not None and m.upstream not in ids:
@@ -79,11 +83,17 @@ def load_scenarios(path: str | Path) -> dict[str, Scenario]:
     for name, body in data.items():
         if not isinstance(body, dict) or not isinstance(body.get("models"), list):
             raise ConfigError(path, str(name), "expected a mapping with a 'models' list")
+        for k in body:
+            if k != "models":
+                raise ConfigError(path, f"{name}.{k}", "unknown key (known keys: models)")
         ms = []
         for i, m in enumerate(body["models"]):
             key = f"{name}.models[{i}]"
             if not isinstance(m, dict) or "id" not in m or "fps" not in m:
                 raise ConfigError(path, key, "expected a mapping with 'id' and 'fps'")
+            for k in m:
+                if k not in MODEL_KEYS:
+                    raise ConfigError(path, f"{key}.{k}", f"unknown key (known keys: {', '.join(MODEL_KEYS)})")
             fps, prob = m["fps"], m.get("probability", 1.0)
             if isinstance(fps, bool) or not isinstance(fps, (int, float)):
                 raise ConfigError(path, key + ".fps", f"expected a number, got {fps!r}")
