@@ -5,7 +5,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from chakra_tools.common import ToolError, from_dict, load_mapping
+from chakra_tools.common import ToolError
+from chakra_tools.common import load_config as _load_config
 
 from .accel import Accelerator
 from .catalog import Catalog, build_catalog
@@ -71,13 +72,7 @@ def default_config() -> Config:
 
 
 def load_config(path) -> Config:
-    data = load_mapping(path)
-    # converted on its own: from_dict reports an error inside an optional (`X | None`) section under the
-    # section's key only ("workload: expected a number"), this way it names the key ("workload.rate_qps: ...")
-    workload = data.pop("workload", None)
-    cfg = from_dict(Config, data, file=path)
-    if workload is not None:
-        cfg.workload = from_dict(Workload, workload, file=path, key="workload")
+    cfg = _load_config(Config, path)
     cfg.source = str(path)
     return cfg
 
