@@ -427,6 +427,8 @@ MAX_VALUE = 1e15  # an attribute value drawn far outside the corpus is clipped h
 
 def check_architecture(block: object, kinds: Sequence[str]) -> str | None:
     """None if `block` is a well-formed `architecture` block, else the key that is not."""
+    from chakra_tools.synth.blocking import check_channel_law
+
     if not isinstance(block, dict):
         return "architecture"
     names = block.get("descriptors")
@@ -469,7 +471,8 @@ def check_architecture(block: object, kinds: Sequence[str]) -> str | None:
                     isinstance(t, list) and len(t) == 3 and nums([t[0]], 1, 1e18) and nums(t[1], D, MAX_EXPONENT)
                     and all(isinstance(e, int) and e >= 0 for e in t[1]) and nums(t[2], D, 1)
                     and all(isinstance(g, int) for g in t[2]) for t in terms)
-                if not ok or not count_ok(law.get("count")):
+                if not ok or not count_ok(law.get("count")) or (
+                        "channels" in law and not check_channel_law(law["channels"], D)):
                     return f"{where}.attrs.{a}.atoms[{i}]"
             if "rest" in b:
                 r = b["rest"]

@@ -50,8 +50,11 @@ def cli() -> None:
               help="Position bins of the kind chain (phase of the step; 0 = plain order-k chain).")
 @click.option("--describe", "describe", multiple=True, metavar="PREFIX=NAME:VALUE,...",
               help="Architecture descriptors of one of the traces (repeatable; overrides PREFIX.describe.json).")
+@click.option("--channel-block", type=click.IntRange(0, 1024), default=16, show_default=True,
+              help="Channel block of the kernel library the traces ran on (oneDNN fp32 on AVX-512: 16; 8 on "
+                   "AVX2; 0 = none): conv times follow FLOPs with channels rounded up to it.")
 @common_options
-def fit(prefixes, output, order, bins, describe, quiet, debug) -> None:
+def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) -> None:
     from chakra_tools.et import resolve_trace
     from chakra_tools.synth.arch import parse_descriptors
     from chakra_tools.synth.fit import fit as fit_model
@@ -65,7 +68,7 @@ def fit(prefixes, output, order, bins, describe, quiet, debug) -> None:
             raise ToolError(f"--describe {spec!r}: {prefix} is not one of the traces being fitted")
         given[prefix] = parse_descriptors(text, f"--describe {prefix}", sep=":")
     descs = [given.get(p) for p in prefixes] if given else None
-    model = fit_model(list(prefixes), order=order, bins=bins, describe=descs)
+    model = fit_model(list(prefixes), order=order, bins=bins, describe=descs, channel_block=channel_block)
     write_json(output, model)
     c = model["corpus"]
     laws = "with size laws" if "scaling" in model else "no size laws (needs >= 4 traces of different sizes)"

@@ -12,6 +12,7 @@ import numpy as np
 from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
 from chakra_tools.synth.arch import target_vector
+from chakra_tools.synth.blocking import DEFAULT_BLOCK, attach_channel_laws, blocked_factor, channels
 from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, is_comm_kind, node_kind
 from chakra_tools.synth.kriging import fit_correction
 from chakra_tools.synth.model import FORMAT, VERSION, count_table, markov_counts, quantile_table
@@ -34,7 +35,7 @@ def rank_features(g) -> dict:
     nodes = sorted(g.nodes, key=lambda n: n.id)
     index = {n.id: i for i, n in enumerate(nodes)}
     attrs = g.attrs
-    kinds, durations, cpu = [], [], []
+    kinds, durations, cpu, chans = [], [], [], []
     numeric: dict[str, list] = {a: [] for a in NUMERIC_ATTRS}
     data_dist, ctrl_dist, data_fanin, ctrl_fanin, pg_sizes = [], [], [], [], []
     for i, n in enumerate(nodes):
@@ -45,6 +46,7 @@ def rank_features(g) -> dict:
         for name in NUMERIC_ATTRS:
             v = a.get(name)
             numeric[name].append(None if v is None or isinstance(v, (list, str)) else float(v))
+        chans.append(channels(n.name, n.inputs.shapes) if numeric["num_ops"][-1] is not None else None)
         dd = [i - index[d] for d in dict.fromkeys(n.data_deps) if d in index and index[d] < i]
         cd = [i - index[d] for d in dict.fromkeys(n.ctrl_deps) if d in index and index[d] < i]
         data_dist.append(dd)
@@ -53,7 +55,8 @@ def rank_features(g) -> dict:
         ctrl_fanin.append(len(cd))
         pg_sizes.append(str(a.get("pg_name", "") or ""))
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, "data_dist": data_dist,
-            "ctrl_dist": ctrl_dist, "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "pg": pg_sizes}
+            "ctrl_dist": ctrl_dist, "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "pg": pg_sizes,
+            "channels": chans}
 
 
 def _trace_values(tk: dict, name: str, has_work: bool) -> list:
@@ -98,12 +101,13 @@ def rank_size(g, f: dict | None = None) -> dict:
 
 
 def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins: int = DEFAULT_BINS,
-        describe: Sequence[dict[str, float] | None] | None = None) -> dict:
+        describe: Sequence[dict[str, float] | None] | None = None, channel_block: int = DEFAULT_BLOCK) -> dict:
     """Fit a model (a JSON-able dict) on the traces at `prefixes` (each `<prefix>.<rank>.et`).
 
     `describe` gives each trace's architecture descriptors ({"width": 320, "depth": 3}); an entry that is None
     (or no `describe` at all) is read from `<prefix>.describe.json` when that exists. When every trace has them,
-    the model learns the architecture laws (arch.py) too."""
+    the model learns the architecture laws (arch.py) too. `channel_block`: the kernel library's channel block
+    (blocking.py; 0 or 1 = none): conv kinds get a work model on blocked FLOPs, their atoms channel laws."""
     if not prefixes:
         raise ToolError("fit needs at least one trace")
     descs = trace_descriptions(prefixes, describe)
@@ -111,6 +115,8 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         raise ToolError(f"--order must be between 0 and 8, got {order}")
     if bins < 0 or bins > 1024:
         raise ToolError(f"--bins must be between 0 and 1024, got {bins}")
+    if channel_block < 0 or channel_block > 1024:
+        raise ToolError(f"--channel-block must be between 0 and 1024, got {channel_block}")
     traces = [Trace.load(p) for p in prefixes]
     rank_feats = []  # (trace index, rank, features), ranks with nodes only
     rank_sizes: list[list[dict]] = [[] for _ in traces]  # per trace, per rank: nodes, comm bytes, compute path
@@ -130,6 +136,8 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     per_kind: dict[str, dict] = defaultdict(lambda: defaultdict(list))
     # the same values per trace, for the size laws: per_trace[trace index][kind][attribute] -> values
     per_trace: list[dict[str, dict[str, list]]] = [defaultdict(lambda: defaultdict(list)) for _ in traces]
+    # per trace, kind and num_ops value: the (input, output) channel pairs of the conv nodes doing it
+    conv_channels: list[dict[str, dict[float, set]]] = [defaultdict(lambda: defaultdict(set)) for _ in traces]
     for j, _r, f in rank_feats:
         t, tk = traces[j], per_trace[j]
         for i, k in enumerate(f["kinds"]):
@@ -140,6 +148,12 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 tk[k]["duration_work" if work else "duration_plain"].append(f["durations"][i])
             if work:
                 pk["work"].append((f["numeric"]["num_ops"][i], f["durations"][i]))
+                ch = f["channels"][i]
+                factor = blocked_factor(*ch, channel_block) if ch is not None else 1.0
+                pk["work_blocked"].append((f["numeric"]["num_ops"][i] * factor, f["durations"][i]))
+                pk["blocked"].append(factor != 1.0)
+                if ch is not None:
+                    conv_channels[j][k][f["numeric"]["num_ops"][i]].add(ch)
             else:
                 pk["duration_plain"].append(f["durations"][i])
             pk["duration"].append(f["durations"][i])
@@ -175,6 +189,8 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         if wm is not None:  # durations of the nodes that carry num_ops follow their FLOPs; the others' table
             st["work"] = wm
             st["duration_us"] = quantile_table(pk.get("duration_plain", []))
+            if any(pk["blocked"]):  # some of its nodes run on padded layouts: their time follows blocked FLOPs
+                st["work_blocked"] = work_model(pk["work_blocked"])
         for name in NUMERIC_ATTRS:
             vals = pk.get(name, [])
             if vals:
@@ -219,11 +235,15 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                        "duration_log_sd": round(log_sd, 4)},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},
     }
+    if any("work_blocked" in st for st in kind_stats.values()):
+        model["channel_block"] = channel_block
     scaling = fit_scaling(kind_stats, per_trace, rank_sizes)
     if scaling is not None:
         model["scaling"] = scaling
     if descs is not None and len(descs) >= MIN_TRACES and len({tuple(sorted(d.items())) for d in descs}) > 1:
         model["architecture"] = _fit_architecture(descs, per_trace, rank_feats, [len(rs) for rs in rank_sizes])
+        if "channel_block" in model:
+            attach_channel_laws(model["architecture"], descs, conv_channels)
         if scaling is not None:
             correction = fit_time_correction(model, descs, rank_sizes)
             if correction is not None:

@@ -27,6 +27,7 @@ from chakra_tools.common import ToolError, atomic_group, atomic_write
 from chakra_tools.et import NodeType, make_attr, rank_path, write_et
 from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth.arch import check_architecture, predict_architecture, target_vector
+from chakra_tools.synth.blocking import atom_factors
 from chakra_tools.synth.features import comm_type_of, is_comm_kind, node_type_of
 from chakra_tools.synth.kriging import predict_correction
 from chakra_tools.synth.model import (
@@ -60,9 +61,10 @@ def check_model(model: object, source: str = "model") -> dict:
     order = model["order"]
     if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= 8:
         raise ToolError(f"{source}: 'order' must be an integer 0..8, got {order!r}")
-    bins = model.get("position_bins", 0)
-    if not isinstance(bins, int) or isinstance(bins, bool) or not 0 <= bins <= 1024:
-        raise ToolError(f"{source}: 'position_bins' must be an integer 0..1024, got {bins!r}")
+    for key, default in (("position_bins", 0), ("channel_block", 0)):
+        v = model.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 1024:
+            raise ToolError(f"{source}: '{key}' must be an integer 0..1024, got {v!r}")
     kinds, stats, markov = model["kinds"], model["kind_stats"], model["markov"]
     if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) for k in kinds):
         raise ToolError(f"{source}: 'kinds' must be a non-empty list of kind names")
@@ -90,10 +92,11 @@ def check_model(model: object, source: str = "model") -> dict:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map counts to non-negative integers")
             if tab and sum(tab.values()) <= 0:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
-        wm = st.get("work")
-        if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us"), wm.get("us_per_op")])
-                                   and numbers(wm.get("log_residual"), lo=-50.0, hi=50.0)):
-            raise ToolError(f"{source}: kind_stats['{k}'].work must hold overhead_us, us_per_op, log_residual")
+        for key in ("work", "work_blocked"):
+            wm = st.get(key)
+            if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us"), wm.get("us_per_op")])
+                                       and numbers(wm.get("log_residual"), lo=-50.0, hi=50.0)):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must hold overhead_us, us_per_op, log_residual")
         frac = st.get("attr_fraction", {})
         if not isinstance(frac, dict) or not set(frac) <= set(_TABLES) or not _numbers(list(frac.values()), hi=1.0):
             raise ToolError(f"{source}: kind_stats['{k}'].attr_fraction must map attributes to fractions 0..1")
@@ -173,8 +176,14 @@ def resolve_architecture(model: dict, describe: dict[str, float]) -> tuple[Archi
     if block is None:
         raise ToolError("--describe needs a model with architecture laws (fitted on >= 4 traces of different "
                         "sizes that all have descriptors: PREFIX.describe.json or fit --describe)")
-    pred = predict_architecture(block, target_vector(block, describe))
+    x = target_vector(block, describe)
+    pred = predict_architecture(block, x)
     arch = Architecture(pred["kind_counts"], pred["attrs"])
+    if "channel_block" in model:  # each conv atom's blocked factor at this model's channel counts
+        for k, entry in block["kinds"].items():
+            spec = arch.attrs.get(k, {}).get("num_ops")
+            if spec is not None:
+                spec["factors"] = atom_factors(entry["attrs"]["num_ops"]["atoms"], x, model["channel_block"])
     nodes = sum(arch.kind_counts.values())
     if nodes < 1:
         raise ToolError("--describe: the architecture laws give no nodes for this model")
@@ -199,7 +208,7 @@ def described(model: dict, describe: dict[str, float]) -> tuple[Architecture, Ta
         # the bottom-up expectation over the architecture's own kind counts and atoms (not the corpus kind mix),
         # without the cost law: once every big op carries its FLOPs the aggregate law only adds its extrapolation
         # error (cross-validation, docs/chakra-synth.md)
-        bottom_up = expected_compute_us(apply_architecture(stats, arch), target.nodes, arch.kind_counts)
+        bottom_up = expected_compute_us(blocked(apply_architecture(stats, arch), arch), target.nodes, arch.kind_counts)
         rate = bottom_up / max(target.nodes, 1)
         block = model["architecture"]
         x = np.log(target_vector(block, describe))
@@ -222,6 +231,18 @@ def apply_architecture(stats: dict, arch: Architecture) -> dict:
             st[a] = mixture_table(spec)
             st["attr_fraction"] = {**st.get("attr_fraction", {}), a: round(min(carriers / n, 1.0), 4)}
         out[k] = st
+    return out
+
+
+def blocked(stats: dict, arch: Architecture) -> dict:
+    """kind_stats for the time of a described model: a kind with a blocked work model (blocking.py) is timed by it,
+    on its atoms' FLOPs times their blocked factors."""
+    out = dict(stats)
+    for k, st in stats.items():
+        spec = arch.attrs.get(k, {}).get("num_ops")
+        if "work_blocked" in st and spec is not None and "factors" in spec and "num_ops" in st:
+            out[k] = {**st, "work": st["work_blocked"],
+                      "num_ops": mixture_table({**spec, "values": spec["values"] * spec["factors"]})}
     return out
 
 
