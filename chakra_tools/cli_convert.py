@@ -26,7 +26,7 @@ from chakra_tools.convert.jsonio import doc_to_et, et_to_doc, write_json_doc
 from chakra_tools.convert.kineto import KinetoDurations
 from chakra_tools.convert.pytorch import convert_trace
 from chakra_tools.convert.text import convert_text
-from chakra_tools.et import ETWriter, rank_path
+from chakra_tools.et import ETWriter, check_no_stale_outputs, rank_path
 from chakra_tools.graph import Trace
 from chakra_tools.inspect import summarize
 from chakra_tools.validate import check_trace, errors
@@ -89,6 +89,7 @@ def pytorch_cmd(inputs, prefix, kineto, gz, as_json, quiet, debug):
     for c in converted:
         groups.update(c.process_groups)
     targets = outs + ([groups_path] if groups else [])
+    check_no_stale_outputs(prefix, targets)
     with atomic_group(targets) as tmps:
         for tmp, c in zip(tmps, converted):
             with ETWriter(tmp, c.metadata, compress=gz) as w:
@@ -126,6 +127,7 @@ def text_cmd(input_path, prefix, npus, passes, time_unit, quiet, debug):
     outs = [rank_path(prefix, r) for r in range(npus)]
     for o in outs:
         check_not_input(o, [input_path])
+    check_no_stale_outputs(prefix, outs)
     with atomic_group(outs) as tmps:
         for tmp, (meta, nodes) in zip(tmps, per_npu):
             with ETWriter(tmp, meta) as w:

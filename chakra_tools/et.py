@@ -448,6 +448,19 @@ def find_rank_files(prefix: str | os.PathLike) -> dict[int, Path]:
     return dict(sorted(out.items()))
 
 
+def check_no_stale_outputs(prefix: str | os.PathLike, written: Iterable[str | os.PathLike]) -> None:
+    """Refuse to write a trace at `prefix` where rank files or a comm-groups sidecar of an earlier trace would
+    remain beside the new files (a 2-rank trace written over a 4-rank one would read as a mixed 4-rank trace)."""
+    keep = {Path(p).resolve() for p in written}
+    groups = Path(f"{prefix}.comm_groups.json")
+    old = [*find_rank_files(prefix).values(), *([groups] if groups.is_file() else [])]
+    stale = [p for p in old if p.resolve() not in keep]
+    if stale:
+        names = ", ".join(str(p) for p in stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+        raise ToolError(f"{prefix}: already holds {names}, which this run would not replace (the trace would mix "
+                        "old and new files): remove them or choose another prefix")
+
+
 def trace_inputs(spec: str | os.PathLike) -> list[Path]:
     """Every file reading the trace `spec` uses: its rank files and, when there is one, its comm-groups sidecar
     (what an output must never overwrite)."""

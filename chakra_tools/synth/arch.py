@@ -65,6 +65,8 @@ def parse_descriptors(text: str, source: str = "--describe", sep: str = "=") -> 
         name, s, value = part.partition(sep)
         if not s:
             raise ToolError(f"{source}: expected NAME{sep}VALUE pairs separated by commas, got {part!r}")
+        if name.strip() in out:
+            raise ToolError(f"{source}: {name.strip()} is given twice")
         out[name.strip()] = _value(value.strip(), f"{source}: {name.strip()}")
     return check_descriptors(out, source)
 
@@ -433,8 +435,8 @@ def check_architecture(block: object, kinds: Sequence[str]) -> str | None:
         return "architecture"
     names = block.get("descriptors")
     if not (isinstance(names, list) and 1 <= len(names) <= 4 and all(isinstance(n, str) and _NAME.match(n)
-                                                                      for n in names) and len(set(names)) == len(names)):
-        return "architecture.descriptors"
+                                                                      for n in names) and names == sorted(set(names))):
+        return "architecture.descriptors"  # sorted, as fit writes them: the laws' exponents follow that order
     D = len(names)
 
     def nums(v: object, length: int | None = None, hi: float = 1e30) -> bool:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from chakra_tools.common import (
+    PLOT,
     SIZE,
     ToolError,
+    check_distinct_outputs,
     check_expected,
     check_not_input,
     common_options,
@@ -22,6 +24,8 @@ from chakra_tools.common import (
     version_option,
     write_json,
 )
+
+MAX_RANKS = 16384
 
 
 @click.group(help="Learn the statistics of Chakra ETs and synthesize new ones.\n\n"
@@ -55,19 +59,29 @@ def cli() -> None:
                    "AVX2; 0 = none): conv times follow FLOPs with channels rounded up to it.")
 @common_options
 def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) -> None:
-    from chakra_tools.et import resolve_trace
-    from chakra_tools.synth.arch import parse_descriptors
+    from pathlib import Path
+
+    from chakra_tools.et import trace_inputs
+    from chakra_tools.synth.arch import parse_descriptors, sidecar_path
     from chakra_tools.synth.fit import fit as fit_model
-    check_not_input(output, [f for p in prefixes for f in resolve_trace(p).values()])
-    given: dict[str, dict] = {}
+    key = {p: Path(p).resolve() for p in prefixes}
+    seen: dict[Path, str] = {}
+    for p in prefixes:
+        if key[p] in seen:
+            raise ToolError(f"{p}: given twice (as {seen[key[p]]} and {p}); each trace counts once")
+        seen[key[p]] = p
+    check_not_input(output, [f for p in prefixes for f in (*trace_inputs(p), sidecar_path(p))])
+    given: dict[Path, dict] = {}
     for spec in describe:
         prefix, sep, text = spec.rpartition("=")
         if not sep or not prefix:
             raise ToolError(f"--describe {spec!r}: expected PREFIX=NAME:VALUE,... (e.g. et/a=width:64,depth:2)")
-        if prefix not in prefixes:
+        if Path(prefix).resolve() not in seen:
             raise ToolError(f"--describe {spec!r}: {prefix} is not one of the traces being fitted")
-        given[prefix] = parse_descriptors(text, f"--describe {prefix}", sep=":")
-    descs = [given.get(p) for p in prefixes] if given else None
+        if Path(prefix).resolve() in given:
+            raise ToolError(f"--describe {spec!r}: {prefix} is described twice")
+        given[Path(prefix).resolve()] = parse_descriptors(text, f"--describe {prefix}", sep=":")
+    descs = [given.get(key[p]) for p in prefixes] if given else None
     model = fit_model(list(prefixes), order=order, bins=bins, describe=descs, channel_block=channel_block)
     write_json(output, model)
     c = model["corpus"]
@@ -86,7 +100,9 @@ def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) ->
                   "-o synth/w320 --ranks 2 --describe width=320,depth=3 --seed 1")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, help="Output prefix: writes PREFIX.<rank>.et.")
-@click.option("--ranks", type=click.IntRange(1, 1 << 20), required=True, help="Number of ranks.")
+@click.option("--ranks", type=click.IntRange(1, MAX_RANKS), required=True,
+              help=f"Number of ranks (at most {MAX_RANKS}: every rank file lists the world group, so a trace's "
+                   "bytes grow with ranks squared).")
 @click.option("--nodes", type=click.IntRange(1, 1 << 26), default=None,
               help="Nodes per rank (default: the size law's value at --param-bytes, else the corpus median).")
 @click.option("--seed", default=0, show_default=True, help="Random seed (same seed -> same bytes).")
@@ -157,19 +173,22 @@ def describe(trace, as_json, quiet, debug) -> None:
 @click.option("--network", type=click.Path(dir_okay=False), default=None, help="astra-run network config.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-o", "--output", default=None, help="Write the JSON report here.")
-@click.option("--plot", default=None, help="Write CDFs per attribute and the kind mix (.png/.svg/.pdf).")
+@click.option("--plot", type=PLOT, default=None, help="Write CDFs per attribute and the kind mix (.png/.svg/.pdf).")
 @regression_options
 @common_options
 def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, quiet, debug) -> None:
+    from chakra_tools.et import trace_inputs
+    from chakra_tools.synth.arch import sidecar_path
     from chakra_tools.synth.compare import compare as compare_traces
     for f in (system, network):
         if f is not None:
             require_file(f)
+    inputs = [*trace_inputs(a), *trace_inputs(b), system, network]
+    check_distinct_outputs({"-o": output, "--plot": plot})
+    protected = [i for i in inputs if i is not None] + [sidecar_path(a), sidecar_path(b)]  # the traces' own files
+    check_not_input(output, protected)
+    check_not_input(plot, protected)
     report = compare_traces(a, b, system, network)
-    from chakra_tools.et import resolve_trace
-    inputs = [*resolve_trace(a).values(), *resolve_trace(b).values(), system, network]
-    check_not_input(output, [i for i in inputs if i is not None])
-    check_not_input(plot, [i for i in inputs if i is not None])
     report["provenance"] = provenance("chakra-synth", [i for i in inputs if i is not None])
     emit_report(report, output=output, as_json=as_json)
     if plot:

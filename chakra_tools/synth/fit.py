@@ -289,14 +289,16 @@ def trace_descriptions(prefixes: Sequence, describe: Sequence | None) -> list[di
              for p, d in zip(prefixes, given)]
     if all(d is None for d in descs):
         return None
-    with_d = next(d for d in descs if d is not None)
     for p, d in zip(prefixes, descs):
         if d is None:
             raise ToolError(f"{p}: no architecture descriptors ({p}.describe.json or --describe {p}=NAME:VALUE,...) "
                             "while other traces have them")
-        if sorted(d) != sorted(with_d):
-            raise ToolError(f"{p}: descriptors {', '.join(sorted(d))} differ from the other traces' "
-                            f"({', '.join(sorted(with_d))})")
+    # the odd one out is the trace whose names most others do not share
+    sets = [tuple(sorted(d)) for d in descs]
+    common = max(set(sets), key=lambda s: (sets.count(s), s))
+    for p, s in zip(prefixes, sets):
+        if s != common:
+            raise ToolError(f"{p}: descriptors {', '.join(s)} differ from the other traces' ({', '.join(common)})")
     return descs
 
 

@@ -20,13 +20,14 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from chakra_tools.common import ToolError, atomic_group, atomic_write
-from chakra_tools.et import NodeType, make_attr, rank_path, write_et
+from chakra_tools.common import ToolError, atomic_group, warn
+from chakra_tools.et import NodeType, check_no_stale_outputs, make_attr, rank_path, write_et
 from chakra_tools.schema import et_def_pb2 as pb
-from chakra_tools.synth.arch import check_architecture, predict_architecture, target_vector
+from chakra_tools.synth.arch import MAX_VALUE, check_architecture, predict_architecture, target_vector
 from chakra_tools.synth.blocking import atom_factors
 from chakra_tools.synth.features import comm_type_of, is_comm_kind, node_type_of
 from chakra_tools.synth.kriging import predict_correction
@@ -47,6 +48,11 @@ _TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance"
 def _numbers(values: object, hi: float = 1e18) -> bool:
     """A list of finite numbers in [0, hi] (what every quantile table of a model is)."""
     return numbers(values, lo=0, hi=hi)
+
+
+def _sorted_table(values: object) -> bool:
+    """A quantile table: a non-decreasing list of finite numbers in [0, 1e18] (empty: nothing observed)."""
+    return _numbers(values) and all(a <= b for a, b in zip(values, values[1:]))
 
 
 def check_model(model: object, source: str = "model") -> dict:
@@ -78,13 +84,19 @@ def check_model(model: object, source: str = "model") -> dict:
             for k, v in nxt.items())
         if not ok:
             raise ToolError(f"{source}: markov['{ctx}'] must map kind indices (< {len(kinds)}) to positive counts")
-    if not _numbers(model["nodes_per_rank"]):
-        raise ToolError(f"{source}: 'nodes_per_rank' must be a list of non-negative numbers")
+    if not (_sorted_table(model["nodes_per_rank"]) and model["nodes_per_rank"] and all(1 <= v <= MAX_DESCRIBED_NODES
+                                                           for v in model["nodes_per_rank"])):
+        raise ToolError(f"{source}: 'nodes_per_rank' must be a sorted list of numbers 1..{MAX_DESCRIBED_NODES}")
     for k in kinds:
         st = stats[k]
         for key in _TABLES:
-            if key in st and not _numbers(st[key]):
-                raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a list of non-negative numbers")
+            if key in st and not (_sorted_table(st[key]) and (key != "group_fraction"
+                                                               or all(v <= 1 for v in st[key]))):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a list of non-negative numbers in "
+                                "ascending order" + (" (fractions <= 1)" if key == "group_fraction" else ""))
+        c = st.get("count")
+        if not (isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 1 << 40):
+            raise ToolError(f"{source}: kind_stats['{k}'].count must be a non-negative integer, got {c!r}")
         for key in ("data_fanin", "ctrl_fanin"):
             tab = st.get(key, {})
             if not isinstance(tab, dict) or not all(str(a).isdigit() and int(a) < 1 << 16 and isinstance(b, int)
@@ -94,7 +106,8 @@ def check_model(model: object, source: str = "model") -> dict:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
         for key in ("work", "work_blocked"):
             wm = st.get(key)
-            if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us"), wm.get("us_per_op")])
+            if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us")], hi=1e9)
+                                       and _numbers([wm.get("us_per_op")], hi=1e3)
                                        and numbers(wm.get("log_residual"), lo=-50.0, hi=50.0)):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must hold overhead_us, us_per_op, log_residual")
         frac = st.get("attr_fraction", {})
@@ -179,6 +192,9 @@ def resolve_architecture(model: dict, describe: dict[str, float]) -> tuple[Archi
     x = target_vector(block, describe)
     pred = predict_architecture(block, x)
     arch = Architecture(pred["kind_counts"], pred["attrs"])
+    if any(np.any(spec["values"] >= MAX_VALUE) for a in arch.attrs.values() for spec in a.values()):
+        warn(f"--describe: some attribute values reach {MAX_VALUE:g}, where they are clipped: the description is "
+             f"far outside the corpus the model was fitted on ({', '.join(f'{n} {v[0]:g}..{v[1]:g}' for n, v in zip(block['descriptors'], block['range']))})")
     if "channel_block" in model:  # each conv atom's blocked factor at this model's channel counts
         for k, entry in block["kinds"].items():
             spec = arch.attrs.get(k, {}).get("num_ops")
@@ -588,16 +604,21 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     meta_values = str([json.dumps(pg_list)])
     meta = pb.GlobalMetadata(version="0.0.4")
     paths = [rank_path(prefix, r) for r in range(ranks)]
-    with atomic_group(paths) as tmps:
-        for r, tmp in enumerate(tmps):
-            write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values,
-                                              None if rate is None else float(rate)))
-    files = [str(p) for p in paths]
-    if groups:
-        gpath = f"{prefix}.comm_groups.json"
-        with atomic_write(gpath) as fh:
-            fh.write(json.dumps(groups, indent=2) + "\n")
-        files.append(gpath)
+    gpath = Path(f"{prefix}.comm_groups.json")
+    check_no_stale_outputs(prefix, [*paths, *([gpath] if groups else [])])
+    with atomic_group([*paths, *([gpath] if groups else [])]) as tmps:
+        for r, tmp in enumerate(tmps[:ranks]):
+            try:
+                write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values,
+                                                  None if rate is None else float(rate)))
+            except ValueError as e:
+                if "out of range" not in str(e):
+                    raise
+                raise ToolError(f"{prefix}: this target's sizes or durations exceed an ET's 64-bit fields ({e}): "
+                                "--param-bytes, --flops, --describe or --scale-* is too large for this model") from None
+        if groups:
+            tmps[-1].write_text(json.dumps(groups, indent=2) + "\n")
+    files = [str(p) for p in [*paths, *([gpath] if groups else [])]]
     coll = [i for i, k in enumerate(program.kinds) if k.startswith("COLL:")]
     out = {"ranks": ranks, "nodes_per_rank": nodes, "collectives_per_rank": len(coll),
            "p2p_per_rank": len(program.p2p), "comm_bytes_per_rank": int(sum(program.comm_size[i] for i in coll)),

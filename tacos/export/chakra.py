@@ -10,7 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from chakra_tools.common import atomic_group
-from chakra_tools.et import CommType, ETWriter, GlobalMetadata, Node, NodeType, make_attr, rank_path
+from chakra_tools.et import (
+    CommType,
+    ETWriter,
+    GlobalMetadata,
+    Node,
+    NodeType,
+    check_no_stale_outputs,
+    make_attr,
+    rank_path,
+)
 from tacos.schedule import Schedule
 
 COMM_TYPE = {"all-gather": CommType.ALL_GATHER, "reduce-scatter": CommType.REDUCE_SCATTER,
@@ -46,6 +55,7 @@ def write_ets(s: Schedule, prefix: str | Path) -> list[Path]:
     meta.attr.extend([make_attr("comm_type", int(COMM_TYPE[s.collective])), make_attr("comm_size", s.size),
                       make_attr("chunks_per_npu", s.chunks_per_npu)])
     outs = [rank_path(prefix, r) for r in range(n)]
+    check_no_stale_outputs(prefix, outs)
     with atomic_group(outs) as tmps:
         for tmp, ns in zip(tmps, nodes):
             with ETWriter(tmp, meta) as w:

@@ -314,4 +314,4 @@ def test_compare_plot(tmp_path):
     assert res.exit_code == 0, res.output
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = CliRunner().invoke(cli, ["compare", TRAIN[0], TRAIN[1], "--plot", str(tmp_path / "c.txt"), "-q"])
-    assert res.exit_code == 1 and not (tmp_path / "c.txt").exists()
+    assert res.exit_code == 2 and not (tmp_path / "c.txt").exists()  # a usage error, before any work

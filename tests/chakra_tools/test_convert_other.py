@@ -279,3 +279,16 @@ def test_a_later_json_version_is_refused(tmp_path):
     with pytest.raises(ToolError, match="version 2 is not supported"):
         doc_to_et(f, tmp_path / "v2.et")
     assert not (tmp_path / "v2.et").exists()
+
+
+def test_a_prefix_holding_more_ranks_is_not_mixed(tmp_path):
+    """A 2-NPU conversion over a 4-NPU trace's prefix would leave ranks 2 and 3 behind: refused, nothing written."""
+    def convert(npus):
+        return subprocess.run([BIN / "chakra-convert", "text", DATA / "hybrid.txt", "--npus", str(npus), "-o",
+                               tmp_path / "t", "-q"], capture_output=True, text=True)
+    assert convert(4).returncode == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    r = convert(2)
+    assert r.returncode == 1 and "already holds" in r.stderr and "t.2.et" in r.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert convert(4).returncode == 0  # the same ranks again: replaced in place

@@ -1,0 +1,111 @@
+"""chakra-synth's refusals (a review's findings): outputs over a trace's sidecars, a prefix holding another trace's
+rank files, ambiguous descriptors, model files that pass the old structural checks but are nonsense, sizes beyond
+an ET's 64-bit fields. Each is one line, exit 1 or 2, and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chakra_tools.synth.cli import cli
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "synth"
+MODEL = Path(__file__).resolve().parents[2] / "examples" / "configs" / "chakra-synth" / "mlp.model.json"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def message(res) -> str:
+    return str(res.exception) + res.output
+
+
+@pytest.fixture()
+def traces(tmp_path):
+    for name in ("mlp_64x1", "mlp_64x3"):
+        for f in DATA.glob(f"{name}.*"):
+            shutil.copy(f, tmp_path / f.name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("sidecar", ["describe.json", "comm_groups.json"])
+def test_fit_and_compare_never_overwrite_a_traces_sidecar(traces, sidecar):
+    target = traces / f"mlp_64x1.{sidecar}"
+    before = target.read_bytes()
+    res = run("fit", traces / "mlp_64x1", traces / "mlp_64x3", "-o", target, "-q")
+    assert res.exit_code == 1 and "refusing to overwrite an input file" in message(res)
+    res = run("compare", traces / "mlp_64x1", traces / "mlp_64x3", "-o", target, "-q")
+    assert res.exit_code == 1 and "refusing to overwrite an input file" in message(res)
+    assert target.read_bytes() == before
+
+
+def test_fit_refuses_a_trace_twice_and_a_second_description(traces):
+    a, b = traces / "mlp_64x1", traces / "mlp_64x3"
+    res = run("fit", a, b, f"{traces}/./mlp_64x1", "-o", traces / "m.json", "-q")
+    assert res.exit_code == 1 and "given twice" in message(res)
+    res = run("fit", a, b, "--describe", f"{a}=width:64,depth:1", "--describe", f"{traces}/./mlp_64x1=width:64,depth:2",
+              "-o", traces / "m.json", "-q")
+    assert res.exit_code == 1 and "is described twice" in message(res)
+    res = run("fit", a, b, "--describe", f"{a}=width:64,depth:1,depth:2", "-o", traces / "m.json", "-q")
+    assert res.exit_code == 1 and "depth is given twice" in message(res)
+    assert not (traces / "m.json").exists()
+
+
+def test_the_trace_with_the_odd_descriptors_is_named(traces):
+    (traces / "mlp_64x1.describe.json").write_text('{"width": 64}\n')
+    res = run("fit", traces / "mlp_64x1", traces / "mlp_64x3", DATA / "mlp_96x2", "-o", traces / "m.json", "-q")
+    assert res.exit_code == 1
+    assert message(res).startswith(f"{traces / 'mlp_64x1'}: descriptors width differ from the other traces' "
+                                   "(depth, width)")
+
+
+def test_sample_refuses_a_prefix_holding_another_traces_files(tmp_path):
+    assert run("sample", MODEL, "-o", tmp_path / "y", "--ranks", "4", "--seed", "1", "-q").exit_code == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    res = run("sample", MODEL, "-o", tmp_path / "y", "--ranks", "2", "--seed", "2", "-q")
+    assert res.exit_code == 1 and "already holds" in message(res) and "y.2.et" in message(res)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing written
+    assert run("sample", MODEL, "-o", tmp_path / "y", "--ranks", "4", "--seed", "2", "-q").exit_code == 0
+
+
+def test_sizes_beyond_64_bits_name_the_options(tmp_path):
+    res = run("sample", MODEL, "-o", tmp_path / "x", "--ranks", "2", "--param-bytes", "1e17", "-q")
+    assert res.exit_code == 1 and "exceed an ET's 64-bit fields" in message(res) and "--param-bytes" in message(res)
+    assert "malformed model" not in message(res) and not list(tmp_path.iterdir())
+
+
+def test_ranks_are_bounded():
+    res = run("sample", MODEL, "-o", "unused", "--ranks", "100000")
+    assert res.exit_code == 2 and "--ranks" in res.output
+
+
+def test_a_far_description_warns_that_values_are_clipped(tmp_path, capsys):
+    res = CliRunner().invoke(cli, ["sample", str(MODEL), "-o", str(tmp_path / "w"), "--ranks", "2", "--describe",
+                                   "width=1e9,depth=2", "-q"])
+    assert res.exit_code == 0
+    assert "where they are clipped" in capsys.readouterr().err + res.output
+
+
+@pytest.mark.parametrize("edit,message_part", [
+    (lambda m: m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__("count", -3), "count must be a non-negative integer"),
+    (lambda m: m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__("count", "abc"), "count must be a non-negative integer"),
+    (lambda m: m["kind_stats"]["COMP:matmul"]["duration_us"].reverse(), "in ascending order"),
+    (lambda m: m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__("group_fraction", [5.0] * 5), "fractions <= 1"),
+    (lambda m: m["kind_stats"]["COMP:matmul"]["work"].__setitem__("us_per_op", 1e18), "work must hold"),
+    (lambda m: m.__setitem__("nodes_per_rank", [1e15] * 5), "'nodes_per_rank' must be a sorted list"),
+    (lambda m: m.__setitem__("nodes_per_rank", [0] * 5), "'nodes_per_rank' must be a sorted list"),
+    (lambda m: m["architecture"]["descriptors"].reverse(), "architecture.descriptors"),
+])
+def test_nonsense_in_a_model_file_is_named(tmp_path, edit, message_part):
+    m = json.loads(MODEL.read_text())
+    edit(m)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(m))
+    res = run("sample", bad, "-o", tmp_path / "s", "--ranks", "2", "-q")
+    assert res.exit_code == 1 and message_part in message(res) and str(bad) in message(res)
+    assert not list(tmp_path.glob("s.*"))
