@@ -85,3 +85,29 @@ def test_bad_expect_file_fails_before_any_output(tool, tmp_path):
         assert r.returncode == 1 and "Traceback" not in r.stderr, (bad, r.stderr)
         assert r.stderr.strip().count("\n") == 0 and str(expect) in r.stderr, (bad, r.stderr)
         assert not out.exists(), bad
+
+
+# a valid command line of each tool with a figure output, written to {plot} (paths relative to the repository)
+PLOTS = {
+    "chakra-synth": ["compare", "tests/data/synth/mlp_64x1", "tests/data/synth/mlp_64x3", "--plot", "{plot}"],
+    "tacos-synth": ["--topology", "examples/configs/tacos-synth/torus4x4.yml", "--collective", "all-gather",
+                    "--size", "1MiB", "--plot", "{plot}"],
+    "sushi-serve": ["tests/data/sushi/small_menu.yml", "--policy", "sushi", "--plot", "{plot}"],
+    "vegeta-sim": ["--layers", "bert-base", "--sparsity", "2:4", "--plot", "{plot}"],
+    "xrbench-run": ["--scenario", "ar_gaming", "--plot", "{plot}"],
+}
+
+
+@pytest.mark.parametrize("tool", sorted(PLOTS))
+def test_a_figure_is_png_svg_or_pdf_and_the_same_bytes_every_run(tool, tmp_path):
+    def run(plot, *extra):
+        return _run(tool, *[a.replace("{plot}", str(tmp_path / plot)) for a in PLOTS[tool]], *extra, "-q", cwd=REPO)
+    for bad in ("p.gif", "noext"):
+        r = run(bad, "-o" if tool != "vegeta-sim" else "--report", str(tmp_path / "o.json"))
+        assert r.returncode == 2 and f"{bad}: expected a .png, .svg, .pdf file name" in r.stderr, r.stderr
+        assert list(tmp_path.iterdir()) == []  # a usage error: before any output
+    for ext in ("svg", "pdf"):
+        assert run(f"a.{ext}").returncode == 0 and run(f"b.{ext}").returncode == 0
+        data = (tmp_path / f"a.{ext}").read_bytes()
+        assert data == (tmp_path / f"b.{ext}").read_bytes(), ext
+        assert b"/CreationDate" not in data and b"<dc:date>" not in data  # what runs a second apart differ in

@@ -7,17 +7,13 @@ import pytest
 
 from sushi.cli import main
 
+from ..cli_run import run_main
+
 PY = [sys.executable, "-m", "sushi.cli"]
 
 
 def run(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_main(main, capsys, *args)
 
 
 def test_report_keys_and_outputs(tmp_path, capsys):

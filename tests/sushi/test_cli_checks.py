@@ -9,24 +9,13 @@ from chakra_tools.common import ToolError
 from sushi.cli import main
 from sushi.workload import Dist, Phase, Workload, generate
 
+from ..cli_run import one_error, run_main
+
 SMALL_MENU = Path(__file__).resolve().parents[1] / "data" / "sushi" / "small_menu.yml"
 
 
 def run(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error(code, err):
-    """The run failed with exit 1 and exactly one stderr line; return it."""
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == 1 and len(lines) == 1, err
-    return lines[0]
+    return run_main(main, capsys, *args)
 
 
 @pytest.mark.parametrize("workload,message", [
@@ -92,13 +81,3 @@ def test_bad_output_path_writes_nothing(tmp_path, capsys, monkeypatch, args, mes
     assert one_error(code, err) == f"sushi-serve: error: {message}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
 
-
-@pytest.mark.parametrize("ext", ["svg", "pdf"])
-def test_plot_bytes_identical_across_runs(tmp_path, capsys, monkeypatch, ext):
-    monkeypatch.chdir(tmp_path)
-    for name in ("a", "b"):
-        code, _, err = run(capsys, str(SMALL_MENU), "--policy", "sushi", "-q", "--plot", f"{name}.{ext}")
-        assert code == 0, err
-    data = (tmp_path / f"a.{ext}").read_bytes()
-    assert data == (tmp_path / f"b.{ext}").read_bytes()
-    assert b"/CreationDate" not in data and b"<dc:date>" not in data   # what two runs a second apart differ in

@@ -7,17 +7,13 @@ import pytest
 
 from vegeta.cli import main
 
+from ..cli_run import run_main
+
 TRANSFORMER = Path(__file__).resolve().parents[1] / "data" / "vegeta" / "transformer.0.et"
 
 
 def run(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_main(main, capsys, *args)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -41,20 +37,3 @@ def test_bad_output_path_writes_nothing(tmp_path, capsys, monkeypatch, args, mes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "tr.0.et"]
 
 
-@pytest.mark.parametrize("plot", ["p.gif", "noext"])
-def test_plot_extension_is_a_usage_error_before_any_output(tmp_path, capsys, monkeypatch, plot):
-    monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, "--layers", "bert-base", "-q", "-o", "o.csv", "--plot", plot)
-    assert code == 2 and f"{plot}: expected a .png, .svg, .pdf file name" in err, err
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("ext", ["svg", "pdf"])
-def test_plot_bytes_identical_across_runs(tmp_path, capsys, monkeypatch, ext):
-    monkeypatch.chdir(tmp_path)
-    for name in ("a", "b"):
-        code, _, err = run(capsys, "--layers", "bert-base", "--sparsity", "2:4", "-q", "--plot", f"{name}.{ext}")
-        assert code == 0, err
-    data = (tmp_path / f"a.{ext}").read_bytes()
-    assert data == (tmp_path / f"b.{ext}").read_bytes()
-    assert b"/CreationDate" not in data and b"<dc:date>" not in data   # what two runs a second apart differ in

@@ -7,25 +7,14 @@ from xrbench.cli import main
 from xrbench.runtime import simulate
 from xrbench.scenarios import Scenario, ScenarioModel
 
+from ..cli_run import one_error, run_main
+
 HEADER = "model,accelerator,latency_ms,energy_mj\n"
 AR_GAMING_COSTS = HEADER + "HT,a,10,15\nDE,a,20,30\nPD,a,5,10\n"
 
 
 def run(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error(code, err):
-    """The run failed with exit 1 and exactly one stderr line; return it."""
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == 1 and len(lines) == 1, err
-    return lines[0]
+    return run_main(main, capsys, *args)
 
 
 @pytest.mark.parametrize("yaml,message", [
@@ -105,23 +94,3 @@ def test_bad_output_path_writes_nothing(tmp_path, capsys, monkeypatch, args, mes
     code, _, err = run(capsys, "--scenario", "ar_gaming", "-q", *args)
     assert one_error(code, err) == f"xrbench-run: error: {message}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
-
-
-@pytest.mark.parametrize("plot", ["p.txt", "noext", "p.gif"])
-def test_plot_extension_is_a_usage_error_before_any_output(tmp_path, capsys, monkeypatch, plot):
-    monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, "--scenario", "ar_gaming", "-q", "-o", "o.csv", "--report", "r.json", "--plot", plot)
-    assert code == 2 and f"{plot}: expected a .png, .svg, .pdf file name" in err, err
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("ext", ["svg", "pdf"])
-def test_plot_bytes_identical_across_runs(tmp_path, capsys, monkeypatch, ext):
-    monkeypatch.chdir(tmp_path)
-    for name in ("a", "b"):
-        code, _, err = run(capsys, "--scenario", "ar_gaming", "-q", "--plot", f"{name}.{ext}")
-        assert code == 0, err
-    data = (tmp_path / f"a.{ext}").read_bytes()
-    assert data == (tmp_path / f"b.{ext}").read_bytes()
-    assert b"/CreationDate" not in data and b"<dc:date>" not in data   # what two runs a second apart differ in
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"a.{ext}", f"b.{ext}"]   # no temporary left
