@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from astrasim_py.collectives.custom import CustomCollective
 from astrasim_py.config.memory import MemoryConfig, load_memory
@@ -20,7 +19,7 @@ from astrasim_py.engine import RankResult, Simulator, Span
 from astrasim_py.report import report_dict, timeline
 from astrasim_py.workload import sim_nodes
 from chakra_tools.common import ToolError
-from chakra_tools.et import NodeType, resolve_trace
+from chakra_tools.et import NodeType, groups_path, resolve_trace
 from chakra_tools.graph import RankGraph, Trace, load_comm_groups
 
 __all__ = ["simulate", "SimResult", "load_system", "load_network", "load_memory", "SystemConfig", "NetworkConfig",
@@ -86,7 +85,7 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
         graphs = {r: RankGraph.load(files[r], r) for r in load}
         for g in graphs.values():
             groups = {**g.process_groups(), **groups}
-        side = Path(f"{workload}.comm_groups.json")
+        side = groups_path(workload)
         if side.is_file() and not isinstance(comm_groups, (str, os.PathLike, dict)):
             groups = {**load_comm_groups(side), **groups}
         if identical:

@@ -26,7 +26,7 @@ from chakra_tools.convert.jsonio import doc_to_et, et_to_doc, write_json_doc
 from chakra_tools.convert.kineto import KinetoDurations
 from chakra_tools.convert.pytorch import convert_trace
 from chakra_tools.convert.text import convert_text
-from chakra_tools.et import ETWriter, check_no_stale_outputs, rank_path
+from chakra_tools.et import ETWriter, check_no_stale_outputs, groups_path, rank_path
 from chakra_tools.graph import Trace
 from chakra_tools.inspect import summarize
 from chakra_tools.validate import check_trace, errors
@@ -78,8 +78,8 @@ def pytorch_cmd(inputs, prefix, kineto, gz, as_json, quiet, debug):
         raise ToolError(f"--kineto given {len(kineto)} times for {len(inputs)} inputs (give one per input)")
     ranks = assign_ranks(inputs)
     outs = [rank_path(prefix, r, gz) for r in ranks]
-    groups_path = Path(f"{prefix}.comm_groups.json")
-    for o in [*outs, groups_path]:
+    sidecar = groups_path(prefix)
+    for o in [*outs, sidecar]:
         check_not_input(o, [*inputs, *kineto])
     converted = []
     for i, (path, rank) in enumerate(zip(inputs, ranks)):
@@ -88,7 +88,7 @@ def pytorch_cmd(inputs, prefix, kineto, gz, as_json, quiet, debug):
     groups: dict[str, list[int]] = {}
     for c in converted:
         groups.update(c.process_groups)
-    targets = outs + ([groups_path] if groups else [])
+    targets = outs + ([sidecar] if groups else [])
     check_no_stale_outputs(prefix, targets)
     with atomic_group(targets) as tmps:
         for tmp, c in zip(tmps, converted):

@@ -151,13 +151,19 @@ POSITIVE = FiniteFloat(min=0.0, min_open=True)
 PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 
+def figure_format(path: str | os.PathLike) -> str | None:
+    """The format a figure path names ("png", "svg", "pdf"), or None for any other extension."""
+    suffix = Path(path).suffix.lower()
+    return suffix[1:] if suffix in PLOT_FORMATS else None
+
+
 class PlotPath(click.ParamType):
     """click parameter type for a figure output: a path ending in .png, .svg or .pdf (checked before any work)."""
 
     name = "figure"
 
     def convert(self, value, param, ctx):
-        if Path(value).suffix.lower() not in PLOT_FORMATS:
+        if figure_format(value) is None:
             self.fail(f"{value}: expected a {', '.join(PLOT_FORMATS)} file name", param, ctx)
         return Path(value)
 
@@ -173,8 +179,8 @@ _FIGURE_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": 
 def save_figure(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:
     """Write a matplotlib figure atomically in the format its extension names (.png, .svg, .pdf): the same figure
     gives the same bytes (no dates, fixed SVG ids). ToolError for another extension."""
-    fmt = Path(path).suffix.lstrip(".").lower()
-    if f".{fmt}" not in PLOT_FORMATS:
+    fmt = figure_format(path)
+    if fmt is None:
         raise ToolError(f"{path}: a figure is written as .png, .svg or .pdf")
     import matplotlib
 
@@ -374,17 +380,25 @@ def _temp_beside(target: Path) -> Path:
     return Path(tmp)
 
 
+def _not_a_file_place(target: Path) -> str | None:
+    """Why `target` cannot be written as a file (it is a directory, or its nearest existing ancestor is a file),
+    else None."""
+    if target.is_dir():
+        return "is a directory"
+    ancestor = next((a for a in target.parents if a.exists()), None)
+    return f"{ancestor} is not a directory" if ancestor is not None and not ancestor.is_dir() else None
+
+
 def _prepare_target(target: Path) -> None:
     """Create the parent directories of an output; a one-line error naming the user's path when it cannot be
     a file there (a directory, or a parent that is a file)."""
-    if target.is_dir():
-        raise ToolError(f"{target}: is a directory")
+    problem = _not_a_file_place(target)
+    if problem:
+        raise ToolError(f"{target}: {problem}")
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.meta.get(_EXPECT_KEY) == target.resolve():
         raise ToolError(f"{target}: refusing to overwrite the --expect report")
     parent = target.parent
-    if parent.exists() and not parent.is_dir():
-        raise ToolError(f"{target}: {parent} is not a directory")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -481,12 +495,9 @@ def check_distinct_outputs(outputs: Mapping[str, str | os.PathLike | None]) -> N
     for option, path in outputs.items():
         if path is None:
             continue
-        target = Path(path)
-        if target.is_dir():
-            raise ToolError(f"{path}: is a directory ({option})")
-        parent = next((a for a in target.parents if a.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise ToolError(f"{path}: {parent} is not a directory ({option})")
+        problem = _not_a_file_place(Path(path))
+        if problem:
+            raise ToolError(f"{path}: {problem} ({option})")
         p = Path(path).resolve()
         if p in seen:
             raise ToolError(f"{path}: given for both {seen[p]} and {option}")

@@ -448,11 +448,16 @@ def find_rank_files(prefix: str | os.PathLike) -> dict[int, Path]:
     return dict(sorted(out.items()))
 
 
+def groups_path(prefix: str | os.PathLike) -> Path:
+    """`PREFIX.comm_groups.json`: the comm-groups sidecar of the trace at `prefix` (ASTRA-sim's format)."""
+    return Path(f"{prefix}.comm_groups.json")
+
+
 def check_no_stale_outputs(prefix: str | os.PathLike, written: Iterable[str | os.PathLike]) -> None:
     """Refuse to write a trace at `prefix` where rank files or a comm-groups sidecar of an earlier trace would
     remain beside the new files (a 2-rank trace written over a 4-rank one would read as a mixed 4-rank trace)."""
     keep = {Path(p).resolve() for p in written}
-    groups = Path(f"{prefix}.comm_groups.json")
+    groups = groups_path(prefix)
     old = [*find_rank_files(prefix).values(), *([groups] if groups.is_file() else [])]
     stale = [p for p in old if p.resolve() not in keep]
     if stale:
@@ -464,7 +469,7 @@ def check_no_stale_outputs(prefix: str | os.PathLike, written: Iterable[str | os
 def trace_inputs(spec: str | os.PathLike) -> list[Path]:
     """Every file reading the trace `spec` uses: its rank files and, when there is one, its comm-groups sidecar
     (what an output must never overwrite)."""
-    groups = Path(f"{spec}.comm_groups.json")
+    groups = groups_path(spec)
     return [*resolve_trace(spec).values(), *([groups] if groups.is_file() else [])]
 
 

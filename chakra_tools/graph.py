@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chakra_tools.common import ToolError
-from chakra_tools.et import CommType, NodeType, attrs_of, int_attr, read_et, resolve_trace
+from chakra_tools.et import CommType, NodeType, attrs_of, groups_path, int_attr, read_et, resolve_trace
 from chakra_tools.schema import et_def_pb2 as pb
 
 COMM_TYPES = (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE, NodeType.COMM_COLL_NODE)
@@ -222,10 +222,12 @@ class Trace:
         groups: dict[str, list[int]] = {}
         for g in ranks.values():
             groups.update(g.process_groups())
-        groups_file = Path(f"{spec}.comm_groups.json")
+        groups_file: Path | None = groups_path(spec)
         if groups_file.is_file():  # written by chakra-convert; ASTRA-sim's {"<pg>": [ranks]} format
             groups.update(load_comm_groups(groups_file))
-        return cls(ranks, str(spec), groups, groups_file if groups_file.is_file() else None)
+        else:
+            groups_file = None
+        return cls(ranks, str(spec), groups, groups_file)
 
     @property
     def num_ranks(self) -> int:

@@ -106,11 +106,12 @@ def _check_collectives(t: Trace, skip: set[int]) -> list[Problem]:
             out.append(Problem(f"rank {r}", f"collective node {lst[0].node_id} uses {label}, which neither a "
                                "process_group:init node nor the comm_groups.json sidecar defines"))
             continue
-        outside = [r for r in sorted(by_rank) if r not in t.group_members(pg)]
+        group = t.group_members(pg)
+        outside = [r for r in sorted(by_rank) if r not in group]
         if outside:
             out.append(Problem(f"rank {outside[0]}", f"collective node {by_rank[outside[0]][0].node_id} uses {label} "
-                               f"= {t.group_members(pg)}, which does not contain this rank"))
-        members = [m for m in t.group_members(pg) if m in t.ranks and m not in skip]
+                               f"= {group}, which does not contain this rank"))
+        members = [m for m in group if m in t.ranks and m not in skip]
         ref_rank = members[0] if members else None
         ref = by_rank.get(ref_rank, []) if ref_rank is not None else []
         for m in members[1:]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from chakra_tools.common import ToolError
+from chakra_tools.common import MAX_SIZE, ToolError
 from chakra_tools.et import CommType, NodeType, make_attr
 from chakra_tools.schema import et_def_pb2 as pb
 
@@ -64,20 +64,17 @@ def parse_text(path: Path) -> tuple[str, list[Layer], str]:
         except (IndexError, ValueError):
             raise ToolError(f"{path}: line {i}: cannot parse layer (expected 12 columns: name reserved fwd_t "
                             f"fwd_comm fwd_size ig_t ig_comm ig_size wg_t wg_comm wg_size update_t)") from None
-        if min(layers[-1].fwd_t, layers[-1].ig_t, layers[-1].wg_t, layers[-1].fwd_size, layers[-1].ig_size,
-               layers[-1].wg_size) < 0:
+        lay = layers[-1]
+        values = (lay.fwd_t, lay.ig_t, lay.wg_t, lay.fwd_size, lay.ig_size, lay.wg_size)
+        if min(values) < 0:
             raise ToolError(f"{path}: line {i}: times and sizes must be >= 0")
-        if max(layers[-1].fwd_t, layers[-1].ig_t, layers[-1].wg_t, layers[-1].fwd_size, layers[-1].ig_size,
-               layers[-1].wg_size) > MAX_VALUE:
+        if max(values) > MAX_SIZE:  # ET durations and sizes are 64-bit integers
             raise ToolError(f"{path}: line {i}: a time or size is out of range (at most 2^63 - 1)")
     if count != len(layers):
         raise ToolError(f"{path}: line 2 says {count} layers but {len(layers)} layer lines follow")
     if not layers:
         raise ToolError(f"{path}: no layers")
     return parallelism, layers, text
-
-
-MAX_VALUE = 2**63 - 1  # ET durations and sizes are 64-bit integers
 
 
 class _Builder:

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from chakra_tools.synth.arch import MAX_EXPONENT, REL_TOL, basis_terms, eval_terms, small_integers, snap
+from chakra_tools.synth.arch import (
+    MAX_EXPONENT,
+    REL_TOL,
+    basis_terms,
+    eval_terms,
+    eval_value,
+    small_integers,
+    snap,
+)
 
 DEFAULT_BLOCK = 16
 MIN_TRACES = 3  # channel laws must hold exactly in at least this many training traces
@@ -79,8 +87,6 @@ def attach_channel_laws(block: dict, descs: Sequence[dict[str, float]],
     """Give each num_ops atom law of a conv kind its channel laws, in place: `observed[t][kind][num_ops value]` is
     the set of (cin, cout) of trace t's nodes with that value. An atom gets laws only when it has one channel
     pair per trace in at least MIN_TRACES traces and both counts follow a one-term law there."""
-    from chakra_tools.synth.arch import eval_value
-
     names = block["descriptors"]
     X = np.array([[d[n] for n in names] for d in descs], dtype=float)
     for kind, entry in block["kinds"].items():
@@ -119,7 +125,5 @@ def atom_factors(atoms: Sequence[dict], x: np.ndarray, block: int) -> np.ndarray
         ch = law.get("channels")
         if ch is None:
             continue
-        cin, cout = (float(eval_terms(np.asarray(x, dtype=float)[None, :], [(tuple(t[1]), tuple(t[2]))])[0, 0] * t[0])
-                     for t in (ch["in"], ch["out"]))
-        out[i] = blocked_factor(cin, cout, block)
+        out[i] = blocked_factor(eval_value({"terms": [ch["in"]]}, x), eval_value({"terms": [ch["out"]]}, x), block)
     return out

@@ -76,11 +76,12 @@ def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) ->
         prefix, sep, text = spec.rpartition("=")
         if not sep or not prefix:
             raise ToolError(f"--describe {spec!r}: expected PREFIX=NAME:VALUE,... (e.g. et/a=width:64,depth:2)")
-        if Path(prefix).resolve() not in seen:
+        where = Path(prefix).resolve()
+        if where not in seen:
             raise ToolError(f"--describe {spec!r}: {prefix} is not one of the traces being fitted")
-        if Path(prefix).resolve() in given:
+        if where in given:
             raise ToolError(f"--describe {spec!r}: {prefix} is described twice")
-        given[Path(prefix).resolve()] = parse_descriptors(text, f"--describe {prefix}", sep=":")
+        given[where] = parse_descriptors(text, f"--describe {prefix}", sep=":")
     descs = [given.get(key[p]) for p in prefixes] if given else None
     model = fit_model(list(prefixes), order=order, bins=bins, describe=descs, channel_block=channel_block)
     write_json(output, model)

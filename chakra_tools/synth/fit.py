@@ -151,7 +151,6 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 ch = f["channels"][i]
                 factor = blocked_factor(*ch, channel_block) if ch is not None else 1.0
                 pk["work_blocked"].append((f["numeric"]["num_ops"][i] * factor, f["durations"][i]))
-                pk["blocked"].append(factor != 1.0)
                 if ch is not None:
                     conv_channels[j][k][f["numeric"]["num_ops"][i]].add(ch)
             else:
@@ -189,7 +188,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         if wm is not None:  # durations of the nodes that carry num_ops follow their FLOPs; the others' table
             st["work"] = wm
             st["duration_us"] = quantile_table(pk.get("duration_plain", []))
-            if any(pk["blocked"]):  # some of its nodes run on padded layouts: their time follows blocked FLOPs
+            if pk["work_blocked"] != pk["work"]:  # some nodes ran on padded layouts: time follows blocked FLOPs
                 st["work_blocked"] = work_model(pk["work_blocked"])
         for name in NUMERIC_ATTRS:
             vals = pk.get(name, [])

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
-from chakra_tools.common import ToolError, save_figure
-
-FORMATS = ("png", "svg", "pdf")
+from chakra_tools.common import ToolError, figure_format, save_figure
 
 
 def plot_compare(a: str | os.PathLike, b: str | os.PathLike, report: dict, path: str | os.PathLike) -> None:
-    fmt = Path(path).suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
+    if figure_format(path) is None:  # before any plotting work
         raise ToolError(f"{path}: --plot needs a .png, .svg or .pdf file name")
     import matplotlib
     matplotlib.use("Agg")

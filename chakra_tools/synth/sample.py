@@ -20,12 +20,11 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from chakra_tools.common import ToolError, atomic_group, warn
-from chakra_tools.et import NodeType, check_no_stale_outputs, make_attr, rank_path, write_et
+from chakra_tools.et import NodeType, check_no_stale_outputs, groups_path, make_attr, rank_path, write_et
 from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth.arch import MAX_VALUE, check_architecture, predict_architecture, target_vector
 from chakra_tools.synth.blocking import atom_factors
@@ -604,9 +603,9 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     meta_values = str([json.dumps(pg_list)])
     meta = pb.GlobalMetadata(version="0.0.4")
     paths = [rank_path(prefix, r) for r in range(ranks)]
-    gpath = Path(f"{prefix}.comm_groups.json")
-    check_no_stale_outputs(prefix, [*paths, *([gpath] if groups else [])])
-    with atomic_group([*paths, *([gpath] if groups else [])]) as tmps:
+    targets = [*paths, *([groups_path(prefix)] if groups else [])]
+    check_no_stale_outputs(prefix, targets)
+    with atomic_group(targets) as tmps:
         for r, tmp in enumerate(tmps[:ranks]):
             try:
                 write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values,
@@ -618,7 +617,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
                                 "--param-bytes, --flops, --describe or --scale-* is too large for this model") from None
         if groups:
             tmps[-1].write_text(json.dumps(groups, indent=2) + "\n")
-    files = [str(p) for p in [*paths, *([gpath] if groups else [])]]
+    files = [str(p) for p in targets]
     coll = [i for i, k in enumerate(program.kinds) if k.startswith("COLL:")]
     out = {"ranks": ranks, "nodes_per_rank": nodes, "collectives_per_rank": len(coll),
            "p2p_per_rank": len(program.p2p), "comm_bytes_per_rank": int(sum(program.comm_size[i] for i in coll)),
