@@ -24,6 +24,7 @@ from chakra_tools.common import (
     version_option,
     write_csv,
 )
+from chakra_tools.et import groups_path
 from comet.model import load_cluster, load_model
 from comet.perf import RECOMPUTE, evaluate
 from comet.report import CSV_COLUMNS, heatmap, pareto_plot, top_rows
@@ -67,7 +68,7 @@ def eval_cmd(point, model, cluster, gpus, tp, pp, batch, microbatch, interleave,
              emit_prefix, simulate, output, as_json, expect, rtol, atol, quiet, debug):
     check_not_input(output, [point])
     # the ETs are PREFIX.<rank>.et and PREFIX.comm_groups.json: check where they go before any work
-    check_distinct_outputs({"-o": output, "--emit-et": f"{emit_prefix}.comm_groups.json" if emit_prefix else None})
+    check_distinct_outputs({"-o": output, "--emit-et": groups_path(emit_prefix) if emit_prefix else None})
     spec: dict = load_mapping(point) if point else {}
     given = {"model": model, "cluster": cluster, "gpus": gpus, "tp": tp, "pp": pp, "batch": batch,
              "micro": microbatch, "interleave": interleave, "recompute": recompute,
@@ -145,7 +146,7 @@ def _emit_and_simulate(report: dict, m, c, spec: dict, rc: int, prefix: str | No
         if simulate:
             from astrasim_py import simulate as astra
             sysf, net = network_files(c, spec["gpus"], Path(tmp))
-            res = astra(out_prefix, sysf, net, comm_groups=f"{out_prefix}.comm_groups.json")
+            res = astra(out_prefix, sysf, net, comm_groups=groups_path(out_prefix))
             report["simulated_iteration_time_s"] = res.sim_time_ns / 1e9
             report["simulated_vs_analytical"] = res.sim_time_ns / 1e9 / report["iteration_time_s"]
 

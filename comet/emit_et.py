@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from chakra_tools.common import ToolError, atomic_group, dumps_json
-from chakra_tools.et import CommType, ETWriter, GlobalMetadata, Node, NodeType, make_attr, rank_path
+from chakra_tools.et import (
+    CommType,
+    ETWriter,
+    GlobalMetadata,
+    Node,
+    NodeType,
+    groups_path,
+    make_attr,
+    rank_path,
+)
 from comet.model import Cluster, TransformerModel
 from comet.perf import evaluate
 
@@ -117,7 +126,7 @@ class _Rank:
 
 def write(prefix: str | Path, per_rank: list[list[Node]], groups: dict[str, list[int]]) -> list[Path]:
     outs = [rank_path(prefix, rr) for rr in range(len(per_rank))]
-    gfile = Path(f"{prefix}.comm_groups.json")
+    gfile = groups_path(prefix)
     with atomic_group([*outs, gfile]) as tmps:
         for tmp, nodes in zip(tmps, per_rank):
             with ETWriter(tmp, GlobalMetadata(version="0.0.4")) as w:
