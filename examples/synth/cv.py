@@ -2,6 +2,10 @@
 the architecture laws generalise, by leave-one-out (fit on the other training traces of the family, synthesize
 the left-out one from its descriptors) and leave-the-two-largest-out (extrapolation).
 
+A third split, leave-one-width-out, is the honest proxy for a held-out model whose width no training model has
+(mlp_160x2, cnn_20x2, ...): every trace of one interior width (not the smallest or largest) is left out at once, so
+no same-width neighbour at another depth can carry that width's kernel quirks to it.
+
 Per left-out trace: the per-attribute KS of a sample drawn from its descriptors (`--describe`, seed 1) and of
 one drawn from its three size descriptors (`--param-bytes/--flops/--nodes`, the size-only baseline), the
 fraction of its attribute values the architecture laws reproduce exactly, and the relative error of four
@@ -9,7 +13,7 @@ estimates of its compute time (the calibration target): the cost law alone, the 
 corpus kind mix and the size laws' tables, the bottom-up expectation from the architecture's kind counts and
 atoms, and the geometric means of the cost law with each bottom-up estimate.
 
-Usage: python cv.py CORPUS_DIR OUT.json [FAMILY...]   (~5 min for the three families)
+Usage: python cv.py CORPUS_DIR OUT.json [FAMILY...]   (~8 min for the three families)
 """
 
 from __future__ import annotations
@@ -123,8 +127,14 @@ def main(corpus: str, out: str, families: list[str]) -> None:
             params = {t: trace_descriptors(t)["param_bytes"] for t in train}
             largest = sorted(train, key=params.get)[-2:]
             extra = {Path(t).name: case([p for p in train if p not in largest], t, Path(tmp)) for t in largest}
+            width = {t: read_sidecar(t).get("width") for t in train}
+            inner = sorted({w for w in width.values() if w is not None})[1:-1]
+            lwo = {Path(t).name: case([p for p in train if width[p] != w], t, Path(tmp))
+                   for w in inner for t in train if width[t] == w}
             result[fam] = {"loo": {"summary": summarise(loo), "cases": loo},
                            "extrapolation": {"summary": summarise(extra), "cases": extra}}
+            if lwo:
+                result[fam]["width_out"] = {"summary": summarise(lwo), "cases": lwo}
             print(fam, json.dumps({k: v["summary"] for k, v in result[fam].items()}), flush=True)
     result["provenance"] = provenance("chakra-synth", [])
     write_json(out, result)
