@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chakra_tools.common import ToolError
-from chakra_tools.et import CommType, NodeType, attrs_of, int_attr
+from chakra_tools.et import FEEDER_REQUIRED, SIZE_ATTRS, CommType, NodeType, attrs_of, int_attr
 from chakra_tools.graph import RankGraph
 
 # resource classes: at most one GPU compute, one GPU comm (collective or send) and one CPU op in flight per rank
@@ -32,8 +32,8 @@ class SimNode:
 
 
 _VALID_COMM_TYPES = {int(c) for c in CommType}
-_REQUIRED = {NodeType.COMM_COLL_NODE: ("comm_type", "comm_size"), NodeType.COMM_SEND_NODE: ("comm_dst", "comm_size"),
-             NodeType.COMM_RECV_NODE: ("comm_src", "comm_size")}
+# the feeder's required attributes, but a p2p node without comm_tag runs as tag 0 (et.FEEDER_REQUIRED)
+_REQUIRED = {t: tuple(k for k in keys if k != "comm_tag") for t, keys in FEEDER_REQUIRED.items()}
 
 
 def sim_nodes(g: RankGraph) -> list[SimNode]:
@@ -60,7 +60,7 @@ def sim_nodes(g: RankGraph) -> list[SimNode]:
                 raise ToolError(f"{where}: node {n.id} ({NodeType(n.type).name}) has no {key}")
             if not isinstance(a[key], int) or isinstance(a[key], bool):
                 raise ToolError(f"{where}: node {n.id}: {key} must be an integer, got {a[key]!r}")
-        for key in ("comm_size", "num_ops", "tensor_size"):
+        for key in SIZE_ATTRS:
             if int_attr(a, key, 0) < 0:
                 raise ToolError(f"{where}: node {n.id} has a negative {key} ({int_attr(a, key, 0)})")
         kind = n.type

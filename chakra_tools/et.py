@@ -76,6 +76,16 @@ ATTR_KINDS: dict[str, str] = {
     "stream": "int64_val",
 }
 
+# What ASTRA-sim's feeder_v3 needs on each communication node (reference/chakra.md: it throws without them), and
+# the attributes that are sizes (never negative). `chakra-convert validate` requires all of them; astra-run
+# defaults a missing comm_tag to 0 (p2p then pairs in program order), the one default that cannot mislead.
+FEEDER_REQUIRED: dict[int, tuple[str, ...]] = {
+    NodeType.COMM_COLL_NODE: ("comm_type", "comm_size"),
+    NodeType.COMM_SEND_NODE: ("comm_dst", "comm_size", "comm_tag"),
+    NodeType.COMM_RECV_NODE: ("comm_src", "comm_size", "comm_tag"),
+}
+SIZE_ATTRS = ("comm_size", "num_ops", "tensor_size")
+
 _LIST_KINDS = {f.name for f in AttributeProto.DESCRIPTOR.oneofs_by_name["value"].fields if f.name.endswith("_list")}
 
 

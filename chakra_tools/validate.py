@@ -5,15 +5,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from chakra_tools.et import ATTR_KINDS, CommType, NodeType
+from chakra_tools.et import ATTR_KINDS, FEEDER_REQUIRED, SIZE_ATTRS, CommType, NodeType
 from chakra_tools.graph import RankGraph, Trace, comm_type_name
 
-_REQUIRED = {
-    NodeType.COMM_COLL_NODE: ("comm_type", "comm_size"),
-    NodeType.COMM_SEND_NODE: ("comm_dst", "comm_size", "comm_tag"),
-    NodeType.COMM_RECV_NODE: ("comm_src", "comm_size", "comm_tag"),
-}
-_NON_NEGATIVE = ("comm_size", "num_ops", "tensor_size")
 _INT_KINDS = {"int32_val", "int64_val", "uint32_val", "uint64_val", "sint32_val", "sint64_val",
               "fixed32_val", "fixed64_val", "sfixed32_val", "sfixed64_val"}
 
@@ -48,7 +42,7 @@ def check_rank(g: RankGraph) -> list[Problem]:
                 elif d == n.id:
                     out.append(Problem(where, f"node {n.id} depends on itself ({kind} dep)"))
         attr_kinds = {a.name: a.WhichOneof("value") for a in n.attr}
-        for key in _REQUIRED.get(NodeType(n.type) if n.type in NodeType._value2member_map_ else None, ()):
+        for key in FEEDER_REQUIRED.get(NodeType(n.type) if n.type in NodeType._value2member_map_ else None, ()):
             if key not in attr_kinds:
                 out.append(Problem(where, f"node {n.id} ({NodeType(n.type).name}) lacks attribute {key}"))
         for name, kind in attr_kinds.items():
@@ -61,8 +55,8 @@ def check_rank(g: RankGraph) -> list[Problem]:
         if n.type not in NodeType._value2member_map_:
             out.append(Problem(where, f"node {n.id} has unknown node type {n.type}"))
         values = {a.name: getattr(a, a.WhichOneof("value")) for a in n.attr
-                  if a.name in _NON_NEGATIVE + ("comm_type",) and a.WhichOneof("value") in _INT_KINDS}
-        for name in _NON_NEGATIVE:
+                  if a.name in SIZE_ATTRS + ("comm_type",) and a.WhichOneof("value") in _INT_KINDS}
+        for name in SIZE_ATTRS:
             if values.get(name, 0) < 0:
                 out.append(Problem(where, f"node {n.id} has a negative {name} ({values[name]})"))
         if n.type == NodeType.COMM_COLL_NODE and values.get("comm_type", 0) not in CommType._value2member_map_:
