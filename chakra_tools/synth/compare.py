@@ -107,8 +107,14 @@ def graph_stats(t: Trace) -> dict:
     comm_bytes = 0
     fan_out: Counter = Counter()
     crit, comp = [], []
+    threads, off_main, with_tid = 0, 0, 0
     for g in t.ranks.values():
         nodes += len(g.nodes)
+        tids = Counter(v for v in (g.attrs[n.id].get("tid") for n in g.nodes)
+                       if isinstance(v, int) and not isinstance(v, bool))
+        threads += len(tids)
+        with_tid += sum(tids.values())
+        off_main += sum(tids.values()) - max(tids.values(), default=0)
         for n in g.nodes:
             ds = g.deps(n)
             edges += len(ds)
@@ -126,7 +132,9 @@ def graph_stats(t: Trace) -> dict:
             "max_fan_out": max(fan_out.values(), default=0),
             "branch_fraction": sum(1 for v in fan_out.values() if v > 1) / max(nodes, 1),
             "collectives_per_rank": colls / r, "p2p_per_rank": p2p / r, "comm_bytes_per_rank": comm_bytes / r,
-            "critical_path_us": max(crit, default=0), "compute_path_us": max(comp, default=0)}
+            "critical_path_us": max(crit, default=0), "compute_path_us": max(comp, default=0),
+            # the nodes' tid attribute: threads per rank, and the share of nodes off each rank's main thread
+            "threads_per_rank": threads / r, "off_main_thread_fraction": off_main / max(with_tid, 1)}
 
 
 def _simulate(prefix: str, system: str, network: str) -> int:

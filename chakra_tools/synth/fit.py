@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,7 +37,12 @@ def rank_features(g) -> dict:
     attrs = g.attrs
     kinds, durations, cpu, chans = [], [], [], []
     numeric: dict[str, list] = {a: [] for a in NUMERIC_ATTRS}
-    data_dist, ctrl_dist, data_fanin, ctrl_fanin, pg_sizes = [], [], [], [], []
+    data_fanin, ctrl_fanin, pg_sizes = [], [], []
+    dist: dict[str, list] = {f"{f}_{w}": [] for f in ("data", "ctrl") for w in ("dist", "cross")}
+    slots = thread_slots(nodes, attrs)
+    pos, seen = [0] * len(nodes), Counter()  # each node's position in its own thread's sequence
+    for i, s in enumerate(slots):
+        pos[i], seen[s] = seen[s], seen[s] + 1
     for i, n in enumerate(nodes):
         a = attrs[n.id]
         kinds.append(node_kind(n, a))
@@ -47,16 +52,27 @@ def rank_features(g) -> dict:
             v = a.get(name)
             numeric[name].append(None if v is None or isinstance(v, (list, str)) else float(v))
         chans.append(channels(n.name, n.inputs.shapes) if numeric["num_ops"][-1] is not None else None)
-        dd = [i - index[d] for d in dict.fromkeys(n.data_deps) if d in index and index[d] < i]
-        cd = [i - index[d] for d in dict.fromkeys(n.ctrl_deps) if d in index and index[d] < i]
-        data_dist.append(dd)
-        ctrl_dist.append(cd)
-        data_fanin.append(len(dd))
-        ctrl_fanin.append(len(cd))
+        for field, deps in (("data", n.data_deps), ("ctrl", n.ctrl_deps)):
+            earlier = [index[d] for d in dict.fromkeys(deps) if d in index and index[d] < i]
+            # a dependency on the same thread is a step back along that thread's chain; one on another thread
+            # (a join) is measured in the rank's node order
+            dist[f"{field}_dist"].append([pos[i] - pos[j] for j in earlier if slots[j] == slots[i]])
+            dist[f"{field}_cross"].append([i - j for j in earlier if slots[j] != slots[i]])
+        data_fanin.append(len(dist["data_dist"][-1]) + len(dist["data_cross"][-1]))
+        ctrl_fanin.append(len(dist["ctrl_dist"][-1]) + len(dist["ctrl_cross"][-1]))
         pg_sizes.append(str(a.get("pg_name", "") or ""))
-    return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, "data_dist": data_dist,
-            "ctrl_dist": ctrl_dist, "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "pg": pg_sizes,
-            "channels": chans}
+    return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
+            "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "pg": pg_sizes, "channels": chans, "threads": slots}
+
+
+def thread_slots(nodes: list, attrs: dict) -> list[int]:
+    """Per node its thread slot: 0 for the thread with the most nodes, 1 for the next, ... (ties by tid). Nodes
+    without a tid (the collectives, the metadata node: the converter gives them none) belong to slot 0."""
+    tids = [attrs[n.id].get("tid") for n in nodes]
+    tids = [t if isinstance(t, int) and not isinstance(t, bool) else None for t in tids]
+    count = Counter(t for t in tids if t is not None)
+    slot = {t: i for i, (t, _) in enumerate(sorted(count.items(), key=lambda kv: (-kv[1], kv[0])))}
+    return [slot.get(t, 0) for t in tids]
 
 
 def _trace_values(tk: dict, name: str, has_work: bool) -> list:
@@ -159,8 +175,10 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             pk["cpu"].append(f["cpu"][i])
             pk["data_fanin"].append(f["data_fanin"][i])
             pk["ctrl_fanin"].append(f["ctrl_fanin"][i])
-            pk["data_dist"].extend(f["data_dist"][i])
-            pk["ctrl_dist"].extend(f["ctrl_dist"][i])
+            for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross"):
+                pk[key].extend(f[key][i])
+            if not comm:
+                pk["thread"].append(f["threads"][i])
             for name in NUMERIC_ATTRS:
                 v = f["numeric"][name][i]
                 if v is not None:
@@ -171,6 +189,8 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 members = len(t.group_members(pg)) if pg not in ("", "0") else t.num_ranks
                 pk["group_fraction"].append(members / max(t.num_ranks, 1))
 
+    threads = [max(f["threads"], default=0) + 1 for _, _, f in rank_feats]
+    threaded = max(threads) > 1  # per-kind thread slots only when some rank has more than one thread
     kind_stats = {}
     for k in kinds:
         pk = per_kind[k]
@@ -184,6 +204,13 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             "data_distance": quantile_table(pk["data_dist"]),
             "ctrl_distance": quantile_table(pk["ctrl_dist"]),
         }
+        for field in ("data", "ctrl"):
+            cross = pk.get(f"{field}_cross", [])
+            if cross:  # dependencies on another thread's nodes: their share and distances in node order
+                st[f"{field}_cross_fraction"] = round(len(cross) / (len(cross) + len(pk[f"{field}_dist"])), 4)
+                st[f"{field}_cross_distance"] = quantile_table(cross)
+        if threaded and pk.get("thread"):
+            st["thread_slots"] = count_table(pk["thread"])
         wm = work_model(pk.get("work", []))
         if wm is not None:  # durations of the nodes that carry num_ops follow their FLOPs; the others' table
             st["work"] = wm
@@ -230,6 +257,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         # each rank's drawn durations so that its compute path is nodes x this rate (moment matching)
         "compute_us_per_node": round(compute_us / max(sum(nodes_per_rank), 1), 4),
         "ranks": count_table([t.num_ranks for t in traces]),
+        "threads": count_table(threads),
         "cross_rank": {"identical_kind_sequences": round(float(np.mean(spmd)), 4) if spmd else 1.0,
                        "duration_log_sd": round(log_sd, 4)},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},
@@ -304,8 +332,6 @@ def trace_descriptions(prefixes: Sequence, describe: Sequence | None) -> list[di
 def _fit_architecture(descs: list[dict], per_trace: list[dict], rank_feats: list, ranks: list[int]) -> dict:
     """Per trace: nodes per rank of every kind and {value: nodes per rank} of every (kind, attribute).
     `ranks`: per trace, its ranks with nodes (those `rank_feats` holds)."""
-    from collections import Counter
-
     from chakra_tools.synth.arch import fit_architecture
 
     kind_counts: list[Counter] = [Counter() for _ in ranks]

@@ -41,7 +41,8 @@ from chakra_tools.synth.model import (
 from chakra_tools.synth.scaling import DESCRIPTORS, check_scaling, numbers, predict_cost, predict_law
 
 _REQUIRED_KEYS = ("order", "kinds", "kind_stats", "markov", "nodes_per_rank")
-_TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance", "ctrl_distance", "group_fraction")
+_TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance", "ctrl_distance",
+           "data_cross_distance", "ctrl_cross_distance", "group_fraction")
 
 
 def _numbers(values: object, hi: float = 1e18) -> bool:
@@ -96,7 +97,10 @@ def check_model(model: object, source: str = "model") -> dict:
         c = st.get("count")
         if not (isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 1 << 40):
             raise ToolError(f"{source}: kind_stats['{k}'].count must be a non-negative integer, got {c!r}")
-        for key in ("data_fanin", "ctrl_fanin"):
+        for key in ("data_cross_fraction", "ctrl_cross_fraction"):
+            if key in st and not _numbers([st[key]], hi=1.0):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a fraction 0..1")
+        for key in ("data_fanin", "ctrl_fanin", "thread_slots"):
             tab = st.get(key, {})
             if not isinstance(tab, dict) or not all(str(a).isdigit() and int(a) < 1 << 16 and isinstance(b, int)
                                                     and not isinstance(b, bool) and b >= 0 for a, b in tab.items()):
@@ -116,6 +120,13 @@ def check_model(model: object, source: str = "model") -> dict:
             raise ToolError(f"{source}: kind_stats['{k}'].is_cpu_op must be a number")
     if not _numbers([model.get("compute_us_per_node", 0)]):
         raise ToolError(f"{source}: 'compute_us_per_node' must be a non-negative number")
+    threads = model.get("threads", {"1": 1})
+    if not (isinstance(threads, dict) and threads and all(str(a).isdigit() and 1 <= int(a) <= MAX_THREADS
+                                                          and isinstance(b, int) and not isinstance(b, bool)
+                                                          and b > 0 for a, b in threads.items())):
+        raise ToolError(f"{source}: 'threads' must map thread counts 1..{MAX_THREADS} to positive counts")
+    if any(int(a) >= MAX_THREADS for st in stats.values() for a in st.get("thread_slots", {})):
+        raise ToolError(f"{source}: a kind's thread_slots name a slot beyond {MAX_THREADS - 1}")
     cross = model.get("cross_rank", {})
     if not isinstance(cross, dict) or not _numbers([cross.get("duration_log_sd", 0)], hi=5.0):
         raise ToolError(f"{source}: 'cross_rank.duration_log_sd' must be a number in 0..5")
@@ -160,6 +171,7 @@ def resolve_target(model: dict, param_bytes: float, flops: float | None, nodes: 
 
 
 MAX_DESCRIBED_NODES = 1 << 24
+MAX_THREADS = 1 << 10
 CALIBRATION_STEPS = 6  # fixed-point corrections of the compute-path scale for integer rounding
 
 
@@ -360,6 +372,7 @@ class Program:
     p2p: dict[int, tuple[str, int]]  # node index -> ("send"|"recv", tag)
     duration_us: np.ndarray         # per node, before per-rank jitter and scaling
     extra: dict[str, dict[int, float]]  # num_ops / tensor_size per node index
+    threads: list[int] | None = None    # per node its thread slot (written as tid = slot + 1), None: no tids
     deps: list[list[int]] = field(init=False, repr=False)  # per node: data then ctrl deps (critical paths)
     comm: np.ndarray = field(init=False, repr=False)       # per node: a communication node?
 
@@ -383,28 +396,56 @@ def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, 
     return out
 
 
-def _deps(kinds: list[str], stats: dict, field: str, rng: np.random.Generator) -> list[list[int]]:
+def _deps(kinds: list[str], stats: dict, field: str, rng: np.random.Generator, threads: list[int] | None = None,
+          thread_rng: np.random.Generator | None = None) -> list[list[int]]:
+    """Per node its `field` dependencies: fan-in and distances from its kind's tables. A distance steps back
+    along the node's own thread (`threads`: its slot; None = one thread, the rank's node order); the kind's
+    cross-thread share of them (a join) steps back in node order instead, drawn from `thread_rng`."""
     n = len(kinds)
+    slots = threads if threads is not None else [0] * n
+    members: dict[int, list[int]] = {}
+    pos = [0] * n
+    for i, s in enumerate(slots):
+        lst = members.setdefault(s, [])
+        pos[i] = len(lst)
+        lst.append(i)
     out: list[list[int]] = [[] for _ in range(n)]
     by_kind: dict[str, list[int]] = {}
     for i, k in enumerate(kinds):
         by_kind.setdefault(k, []).append(i)
     for k in sorted(by_kind):
         idx = by_kind[k]
-        fanin = sample_counts(stats[k].get(f"{field}_fanin", {}), len(idx), rng)
+        st = stats[k]
+        fanin = sample_counts(st.get(f"{field}_fanin", {}), len(idx), rng)
         total = int(fanin.sum())
-        dist = np.maximum(np.rint(sample_quantiles(stats[k].get(f"{field}_distance", []), total, rng)), 1)
-        pos = 0
+        dist = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_distance", []), total, rng)), 1)
+        cross = np.zeros(total, dtype=bool)
+        frac = float(st.get(f"{field}_cross_fraction", 0.0))
+        if frac > 0 and total and thread_rng is not None:
+            m = int(round(min(frac, 1.0) * total))
+            cross[thread_rng.permutation(total)[:m]] = True
+            dist[cross] = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_cross_distance", []), m,
+                                                              thread_rng)), 1)
+        at = 0
         for i, f in zip(idx, fanin.tolist()):
-            ds = dist[pos:pos + f]
-            pos += f
-            if i:
-                out[i] = sorted({i - int(min(d, i)) for d in ds})
+            deps = set()
+            for d, c in zip(dist[at:at + f].tolist(), cross[at:at + f].tolist()):
+                if c:  # a join: the nearest node of another thread at least d back
+                    j = i - int(min(d, i))
+                    while j >= 0 and slots[j] == slots[i]:
+                        j -= 1
+                    if 0 <= j < i:
+                        deps.add(j)
+                elif pos[i]:
+                    deps.add(members[slots[i]][pos[i] - int(min(d, pos[i]))])
+            at += f
+            out[i] = sorted(deps)
     return out
 
 
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
-                 stats: dict | None = None, arch: Architecture | None = None) -> Program:
+                 stats: dict | None = None, arch: Architecture | None = None,
+                 thread_rng: np.random.Generator | None = None) -> Program:
     kinds_all = model["kinds"]
     stats = model["kind_stats"] if stats is None else stats
     budget = None if arch is None else np.array([arch.kind_counts.get(k, 0) for k in kinds_all], dtype=float)
@@ -416,8 +457,20 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     if filler not in stats:
         stats = {**stats, filler: {"count": 0, "duration_us": [0.0]}}
     p2p = _fix_p2p(kinds, ranks, filler)
-    data = _deps(kinds, stats, "data", rng)
-    ctrl = _deps(kinds, stats, "ctrl", rng)
+    # thread slots (a stream of their own, so that single-threaded models draw the same programs as before)
+    threads = None
+    if "threads" in model:
+        trng = thread_rng if thread_rng is not None else np.random.default_rng(0)
+        threads = [0] * len(kinds)
+        for k in sorted(set(kinds)):
+            table = stats[k].get("thread_slots")
+            if table and not is_comm_kind(k):
+                where = [i for i, kk in enumerate(kinds) if kk == k]
+                for i, s in zip(where, sample_counts(table, len(where), trng).tolist()):
+                    threads[i] = s
+        thread_rng = trng
+    data = _deps(kinds, stats, "data", rng, threads, thread_rng)
+    ctrl = _deps(kinds, stats, "ctrl", rng, threads, thread_rng)
     comm_size: dict[int, int] = {}
     group_size: dict[int, int] = {}
     for k in sorted(set(kinds)):
@@ -467,7 +520,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
             ops = np.array([extra["num_ops"][i] for i in busy])
             res = sample_quantiles(wm["log_residual"], len(busy), rng)
             duration[busy] = np.maximum((wm["overhead_us"] + wm["us_per_op"] * ops + 1.0) * np.exp(res) - 1.0, 0.0)
-    return Program(kinds, data, ctrl, comm_size, group_size, p2p, duration, extra)
+    return Program(kinds, data, ctrl, comm_size, group_size, p2p, duration, extra, threads)
 
 
 def _groups(program: Program, ranks: int) -> dict[str, list[int]]:
@@ -553,6 +606,8 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
             for name, vals in extra.items():
                 if i in vals:
                     node.attr.append(make_attr(name, vals[i]))
+            if program.threads is not None and ntype != NodeType.METADATA_NODE:
+                node.attr.append(make_attr("tid", program.threads[i] + 1))
             if ntype == NodeType.METADATA_NODE:
                 node.inputs.values = meta_values
         nodes.append(node)
@@ -596,7 +651,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         if not (math.isfinite(v) and 0 <= v <= 1e6):
             raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
     rng = np.random.default_rng([seed, 0])
-    program = draw_program(model, ranks, nodes, scale_comm, rng, stats, arch)
+    program = draw_program(model, ranks, nodes, scale_comm, rng, stats, arch, np.random.default_rng([seed, 0, 1]))
     groups = _groups(program, ranks)
     pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
     pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]

@@ -145,12 +145,17 @@ def worker(rank: int, port: int, name: str, base: str) -> None:
     for _ in range(WARMUP):
         step()
     for s in range(STEPS):
-        et = ExecutionTraceObserver().register_callback(f"{base}.s{s}.rank{rank}.et.json")
-        with profile(activities=[ProfilerActivity.CPU], execution_trace_observer=et, record_shapes=True) as prof:
-            step()
-        prof.export_chrome_trace(f"{base}.s{s}.rank{rank}.kineto.json")
-        et.unregister_callback()
+        traced(step, f"{base}.s{s}.rank{rank}")
     dist.destroy_process_group()
+
+
+def traced(step, base: str) -> None:
+    """Run `step` once under the ExecutionTraceObserver and the profiler: `base`.et.json and `base`.kineto.json."""
+    et = ExecutionTraceObserver().register_callback(f"{base}.et.json")
+    with profile(activities=[ProfilerActivity.CPU], execution_trace_observer=et, record_shapes=True) as prof:
+        step()
+    prof.export_chrome_trace(f"{base}.kineto.json")
+    et.unregister_callback()
 
 
 def spawn_pair(name: str, base: str, attempts: int = 3) -> None:
