@@ -15,7 +15,14 @@ from chakra_tools.synth.arch import target_vector
 from chakra_tools.synth.blocking import DEFAULT_BLOCK, attach_channel_laws, blocked_factor, channels
 from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, is_comm_kind, node_kind
 from chakra_tools.synth.kriging import fit_correction
-from chakra_tools.synth.model import FORMAT, VERSION, count_table, markov_counts, quantile_table
+from chakra_tools.synth.model import (
+    FORMAT,
+    VERSION,
+    count_table,
+    markov_counts,
+    quantile_table,
+    thread_positions,
+)
 from chakra_tools.synth.sample import described
 from chakra_tools.synth.scaling import (
     DESCRIPTORS,
@@ -40,9 +47,7 @@ def rank_features(g) -> dict:
     data_fanin, ctrl_fanin, pg_sizes = [], [], []
     dist: dict[str, list] = {f"{f}_{w}": [] for f in ("data", "ctrl") for w in ("dist", "cross")}
     slots = thread_slots(nodes, attrs)
-    pos, seen = [0] * len(nodes), Counter()  # each node's position in its own thread's sequence
-    for i, s in enumerate(slots):
-        pos[i], seen[s] = seen[s], seen[s] + 1
+    pos, _ = thread_positions(slots)
     for i, n in enumerate(nodes):
         a = attrs[n.id]
         kinds.append(node_kind(n, a))

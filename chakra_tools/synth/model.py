@@ -60,6 +60,17 @@ def sample_counts(table: dict[str, int], count: int, rng: np.random.Generator) -
     return vals[np.minimum(np.searchsorted(cdf, u, side="right"), len(vals) - 1)]
 
 
+def thread_positions(slots: Sequence[int]) -> tuple[list[int], dict[int, list[int]]]:
+    """Per node its position in its own thread's sequence, and per thread slot its nodes in order."""
+    members: dict[int, list[int]] = {}
+    pos = [0] * len(slots)
+    for i, s in enumerate(slots):
+        lst = members.setdefault(s, [])
+        pos[i] = len(lst)
+        lst.append(i)
+    return pos, members
+
+
 START = -1  # context symbol before the first node of a rank
 
 

@@ -37,6 +37,7 @@ from chakra_tools.synth.model import (
     quantile_table,
     sample_counts,
     sample_quantiles,
+    thread_positions,
 )
 from chakra_tools.synth.scaling import DESCRIPTORS, check_scaling, numbers, predict_cost, predict_law
 
@@ -396,32 +397,23 @@ def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, 
     return out
 
 
-def _deps(kinds: list[str], stats: dict, field: str, rng: np.random.Generator, threads: list[int] | None = None,
-          thread_rng: np.random.Generator | None = None) -> list[list[int]]:
-    """Per node its `field` dependencies: fan-in and distances from its kind's tables. A distance steps back
-    along the node's own thread (`threads`: its slot; None = one thread, the rank's node order); the kind's
-    cross-thread share of them (a join) steps back in node order instead, drawn from `thread_rng`."""
-    n = len(kinds)
+def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: np.random.Generator,
+          threads: list[int] | None, thread_rng: np.random.Generator) -> list[list[int]]:
+    """Per node of `n` (`by_kind`: each kind's nodes, kinds in sorted order) its `field` dependencies: fan-in and
+    distances from its kind's tables. A distance steps back along the node's own thread (`threads`: its slot;
+    None = one thread, the rank's node order); the kind's cross-thread share of them (a join) steps back in
+    node order instead, drawn from `thread_rng`."""
     slots = threads if threads is not None else [0] * n
-    members: dict[int, list[int]] = {}
-    pos = [0] * n
-    for i, s in enumerate(slots):
-        lst = members.setdefault(s, [])
-        pos[i] = len(lst)
-        lst.append(i)
+    pos, members = thread_positions(slots)
     out: list[list[int]] = [[] for _ in range(n)]
-    by_kind: dict[str, list[int]] = {}
-    for i, k in enumerate(kinds):
-        by_kind.setdefault(k, []).append(i)
-    for k in sorted(by_kind):
-        idx = by_kind[k]
+    for k, idx in by_kind.items():
         st = stats[k]
         fanin = sample_counts(st.get(f"{field}_fanin", {}), len(idx), rng)
         total = int(fanin.sum())
         dist = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_distance", []), total, rng)), 1)
         cross = np.zeros(total, dtype=bool)
         frac = float(st.get(f"{field}_cross_fraction", 0.0))
-        if frac > 0 and total and thread_rng is not None:
+        if frac > 0 and total:
             m = int(round(min(frac, 1.0) * total))
             cross[thread_rng.permutation(total)[:m]] = True
             dist[cross] = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_cross_distance", []), m,
@@ -444,8 +436,10 @@ def _deps(kinds: list[str], stats: dict, field: str, rng: np.random.Generator, t
 
 
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
-                 stats: dict | None = None, arch: Architecture | None = None,
-                 thread_rng: np.random.Generator | None = None) -> Program:
+                 thread_rng: np.random.Generator, stats: dict | None = None,
+                 arch: Architecture | None = None) -> Program:
+    """The rank-independent program. `thread_rng` draws the thread slots and joins (a stream of its own, so that
+    single-threaded models draw the programs they drew before threads were modelled)."""
     kinds_all = model["kinds"]
     stats = model["kind_stats"] if stats is None else stats
     budget = None if arch is None else np.array([arch.kind_counts.get(k, 0) for k in kinds_all], dtype=float)
@@ -457,24 +451,23 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     if filler not in stats:
         stats = {**stats, filler: {"count": 0, "duration_us": [0.0]}}
     p2p = _fix_p2p(kinds, ranks, filler)
-    # thread slots (a stream of their own, so that single-threaded models draw the same programs as before)
+    by_kind: dict[str, list[int]] = {}  # each kind's nodes in order, kinds sorted (the order of every draw)
+    for i, k in enumerate(kinds):
+        by_kind.setdefault(k, []).append(i)
+    by_kind = dict(sorted(by_kind.items()))
     threads = None
     if "threads" in model:
-        trng = thread_rng if thread_rng is not None else np.random.default_rng(0)
         threads = [0] * len(kinds)
-        for k in sorted(set(kinds)):
+        for k, where in by_kind.items():
             table = stats[k].get("thread_slots")
             if table and not is_comm_kind(k):
-                where = [i for i, kk in enumerate(kinds) if kk == k]
-                for i, s in zip(where, sample_counts(table, len(where), trng).tolist()):
+                for i, s in zip(where, sample_counts(table, len(where), thread_rng).tolist()):
                     threads[i] = s
-        thread_rng = trng
-    data = _deps(kinds, stats, "data", rng, threads, thread_rng)
-    ctrl = _deps(kinds, stats, "ctrl", rng, threads, thread_rng)
+    data = _deps(by_kind, len(kinds), stats, "data", rng, threads, thread_rng)
+    ctrl = _deps(by_kind, len(kinds), stats, "ctrl", rng, threads, thread_rng)
     comm_size: dict[int, int] = {}
     group_size: dict[int, int] = {}
-    for k in sorted(set(kinds)):
-        where = [i for i, kk in enumerate(kinds) if kk == k]
+    for k, where in by_kind.items():
         if is_comm_kind(k):
             spec = arch.attrs.get(k, {}).get("comm_size") if arch is not None else None
             vals = (draw_atoms(spec, len(where), rng) if spec is not None
@@ -493,8 +486,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
             comm_size[i] = comm_size[send]
     duration = np.zeros(len(kinds))
     extra: dict[str, dict[int, float]] = {"num_ops": {}, "tensor_size": {}}
-    for k in sorted(set(kinds)):
-        where = [i for i, kk in enumerate(kinds) if kk == k]
+    for k, where in by_kind.items():
         st = stats.get(k, {})
         duration[where] = sample_quantiles(st.get("duration_us", []), len(where), rng)
         for name in extra:
@@ -651,7 +643,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         if not (math.isfinite(v) and 0 <= v <= 1e6):
             raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
     rng = np.random.default_rng([seed, 0])
-    program = draw_program(model, ranks, nodes, scale_comm, rng, stats, arch, np.random.default_rng([seed, 0, 1]))
+    program = draw_program(model, ranks, nodes, scale_comm, rng, np.random.default_rng([seed, 0, 1]), stats, arch)
     groups = _groups(program, ranks)
     pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
     pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]
