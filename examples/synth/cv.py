@@ -127,7 +127,7 @@ def main(corpus: str, out: str, families: list[str]) -> None:
             params = {t: trace_descriptors(t)["param_bytes"] for t in train}
             largest = sorted(train, key=params.get)[-2:]
             extra = {Path(t).name: case([p for p in train if p not in largest], t, Path(tmp)) for t in largest}
-            width = {t: read_sidecar(t).get("width") for t in train}
+            width = {t: (read_sidecar(t) or {}).get("width") for t in train}
             inner = sorted({w for w in width.values() if w is not None})[1:-1]
             lwo = {Path(t).name: case([p for p in train if width[p] != w], t, Path(tmp))
                    for w in inner for t in train if width[t] == w}

@@ -66,9 +66,8 @@ def test_mutated_size_laws_fail_cleanly(law_model, tmp_path_factory, capsys):
 
 def test_mutated_architecture_laws_fail_cleanly(arch_model, tmp_path_factory, capsys):
     codes = _fuzz(arch_model, ["--describe", "width=300,depth=1"], tmp_path_factory, capsys, 80, part="architecture")
-    codes += _fuzz(arch_model, ["--describe", "width=3000,depth=5"], tmp_path_factory, capsys, 40)
-    # both the sampling and the checks were exercised (derandomized draws: 6 of the 120 sample cleanly, 114 are refused)
-    assert codes.count(0) >= 5 and codes.count(1) >= 10
+    codes += _fuzz(arch_model, ["--describe", "width=3000,depth=5"], tmp_path_factory, capsys, 80)
+    assert codes.count(0) >= 10 and codes.count(1) >= 10  # both the sampling and the checks were exercised
 
 
 def test_check_model_bounds(law_model):
