@@ -69,10 +69,13 @@ def cli() -> None:
 @click.option("-o", "--output", "prefix", required=True, help="Output prefix: writes PREFIX.<rank>.et.")
 @click.option("--kineto", "kineto", multiple=True, type=click.Path(path_type=Path),
               help="torch.profiler trace per input (same order), linked by record-function id for durations.")
+@click.option("--thread-gap-us", type=float, default=1000.0, show_default=True,
+              help="With --kineto: an idle gap this long opens a group of a thread's ops that waits for the other "
+                   "threads' latest op (trace_link's inter-thread order); negative = no inter-thread deps.")
 @click.option("--gz", is_flag=True, help="Write gzip-compressed PREFIX.<rank>.et.gz.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @common_options
-def pytorch_cmd(inputs, prefix, kineto, gz, as_json, quiet, debug):
+def pytorch_cmd(inputs, prefix, kineto, thread_gap_us, gz, as_json, quiet, debug):
     inputs = list(inputs)
     if kineto and len(kineto) != len(inputs):
         raise ToolError(f"--kineto given {len(kineto)} times for {len(inputs)} inputs (give one per input)")
@@ -83,7 +86,8 @@ def pytorch_cmd(inputs, prefix, kineto, gz, as_json, quiet, debug):
         check_not_input(o, [*inputs, *kineto])
     converted = []
     for i, (path, rank) in enumerate(zip(inputs, ranks)):
-        k = KinetoDurations.load(kineto[i]) if kineto else None
+        gap = thread_gap_us if thread_gap_us >= 0 else None
+        k = KinetoDurations.load(kineto[i], gap) if kineto else None
         converted.append(convert_trace(path, rank, k))
     groups: dict[str, list[int]] = {}
     for c in converted:

@@ -69,6 +69,14 @@ def dep_fields(dep: int) -> tuple[bytes, bytes]:
     return b"\x22" + v, b"\x2a" + v
 
 
+def data_deps_field(deps: list[int]) -> bytes:
+    """data_deps field (5, packed repeated uint64) holding `deps` in order; empty list → no field."""
+    if not deps:
+        return b""
+    payload = b"".join(varint(d) for d in deps)
+    return b"\x2a" + varint(len(payload)) + payload
+
+
 def duration_field(us: int) -> bytes:
     if not us:
         return b""

@@ -12,6 +12,7 @@ Differences from MLCommons' converter, on purpose:
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from math import isfinite
@@ -243,6 +244,7 @@ class _Rec:
     excl_us: float | None
     pg_name: str = ""
     ctrl_ref: bytes = b""       # once emitted: the ctrl_deps field its callees carry
+    join: int = -1              # id of the other-thread node it waits for (trace_link's inter_thread_dep)
 
 
 @dataclass
@@ -443,6 +445,9 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
     names: dict[str, tuple[int, bytes, bool, bool]] = {}
     memo: dict[tuple, bytes] = {}
     io = nw.io_field
+    joins = kineto.joins if kineto is not None else None
+    rf_nid: dict[int, int] = {}   # with Kineto joins: rf_id → node id
+    join_rf: dict[int, int] = {}  # node id → rf_id of the node it waits for
     for chunk in chunks:
         for n in chunk:
             if not isinstance(n, dict) or "id" not in n or "name" not in n:
@@ -478,6 +483,12 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
                 excl = float(a["exclusive_dur"]) if isinstance(a["exclusive_dur"], (int, float)) else None
             elif kineto is not None:
                 incl = kineto.inclusive_us(a.get("rf_id"))
+                if joins:
+                    rf = a.get("rf_id")
+                    if type(rf) is int:
+                        rf_nid[rf] = nid
+                        if rf in joins:
+                            join_rf[nid] = joins[rf]
             head = tail = b""
             groups = None
             pg_name = ""
@@ -496,8 +507,14 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             recs[nid] = _Rec(nid, parent if type(parent) is int else _int(parent, -1), kind,
                              tid if type(tid) is int else _int(tid, 0), head, tail, cost, comm, groups, incl, excl,
                              pg_name)
+            itd = n.get("inter_thread_dep")  # ET+ (trace_link output); MLCommons ignores 0 and null too
+            if type(itd) is int and itd > 0:
+                recs[nid].join = itd
     if not recs:
         raise ToolError(f"{path}: the trace has no nodes")
+    for nid, rf in join_rf.items():
+        if rf in rf_nid:
+            recs[nid].join = rf_nid[rf]
     return header, recs
 
 
@@ -575,8 +592,12 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
     """
     out: list[tuple[int, bytes]] = []
     no_children: list[int] = []
+    joined: list[tuple[int, int, int, int]] = []  # (index in out, split, join id, previous id)
+    chains: list[int] = []  # index in out where each thread's chain starts
     for root in sorted(roots):
         data_dep = b""  # data_deps field naming the previous node of this thread
+        prev = -1
+        chains.append(len(out))
         stack = list(children.get(root, no_children) if recs[root].kind == _THREAD else [root])
         nid = root
         try:
@@ -591,7 +612,11 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                     continue  # the c10d op it belongs to is the communication node; its callees go with it
                 parent = recs.get(rec.parent)
                 ctrl = parent.ctrl_ref if parent is not None else b""
-                body = rec.head + ctrl + data_dep
+                if rec.join < 0:
+                    body = rec.head + ctrl + data_dep
+                else:  # its data_deps are written once every thread is walked (the joined node may come later)
+                    body = rec.head + ctrl
+                    joined.append((len(out), len(body), rec.join, prev))
                 if kind == _META:
                     body += rec.tail
                     stats["metadata"] += 1
@@ -611,10 +636,58 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                 out.append((nid, body))
                 rec.head = rec.tail = b""
                 rec.ctrl_ref, data_dep = nw.dep_fields(nid)
+                prev = nid
         except ValueError as e:
             raise ValueError(f"node {nid}: {e}") from None
+    if joined:
+        _add_joins(out, joined, chains, recs)
     out.sort()
     return [b for _, b in out]
+
+
+def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple[int, int, int, int]], chains: list[int],
+               recs: dict[int, _Rec]) -> None:
+    """Write the data_deps of nodes with an inter-thread dependency: [joined node, previous node], the order of
+    MLCommons' converter. A join to a node that was folded into another (a gloo:* callee into its c10d op) goes to
+    the emitted caller; one to a node of its own chain is implied by the chain and left out, as is one to a node
+    nothing emits. Joins can close a cycle (the chains alone cannot): that is a ValueError naming a node."""
+    index = {nid: i for i, (nid, _) in enumerate(out)}
+    cross: dict[int, list[int]] = {}
+    for i, split, join, prev in joined:
+        nid, body = out[i]
+        for _ in range(len(recs)):  # up the callers to an emitted node (bounded: ctrl_deps may cycle)
+            if join in index or join not in recs or recs[join].parent == join:
+                break
+            join = recs[join].parent
+        j = index.get(join)
+        own = j is not None and bisect_right(chains, j) == bisect_right(chains, i)
+        deps = [join] if j is not None and not own else []
+        if prev >= 0 and prev not in deps:
+            deps.append(prev)
+        out[i] = (nid, body[:split] + nw.data_deps_field(deps) + body[split:])
+        if deps and deps[0] == join and not own:
+            cross.setdefault(j, []).append(i)
+    # Kahn's order over the chains (i → i+1 within a chain) and the joins
+    starts = set(chains)
+    indeg = [0 if i in starts else 1 for i in range(len(out))]
+    for targets in cross.values():
+        for t in targets:
+            indeg[t] += 1
+    ready = [i for i, d in enumerate(indeg) if d == 0]
+    done = 0
+    while ready:
+        i = ready.pop()
+        done += 1
+        nxt = cross.get(i, [])
+        if i + 1 < len(out) and i + 1 not in starts:
+            nxt = [*nxt, i + 1]
+        for t in nxt:
+            indeg[t] -= 1
+            if indeg[t] == 0:
+                ready.append(t)
+    if done < len(out):
+        stuck = min(out[i][0] for i, d in enumerate(indeg) if d > 0)
+        raise ValueError(f"inter-thread dependencies make a cycle (node {stuck} waits on it)")
 
 
 _STAT = {NodeType.COMM_COLL_NODE: "coll", NodeType.COMM_SEND_NODE: "send", NodeType.COMM_RECV_NODE: "recv"}
