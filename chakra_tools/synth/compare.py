@@ -107,11 +107,13 @@ def graph_stats(t: Trace) -> dict:
     comm_bytes = 0
     fan_out: Counter = Counter()
     crit, comp = [], []
-    threads, off_main, with_tid = 0, 0, 0
+    threads, off_main, with_tid, runs = 0, 0, 0, 0
     for g in t.ranks.values():
         nodes += len(g.nodes)
-        tids = Counter(v for v in (g.attrs[n.id].get("tid") for n in g.nodes)
-                       if isinstance(v, int) and not isinstance(v, bool))
+        seq = [v for v in (g.attrs[n.id].get("tid") for n in sorted(g.nodes, key=lambda n: n.id))
+               if isinstance(v, int) and not isinstance(v, bool)]
+        runs += sum(1 for i, v in enumerate(seq) if i == 0 or v != seq[i - 1])
+        tids = Counter(seq)
         threads += len(tids)
         with_tid += sum(tids.values())
         off_main += sum(tids.values()) - max(tids.values(), default=0)
@@ -134,7 +136,9 @@ def graph_stats(t: Trace) -> dict:
             "collectives_per_rank": colls / r, "p2p_per_rank": p2p / r, "comm_bytes_per_rank": comm_bytes / r,
             "critical_path_us": max(crit, default=0), "compute_path_us": max(comp, default=0),
             # the nodes' tid attribute: threads per rank, and the share of nodes off each rank's main thread
-            "threads_per_rank": threads / r, "off_main_thread_fraction": off_main / max(with_tid, 1)}
+            "threads_per_rank": threads / r, "off_main_thread_fraction": off_main / max(with_tid, 1),
+            # nodes with a tid per run of one thread's nodes in id order (1 node per run = threads interleave)
+            "thread_run_length": with_tid / max(runs, 1)}
 
 
 def _simulate(prefix: str, system: str, network: str) -> int:

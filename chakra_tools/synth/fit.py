@@ -161,6 +161,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     conv_channels: list[dict[str, dict[float, set]]] = [defaultdict(lambda: defaultdict(set)) for _ in traces]
     for j, _r, f in rank_feats:
         t, tk = traces[j], per_trace[j]
+        prev_slot = -1  # thread slot of the previous non-comm node in node order (runs of a thread)
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
             comm = is_comm_kind(k)
@@ -184,6 +185,8 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 pk[key].extend(f[key][i])
             if not comm:
                 pk["thread"].append(f["threads"][i])
+                pk["thread_after"].append((prev_slot, f["threads"][i]))
+                prev_slot = f["threads"][i]
             for name in NUMERIC_ATTRS:
                 v = f["numeric"][name][i]
                 if v is not None:
@@ -216,6 +219,9 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 st[f"{field}_cross_distance"] = quantile_table(cross)
         if threaded and pk.get("thread"):
             st["thread_slots"] = count_table(pk["thread"])
+            after = [(a, b) for a, b in pk["thread_after"] if a >= 0]
+            st["thread_after"] = {str(a): count_table([y for x, y in after if x == a])
+                                  for a in sorted({x for x, _ in after})}
         wm = work_model(pk.get("work", []))
         if wm is not None:  # durations of the nodes that carry num_ops follow their FLOPs; the others' table
             st["work"] = wm

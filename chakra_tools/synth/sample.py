@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,8 +102,11 @@ def check_model(model: object, source: str = "model") -> dict:
         for key in ("data_cross_fraction", "ctrl_cross_fraction"):
             if key in st and not _numbers([st[key]], hi=1.0):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a fraction 0..1")
-        for key in ("data_fanin", "ctrl_fanin", "thread_slots"):
-            tab = st.get(key, {})
+        after = st.get("thread_after", {})
+        if not isinstance(after, dict) or not all(str(a).isdigit() and int(a) < MAX_THREADS for a in after):
+            raise ToolError(f"{source}: kind_stats['{k}'].thread_after must map thread slots to count tables")
+        for key, tab in [*((key, st.get(key, {})) for key in ("data_fanin", "ctrl_fanin", "thread_slots")),
+                         *((f"thread_after['{a}']", row) for a, row in after.items())]:
             if not isinstance(tab, dict) or not all(str(a).isdigit() and int(a) < 1 << 16 and isinstance(b, int)
                                                     and not isinstance(b, bool) and b >= 0 for a, b in tab.items()):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map counts to non-negative integers")
@@ -435,6 +439,35 @@ def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: n
     return out
 
 
+def _thread_slots(kinds: list[str], by_kind: dict[str, list[int]], stats: dict,
+                  thread_rng: np.random.Generator) -> list[int]:
+    """Per node its thread slot. Each kind's slots are drawn as a stratified multiset from its `thread_slots`
+    (so the shares match the corpus), then handed out in node order: a node takes a slot from its kind's remaining
+    ones with the weights `thread_after` gives after the previous node's slot, so a thread's ops come in runs as
+    in the corpus (uniform draws scattered them into runs of 1-2 nodes)."""
+    threads = [0] * len(kinds)
+    pools: dict[str, dict[int, int]] = {}
+    for k, where in by_kind.items():
+        table = stats[k].get("thread_slots")
+        if table and not is_comm_kind(k):
+            pools[k] = dict(sorted(Counter(sample_counts(table, len(where), thread_rng).tolist()).items()))
+    prev = -1
+    for i, k in enumerate(kinds):
+        pool = pools.get(k)
+        if pool is None:
+            continue
+        slots = [s for s, c in pool.items() if c > 0]
+        row = stats[k].get("thread_after", {}).get(str(prev), {}) if prev >= 0 else {}
+        w = np.array([row.get(str(s), 0) for s in slots], dtype=float)
+        if w.sum() <= 0:
+            w = np.array([pool[s] for s in slots], dtype=float)
+        s = slots[int(np.searchsorted(np.cumsum(w), thread_rng.random() * w.sum(), side="right"))] \
+            if len(slots) > 1 else slots[0]
+        pool[s] -= 1
+        threads[i] = prev = s
+    return threads
+
+
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
                  thread_rng: np.random.Generator, stats: dict | None = None,
                  arch: Architecture | None = None) -> Program:
@@ -455,14 +488,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     for i, k in enumerate(kinds):
         by_kind.setdefault(k, []).append(i)
     by_kind = dict(sorted(by_kind.items()))
-    threads = None
-    if "threads" in model:
-        threads = [0] * len(kinds)
-        for k, where in by_kind.items():
-            table = stats[k].get("thread_slots")
-            if table and not is_comm_kind(k):
-                for i, s in zip(where, sample_counts(table, len(where), thread_rng).tolist()):
-                    threads[i] = s
+    threads = _thread_slots(kinds, by_kind, stats, thread_rng) if "threads" in model else None
     data = _deps(by_kind, len(kinds), stats, "data", rng, threads, thread_rng)
     ctrl = _deps(by_kind, len(kinds), stats, "ctrl", rng, threads, thread_rng)
     comm_size: dict[int, int] = {}

@@ -159,6 +159,8 @@ def test_a_single_thread_model_draws_the_programs_of_one_without_thread_statisti
     (lambda m: m["kind_stats"]["COMP:view"].__setitem__("thread_slots", {"1": -3}), "thread_slots must map"),
     (lambda m: m["kind_stats"]["COMP:view"].__setitem__("data_cross_fraction", 1.5), "data_cross_fraction must be"),
     (lambda m: m["kind_stats"]["COMP:view"].__setitem__("ctrl_cross_distance", [3, 1]), "ctrl_cross_distance must"),
+    (lambda m: m["kind_stats"]["COMP:view"].__setitem__("thread_after", {"x": {}}), "thread_after must map"),
+    (lambda m: m["kind_stats"]["COMP:view"].__setitem__("thread_after", {"0": {"1": -2}}), r"thread_after\['0'\]"),
 ])
 def test_malformed_thread_statistics_are_one_line(prefetch_model, edit, message):
     m = json.loads(json.dumps(prefetch_model))
@@ -185,3 +187,24 @@ def test_joins_of_a_recorded_trace_are_learned_and_drawn(tmp_path):
         joins = [(d, n.id) for n in g.nodes for d in n.data_deps
                  if tid[d] is not None and tid[n.id] is not None and tid[d] != tid[n.id]]
         assert joins and g.find_cycle() == []
+
+
+def test_a_thread_keeps_its_ops_in_runs(prefetch_model, tmp_path):
+    # fit counts the slot changes between consecutive non-comm nodes (a tid-less one, the metadata node, is on the
+    # main thread): the recorded step switches thread twice per rank (into the prefetch block and back), and the
+    # kinds' slot-after-slot tables add up to that
+    switches = 0
+    comm = (NodeType.COMM_COLL_NODE, NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE)
+    for g in Trace.load(PREFETCH).ranks.values():
+        seq = [g.attrs[n.id].get("tid") or 1 for n in sorted(g.nodes, key=lambda n: n.id) if n.type not in comm]
+        switches += sum(a != b for a, b in zip(seq, seq[1:]))
+    after = [(a, b, c) for st in prefetch_model["kind_stats"].values()
+             for a, row in st.get("thread_after", {}).items() for b, c in row.items()]
+    assert sum(c for a, b, c in after if a != b) == switches == 4
+    # the sample hands each kind's slots out following those tables: long runs, not the 1-2 node runs of
+    # independent draws (4.0 nodes per run before; the recording has one prefetch block, 116.5 per run)
+    sample(prefetch_model, tmp_path / "s", ranks=2, seed=3)
+    g = compare(PREFETCH, tmp_path / "s")["graph"]
+    assert g["a"]["thread_run_length"] == pytest.approx(116.5)
+    assert g["b"]["thread_run_length"] > 10
+    assert g["b"]["off_main_thread_fraction"] == pytest.approx(g["a"]["off_main_thread_fraction"], abs=0.02)
