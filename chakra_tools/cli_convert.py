@@ -85,8 +85,8 @@ def pytorch_cmd(inputs, prefix, kineto, thread_gap_us, gz, as_json, quiet, debug
     for o in [*outs, sidecar]:
         check_not_input(o, [*inputs, *kineto])
     converted = []
+    gap = thread_gap_us if thread_gap_us >= 0 else None
     for i, (path, rank) in enumerate(zip(inputs, ranks)):
-        gap = thread_gap_us if thread_gap_us >= 0 else None
         k = KinetoDurations.load(kineto[i], gap) if kineto else None
         converted.append(convert_trace(path, rank, k))
     groups: dict[str, list[int]] = {}

@@ -93,9 +93,3 @@ class KinetoDurations:
         if isinstance(rf_id, bool) or not isinstance(rf_id, int):
             return None
         return self.by_rf_id.get(rf_id)
-
-    def join_of(self, rf_id: Any) -> int | None:
-        """rf_id of the other-thread op this op waits for (trace_link's inter_thread_dep), if any."""
-        if isinstance(rf_id, bool) or not isinstance(rf_id, int):
-            return None
-        return self.joins.get(rf_id)

@@ -504,12 +504,10 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
                 head = nw.id_name_type(nid, name_field, _COMP_TYPE)
                 tail = io(b"\x42", inputs) + io(b"\x4a", outputs) + _comp_attrs(a, is_gpu, memo)
             tid = a.get("tid", 0)
+            itd = n.get("inter_thread_dep")  # ET+ (trace_link output); MLCommons ignores 0 and null too
             recs[nid] = _Rec(nid, parent if type(parent) is int else _int(parent, -1), kind,
                              tid if type(tid) is int else _int(tid, 0), head, tail, cost, comm, groups, incl, excl,
-                             pg_name)
-            itd = n.get("inter_thread_dep")  # ET+ (trace_link output); MLCommons ignores 0 and null too
-            if type(itd) is int and itd > 0:
-                recs[nid].join = itd
+                             pg_name, join=itd if type(itd) is int and itd > 0 else -1)
     if not recs:
         raise ToolError(f"{path}: the trace has no nodes")
     for nid, rf in join_rf.items():
@@ -660,12 +658,12 @@ def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple[int, int, int, i
                 break
             join = recs[join].parent
         j = index.get(join)
-        own = j is not None and bisect_right(chains, j) == bisect_right(chains, i)
-        deps = [join] if j is not None and not own else []
+        linked = j is not None and bisect_right(chains, j) != bisect_right(chains, i)  # emitted, another chain
+        deps = [join] if linked else []
         if prev >= 0 and prev not in deps:
             deps.append(prev)
         out[i] = (nid, body[:split] + nw.data_deps_field(deps) + body[split:])
-        if deps and deps[0] == join and not own:
+        if linked:
             cross.setdefault(j, []).append(i)
     # Kahn's order over the chains (i → i+1 within a chain) and the joins
     starts = set(chains)
