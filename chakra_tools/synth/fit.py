@@ -161,7 +161,6 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     conv_channels: list[dict[str, dict[float, set]]] = [defaultdict(lambda: defaultdict(set)) for _ in traces]
     for j, _r, f in rank_feats:
         t, tk = traces[j], per_trace[j]
-        prev_slot = -1  # thread slot of the previous non-comm node in node order (runs of a thread)
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
             comm = is_comm_kind(k)
@@ -185,8 +184,6 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 pk[key].extend(f[key][i])
             if not comm:
                 pk["thread"].append(f["threads"][i])
-                pk["thread_after"].append((prev_slot, f["threads"][i]))
-                prev_slot = f["threads"][i]
             for name in NUMERIC_ATTRS:
                 v = f["numeric"][name][i]
                 if v is not None:
@@ -219,9 +216,6 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 st[f"{field}_cross_distance"] = quantile_table(cross)
         if threaded and pk.get("thread"):
             st["thread_slots"] = count_table(pk["thread"])
-            after = [(a, b) for a, b in pk["thread_after"] if a >= 0]
-            st["thread_after"] = {str(a): count_table([y for x, y in after if x == a])
-                                  for a in sorted({x for x, _ in after})}
         wm = work_model(pk.get("work", []))
         if wm is not None:  # durations of the nodes that carry num_ops follow their FLOPs; the others' table
             st["work"] = wm
@@ -273,6 +267,8 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                        "duration_log_sd": round(log_sd, 4)},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},
     }
+    if threaded:
+        model["thread_chain"] = thread_chain([f for _, _, f in rank_feats], kidx, order, bins)
     if any("work_blocked" in st for st in kind_stats.values()):
         model["channel_block"] = channel_block
     scaling = fit_scaling(kind_stats, per_trace, rank_sizes)
@@ -287,6 +283,24 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             if correction is not None:
                 model["architecture"]["time_correction"] = correction
     return model
+
+
+def thread_chain(feats: list[dict], kidx: dict[str, int], order: int, bins: int) -> dict:
+    """The kind chain over (kind, thread slot) tokens, so that a thread's ops come in runs of its own kinds (a
+    chain over kinds alone interleaves them: the slots drawn after it broke a 42-op prefetch block into ~7 runs).
+    A comm node, which runs on no thread of its own, takes the slot of the compute node before it."""
+    seqs = []
+    for f in feats:
+        slot, seq = 0, []
+        for k, s in zip(f["kinds"], f["threads"]):
+            if not is_comm_kind(k):
+                slot = s
+            seq.append((kidx[k], slot))
+        seqs.append(seq)
+    tokens = sorted({t for seq in seqs for t in seq})
+    tidx = {t: i for i, t in enumerate(tokens)}
+    return {"tokens": [list(t) for t in tokens],
+            "markov": markov_counts([[tidx[t] for t in seq] for seq in seqs], order, bins)}
 
 
 def mean_compute_us(ranks: list[dict]) -> float:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +56,17 @@ def _sorted_table(values: object) -> bool:
     return _numbers(values) and all(a <= b for a, b in zip(values, values[1:]))
 
 
+def _check_chain(markov: object, size: int, name: str, what: str, source: str) -> None:
+    if not isinstance(markov, dict) or "" not in markov:
+        raise ToolError(f"{source}: model has no {what} statistics ('{name}' lacks the empty context)")
+    for ctx, nxt in markov.items():
+        ok = isinstance(nxt, dict) and nxt and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 and str(k).isdigit() and int(k) < size
+            for k, v in nxt.items())
+        if not ok:
+            raise ToolError(f"{source}: {name}['{ctx}'] must map {what} indices (< {size}) to positive counts")
+
+
 def check_model(model: object, source: str = "model") -> dict:
     """Raise a one-line ToolError unless `model` looks like a chakra-synth model."""
     if not isinstance(model, dict) or model.get("format") != FORMAT:
@@ -78,14 +88,15 @@ def check_model(model: object, source: str = "model") -> dict:
         raise ToolError(f"{source}: 'kinds' must be a non-empty list of kind names")
     if not isinstance(stats, dict) or any(not isinstance(stats.get(k), dict) for k in kinds):
         raise ToolError(f"{source}: 'kind_stats' must hold an object for every kind")
-    if not isinstance(markov, dict) or "" not in markov:
-        raise ToolError(f"{source}: model has no kind statistics ('markov' lacks the empty context)")
-    for ctx, nxt in markov.items():
-        ok = isinstance(nxt, dict) and nxt and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 and str(k).isdigit() and int(k) < len(kinds)
-            for k, v in nxt.items())
-        if not ok:
-            raise ToolError(f"{source}: markov['{ctx}'] must map kind indices (< {len(kinds)}) to positive counts")
+    _check_chain(markov, len(kinds), "markov", "kind", source)
+    chain = model.get("thread_chain")
+    if chain is not None:
+        tokens = chain.get("tokens") if isinstance(chain, dict) else None
+        if not (isinstance(tokens, list) and tokens and all(
+                isinstance(t, list) and len(t) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in t)
+                and 0 <= t[0] < len(kinds) and 0 <= t[1] < MAX_THREADS for t in tokens)):
+            raise ToolError(f"{source}: thread_chain.tokens must be a list of [kind index, thread slot] pairs")
+        _check_chain(chain.get("markov"), len(tokens), "thread_chain.markov", "token", source)
     if not (_sorted_table(model["nodes_per_rank"]) and model["nodes_per_rank"] and all(1 <= v <= MAX_DESCRIBED_NODES
                                                            for v in model["nodes_per_rank"])):
         raise ToolError(f"{source}: 'nodes_per_rank' must be a sorted list of numbers 1..{MAX_DESCRIBED_NODES}")
@@ -102,11 +113,8 @@ def check_model(model: object, source: str = "model") -> dict:
         for key in ("data_cross_fraction", "ctrl_cross_fraction"):
             if key in st and not _numbers([st[key]], hi=1.0):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a fraction 0..1")
-        after = st.get("thread_after", {})
-        if not isinstance(after, dict) or not all(str(a).isdigit() and int(a) < MAX_THREADS for a in after):
-            raise ToolError(f"{source}: kind_stats['{k}'].thread_after must map thread slots to count tables")
-        for key, tab in [*((key, st.get(key, {})) for key in ("data_fanin", "ctrl_fanin", "thread_slots")),
-                         *((f"thread_after['{a}']", row) for a, row in after.items())]:
+        for key in ("data_fanin", "ctrl_fanin", "thread_slots"):
+            tab = st.get(key, {})
             if not isinstance(tab, dict) or not all(str(a).isdigit() and int(a) < 1 << 16 and isinstance(b, int)
                                                     and not isinstance(b, bool) and b >= 0 for a, b in tab.items()):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map counts to non-negative integers")
@@ -439,46 +447,47 @@ def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: n
     return out
 
 
-def _thread_slots(kinds: list[str], by_kind: dict[str, list[int]], stats: dict,
-                  thread_rng: np.random.Generator) -> list[int]:
-    """Per node its thread slot. Each kind's slots are drawn as a stratified multiset from its `thread_slots`
-    (so the shares match the corpus), then handed out in node order: a node takes a slot from its kind's remaining
-    ones with the weights `thread_after` gives after the previous node's slot, so a thread's ops come in runs as
-    in the corpus (uniform draws scattered them into runs of 1-2 nodes)."""
-    threads = [0] * len(kinds)
-    pools: dict[str, dict[int, int]] = {}
-    for k, where in by_kind.items():
-        table = stats[k].get("thread_slots")
-        if table and not is_comm_kind(k):
-            pools[k] = dict(sorted(Counter(sample_counts(table, len(where), thread_rng).tolist()).items()))
-    prev = -1
-    for i, k in enumerate(kinds):
-        pool = pools.get(k)
-        if pool is None:
-            continue
-        slots = [s for s, c in pool.items() if c > 0]
-        row = stats[k].get("thread_after", {}).get(str(prev), {}) if prev >= 0 else {}
-        w = np.array([row.get(str(s), 0) for s in slots], dtype=float)
-        if w.sum() <= 0:
-            w = np.array([pool[s] for s in slots], dtype=float)
-        s = slots[int(np.searchsorted(np.cumsum(w), thread_rng.random() * w.sum(), side="right"))] \
-            if len(slots) > 1 else slots[0]
-        pool[s] -= 1
-        threads[i] = prev = s
-    return threads
+def _token_budget(kind_budget: np.ndarray, tokens: list[list[int]], seen: dict[str, int]) -> np.ndarray:
+    """A kind budget split over the thread chain's (kind, slot) tokens in the shares the corpus ran them
+    (`seen`: the chain's order-0 counts), by largest remainder, so each kind's count stays exact."""
+    out = np.zeros(len(tokens))
+    by_kind: dict[int, list[int]] = {}
+    for t, (k, _) in enumerate(tokens):
+        by_kind.setdefault(k, []).append(t)
+    for k, ts in by_kind.items():
+        w = np.array([seen.get(str(t), 0) for t in ts], dtype=float)
+        exact = kind_budget[k] * w / w.sum() if w.sum() > 0 else np.full(len(ts), kind_budget[k] / len(ts))
+        share = np.floor(exact)
+        for r in np.argsort(-(exact - share), kind="stable")[:int(round(kind_budget[k] - share.sum()))]:
+            share[r] += 1
+        out[ts] = share
+    return out
 
 
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
                  thread_rng: np.random.Generator, stats: dict | None = None,
                  arch: Architecture | None = None) -> Program:
-    """The rank-independent program. `thread_rng` draws the thread slots and joins (a stream of its own, so that
-    single-threaded models draw the programs they drew before threads were modelled)."""
+    """The rank-independent program. The thread slots come with the kinds (the thread chain's tokens); `thread_rng`
+    draws the joins (a stream of its own, so that single-threaded models draw the programs they drew before threads
+    were modelled)."""
     kinds_all = model["kinds"]
     stats = model["kind_stats"] if stats is None else stats
     budget = None if arch is None else np.array([arch.kind_counts.get(k, 0) for k in kinds_all], dtype=float)
-    sampler = MarkovSampler(model["markov"], int(model["order"]), int(model.get("position_bins", 0)))
-    idx = sampler.sample(nodes, rng, budget)
-    kinds = [kinds_all[i] for i in idx]
+    order, bins = int(model["order"]), int(model.get("position_bins", 0))
+    chain = model.get("thread_chain")
+    threads = None
+    if chain is None:
+        idx = MarkovSampler(model["markov"], order, bins).sample(nodes, rng, budget)
+        kinds = [kinds_all[i] for i in idx]
+        if "threads" in model:
+            threads = [0] * len(kinds)
+    else:  # (kind, slot) tokens: a thread's kinds follow each other in runs, as recorded
+        tokens = chain["tokens"]
+        if budget is not None:
+            budget = _token_budget(budget, tokens, chain["markov"][""])
+        idx = MarkovSampler(chain["markov"], order, bins).sample(nodes, rng, budget)
+        kinds = [kinds_all[tokens[i][0]] for i in idx]
+        threads = [0 if is_comm_kind(k) else tokens[i][1] for i, k in zip(idx, kinds)]
     comp = [k for k in kinds_all if k.startswith("COMP:")]
     filler = max(comp, key=lambda k: stats[k]["count"]) if comp else "COMP:other"
     if filler not in stats:
@@ -488,7 +497,6 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     for i, k in enumerate(kinds):
         by_kind.setdefault(k, []).append(i)
     by_kind = dict(sorted(by_kind.items()))
-    threads = _thread_slots(kinds, by_kind, stats, thread_rng) if "threads" in model else None
     data = _deps(by_kind, len(kinds), stats, "data", rng, threads, thread_rng)
     ctrl = _deps(by_kind, len(kinds), stats, "ctrl", rng, threads, thread_rng)
     comm_size: dict[int, int] = {}
