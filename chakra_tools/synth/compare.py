@@ -135,6 +135,8 @@ def graph_stats(t: Trace) -> dict:
             "branch_fraction": sum(1 for v in fan_out.values() if v > 1) / max(nodes, 1),
             "collectives_per_rank": colls / r, "p2p_per_rank": p2p / r, "comm_bytes_per_rank": comm_bytes / r,
             "critical_path_us": max(crit, default=0), "compute_path_us": max(comp, default=0),
+            # slowest over fastest rank's compute path: the straggler a synchronised step waits for
+            "compute_path_spread": round(max(comp) / min(comp), 6) if comp and min(comp) > 0 else None,
             # the nodes' tid attribute: threads per rank, and the share of nodes off each rank's main thread
             "threads_per_rank": threads / r, "off_main_thread_fraction": off_main / max(with_tid, 1),
             # nodes with a tid per run of one thread's nodes in id order (1 node per run = threads interleave)

@@ -264,7 +264,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         "ranks": count_table([t.num_ranks for t in traces]),
         "threads": count_table(threads),
         "cross_rank": {"identical_kind_sequences": round(float(np.mean(spmd)), 4) if spmd else 1.0,
-                       "duration_log_sd": round(log_sd, 4)},
+                       "duration_log_sd": round(log_sd, 4), "rank_log_sd": round(rank_log_sd(rank_sizes), 4)},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},
     }
     if threaded:
@@ -301,6 +301,19 @@ def thread_chain(feats: list[dict], kidx: dict[str, int], order: int, bins: int)
     tidx = {t: i for i, t in enumerate(tokens)}
     return {"tokens": [list(t) for t in tokens],
             "markov": markov_counts([[tidx[t] for t in seq] for seq in seqs], order, bins)}
+
+
+def rank_log_sd(rank_sizes: list[list[dict]]) -> float:
+    """How much whole ranks differ in speed: the pooled standard deviation of log(compute path) across the ranks of
+    a trace (one straggler rank sets a synchronised step's time; per-node noise averages out along a path)."""
+    ss, dof = 0.0, 0
+    for rs in rank_sizes:
+        paths = np.array([x["compute_us"] for x in rs], dtype=float)
+        if len(paths) > 1 and np.all(paths > 0):
+            logs = np.log(paths)
+            ss += float(((logs - logs.mean()) ** 2).sum())
+            dof += len(paths) - 1
+    return math.sqrt(ss / dof) if dof else 0.0
 
 
 def mean_compute_us(ranks: list[dict]) -> float:

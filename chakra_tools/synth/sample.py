@@ -141,8 +141,9 @@ def check_model(model: object, source: str = "model") -> dict:
     if any(int(a) >= MAX_THREADS for st in stats.values() for a in st.get("thread_slots", {})):
         raise ToolError(f"{source}: a kind's thread_slots name a slot beyond {MAX_THREADS - 1}")
     cross = model.get("cross_rank", {})
-    if not isinstance(cross, dict) or not _numbers([cross.get("duration_log_sd", 0)], hi=5.0):
-        raise ToolError(f"{source}: 'cross_rank.duration_log_sd' must be a number in 0..5")
+    for key in ("duration_log_sd", "rank_log_sd"):
+        if not isinstance(cross, dict) or not _numbers([cross.get(key, 0)], hi=5.0):
+            raise ToolError(f"{source}: 'cross_rank.{key}' must be a number in 0..5")
     if "scaling" in model:
         bad = check_scaling(model["scaling"], kinds)
         if bad is not None:
@@ -588,19 +589,33 @@ def _path(d: np.ndarray, program: Program) -> float:
     return float(max(finish))
 
 
+def rank_speeds(model: dict, ranks: int, seed: int) -> np.ndarray:
+    """Per rank a factor on its whole compute path, exp(rank_log_sd x z), z the expected normal order statistics
+    of `ranks` draws (Blom's scores, quantiles at (i - 3/8) / (ranks + 1/4)), handed to the ranks in a seeded order:
+    the slowest rank, which sets a synchronised step's time, is as slow as the corpus' spread makes it on average
+    (random draws would make that a matter of the seed); their geometric mean is 1."""
+    sd = float(model.get("cross_rank", {}).get("rank_log_sd", 0.0))
+    if sd <= 0 or ranks < 2:
+        return np.ones(ranks)
+    from scipy.stats import norm
+
+    z = norm.ppf((np.arange(1, ranks + 1) - 0.375) / (ranks + 0.25))
+    return np.exp(sd * z[np.random.default_rng([seed, 0, 2]).permutation(ranks)])
+
+
 def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int, scale_compute: float,
-                groups: dict[str, list[int]], meta_values: str, rate: float | None) -> list[pb.Node]:
+                groups: dict[str, list[int]], meta_values: str, rate: float | None, speed: float) -> list[pb.Node]:
     stats = model["kind_stats"]
     rng = np.random.default_rng([seed, rank + 1])
     n = len(program.kinds)
     # same op, same work on every rank (SPMD); per-rank timing noise as measured across the corpus's ranks
     sd = float(model.get("cross_rank", {}).get("duration_log_sd", 0.0))
     jitter = np.exp(rng.normal(0.0, sd, n)) if sd > 0 else 1.0
-    dur = np.maximum(np.rint(program.duration_us * jitter * scale_compute), 0).astype(np.int64)
+    dur = np.maximum(np.rint(program.duration_us * jitter * scale_compute * speed), 0).astype(np.int64)
     extra = {name: {i: int(round(v * (scale_compute if name == "num_ops" else 1.0))) for i, v in vals.items()}
              for name, vals in program.extra.items()}
     if rate is not None and n:
-        target_us = rate * n * scale_compute
+        target_us = rate * n * scale_compute * speed
         dur = _calibrate(dur, program, target_us)
     group_of = {}
     for pg, members in groups.items():
@@ -686,11 +701,12 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     paths = [rank_path(prefix, r) for r in range(ranks)]
     targets = [*paths, *([groups_path(prefix)] if groups else [])]
     check_no_stale_outputs(prefix, targets)
+    speeds = rank_speeds(model, ranks, seed)
     with atomic_group(targets) as tmps:
         for r, tmp in enumerate(tmps[:ranks]):
             try:
                 write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values,
-                                                  None if rate is None else float(rate)))
+                                                  None if rate is None else float(rate), float(speeds[r])))
             except ValueError as e:
                 if "out of range" not in str(e):
                     raise

@@ -21,7 +21,7 @@ from chakra_tools.synth.kriging import (
     loo_predictions,
     predict_correction,
 )
-from chakra_tools.synth.sample import check_model, described
+from chakra_tools.synth.sample import check_model, described, rank_speeds
 
 from .test_synth import FAMILY_TRAIN
 
@@ -86,13 +86,15 @@ def test_fitted_correction_reproduces_the_training_residuals_it_was_fitted_on(fa
 
 
 def test_described_sample_path_follows_the_corrected_time(family_models, tmp_path):
-    """`sample --describe` calibrates each rank's compute path to the corrected time (integer rounding aside)."""
+    """`sample --describe` calibrates each rank's compute path to the corrected time times the rank's speed factor
+    (integer rounding aside)."""
     model = family_models["mlp"]
     desc = {"width": 128.0, "depth": 2.0}
     _, target, _, rate = described(model, desc)
     sample(model, tmp_path / "s", ranks=2, seed=3, describe=desc)
-    for g in Trace.load(tmp_path / "s").ranks.values():
-        assert compute_path_us(g) == pytest.approx(rate * target.nodes, rel=0.005)
+    speeds = rank_speeds(model, 2, 3)
+    for r, g in sorted(Trace.load(tmp_path / "s").ranks.items()):
+        assert compute_path_us(g) == pytest.approx(rate * target.nodes * speeds[r], rel=0.005)
 
 
 @pytest.mark.parametrize("mutate, key", [

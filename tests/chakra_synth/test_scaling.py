@@ -14,7 +14,7 @@ from chakra_tools.synth import fit, sample
 from chakra_tools.synth.cli import cli
 from chakra_tools.synth.features import compute_path_us
 from chakra_tools.synth.fit import work_model
-from chakra_tools.synth.sample import condition, expected_compute_us, resolve_target
+from chakra_tools.synth.sample import condition, expected_compute_us, rank_speeds, resolve_target
 from chakra_tools.synth.scaling import (
     check_scaling,
     fit_cost,
@@ -121,11 +121,12 @@ def test_conditioned_sample_follows_the_target(mlp_model, tmp_path):
     assert big["target"]["flops"] > 10 * small["target"]["flops"]
     assert big["nodes_per_rank"] >= small["nodes_per_rank"]
     assert big["comm_bytes_per_rank"] > 5 * small["comm_bytes_per_rank"]
-    # every rank's compute path is calibrated to nodes x the conditioned rate (integer rounding only)
+    # every rank's compute path is calibrated to nodes x the conditioned rate x its speed (integer rounding only)
     target = resolve_target(mlp_model, 4_000_000, None, None)
     _, rate = condition(mlp_model, target)
-    for g in Trace.load(tmp_path / "b").ranks.values():
-        assert compute_path_us(g) == pytest.approx(rate * target.nodes, rel=0.01)
+    speeds = rank_speeds(mlp_model, 2, 3)
+    for r, g in sorted(Trace.load(tmp_path / "b").ranks.items()):
+        assert compute_path_us(g) == pytest.approx(rate * target.nodes * speeds[r], rel=0.01)
 
 
 def test_conditioned_sample_same_seed_same_bytes(mlp_model, tmp_path):

@@ -270,14 +270,17 @@ def test_cli_bad_input_is_one_line_exit_1(tmp_path, args):
 
 def test_compute_rate_is_matched(model, tmp_path):
     # fit stores the pooled compute time per node (sum of per-rank compute paths / nodes); sample scales each
-    # rank so that its compute path is nodes x rate: 700 nodes x rate, up to integer rounding of durations.
+    # rank so that its compute path is nodes x rate x the rank's speed factor: 700 nodes x rate x speed, up to
+    # integer rounding of durations.
     from chakra_tools.synth.features import compute_path_us
+    from chakra_tools.synth.sample import rank_speeds
     total = sum(compute_path_us(g) for p in TRAIN for g in Trace.load(p).ranks.values())
     nodes = sum(len(g.nodes) for p in TRAIN for g in Trace.load(p).ranks.values())
     assert model["compute_us_per_node"] == pytest.approx(total / nodes, abs=1e-4)
     sample(model, tmp_path / "s", ranks=2, nodes=700, seed=4, scale_compute=2.0)
-    for g in Trace.load(tmp_path / "s").ranks.values():
-        assert compute_path_us(g) == pytest.approx(2 * 700 * model["compute_us_per_node"], rel=0.02)
+    speeds = rank_speeds(model, 2, 4)
+    for r, g in sorted(Trace.load(tmp_path / "s").ranks.items()):
+        assert compute_path_us(g) == pytest.approx(2 * 700 * model["compute_us_per_node"] * speeds[r], rel=0.02)
 
 
 def test_malformed_model_is_one_line_and_writes_nothing(model, tmp_path):

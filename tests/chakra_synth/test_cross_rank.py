@@ -1,0 +1,82 @@
+"""Cross-rank speed: fit learns how much whole ranks differ (`cross_rank.rank_log_sd`), sample gives its ranks
+that spread (rank_speeds), so a synchronised step waits for a straggler as in the recorded traces."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chakra_tools.common import ToolError
+from chakra_tools.graph import Trace
+from chakra_tools.synth import compare, fit, sample
+from chakra_tools.synth.features import compute_path_us
+from chakra_tools.synth.sample import check_model, rank_speeds
+
+from .test_synth import DATA
+
+# Blom's score of the larger of two normal draws, worked by hand: Phi^-1((2 - 3/8) / (2 + 1/4)) = Phi^-1(0.7222)
+# = 0.5895 (the exact expected maximum of two standard normals is 1/sqrt(pi) = 0.5642)
+BLOM_2 = 0.5895
+SKEWED = DATA / "cnn_20x2"  # a recorded 2-rank step whose ranks ran 3.7 % apart all along
+
+
+def _paths(prefix) -> list[int]:
+    return [compute_path_us(g) for _, g in sorted(Trace.load(prefix).ranks.items())]
+
+
+def test_rank_spread_is_learned_and_drawn(tmp_path):
+    p0, p1 = _paths(SKEWED)
+    model = fit([SKEWED])
+    # two ranks: deviations +-log(p1/p0)/2 from their mean, one degree of freedom
+    sd = abs(math.log(p1 / p0)) / math.sqrt(2)
+    assert model["cross_rank"]["rank_log_sd"] == pytest.approx(sd, abs=1e-4)
+    sample(model, tmp_path / "s", ranks=2, seed=1)
+    b = _paths(tmp_path / "s")
+    # the slower synthetic rank is exp(2 x 0.5895 x sd) the faster one's (integer durations aside), and the two
+    # paths' geometric mean stays the calibrated step time
+    assert max(b) / min(b) == pytest.approx(math.exp(2 * BLOM_2 * sd), rel=0.003)
+    n = model["nodes_per_rank"][2]
+    assert math.sqrt(b[0] * b[1]) == pytest.approx(round(n) * model["compute_us_per_node"], rel=0.003)
+    report = compare(SKEWED, tmp_path / "s")
+    assert report["graph"]["a"]["compute_path_spread"] == pytest.approx(max(p0, p1) / min(p0, p1), abs=1e-6)
+    assert report["graph"]["b"]["compute_path_spread"] == pytest.approx(max(b) / min(b), abs=1e-6)
+
+
+def test_one_rank_traces_have_no_rank_spread(tmp_path):
+    from chakra_tools.et import rank_path, read_et, write_et
+
+    meta, nodes = read_et(rank_path(SKEWED, 0, gz=True))
+    write_et(rank_path(tmp_path / "one", 0), meta, nodes)
+    model = fit([tmp_path / "one"])
+    assert model["cross_rank"]["rank_log_sd"] == 0.0
+    assert rank_speeds(model, 8, 0).tolist() == [1.0] * 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(ranks=st.integers(1, 3000), seed=st.integers(0, 2 ** 32 - 1), sd=st.floats(0.001, 0.5))
+def test_rank_speeds_are_blom_scores_with_geometric_mean_one(ranks, seed, sd):
+    from scipy.stats import norm
+
+    model = {"cross_rank": {"rank_log_sd": sd}}
+    s = rank_speeds(model, ranks, seed)
+    assert s.shape == (ranks,)
+    logs = np.log(s)
+    assert abs(logs.sum()) < 1e-9 * ranks
+    blom = norm.ppf((np.arange(1, ranks + 1) - 0.375) / (ranks + 0.25))
+    assert np.allclose(np.sort(logs), sd * blom)
+    assert np.array_equal(s, rank_speeds(model, ranks, seed))  # seeded
+
+
+def test_malformed_rank_spread_is_one_line():
+    model = json.loads((DATA.parents[2] / "examples" / "configs" / "chakra-synth" / "mlp.model.json").read_text())
+    model["cross_rank"]["rank_log_sd"] = 5.0
+    check_model(model)
+    for bad in (5.01, -0.1, "x", None):
+        model["cross_rank"]["rank_log_sd"] = bad
+        with pytest.raises(ToolError, match="cross_rank.rank_log_sd"):
+            check_model(model)
