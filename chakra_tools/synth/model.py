@@ -60,6 +60,15 @@ def sample_counts(table: dict[str, int], count: int, rng: np.random.Generator) -
     return vals[np.minimum(np.searchsorted(cdf, u, side="right"), len(vals) - 1)]
 
 
+def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
+    """`total` split in proportion to `weights` (sum > 0) into integers that add up to it: each gets the floor of
+    its exact share, the rest go one each to the largest remainders (ties to the first)."""
+    exact = weights * total / weights.sum()
+    n = np.floor(exact + 1e-9).astype(np.int64)
+    n[np.argsort(-(exact - n), kind="stable")[:total - int(n.sum())]] += 1
+    return n
+
+
 def thread_positions(slots: Sequence[int]) -> tuple[list[int], dict[int, list[int]]]:
     """Per node its position in its own thread's sequence, and per thread slot its nodes in order."""
     members: dict[int, list[int]] = {}

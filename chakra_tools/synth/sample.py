@@ -34,6 +34,7 @@ from chakra_tools.synth.model import (
     FORMAT,
     VERSION,
     MarkovSampler,
+    largest_remainder,
     quantile_table,
     sample_counts,
     sample_quantiles,
@@ -305,10 +306,7 @@ def draw_atoms(spec: dict, m: int, rng: np.random.Generator) -> np.ndarray:
     w = np.append(np.maximum(spec["counts"], 0.0), max(spec["rest_count"], 0.0) if spec["rest_table"] else 0.0)
     if w.sum() <= 0:
         return np.zeros(m)
-    e = w * m / w.sum()
-    n = np.floor(e + 1e-9).astype(int)
-    order = np.argsort(-(e - n), kind="stable")
-    n[order[:m - int(n.sum())]] += 1
+    n = largest_remainder(w, m)
     vals = np.concatenate([np.repeat(spec["values"], n[:-1]), sample_quantiles(spec["rest_table"], int(n[-1]), rng)])
     return vals[rng.permutation(m)]
 
@@ -457,11 +455,7 @@ def _token_budget(kind_budget: np.ndarray, tokens: list[list[int]], seen: dict[s
         by_kind.setdefault(k, []).append(t)
     for k, ts in by_kind.items():
         w = np.array([seen.get(str(t), 0) for t in ts], dtype=float)
-        exact = kind_budget[k] * w / w.sum() if w.sum() > 0 else np.full(len(ts), kind_budget[k] / len(ts))
-        share = np.floor(exact)
-        for r in np.argsort(-(exact - share), kind="stable")[:int(round(kind_budget[k] - share.sum()))]:
-            share[r] += 1
-        out[ts] = share
+        out[ts] = largest_remainder(w if w.sum() > 0 else np.ones(len(ts)), int(round(kind_budget[k])))
     return out
 
 

@@ -19,7 +19,13 @@ from chakra_tools.synth import compare, fit, sample
 from chakra_tools.synth.cli import cli
 from chakra_tools.synth.compare import longest_shared_run
 from chakra_tools.synth.features import node_kind, op_class
-from chakra_tools.synth.model import MarkovSampler, markov_counts, quantile_table, sample_quantiles
+from chakra_tools.synth.model import (
+    MarkovSampler,
+    largest_remainder,
+    markov_counts,
+    quantile_table,
+    sample_quantiles,
+)
 from chakra_tools.validate import check_trace, errors
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "synth"
@@ -318,3 +324,22 @@ def test_compare_plot(tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = CliRunner().invoke(cli, ["compare", TRAIN[0], TRAIN[1], "--plot", str(tmp_path / "c.txt"), "-q"])
     assert res.exit_code == 2 and not (tmp_path / "c.txt").exists()  # a usage error, before any work
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights=st.lists(st.floats(0, 1e6), min_size=1, max_size=12).filter(lambda w: sum(w) > 0),
+       total=st.integers(0, 10_000))
+def test_largest_remainder_adds_up_and_rounds_each_share(weights, total):
+    # the apportionment behind atom draws and thread-token budgets: integers summing to total, each the floor or
+    # the ceiling of its exact share
+    w = np.array(weights)
+    n = largest_remainder(w, total)
+    exact = w * total / w.sum()
+    assert n.sum() == total
+    assert np.all(n >= np.floor(exact - 1e-6)) and np.all(n <= np.ceil(exact + 1e-6))
+
+
+def test_largest_remainder_worked_by_hand():
+    # 10 over 3:1:1 -> 6, 2, 2 exactly; 7 over 1:1:1 -> 2.33 each: the one left over goes to the first (stable ties)
+    assert largest_remainder(np.array([3.0, 1, 1]), 10).tolist() == [6, 2, 2]
+    assert largest_remainder(np.array([1.0, 1, 1]), 7).tolist() == [3, 2, 2]
