@@ -3,6 +3,9 @@
 Differences from MLCommons' converter, on purpose:
 - host-side collectives (c10d::*, gloo:*, record_param_comms) become COMM_COLL/SEND/RECV nodes, so CPU/gloo traces
   keep their communication; send/recv get comm_src/comm_dst/comm_tag;
+- a functional collective (`_c10d_functional::*`: DTensor's tensor parallelism, torch.compile) names its process
+  group, which the c10d op it calls then carries as pg_name; its `wait_tensor` gets no duration: on gloo the
+  collective runs inside that wait, and that time is the collective's, which a simulator times from the network;
 - any 1.x schema converts (a version newer than the newest known one with a warning);
 - about 6x its throughput per CPU-second at a tenth of its memory (bench/chakra_convert.py): the nodes array
   is parsed in 64 KiB blocks, decisions that depend only on an op's name are made once per name, and nodes are
@@ -330,6 +333,24 @@ def _pg_groups(values: Any) -> dict[str, list[int]]:
     return parse_pg_init(values[0])
 
 
+_FUNCOL = "_c10d_functional::"
+_FUNCOL_WAIT = _FUNCOL + "wait_tensor"
+
+
+def _funcol_group(inputs: dict) -> str:
+    """The group name of a functional collective (`_c10d_functional::all_reduce(Tensor, str reduce_op, str
+    group_name)`, all_gather_into_tensor, reduce_scatter_tensor, all_to_all_single, broadcast: the last String
+    input). DTensor's tensor parallelism and torch.compile issue collectives this way; the c10d op it calls
+    carries no group of its own in a gloo trace."""
+    values, types = inputs.get("values"), inputs.get("types")
+    if not isinstance(values, list) or not isinstance(types, list):
+        return ""
+    for v, t in zip(reversed(values), reversed(types)):
+        if t == "String" and isinstance(v, (str, int)) and not isinstance(v, bool):
+            return str(v)
+    return ""
+
+
 def _maybe_comm(name: str) -> bool:
     """Whether _comm_info can return something for this name (checked once per name)."""
     return (name.startswith(("c10d::", "gloo:", "nccl:")) or name == "record_param_comms"
@@ -489,6 +510,8 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
                         rf_nid[rf] = nid
                         if rf in joins:
                             join_rf[nid] = joins[rf]
+            if name == _FUNCOL_WAIT:
+                excl = 0.0  # the wait on a collective (module docstring); incl stays, for its caller's own time
             head = tail = b""
             groups = None
             pg_name = ""
@@ -503,6 +526,8 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             elif kind == _OTHER:
                 head = nw.id_name_type(nid, name_field, _COMP_TYPE)
                 tail = io(b"\x42", inputs) + io(b"\x4a", outputs) + _comp_attrs(a, is_gpu, memo)
+                if name.startswith(_FUNCOL):  # the group its c10d callee runs on (_comm_group)
+                    pg_name = _funcol_group(inputs)
             tid = a.get("tid", 0)
             itd = n.get("inter_thread_dep")  # ET+ (trace_link output); MLCommons ignores 0 and null too
             recs[nid] = _Rec(nid, parent if type(parent) is int else _int(parent, -1), kind,
@@ -539,6 +564,8 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     header, recs = _read_records(path, kineto)
     meta = _metadata(header)
     has_c10d = any(r.comm is not None and not r.comm[5] for r in recs.values())
+    if has_c10d:
+        _lift_groups(recs)
 
     children: dict[int, list[int]] = {}
     roots: list[int] = []
@@ -622,6 +649,8 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                         groups.update(rec.groups)
                     stack.extend(children.get(nid, no_children))
                 elif rec.comm is not None:
+                    if not rec.pg_name and parent is not None and parent.comm is None and parent.pg_name:
+                        rec.pg_name = parent.pg_name  # called by a functional collective: its group
                     body += _duration(rec) + rec.tail + _comm_attrs(rec, rank)
                     stats[_STAT[_comm_node_type(rec.comm)]] += 1
                 else:
@@ -716,6 +745,20 @@ def _comm_attrs(rec: _Rec, rank: int) -> bytes:
     if rec.pg_name:
         out += nw.attr_string("pg_name", rec.pg_name)
     return out + _NOT_CPU_OP
+
+
+def _lift_groups(recs: dict[int, _Rec]) -> None:
+    """A dropped backend node's group goes to the c10d op it belongs to (trace_link gives pg_name to the NCCL
+    kernel it copies under its launcher, MLCommons' record_param_comms may carry one): the nearest comm ancestor
+    that is not backend detail gets it when it has none of its own."""
+    for r in recs.values():
+        if r.comm is None or not r.comm[5] or not r.pg_name:
+            continue
+        p, seen = recs.get(r.parent), 0
+        while p is not None and p.comm is not None and p.comm[5] and seen < 64:
+            p, seen = recs.get(p.parent), seen + 1
+        if p is not None and p.comm is not None and not p.comm[5] and not p.pg_name:
+            p.pg_name = r.pg_name
 
 
 def _exclusive_durations(recs: dict[int, _Rec], children: dict[int, list[int]]) -> None:

@@ -44,6 +44,39 @@ def test_gloo_collectives_match_what_the_script_did(rank):
     assert not any(n.name.startswith("gloo:") for n in r.nodes), "gloo:* backend ops must not double count"
 
 
+@pytest.mark.parametrize("rank", [0, 1, 2, 3])
+def test_functional_collectives_name_their_group(rank):
+    # record_traces.py funcol: all_reduce on the pairs {0,1}/{2,3}, then on the strided {0,2}/{1,3} (functional
+    # collectives: the ET names the group), then a plain c10d all_reduce on the strided group (names none)
+    k = KinetoDurations.load(DATA / f"funcol.rank{rank}.kineto.json")
+    r = convert_trace(DATA / f"funcol.rank{rank}.et.json", rank, k)
+    groups = r.process_groups
+    colls = [attrs_of(n) for n in r.nodes if n.type == NodeType.COMM_COLL_NODE]
+    assert [(a["comm_type"], a["comm_size"]) for a in colls] == [(CommType.ALL_REDUCE, 256)] * 3
+    pair, strided = (groups[a["pg_name"]] for a in colls[:2])
+    assert pair == [rank // 2 * 2, rank // 2 * 2 + 1] and strided == [rank % 2, rank % 2 + 2]
+    assert "pg_name" not in colls[2]
+    waits = [n for n in r.nodes if n.name == "_c10d_functional::wait_tensor"]
+    assert waits and all(n.duration_micros == 0 for n in waits)  # the wait is the collective's time
+    raw = json.loads((DATA / f"funcol.rank{rank}.kineto.json").read_text())["traceEvents"]
+    assert any(e.get("name") == "_c10d_functional::wait_tensor" and e.get("dur", 0) > 0 for e in raw)
+
+
+def test_a_group_named_by_a_dropped_backend_node_reaches_its_c10d_op(tmp_path):
+    # trace_link's ET+ copies each NCCL kernel under its launcher with the Kineto event's pg_name; that kernel is
+    # backend detail (dropped beside the c10d op), so the c10d op must take its group. The recorded gloo step's
+    # subgroup all_reduce gets such a kernel node as its child.
+    raw = json.loads((DATA / "gloo.rank0.et.json").read_text())
+    sub = [n for n in raw["nodes"] if n["name"] == "c10d::allreduce_"][-1]
+    raw["nodes"].append({**sub, "id": max(n["id"] for n in raw["nodes"]) + 1, "ctrl_deps": sub["id"],
+                         "name": "ncclDevKernel_AllReduce_Sum_f32_RING_LL", "cat": "kernel", "pg_name": "1"})
+    (tmp_path / "etplus.json").write_text(json.dumps(raw))
+    colls = [attrs_of(n) for n in convert_trace(tmp_path / "etplus.json", 0).nodes
+             if n.type == NodeType.COMM_COLL_NODE]
+    assert [a.get("pg_name") for a in colls] == [None, None, None, None, "1"]
+    assert not any(n.name.startswith("ncclDevKernel") for n in convert_trace(tmp_path / "etplus.json", 0).nodes)
+
+
 def test_gloo_trace_validates_across_ranks(tmp_path):
     for rank in (0, 1):
         r = convert_trace(DATA / f"gloo.rank{rank}.et.json", rank)

@@ -8,6 +8,11 @@ Run with `make record-traces` (needs torch; the CPU wheel is on this machine). W
       broadcast(512 fp32 from rank 0), all_to_all_single is not supported by gloo for CPU in all builds
       (attempted, skipped on error), send/recv 128 fp32 with tag 7 (0 -> 1) and tag 9 (1 -> 0), barrier, and
       an all_reduce(64 fp32) on a subgroup made with dist.new_group([0, 1]).
+  funcol.rank{0..3}.et.json / funcol.rank{0..3}.kineto.json
+      a 4-rank gloo run with torch's functional collectives (as DTensor's tensor parallelism issues them), which
+      name their group: all_reduce(64 fp32) on the pair groups {0,1}/{2,3}, then on the strided groups {0,2}/{1,3},
+      then a plain c10d all_reduce on the strided group (a c10d call on gloo names no group).
+`python tests/data/record_traces.py funcol` records the funcol traces only.
 """
 
 from __future__ import annotations
@@ -86,10 +91,31 @@ def gloo_worker(rank: int, port: int) -> None:
     dist.destroy_process_group()
 
 
+def funcol_worker(rank: int, port: int) -> None:
+    import torch.distributed._functional_collectives as funcol
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=4)
+    pair = [dist.new_group([0, 1]), dist.new_group([2, 3])][rank // 2]
+    strided = [dist.new_group([0, 2]), dist.new_group([1, 3])][rank % 2]
+
+    def work() -> None:
+        x = funcol.wait_tensor(funcol.all_reduce(torch.ones(64), "sum", pair)) * 2
+        y = funcol.wait_tensor(funcol.all_reduce(x, "sum", strided)) + 1
+        dist.all_reduce(y, group=strided)
+
+    traced(f"funcol.rank{rank}", work)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def main() -> None:
+    if sys.argv[1:] == ["funcol"]:
+        mp.spawn(funcol_worker, args=(_free_port(),), nprocs=4, join=True)
+        return
     traced("mlp", mlp_step)
     traced("transformer", transformer_step)
     mp.spawn(gloo_worker, args=(_free_port(),), nprocs=2, join=True)
+    mp.spawn(funcol_worker, args=(_free_port(),), nprocs=4, join=True)
     for f in sorted(HERE.glob("*.json")):
         print(f"{f.name}: {f.stat().st_size} bytes", file=sys.stderr)
 
