@@ -200,6 +200,13 @@ def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, qu
                 for k, v in report["attributes"].items()]
         print_table("per-attribute distance (A vs B)", ["attribute", "KS", "Wasserstein", "mean A", "mean B"],
                     rows, quiet=quiet)
+        def groups(x: dict | None) -> str:
+            return "-" if x is None else f"{x['collectives_per_rank']:g} x {len(x['groups'])} groups of " + \
+                "/".join(str(n) for n in sorted({len(m) for m in x["groups"]}))
+
+        rows = [(role, groups(v["a"]), groups(v["b"]), v["comm_size_ks"]) for role, v in report["groups"].items()]
+        print_table("collectives per process-group role (per rank)", ["role", "A", "B", "size KS"], rows,
+                    quiet=quiet)
         ob = report["obfuscation"]
         summary = [("ks_max", report["ks_max"]), ("kind_mix_tv", report["kind_mix_tv"]),
                    ("critical_path_ratio", report["critical_path_ratio"]),

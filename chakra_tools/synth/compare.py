@@ -10,7 +10,8 @@ import numpy as np
 from chakra_tools.common import ToolError
 from chakra_tools.et import NodeType
 from chakra_tools.graph import Trace
-from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, compute_path_us, node_kind
+from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, compute_path_us, role_kind
+from chakra_tools.synth.groups import trace_roles
 
 ATTRIBUTES = ("duration_micros", *NUMERIC_ATTRS)
 
@@ -38,7 +39,9 @@ def trace_values(t: Trace) -> dict[str, np.ndarray]:
 
 
 def _kind_sequences(t: Trace) -> list[list[str]]:
-    return [[node_kind(n, g.attrs[n.id]) for n in sorted(g.nodes, key=lambda n: n.id)]
+    """Per rank its node kinds in id order, collectives with their process-group role (groups.py)."""
+    roles = trace_roles(t.comm_groups, t.num_ranks)
+    return [[role_kind(n, g.attrs[n.id], roles) for n in sorted(g.nodes, key=lambda n: n.id)]
             for _, g in sorted(t.ranks.items())]
 
 
@@ -143,6 +146,42 @@ def graph_stats(t: Trace) -> dict:
             "thread_run_length": with_tid / max(runs, 1)}
 
 
+def collective_groups(t: Trace) -> dict[str, dict]:
+    """Per process-group role ("world" for the whole world; groups.py) the collectives per rank, their bytes per
+    rank, the groups they ran on (member lists) and their sizes (for per-role distances)."""
+    roles = trace_roles(t.comm_groups, t.num_ranks)
+    out: dict[str, dict] = {}
+    for g in t.ranks.values():
+        for n in g.nodes:
+            if n.type != NodeType.COMM_COLL_NODE:
+                continue
+            a = g.attrs[n.id]
+            pg = str(a.get("pg_name", "") or "")
+            e = out.setdefault(roles.get(pg, "") or "world", {"count": 0, "sizes": [], "groups": set()})
+            e["count"] += 1
+            e["sizes"].append(float(a.get("comm_size", 0) or 0))
+            e["groups"].add(tuple(t.group_members(pg)))
+    r = max(t.num_ranks, 1)
+    return {role: {"collectives_per_rank": e["count"] / r, "bytes_per_rank": sum(e["sizes"]) / r,
+                   "groups": sorted(list(m) for m in e["groups"]), "sizes": np.asarray(e["sizes"])}
+            for role, e in sorted(out.items())}
+
+
+def _group_report(ta: Trace, tb: Trace) -> dict:
+    """Per role of either trace: A's and B's collectives per rank, bytes per rank and groups, and the KS distance
+    of their sizes (what `kind_mix` and the pooled comm_size KS cannot tell apart: which group a size runs on)."""
+    from scipy.stats import ks_2samp
+
+    ga, gb = collective_groups(ta), collective_groups(tb)
+    out = {}
+    for role in sorted(set(ga) | set(gb)):
+        a, b = ga.get(role), gb.get(role)
+        entry = {side: {k: v for k, v in x.items() if k != "sizes"} if x else None for side, x in (("a", a), ("b", b))}
+        entry["comm_size_ks"] = round(float(ks_2samp(a["sizes"], b["sizes"]).statistic), 6) if a and b else 1.0
+        out[role] = entry
+    return out
+
+
 def _simulate(prefix: str, system: str, network: str) -> int:
     try:
         from astrasim_py import simulate
@@ -188,6 +227,7 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
         "kind_mix_tv": round(tv, 6),
         "kind_mix": mix,
         "graph": {"a": ga, "b": gb},
+        "groups": _group_report(ta, tb),
         "critical_path_ratio": round(gb["critical_path_us"] / ga["critical_path_us"], 6)
         if ga["critical_path_us"] else None,
         "compute_path_ratio": round(gb["compute_path_us"] / ga["compute_path_us"], 6)

@@ -7,6 +7,7 @@ from typing import Any
 
 from chakra_tools.et import CommType, NodeType, attrs_of
 from chakra_tools.schema import et_def_pb2 as pb
+from chakra_tools.synth.groups import with_role
 
 # Coarse op classes, first match wins. Keywords are matched against the lower-cased op name without namespace.
 OP_CLASSES: list[tuple[str, tuple[str, ...]]] = [
@@ -67,6 +68,15 @@ def node_kind(node: pb.Node, attrs: dict[str, Any] | None = None) -> str:
     return _TYPE_TOKEN.get(t, "INVALID")
 
 
+def role_kind(node: pb.Node, attrs: dict[str, Any], roles: dict[str, str]) -> str:
+    """node_kind with a collective's process-group role appended (`COLL:ALL_REDUCE@g2s1`; groups.py): `roles`
+    maps the trace's pg_names to role tags; a collective on the world, or on no named group, has none."""
+    kind = node_kind(node, attrs)
+    if roles and node.type == NodeType.COMM_COLL_NODE:
+        return with_role(kind, roles.get(str(attrs.get("pg_name", "") or ""), ""))
+    return kind
+
+
 COMM_NODE_TYPES = (NodeType.COMM_COLL_NODE, NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE)
 
 
@@ -99,6 +109,6 @@ def comm_type_of(kind: str) -> int | None:
     if not kind.startswith("COLL:"):
         return None
     try:
-        return int(CommType[kind[5:]])
+        return int(CommType[kind[5:].partition("@")[0]])  # a process-group role follows '@' (groups.py)
     except KeyError:
         return None

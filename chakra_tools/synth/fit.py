@@ -13,7 +13,8 @@ from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
 from chakra_tools.synth.arch import target_vector
 from chakra_tools.synth.blocking import DEFAULT_BLOCK, attach_channel_laws, blocked_factor, channels
-from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, is_comm_kind, node_kind
+from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, is_comm_kind, role_kind
+from chakra_tools.synth.groups import trace_roles
 from chakra_tools.synth.kriging import fit_correction
 from chakra_tools.synth.model import (
     FORMAT,
@@ -37,20 +38,21 @@ DEFAULT_ORDER = 3
 DEFAULT_BINS = 64  # position bins of the kind chain (0 = a plain order-k chain)
 
 
-def rank_features(g) -> dict:
-    """Per-node features of one rank in id order: kinds, durations, numeric attrs, dep distances, streams."""
+def rank_features(g, roles: dict[str, str] | None = None) -> dict:
+    """Per-node features of one rank in id order: kinds, durations, numeric attrs, dep distances, streams.
+    `roles` (pg_name -> role tag, groups.py) puts a collective's group role into its kind."""
     nodes = sorted(g.nodes, key=lambda n: n.id)
     index = {n.id: i for i, n in enumerate(nodes)}
     attrs = g.attrs
     kinds, durations, cpu, chans = [], [], [], []
     numeric: dict[str, list] = {a: [] for a in NUMERIC_ATTRS}
-    data_fanin, ctrl_fanin, pg_sizes = [], [], []
+    data_fanin, ctrl_fanin = [], []
     dist: dict[str, list] = {f"{f}_{w}": [] for f in ("data", "ctrl") for w in ("dist", "cross")}
     slots = thread_slots(nodes, attrs)
     pos, _ = thread_positions(slots)
     for i, n in enumerate(nodes):
         a = attrs[n.id]
-        kinds.append(node_kind(n, a))
+        kinds.append(role_kind(n, a, roles or {}))
         durations.append(n.duration_micros)
         cpu.append(bool(a.get("is_cpu_op", False)))
         for name in NUMERIC_ATTRS:
@@ -65,9 +67,8 @@ def rank_features(g) -> dict:
             dist[f"{field}_cross"].append([i - j for j in earlier if slots[j] != slots[i]])
         data_fanin.append(len(dist["data_dist"][-1]) + len(dist["data_cross"][-1]))
         ctrl_fanin.append(len(dist["ctrl_dist"][-1]) + len(dist["ctrl_cross"][-1]))
-        pg_sizes.append(str(a.get("pg_name", "") or ""))
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
-            "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "pg": pg_sizes, "channels": chans, "threads": slots}
+            "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots}
 
 
 def thread_slots(nodes: list, attrs: dict) -> list[int]:
@@ -143,9 +144,10 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     rank_sizes: list[list[dict]] = [[] for _ in traces]  # per trace, per rank: nodes, comm bytes, compute path
     compute_us = 0
     for j, t in enumerate(traces):
+        roles = trace_roles(t.comm_groups, t.num_ranks)
         for r, g in sorted(t.ranks.items()):
             if g.nodes:
-                f = rank_features(g)
+                f = rank_features(g, roles)
                 rank_feats.append((j, r, f))
                 rank_sizes[j].append(rank_size(g, f))
                 compute_us += rank_sizes[j][-1]["compute_us"]
@@ -160,7 +162,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     # per trace, kind and num_ops value: the (input, output) channel pairs of the conv nodes doing it
     conv_channels: list[dict[str, dict[float, set]]] = [defaultdict(lambda: defaultdict(set)) for _ in traces]
     for j, _r, f in rank_feats:
-        t, tk = traces[j], per_trace[j]
+        tk = per_trace[j]
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
             comm = is_comm_kind(k)
@@ -189,10 +191,6 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 if v is not None:
                     tk[k][name].append(v)
                     pk[name].append(v)
-            if k.startswith("COLL:"):
-                pg = f["pg"][i]
-                members = len(t.group_members(pg)) if pg not in ("", "0") else t.num_ranks
-                pk["group_fraction"].append(members / max(t.num_ranks, 1))
 
     threads = [max(f["threads"], default=0) + 1 for _, _, f in rank_feats]
     threaded = max(threads) > 1  # per-kind thread slots only when some rank has more than one thread
@@ -228,8 +226,6 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
                 st[name] = quantile_table(vals)
                 # share of the kind's nodes that carry it (e.g. addmm has num_ops, its parent aten::linear not)
                 st.setdefault("attr_fraction", {})[name] = round(len(vals) / n, 4)
-        if pk.get("group_fraction"):
-            st["group_fraction"] = quantile_table(pk["group_fraction"], 5)
         kind_stats[k] = st
 
     nodes_per_rank = [len(f["kinds"]) for _, _, f in rank_feats]

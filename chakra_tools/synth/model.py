@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 FORMAT = "chakra-synth-model"
-VERSION = 2
+VERSION = 3  # 3: collectives' process-group roles in their kinds (groups.py), no group_fraction
 N_QUANTILES = 65  # 64 equal-probability bins: inverse-CDF sampling reproduces the CDF to within 1/64
 
 

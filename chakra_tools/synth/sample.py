@@ -29,6 +29,7 @@ from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth.arch import MAX_VALUE, check_architecture, predict_architecture, target_vector
 from chakra_tools.synth.blocking import atom_factors
 from chakra_tools.synth.features import comm_type_of, is_comm_kind, node_type_of
+from chakra_tools.synth.groups import layout, parse_role, split_kind
 from chakra_tools.synth.kriging import predict_correction
 from chakra_tools.synth.model import (
     FORMAT,
@@ -44,7 +45,7 @@ from chakra_tools.synth.scaling import DESCRIPTORS, check_scaling, numbers, pred
 
 _REQUIRED_KEYS = ("order", "kinds", "kind_stats", "markov", "nodes_per_rank")
 _TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance", "ctrl_distance",
-           "data_cross_distance", "ctrl_cross_distance", "group_fraction")
+           "data_cross_distance", "ctrl_cross_distance")
 
 
 def _numbers(values: object, hi: float = 1e18) -> bool:
@@ -72,11 +73,16 @@ def check_model(model: object, source: str = "model") -> dict:
     """Raise a one-line ToolError unless `model` looks like a chakra-synth model."""
     if not isinstance(model, dict) or model.get("format") != FORMAT:
         raise ToolError(f"{source}: not a chakra-synth model (expected \"format\": \"{FORMAT}\")")
-    if model.get("version") not in (1, VERSION):
+    if model.get("version") not in (1, 2, VERSION):
         raise ToolError(f"{source}: model version {model.get('version')!r} is not supported (expected {VERSION})")
     for key in _REQUIRED_KEYS:
         if key not in model:
             raise ToolError(f"{source}: model lacks key '{key}'")
+    if model["version"] != VERSION and isinstance(model["kind_stats"], dict) and any(
+            isinstance(st, dict) and numbers(st.get("group_fraction") or [1], lo=0, hi=1)
+            and min(st.get("group_fraction") or [1]) < 1 for st in model["kind_stats"].values()):
+        raise ToolError(f"{source}: a version {model['version']} model holds sub-world groups as fractions of the "
+                        "world; refit it with this chakra-synth (groups are process-group roles now)")
     order = model["order"]
     if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= 8:
         raise ToolError(f"{source}: 'order' must be an integer 0..8, got {order!r}")
@@ -87,6 +93,15 @@ def check_model(model: object, source: str = "model") -> dict:
     kinds, stats, markov = model["kinds"], model["kind_stats"], model["markov"]
     if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) for k in kinds):
         raise ToolError(f"{source}: 'kinds' must be a non-empty list of kind names")
+    for k in kinds:
+        base, role = split_kind(k)
+        if role:
+            if not base.startswith("COLL:"):
+                raise ToolError(f"{source}: kind '{k}': only collectives run on a process-group role")
+            try:
+                parse_role(role)
+            except ToolError as e:
+                raise ToolError(f"{source}: kind '{k}': {e}") from None
     if not isinstance(stats, dict) or any(not isinstance(stats.get(k), dict) for k in kinds):
         raise ToolError(f"{source}: 'kind_stats' must hold an object for every kind")
     _check_chain(markov, len(kinds), "markov", "kind", source)
@@ -104,10 +119,9 @@ def check_model(model: object, source: str = "model") -> dict:
     for k in kinds:
         st = stats[k]
         for key in _TABLES:
-            if key in st and not (_sorted_table(st[key]) and (key != "group_fraction"
-                                                               or all(v <= 1 for v in st[key]))):
+            if key in st and not _sorted_table(st[key]):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a list of non-negative numbers in "
-                                "ascending order" + (" (fractions <= 1)" if key == "group_fraction" else ""))
+                                "ascending order")
         c = st.get("count")
         if not (isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 1 << 40):
             raise ToolError(f"{source}: kind_stats['{k}'].count must be a non-negative integer, got {c!r}")
@@ -380,7 +394,6 @@ class Program:
     data_deps: list[list[int]]
     ctrl_deps: list[list[int]]
     comm_size: dict[int, int]      # node index -> bytes (collectives and p2p)
-    group_size: dict[int, int]     # collective index -> members per group (== ranks for the world)
     p2p: dict[int, tuple[str, int]]  # node index -> ("send"|"recv", tag)
     duration_us: np.ndarray         # per node, before per-rank jitter and scaling
     extra: dict[str, dict[int, float]]  # num_ops / tensor_size per node index
@@ -495,7 +508,6 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     data = _deps(by_kind, len(kinds), stats, "data", rng, threads, thread_rng)
     ctrl = _deps(by_kind, len(kinds), stats, "ctrl", rng, threads, thread_rng)
     comm_size: dict[int, int] = {}
-    group_size: dict[int, int] = {}
     for k, where in by_kind.items():
         if is_comm_kind(k):
             spec = arch.attrs.get(k, {}).get("comm_size") if arch is not None else None
@@ -503,11 +515,6 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
                     else sample_quantiles(stats[k].get("comm_size", []), len(where), rng))
             for i, v in zip(where, vals.tolist()):
                 comm_size[i] = int(max(round(v * scale_comm), 1))
-        if k.startswith("COLL:"):
-            frac = sample_quantiles(stats[k].get("group_fraction", [1.0]), len(where), rng)
-            for i, f in zip(where, frac.tolist()):
-                g = int(round(f * ranks))
-                group_size[i] = g if 2 <= g < ranks and ranks % g == 0 else ranks
     # a recv carries its send's size
     for i, (kind, tag) in p2p.items():
         if kind == "recv":
@@ -541,16 +548,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
             ops = np.array([extra["num_ops"][i] for i in busy])
             res = sample_quantiles(wm["log_residual"], len(busy), rng)
             duration[busy] = np.maximum((wm["overhead_us"] + wm["us_per_op"] * ops + 1.0) * np.exp(res) - 1.0, 0.0)
-    return Program(kinds, data, ctrl, comm_size, group_size, p2p, duration, extra, threads)
-
-
-def _groups(program: Program, ranks: int) -> dict[str, list[int]]:
-    """Comm groups for sub-world collectives: contiguous blocks of g ranks, ids "1", "2", …"""
-    out: dict[str, list[int]] = {}
-    for g in sorted({g for g in program.group_size.values() if g < ranks}):
-        for b in range(ranks // g):
-            out[str(len(out) + 1)] = list(range(b * g, (b + 1) * g))
-    return out
+    return Program(kinds, data, ctrl, comm_size, p2p, duration, extra, threads)
 
 
 def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarray:
@@ -598,7 +596,7 @@ def rank_speeds(model: dict, ranks: int, seed: int) -> np.ndarray:
 
 
 def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int, scale_compute: float,
-                groups: dict[str, list[int]], meta_values: str, rate: float | None, speed: float) -> list[pb.Node]:
+                group_of: dict[str, list[str]], meta_values: str, rate: float | None, speed: float) -> list[pb.Node]:
     stats = model["kind_stats"]
     rng = np.random.default_rng([seed, rank + 1])
     n = len(program.kinds)
@@ -611,10 +609,6 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
     if rate is not None and n:
         target_us = rate * n * scale_compute * speed
         dur = _calibrate(dur, program, target_us)
-    group_of = {}
-    for pg, members in groups.items():
-        if rank in members:
-            group_of[len(members)] = pg
     nodes = []
     for i, k in enumerate(program.kinds):
         node = pb.Node(id=i, name=k, type=node_type_of(k), duration_micros=int(dur[i]))
@@ -625,9 +619,9 @@ def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int,
             node.attr.append(make_attr("is_cpu_op", False))
             node.attr.append(make_attr("comm_type", comm_type_of(k) or 0))
             node.attr.append(make_attr("comm_size", program.comm_size[i]))
-            g = program.group_size.get(i, ranks)
-            if g < ranks:
-                node.attr.append(make_attr("pg_name", group_of[g]))
+            role = split_kind(k)[1]
+            if role and group_of[role][rank]:
+                node.attr.append(make_attr("pg_name", group_of[role][rank]))
         elif ntype in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
             kind, tag = program.p2p[i]
             node.attr.append(make_attr("is_cpu_op", False))
@@ -685,9 +679,9 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     for name, v in (("--scale-compute", scale_compute), ("--scale-comm", scale_comm)):
         if not (math.isfinite(v) and 0 <= v <= 1e6):
             raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
+    groups, group_of = layout([split_kind(k)[1] for k in model["kinds"] if split_kind(k)[1]], ranks)
     rng = np.random.default_rng([seed, 0])
     program = draw_program(model, ranks, nodes, scale_comm, rng, np.random.default_rng([seed, 0, 1]), stats, arch)
-    groups = _groups(program, ranks)
     pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
     pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]
     meta_values = str([json.dumps(pg_list)])
@@ -699,7 +693,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     with atomic_group(targets) as tmps:
         for r, tmp in enumerate(tmps[:ranks]):
             try:
-                write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, groups, meta_values,
+                write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, group_of, meta_values,
                                                   None if rate is None else float(rate), float(speeds[r])))
             except ValueError as e:
                 if "out of range" not in str(e):

@@ -95,7 +95,11 @@ def test_a_far_description_warns_that_values_are_clipped(tmp_path, capsys):
     (lambda m: m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__("count", -3), "count must be a non-negative integer"),
     (lambda m: m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__("count", "abc"), "count must be a non-negative integer"),
     (lambda m: m["kind_stats"]["COMP:matmul"]["duration_us"].reverse(), "in ascending order"),
-    (lambda m: m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__("group_fraction", [5.0] * 5), "fractions <= 1"),
+    (lambda m: m["kinds"].__setitem__(0, "COLL:ALL_REDUCE@g0s1"), "is not g<size>s<stride> or s<stride>"),
+    (lambda m: m["kinds"].__setitem__(0, "COLL:ALL_REDUCE@tp"), "is not g<size>s<stride> or s<stride>"),
+    (lambda m: m["kinds"].__setitem__(m["kinds"].index("COMP:matmul"), "COMP:matmul@s2"), "only collectives"),
+    (lambda m: m.__setitem__("version", 2) or m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__(
+        "group_fraction", [0.5] * 5), "refit it"),
     (lambda m: m["kind_stats"]["COMP:matmul"]["work"].__setitem__("us_per_op", 1e18), "work must hold"),
     (lambda m: m.__setitem__("nodes_per_rank", [1e15] * 5), "'nodes_per_rank' must be a sorted list"),
     (lambda m: m.__setitem__("nodes_per_rank", [0] * 5), "'nodes_per_rank' must be a sorted list"),

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chakra_tools.common import ToolError
 from chakra_tools.et import CommType, NodeType, make_attr, rank_path, read_et, write_et
 from chakra_tools.graph import Trace
 from chakra_tools.schema import et_def_pb2 as pb
@@ -180,12 +181,18 @@ def test_subgroups_and_p2p_survive_fit_and_sample(tmp_path):
     _write_programmatic(tmp_path / "prog")
     assert not errors(check_trace(Trace.load(tmp_path / "prog")))
     m = fit([tmp_path / "prog"], order=3)
-    assert m["kind_stats"]["COLL:ALL_GATHER"]["group_fraction"] == [0.5] * 5
+    # the all-gathers ran on the pairs {0,1}, {2,3}: an inner role (2 ranks, stride 1), which keeps its size at
+    # any world size (groups.py); the all-reduces on the world have no role
+    assert "COLL:ALL_GATHER@g2s1" in m["kinds"] and "COLL:ALL_REDUCE" in m["kinds"]
+    assert not any("group_fraction" in st for st in m["kind_stats"].values())
     sample(m, tmp_path / "s", ranks=8, nodes=m["corpus"]["nodes"] // 4, seed=2)
     t = Trace.load(tmp_path / "s")
     assert not errors(check_trace(t))
     groups = json.loads(Path(f"{tmp_path / 's'}.comm_groups.json").read_text())
-    assert groups == {"1": [0, 1, 2, 3], "2": [4, 5, 6, 7]}
+    assert groups == {"1": [0, 1], "2": [2, 3], "3": [4, 5], "4": [6, 7]}
+    gathers = [(r, g.attrs[n.id]["pg_name"]) for r, g in t.ranks.items() for n in g.nodes
+               if g.attrs[n.id].get("comm_type") == CommType.ALL_GATHER]
+    assert gathers and all(r in groups[pg] for r, pg in gathers)
     p = t.ranks[7].p2p()
     assert p and {x.dst for x in p if x.kind == "send"} == {0}  # ring: 7 -> 0
     # order-3 Markov on a period-6 program reproduces it: the same kind mix as the input
@@ -310,6 +317,11 @@ def prog_model(tmp_path_factory) -> dict:
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_subgroup_and_p2p_samples_validate(prog_model, tmp_path_factory, seed, ranks, nodes):
     prefix = tmp_path_factory.mktemp("p") / "x"
+    if ranks % 2:  # the model's all-gathers run on pairs: an odd world cannot hold them
+        with pytest.raises(ToolError, match=f"--ranks {ranks}: .* groups of 2 ranks 1 apart"):
+            sample(prog_model, prefix, ranks=ranks, nodes=nodes, seed=seed)
+        assert not list(prefix.parent.iterdir())
+        return
     sample(prog_model, prefix, ranks=ranks, nodes=nodes, seed=seed)
     t = Trace.load(prefix)
     assert not errors(check_trace(t))

@@ -1,0 +1,172 @@
+"""Record the hybrid-parallel fixture: Megatron-style tensor-parallel x data-parallel training steps on gloo.
+
+Two worlds of the same model, so that chakra-synth's process-group roles can be checked against a real recording
+at a second world size: `tp2dp2` (4 ranks) and `tp2dp4` (8 ranks). Ranks are laid out tensor-parallel inner, as
+Megatron-LM does: rank = dp * TP + tp, so the TP groups are {0,1}, {2,3}, ... and the DP groups {0,2}, {1,3} (4
+ranks) or {0,2,4,6}, {1,3,5,7} (8 ranks).
+
+Model (per DP rank a batch of 8 x 16 tokens, hidden H = 64): input Linear(32, H) (replicated), then BLOCKS
+Megatron MLP blocks -- f (identity forward, TP all_reduce of the input gradient backward), column-parallel
+Linear(H, 4H / TP), GELU, row-parallel Linear(4H / TP, H) without bias, g (TP all_reduce forward, identity backward),
+bias --, then Linear(H, 10) and cross-entropy. After backward one DP all_reduce per gradient (averaged) and SGD.
+Every collective is a functional collective (torch.distributed._functional_collectives, what DTensor uses), so
+the trace names each one's process group.
+
+Each world runs WARMUP untraced steps, then STEPS traced ones (ExecutionTraceObserver + torch.profiler, converted
+with `chakra-convert pytorch --kineto`); the committed trace is a step with every node's duration replaced by its
+minimum over the steps with the same nodes. Durations are CPU times of this 2-core machine with 4 or 8 processes on it: the
+fixture is for the communication structure (groups, sizes, order), its times are only indicative.
+
+Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR]   (needs torch 2.13 CPU; ~1 min)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.distributed._functional_collectives as funcol
+import torch.multiprocessing as mp
+from torch import nn
+from torch.profiler import ExecutionTraceObserver, ProfilerActivity, profile
+
+HERE = Path(__file__).resolve().parent
+TP, HIDDEN, BLOCKS, BATCH, TOKENS, INPUTS = 2, 64, 2, 8, 16, 32
+WARMUP, STEPS = 3, 30
+WORLDS = {"tp2dp2": 4, "tp2dp4": 8}
+
+
+def all_reduce(x, group):
+    """Sum over `group` with torch's functional collectives, as DTensor's tensor parallelism issues them: their ET
+    nodes name the group (a plain c10d call on gloo does not), which chakra-convert gives the collective."""
+    return funcol.wait_tensor(funcol.all_reduce(x.contiguous(), "sum", group))
+
+
+class CopyToTP(torch.autograd.Function):
+    """Megatron's f: identity forward; the input gradient is summed over the TP group."""
+
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group = group
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return all_reduce(grad, ctx.group), None
+
+
+class ReduceFromTP(torch.autograd.Function):
+    """Megatron's g: the partial outputs are summed over the TP group; identity backward."""
+
+    @staticmethod
+    def forward(ctx, x, group):
+        return all_reduce(x, group)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class TPBlock(nn.Module):
+    def __init__(self, group) -> None:
+        super().__init__()
+        self.group = group
+        self.up = nn.Linear(HIDDEN, 4 * HIDDEN // TP)
+        self.down = nn.Linear(4 * HIDDEN // TP, HIDDEN, bias=False)
+        self.bias = nn.Parameter(torch.zeros(HIDDEN))
+
+    def forward(self, x):
+        h = nn.functional.gelu(self.up(CopyToTP.apply(x, self.group)))
+        return ReduceFromTP.apply(self.down(h), self.group) + self.bias
+
+
+def worker(rank: int, world: int, port: int, base: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    dp = world // TP
+    # every rank creates every group, in the same order (torch names them 1, 2, ... in creation order)
+    tp_groups = [dist.new_group([d * TP + t for t in range(TP)]) for d in range(dp)]
+    dp_groups = [dist.new_group([d * TP + t for d in range(dp)]) for t in range(TP)]
+    tp_group, dp_group = tp_groups[rank // TP], dp_groups[rank % TP]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(INPUTS, HIDDEN), *[TPBlock(tp_group) for _ in range(BLOCKS)],
+                          nn.Linear(HIDDEN, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    torch.manual_seed(1 + rank // TP)  # the ranks of one TP group see the same batch
+    x, y = torch.randn(BATCH * TOKENS, INPUTS), torch.randint(0, 10, (BATCH * TOKENS,))
+
+    def step() -> None:
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        for p in model.parameters():
+            p.grad = all_reduce(p.grad, dp_group) / dp
+        opt.step()
+
+    for _ in range(WARMUP):
+        step()
+    for s in range(STEPS):
+        et = ExecutionTraceObserver().register_callback(f"{base}.s{s}.rank{rank}.et.json")
+        with profile(activities=[ProfilerActivity.CPU], execution_trace_observer=et, record_shapes=True) as prof:
+            step()
+        prof.export_chrome_trace(f"{base}.s{s}.rank{rank}.kineto.json")
+        et.unregister_callback()
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def record(name: str, world: int, out: Path, tmp: str) -> None:
+    from chakra_tools.et import rank_path, read_et, write_et
+
+    base = f"{tmp}/{name}"
+    mp.spawn(worker, args=(world, _free_port(), base), nprocs=world, join=True)
+    conv = Path(sys.executable).with_name("chakra-convert")
+    steps = []
+    for s in range(STEPS):
+        b = f"{base}.s{s}"
+        ets = [f"{b}.rank{r}.et.json" for r in range(world)]
+        kineto = [x for r in range(world) for x in ("--kineto", f"{b}.rank{r}.kineto.json")]
+        subprocess.run([str(conv), "pytorch", *ets, *kineto, "-o", b, "-q"], check=True)
+        steps.append(b)
+    for r in range(world):
+        traces = [(meta, sorted(ns, key=lambda n: n.id)) for meta, ns in (read_et(rank_path(b, r)) for b in steps)]
+        # a functional collective's wait_tensor is called once or more depending on timing, so steps may differ in
+        # nodes: the minimum is taken over the largest set of steps with the same nodes (the earliest wins ties)
+        keys = [tuple((n.name, n.type) for n in ns) for _, ns in traces]
+        top = max(keys, key=lambda k: (keys.count(k), -keys.index(k)))
+        same = [ns for k, (_, ns) in zip(keys, traces) if k == top]
+        meta, order = traces[keys.index(top)]
+        best = np.array([[n.duration_micros for n in ns] for ns in same]).min(axis=0)
+        for n, d in zip(order, best.tolist()):
+            n.duration_micros = int(d)
+        write_et(rank_path(out / name, r, gz=True), meta, order)
+        print(f"{name} rank {r}: {len(order)} nodes, {len(same)} of {STEPS} steps aligned, "
+              f"per-op minimum {int(best.sum())} us", file=sys.stderr)
+    shutil.copyfile(f"{steps[0]}.comm_groups.json", out / f"{name}.comm_groups.json")
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    out = Path(args[1]) if args[:1] == ["--out"] else HERE
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, world in WORLDS.items():
+            record(name, world, out, tmp)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
