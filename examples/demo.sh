@@ -64,6 +64,12 @@ chakra-synth sample examples/configs/chakra-synth/mlp.model.json -o $O/synth/mlp
     --describe width=320,depth=3 --seed 1 -q
 chakra-synth compare tests/data/synth/mlp_320x3 $O/synth/mlp_320x3 -o $O/synth/heldout.json --plot $O/synth.png \
     --system examples/configs/chakra-synth/system.json --network examples/configs/chakra-synth/network.yml
+echo "      ... and a tensor x data-parallel step (TP 2 x DP 2) learned at 4 ranks, synthesized at 8: its TP pairs"
+echo "      stay pairs, its DP groups grow, as in the separately recorded 8-rank step (TP 2 x DP 4)"
+chakra-synth fit tests/data/tpdp/tp2dp2 -o $O/synth/tpdp.model.json -q
+chakra-synth sample $O/synth/tpdp.model.json -o $O/synth/tpdp8 --ranks 8 --seed 1 -q
+chakra-synth compare tests/data/tpdp/tp2dp4 $O/synth/tpdp8 -o $O/synth/tpdp8.json \
+    --system examples/configs/chakra-synth/tpdp/system.json --network examples/configs/chakra-synth/tpdp/network_2x4.yml
 
 echo "== 9. xrbench-run: XR scenario scores, Single OS (B) vs Dual WS_OS (J) at 4K PEs, per-layer cost model"
 xrbench-run --scenario all --accelerators B_4K --accelerators J_4K -o $O/xrbench.csv --report $O/xrbench.json

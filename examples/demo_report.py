@@ -104,7 +104,23 @@ def synth_section(out: Path, img: str) -> list[str]:
              f"with the original: {rep['obfuscation']['longest_shared_value_run']} nodes.", "",
              *_table(["attribute", "KS", "mean original", "mean synthetic"], rows),
              "All 12 held-out models and the pooled figures: docs/chakra-synth.md.", ""]
-    return lines + _image(out, img, "synth.png", "CDFs")
+    return lines + _image(out, img, "synth.png", "CDFs") + groups_section(out)
+
+
+def groups_section(out: Path) -> list[str]:
+    rep = _load(out, "synth/tpdp8.json")
+    if not rep:
+        return []
+
+    def groups(x: dict | None) -> str:
+        return "-" if x is None else f"{x['collectives_per_rank']:g} per rank on " + \
+            " ".join("{" + ",".join(map(str, m)) + "}" for m in x["groups"])
+
+    rows = [[role, groups(v["a"]), groups(v["b"]), v["comm_size_ks"]] for role, v in rep["groups"].items()]
+    return ["### chakra-synth: process-group roles (fitted on TP 2 x DP 2 at 4 ranks, sampled at 8)", "",
+            *_table(["role", "recorded TP 2 x DP 4", "synthetic 8 ranks", "size KS"], rows),
+            f"astra-run on a 2 x 4 network (TP ring 200 GB/s, DP ring 25 GB/s): sim_time_ratio "
+            f"{rep.get('sim_time_ratio')} (the 8-rank recording's CPU times are of 8 processes on 2 cores).", ""]
 
 
 def xrbench_section(out: Path) -> list[str]:
