@@ -41,7 +41,9 @@ def op_class(name: str) -> str:
     if "backward" in low:
         prefix = "bwd_"
         low = low.replace("backward", " ")
-    base = low.split("::")[-1]
+    namespace, _, base = low.rpartition("::")
+    if "c10d" in namespace:  # the host side of a functional collective (issue, wrap, wait): not compute
+        return prefix + "collective"
     words = _WORD.findall(base)
     for cls, keys in OP_CLASSES:
         for w in words:

@@ -99,6 +99,9 @@ def test_markov_reproduces_a_deterministic_cycle():
 
 def test_op_classes_drop_names():
     assert op_class("aten::addmm") == "matmul"
+    # a functional collective's host ops (issue, wrap, wait) are communication, whatever their op name says
+    assert {op_class(f"_c10d_functional::{n}") for n in ("all_reduce", "wait_tensor", "_wrap_tensor_autograd",
+                                                          "reduce_scatter_tensor")} == {"collective"}
     assert op_class("autograd::engine::evaluate_function: AddmmBackward0") == "bwd_matmul"
     assert op_class("aten::conv2d") == "conv"
     assert op_class("aten::empty_strided") == "alloc"
