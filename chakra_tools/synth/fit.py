@@ -223,7 +223,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         for name in NUMERIC_ATTRS:
             vals = pk.get(name, [])
             if vals:
-                st[name] = quantile_table(vals)
+                st[name] = quantile_table(vals, discrete=True)
                 # share of the kind's nodes that carry it (e.g. addmm has num_ops, its parent aten::linear not)
                 st.setdefault("attr_fraction", {})[name] = round(len(vals) / n, 4)
         kind_stats[k] = st

@@ -17,17 +17,22 @@ VERSION = 3  # 3: collectives' process-group roles in their kinds (groups.py), n
 N_QUANTILES = 65  # 64 equal-probability bins: inverse-CDF sampling reproduces the CDF to within 1/64
 
 
-def quantile_table(values: Sequence[float], n: int = N_QUANTILES) -> list[float]:
-    """Equally spaced quantiles (0 … 1) of `values`, linear interpolation, rounded to 3 decimals."""
+def quantile_table(values: Sequence[float], n: int = N_QUANTILES, discrete: bool = False) -> list[float]:
+    """Equally spaced quantiles (0 … 1) of `values`, rounded to 3 decimals: linear interpolation, or with
+    `discrete` the inverse of the empirical CDF, so that every entry is an observed value (sizes: a byte count
+    halfway between two layers' is no layer's)."""
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         return []
-    q = np.quantile(arr, np.linspace(0.0, 1.0, n))
+    q = np.quantile(arr, np.linspace(0.0, 1.0, n), method="inverted_cdf" if discrete else "linear")
     return [round(float(v), 3) for v in q]
 
 
-def sample_quantiles(table: Sequence[float], count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` draws from the distribution a quantile table describes (inverse CDF, linear between quantiles).
+def sample_quantiles(table: Sequence[float], count: int, rng: np.random.Generator,
+                     discrete: bool = False) -> np.ndarray:
+    """`count` draws from the distribution a quantile table describes (inverse CDF, linear between quantiles;
+    with `discrete` the nearest quantile, so that draws are the table's values: an atom of mass p is drawn for a
+    share within 1/(2(n-1)) of p).
 
     The uniforms are stratified (one per 1/count slice, shuffled) so that small samples follow the CDF closely
     and their sum has little variance; that is what keeps a synthesized trace's total time near the model's.
@@ -37,6 +42,8 @@ def sample_quantiles(table: Sequence[float], count: int, rng: np.random.Generato
     if not table:
         return np.zeros(count)
     u = (rng.permutation(count) + rng.random(count)) / count
+    if discrete:
+        return np.asarray(table, dtype=float)[np.rint(u * (len(table) - 1)).astype(int)]
     grid = np.linspace(0.0, 1.0, len(table))
     return np.interp(u, grid, np.asarray(table, dtype=float))
 

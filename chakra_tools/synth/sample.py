@@ -512,7 +512,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
         if is_comm_kind(k):
             spec = arch.attrs.get(k, {}).get("comm_size") if arch is not None else None
             vals = (draw_atoms(spec, len(where), rng) if spec is not None
-                    else sample_quantiles(stats[k].get("comm_size", []), len(where), rng))
+                    else sample_quantiles(stats[k].get("comm_size", []), len(where), rng, discrete=True))
             for i, v in zip(where, vals.tolist()):
                 comm_size[i] = int(max(round(v * scale_comm), 1))
     # a recv carries its send's size
@@ -539,7 +539,8 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
                 continue
             # which m nodes carry it (at random, in index order), then their values
             chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
-            vals = draw_atoms(spec, m, rng) if spec is not None else np.maximum(sample_quantiles(st[name], m, rng), 0)
+            vals = (draw_atoms(spec, m, rng) if spec is not None
+                    else np.maximum(sample_quantiles(st[name], m, rng, discrete=True), 0))
             extra[name].update(zip(chosen, vals.tolist()))
         wm = st.get("work")
         if wm is not None and not is_comm_kind(k):

@@ -89,6 +89,31 @@ def test_quantile_sampling_follows_a_uniform_cdf():
     assert counts.min() >= 99 and counts.max() <= 101
 
 
+def test_discrete_tables_hold_and_draw_only_observed_values():
+    # three message sizes with shares 1/7, 2/7, 4/7: the inverse empirical CDF holds only them, and nearest-quantile
+    # draws give each its share within half a table step (1/128) plus the stratification's 1/count
+    values = [40] * 100 + [256] * 200 + [32768] * 400
+    table = quantile_table(values, discrete=True)
+    assert set(table) == {40, 256, 32768}
+    x = sample_quantiles(table, 7000, np.random.default_rng(1), discrete=True)
+    assert set(x.tolist()) == {40, 256, 32768}
+    for v, share in ((40, 1 / 7), (256, 2 / 7), (32768, 4 / 7)):
+        assert abs(np.mean(x == v) - share) <= 1 / 128 + 1 / 7000
+    # a linear table of a few sizes invents sizes between them (what the discrete one is for)
+    assert not set(quantile_table([40, 256, 32768])) <= {40, 256, 32768}
+    assert set(quantile_table([40, 256, 32768], discrete=True)) == {40, 256, 32768}
+
+
+def test_a_trace_fitted_alone_is_sampled_with_its_own_message_sizes(tmp_path):
+    # in-sample: every drawn message size is one the recorded step has (linear tables gave comm_size KS 0.125)
+    m = fit([DATA / "mlp_256x3"])
+    sample(m, tmp_path / "s", ranks=2, seed=1)
+    recorded = {c.comm_size for g in Trace.load(DATA / "mlp_256x3").ranks.values() for c in g.collectives()}
+    drawn = {c.comm_size for g in Trace.load(tmp_path / "s").ranks.values() for c in g.collectives()}
+    assert drawn <= recorded
+    assert compare(DATA / "mlp_256x3", tmp_path / "s")["attributes"]["comm_size"]["ks"] < 0.1
+
+
 def test_markov_reproduces_a_deterministic_cycle():
     seq = [0, 1, 2] * 20
     counts = markov_counts([seq], order=1)
