@@ -36,6 +36,7 @@ from chakra_tools.synth.scaling import (
 
 DEFAULT_ORDER = 3
 DEFAULT_BINS = 64  # position bins of the kind chain (0 = a plain order-k chain)
+MAX_ATOMS = 64  # a size attribute of a kind with at most this many distinct values is stored as {value: count}
 
 
 def rank_features(g, roles: dict[str, str] | None = None) -> dict:
@@ -224,6 +225,8 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             vals = pk.get(name, [])
             if vals:
                 st[name] = quantile_table(vals, discrete=True)
+                if len(set(vals)) <= MAX_ATOMS:  # few distinct sizes (layer shapes): kept exactly, with their counts
+                    st[f"{name}_atoms"] = count_table(vals)
                 # share of the kind's nodes that carry it (e.g. addmm has num_ops, its parent aten::linear not)
                 st.setdefault("attr_fraction", {})[name] = round(len(vals) / n, 4)
         kind_stats[k] = st

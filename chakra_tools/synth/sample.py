@@ -128,13 +128,17 @@ def check_model(model: object, source: str = "model") -> dict:
         for key in ("data_cross_fraction", "ctrl_cross_fraction"):
             if key in st and not _numbers([st[key]], hi=1.0):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a fraction 0..1")
-        for key in ("data_fanin", "ctrl_fanin", "thread_slots"):
+        for key in ("data_fanin", "ctrl_fanin", "thread_slots", "num_ops_atoms", "tensor_size_atoms",
+                    "comm_size_atoms"):
             tab = st.get(key, {})
-            if not isinstance(tab, dict) or not all(str(a).isdigit() and int(a) < 1 << 16 and isinstance(b, int)
+            top = 1 << (63 if key.endswith("_atoms") else 16)
+            if not isinstance(tab, dict) or not all(str(a).isdigit() and int(a) < top and isinstance(b, int)
                                                     and not isinstance(b, bool) and b >= 0 for a, b in tab.items()):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map counts to non-negative integers")
             if tab and sum(tab.values()) <= 0:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
+            if key.endswith("_atoms") and [int(a) for a in tab] != sorted(int(a) for a in tab):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must list its values in ascending order")
         for key in ("work", "work_blocked"):
             wm = st.get(key)
             if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us")], hi=1e9)
@@ -312,6 +316,15 @@ def mixture_table(spec: dict) -> list[float]:
     return quantile_table(vals) if vals.size else []
 
 
+def draw_sizes(st: dict, name: str, m: int, rng: np.random.Generator) -> np.ndarray:
+    """m values of a kind's size attribute: from its {value: count} table when the corpus had few distinct values
+    (each value its share, stratified), else from its quantile table at the nearest quantile (observed values)."""
+    atoms = st.get(f"{name}_atoms")
+    if atoms:
+        return sample_counts(atoms, m, rng).astype(float)
+    return sample_quantiles(st.get(name, []), m, rng, discrete=True)
+
+
 def draw_atoms(spec: dict, m: int, rng: np.random.Generator) -> np.ndarray:
     """m values of an atom mixture: each atom gets its share of m by largest remainders (so m = its expected
     count gives it exactly that many), the rest is drawn from its quantile table; shuffled."""
@@ -342,6 +355,7 @@ def conditioned_stats(model: dict, target: Target) -> dict:
         st = dict(st)
         for name, law in sc["kind_laws"].get(k, {}).items():
             st[name] = [round(float(v), 3) for v in predict_law(law, x)]
+            st.pop(f"{name}_atoms", None)  # the corpus' own sizes are not the target's
         stats[k] = st
     return stats
 
@@ -512,7 +526,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
         if is_comm_kind(k):
             spec = arch.attrs.get(k, {}).get("comm_size") if arch is not None else None
             vals = (draw_atoms(spec, len(where), rng) if spec is not None
-                    else sample_quantiles(stats[k].get("comm_size", []), len(where), rng, discrete=True))
+                    else draw_sizes(stats[k], "comm_size", len(where), rng))
             for i, v in zip(where, vals.tolist()):
                 comm_size[i] = int(max(round(v * scale_comm), 1))
     # a recv carries its send's size
@@ -539,8 +553,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
                 continue
             # which m nodes carry it (at random, in index order), then their values
             chosen = sorted(rng.permutation(where)[:m].tolist()) if m < len(where) else where
-            vals = (draw_atoms(spec, m, rng) if spec is not None
-                    else np.maximum(sample_quantiles(st[name], m, rng, discrete=True), 0))
+            vals = draw_atoms(spec, m, rng) if spec is not None else np.maximum(draw_sizes(st, name, m, rng), 0)
             extra[name].update(zip(chosen, vals.tolist()))
         wm = st.get("work")
         if wm is not None and not is_comm_kind(k):

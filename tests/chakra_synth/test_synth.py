@@ -27,6 +27,7 @@ from chakra_tools.synth.model import (
     quantile_table,
     sample_quantiles,
 )
+from chakra_tools.synth.sample import draw_sizes
 from chakra_tools.validate import check_trace, errors
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "synth"
@@ -107,11 +108,20 @@ def test_discrete_tables_hold_and_draw_only_observed_values():
 def test_a_trace_fitted_alone_is_sampled_with_its_own_message_sizes(tmp_path):
     # in-sample: every drawn message size is one the recorded step has (linear tables gave comm_size KS 0.125)
     m = fit([DATA / "mlp_256x3"])
+    recorded = [c.comm_size for g in Trace.load(DATA / "mlp_256x3").ranks.values() for c in g.collectives()]
+    # few distinct sizes (4 layers' weights and biases): kept exactly, {value: count}
+    atoms = m["kind_stats"]["COLL:ALL_REDUCE"]["comm_size_atoms"]
+    assert {int(v): c for v, c in atoms.items()} == {v: recorded.count(v) for v in set(recorded)}
     sample(m, tmp_path / "s", ranks=2, seed=1)
-    recorded = {c.comm_size for g in Trace.load(DATA / "mlp_256x3").ranks.values() for c in g.collectives()}
-    drawn = {c.comm_size for g in Trace.load(tmp_path / "s").ranks.values() for c in g.collectives()}
-    assert drawn <= recorded
+    drawn = [c.comm_size for g in Trace.load(tmp_path / "s").ranks.values() for c in g.collectives()]
+    assert set(drawn) <= set(recorded)
     assert compare(DATA / "mlp_256x3", tmp_path / "s")["attributes"]["comm_size"]["ks"] < 0.1
+
+
+def test_size_atoms_are_drawn_in_their_shares():
+    # stratified draws from {value: count}: 700 draws of shares 1/7, 2/7, 4/7 are exactly 100, 200, 400
+    x = draw_sizes({"comm_size_atoms": {"40": 1, "256": 2, "32768": 4}}, "comm_size", 700, np.random.default_rng(5))
+    assert {v: int(np.sum(x == v)) for v in (40, 256, 32768)} == {40: 100, 256: 200, 32768: 400}
 
 
 def test_markov_reproduces_a_deterministic_cycle():
