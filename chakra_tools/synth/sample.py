@@ -48,6 +48,11 @@ _TABLES = ("duration_us", "num_ops", "tensor_size", "comm_size", "data_distance"
            "data_cross_distance", "ctrl_cross_distance")
 
 
+def _digits(key: object) -> bool:
+    """A JSON object key that is a non-negative integer in ASCII digits ("²".isdigit() is true too)."""
+    return isinstance(key, str) and key.isascii() and key.isdigit()
+
+
 def _numbers(values: object, hi: float = 1e18) -> bool:
     """A list of finite numbers in [0, hi] (what every quantile table of a model is)."""
     return numbers(values, lo=0, hi=hi)
@@ -63,7 +68,7 @@ def _check_chain(markov: object, size: int, name: str, what: str, source: str) -
         raise ToolError(f"{source}: model has no {what} statistics ('{name}' lacks the empty context)")
     for ctx, nxt in markov.items():
         ok = isinstance(nxt, dict) and nxt and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 and str(k).isdigit() and int(k) < size
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 and _digits(k) and int(k) < size
             for k, v in nxt.items())
         if not ok:
             raise ToolError(f"{source}: {name}['{ctx}'] must map {what} indices (< {size}) to positive counts")
@@ -132,7 +137,7 @@ def check_model(model: object, source: str = "model") -> dict:
                     "comm_size_atoms"):
             tab = st.get(key, {})
             top = 1 << (63 if key.endswith("_atoms") else 16)
-            if not isinstance(tab, dict) or not all(str(a).isdigit() and int(a) < top and isinstance(b, int)
+            if not isinstance(tab, dict) or not all(_digits(a) and int(a) < top and isinstance(b, int)
                                                     and not isinstance(b, bool) and b >= 0 for a, b in tab.items()):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map counts to non-negative integers")
             if tab and sum(tab.values()) <= 0:
@@ -153,7 +158,7 @@ def check_model(model: object, source: str = "model") -> dict:
     if not _numbers([model.get("compute_us_per_node", 0)]):
         raise ToolError(f"{source}: 'compute_us_per_node' must be a non-negative number")
     threads = model.get("threads", {"1": 1})
-    if not (isinstance(threads, dict) and threads and all(str(a).isdigit() and 1 <= int(a) <= MAX_THREADS
+    if not (isinstance(threads, dict) and threads and all(_digits(a) and 1 <= int(a) <= MAX_THREADS
                                                           and isinstance(b, int) and not isinstance(b, bool)
                                                           and b > 0 for a, b in threads.items())):
         raise ToolError(f"{source}: 'threads' must map thread counts 1..{MAX_THREADS} to positive counts")

@@ -102,6 +102,7 @@ def test_a_far_description_warns_that_values_are_clipped(tmp_path, capsys):
         "group_fraction", [0.5] * 5), "refit it"),
     (lambda m: m["kind_stats"]["COMP:matmul"]["work"].__setitem__("us_per_op", 1e18), "work must hold"),
     (lambda m: m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__("comm_size_atoms", {"-4": 1}), "comm_size_atoms must map"),
+    (lambda m: m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__("data_fanin", {"²": 1}), "data_fanin must map"),
     (lambda m: m["kind_stats"]["COLL:ALL_REDUCE"].__setitem__("comm_size_atoms", {"256": 1, "40": 2}),
      "comm_size_atoms must list its values in ascending order"),
     (lambda m: m.__setitem__("nodes_per_rank", [1e15] * 5), "'nodes_per_rank' must be a sorted list"),
