@@ -154,3 +154,12 @@ def test_sampled_step_simulates_on_a_two_dimensional_network(tpdp_model, tmp_pat
     report = compare(TPDP / "tp2dp2", tmp_path / "s", str(CONFIGS / "system.json"), str(CONFIGS / "network_2x2.yml"))
     assert report["sim_time_ns_a"] > 0 and report["sim_time_ns_b"] > 0
     assert 0.8 < report["sim_time_ratio"] < 1.2
+
+
+def test_fit_names_the_roles_it_found(tmp_path):
+    from click.testing import CliRunner
+
+    from chakra_tools.synth.cli import cli
+
+    res = CliRunner().invoke(cli, ["fit", str(TPDP / "tp2dp2"), "-o", str(tmp_path / "m.json")])
+    assert res.exit_code == 0 and "collectives on process-group roles g2s1, s2" in res.output
