@@ -7,7 +7,7 @@ from typing import Any
 
 from chakra_tools.et import CommType, NodeType, attrs_of
 from chakra_tools.schema import et_def_pb2 as pb
-from chakra_tools.synth.groups import with_role
+from chakra_tools.synth.groups import split_kind, with_role
 
 # Coarse op classes, first match wins. Keywords are matched against the lower-cased op name without namespace.
 OP_CLASSES: list[tuple[str, tuple[str, ...]]] = [
@@ -111,6 +111,6 @@ def comm_type_of(kind: str) -> int | None:
     if not kind.startswith("COLL:"):
         return None
     try:
-        return int(CommType[kind[5:].partition("@")[0]])  # a process-group role follows '@' (groups.py)
+        return int(CommType[split_kind(kind)[0][5:]])  # without its process-group role
     except KeyError:
         return None
