@@ -68,14 +68,15 @@ def trace_roles(groups: dict[str, list[int]], world: int) -> dict[str, str]:
 
 def role_groups(role: str, ranks: int) -> list[list[int]]:
     """The groups of one role in a world of `ranks` ranks, ordered by their first rank; a one-line error when
-    the world cannot hold the role's grid (`ranks` must be a multiple of stride x size, or of the stride)."""
+    the world cannot hold the role's grid (`ranks` must be a multiple of stride x size, or of the stride). An outer
+    role at `ranks` = its stride has groups of one rank (data parallelism of 1: what-if without it)."""
     size, stride = parse_role(role)
     block = stride * (size if size is not None else 1)
-    if ranks % block or (size is None and ranks // stride < 2):
-        need = f"a multiple of {block}" + (f" of at least {2 * stride}" if size is None else "")
+    if ranks % block:
         what = (f"groups of {size} ranks {stride} apart" if size is not None
                 else f"groups of ranks {stride} apart across the world")
-        raise ToolError(f"--ranks {ranks}: the model's collectives run on {what}, which needs {need} ranks")
+        raise ToolError(f"--ranks {ranks}: the model's collectives run on {what}, which needs a multiple of "
+                        f"{block} ranks")
     if size is None:
         size = ranks // stride
     span = stride * size

@@ -46,6 +46,7 @@ def test_role_of_a_group(members, world, role):
     ("s2", 6, [[0, 2, 4], [1, 3, 5]]),
     ("g2s2", 8, [[0, 2], [1, 3], [4, 6], [5, 7]]),
     ("s4", 8, [[0, 4], [1, 5], [2, 6], [3, 7]]),
+    ("s2", 2, [[0], [1]]),  # data parallelism of 1
 ])
 def test_groups_of_a_role(role, ranks, groups):
     assert role_groups(role, ranks) == groups
@@ -62,7 +63,7 @@ def test_layout_names_groups_role_by_role_and_leaves_the_world_unnamed():
 @pytest.mark.parametrize("role,ranks,message", [
     ("g2s1", 5, "--ranks 5: the model's collectives run on groups of 2 ranks 1 apart, which needs a multiple of 2"),
     ("g2s2", 6, "needs a multiple of 4 ranks"),
-    ("s2", 2, "needs a multiple of 2 of at least 4 ranks"),
+    ("s2", 3, "groups of ranks 2 apart across the world, which needs a multiple of 2 ranks"),
 ])
 def test_a_world_that_cannot_hold_a_role_is_a_one_line_error(role, ranks, message):
     with pytest.raises(ToolError, match=message):
@@ -143,9 +144,20 @@ def test_fit_learns_each_role_and_sample_keeps_it_at_4_and_8_ranks(tpdp_model, t
 
 
 def test_a_world_the_roles_do_not_fit_writes_nothing(tpdp_model, tmp_path):
-    with pytest.raises(ToolError, match="--ranks 2: .* ranks 2 apart across the world"):
-        sample(tpdp_model, tmp_path / "s", ranks=2, seed=1)
+    with pytest.raises(ToolError, match="--ranks 3: .* groups of 2 ranks 1 apart, which needs a multiple of 2"):
+        sample(tpdp_model, tmp_path / "s", ranks=3, seed=1)
     assert not list(tmp_path.iterdir())
+
+
+def test_two_ranks_of_a_tp_by_dp_model_are_one_tp_pair_without_data_parallelism(tpdp_model, tmp_path):
+    # TP 2 x DP 1: the TP pair is the world (no pg_name), each DP group is one rank
+    sample(tpdp_model, tmp_path / "s", ranks=2, seed=1)
+    t = Trace.load(tmp_path / "s")
+    assert not errors(check_trace(t))
+    assert json.loads((tmp_path / "s.comm_groups.json").read_text()) == {"1": [0], "2": [1]}
+    got = collective_groups(t)  # read back, a group of one rank is just that (g1s1)
+    assert got["world"]["groups"] == [[0, 1]] and got["g1s1"]["groups"] == [[0], [1]]
+    assert got["world"]["collectives_per_rank"] >= 3 and got["g1s1"]["collectives_per_rank"] >= 10
 
 
 def test_sampled_step_simulates_on_a_two_dimensional_network(tpdp_model, tmp_path):
