@@ -526,7 +526,7 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             elif kind == _OTHER:
                 head = nw.id_name_type(nid, name_field, _COMP_TYPE)
                 tail = io(b"\x42", inputs) + io(b"\x4a", outputs) + _comp_attrs(a, is_gpu, memo)
-                if name.startswith(_FUNCOL):  # the group its c10d callee runs on (_comm_group)
+                if name.startswith(_FUNCOL):  # the group its c10d callee runs on (_resolve_groups)
                     pg_name = _funcol_group(inputs)
             tid = a.get("tid", 0)
             itd = n.get("inter_thread_dep")  # ET+ (trace_link output); MLCommons ignores 0 and null too
@@ -565,7 +565,7 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     meta = _metadata(header)
     has_c10d = any(r.comm is not None and not r.comm[5] for r in recs.values())
     if has_c10d:
-        _lift_groups(recs)
+        _resolve_groups(recs)
 
     children: dict[int, list[int]] = {}
     roots: list[int] = []
@@ -649,8 +649,6 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                         groups.update(rec.groups)
                     stack.extend(children.get(nid, no_children))
                 elif rec.comm is not None:
-                    if not rec.pg_name and parent is not None and parent.comm is None and parent.pg_name:
-                        rec.pg_name = parent.pg_name  # called by a functional collective: its group
                     body += _duration(rec) + rec.tail + _comm_attrs(rec, rank)
                     stats[_STAT[_comm_node_type(rec.comm)]] += 1
                 else:
@@ -747,10 +745,12 @@ def _comm_attrs(rec: _Rec, rank: int) -> bytes:
     return out + _NOT_CPU_OP
 
 
-def _lift_groups(recs: dict[int, _Rec]) -> None:
-    """A dropped backend node's group goes to the c10d op it belongs to (trace_link gives pg_name to the NCCL
-    kernel it copies under its launcher, MLCommons' record_param_comms may carry one): the nearest comm ancestor
-    that is not backend detail gets it when it has none of its own."""
+def _resolve_groups(recs: dict[int, _Rec]) -> None:
+    """Give a c10d op without a pg_name of its own the group the trace names elsewhere (both before the tree pass,
+    which then writes pg_name from the record alone):
+    - a dropped backend node's (trace_link gives pg_name to the NCCL kernel it copies under its launcher,
+      MLCommons' record_param_comms may carry one): its nearest comm ancestor that is not backend detail;
+    - else the functional collective that called it (its group_name input, read into its record's pg_name)."""
     for r in recs.values():
         if r.comm is None or not r.comm[5] or not r.pg_name:
             continue
@@ -759,6 +759,11 @@ def _lift_groups(recs: dict[int, _Rec]) -> None:
             p, seen = recs.get(p.parent), seen + 1
         if p is not None and p.comm is not None and not p.comm[5] and not p.pg_name:
             p.pg_name = r.pg_name
+    for r in recs.values():
+        if r.comm is not None and not r.comm[5] and not r.pg_name:
+            p = recs.get(r.parent)
+            if p is not None and p.comm is None and p.pg_name:
+                r.pg_name = p.pg_name
 
 
 def _exclusive_durations(recs: dict[int, _Rec], children: dict[int, list[int]]) -> None:

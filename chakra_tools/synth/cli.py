@@ -64,7 +64,7 @@ def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) ->
     from chakra_tools.et import trace_inputs
     from chakra_tools.synth.arch import parse_descriptors, sidecar_path
     from chakra_tools.synth.fit import fit as fit_model
-    from chakra_tools.synth.groups import split_kind
+    from chakra_tools.synth.groups import kind_roles
     key = {p: Path(p).resolve() for p in prefixes}
     seen: dict[Path, str] = {}
     for p in prefixes:
@@ -90,7 +90,7 @@ def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) ->
     laws = "with size laws" if "scaling" in model else "no size laws (needs >= 4 traces of different sizes)"
     if "architecture" in model:
         laws += " and architecture laws in " + ", ".join(model["architecture"]["descriptors"])
-    roles = sorted({split_kind(k)[1] for k in model["kinds"]} - {""})
+    roles = kind_roles(model["kinds"])
     if roles:
         laws += "; collectives on process-group roles " + ", ".join(roles)
     info(f"fitted {len(model['kinds'])} node kinds on {c['traces']} traces, {c['ranks']} ranks, "

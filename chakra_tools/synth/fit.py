@@ -225,8 +225,9 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             vals = pk.get(name, [])
             if vals:
                 st[name] = quantile_table(vals, discrete=True)
-                if len(set(vals)) <= MAX_ATOMS:  # few distinct sizes (layer shapes): kept exactly, with their counts
-                    st[f"{name}_atoms"] = count_table(vals)
+                atoms = count_table(vals)
+                if len(atoms) <= MAX_ATOMS:  # few distinct sizes (layer shapes): kept exactly, with their counts
+                    st[f"{name}_atoms"] = atoms
                 # share of the kind's nodes that carry it (e.g. addmm has num_ops, its parent aten::linear not)
                 st.setdefault("attr_fraction", {})[name] = round(len(vals) / n, 4)
         kind_stats[k] = st

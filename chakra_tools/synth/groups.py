@@ -48,6 +48,11 @@ def split_kind(kind: str) -> tuple[str, str]:
     return base, role
 
 
+def kind_roles(kinds: Iterable[str]) -> list[str]:
+    """The distinct roles of a model's kinds, sorted (none for a model whose collectives all ran on the world)."""
+    return sorted({split_kind(k)[1] for k in kinds} - {""})
+
+
 def with_role(kind: str, role: str) -> str:
     return f"{kind}{SEP}{role}" if role else kind
 

@@ -29,7 +29,7 @@ from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth.arch import MAX_VALUE, check_architecture, predict_architecture, target_vector
 from chakra_tools.synth.blocking import atom_factors
 from chakra_tools.synth.features import comm_type_of, is_comm_kind, node_type_of
-from chakra_tools.synth.groups import layout, parse_role, split_kind
+from chakra_tools.synth.groups import kind_roles, layout, parse_role, split_kind
 from chakra_tools.synth.kriging import predict_correction
 from chakra_tools.synth.model import (
     FORMAT,
@@ -698,7 +698,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     for name, v in (("--scale-compute", scale_compute), ("--scale-comm", scale_comm)):
         if not (math.isfinite(v) and 0 <= v <= 1e6):
             raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
-    groups, group_of = layout([split_kind(k)[1] for k in model["kinds"] if split_kind(k)[1]], ranks)
+    groups, group_of = layout(kind_roles(model["kinds"]), ranks)
     rng = np.random.default_rng([seed, 0])
     program = draw_program(model, ranks, nodes, scale_comm, rng, np.random.default_rng([seed, 0, 1]), stats, arch)
     pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
