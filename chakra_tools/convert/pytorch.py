@@ -751,16 +751,17 @@ def _resolve_groups(recs: dict[int, _Rec]) -> None:
     - a dropped backend node's (trace_link gives pg_name to the NCCL kernel it copies under its launcher,
       MLCommons' record_param_comms may carry one): its nearest comm ancestor that is not backend detail;
     - else the functional collective that called it (its group_name input, read into its record's pg_name)."""
-    for r in recs.values():
-        if r.comm is None or not r.comm[5] or not r.pg_name:
+    comms = [r for r in recs.values() if r.comm is not None]  # one pass over all nodes, then over these only
+    for r in comms:
+        if not r.comm[5] or not r.pg_name:
             continue
         p, seen = recs.get(r.parent), 0
         while p is not None and p.comm is not None and p.comm[5] and seen < 64:
             p, seen = recs.get(p.parent), seen + 1
         if p is not None and p.comm is not None and not p.comm[5] and not p.pg_name:
             p.pg_name = r.pg_name
-    for r in recs.values():
-        if r.comm is not None and not r.comm[5] and not r.pg_name:
+    for r in comms:
+        if not r.comm[5] and not r.pg_name:
             p = recs.get(r.parent)
             if p is not None and p.comm is None and p.pg_name:
                 r.pg_name = p.pg_name
