@@ -22,6 +22,7 @@ from chakra_tools.common import (
     require_file,
     tool_main,
     version_option,
+    warn,
     write_json,
 )
 
@@ -95,6 +96,11 @@ def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) ->
         laws += "; collectives on process-group roles " + ", ".join(roles)
     info(f"fitted {len(model['kinds'])} node kinds on {c['traces']} traces, {c['ranks']} ranks, "
          f"{c['nodes']} nodes, {laws} -> {output}", quiet=quiet)
+    same = model["cross_rank"]["identical_kind_sequences"]
+    if same < 1:
+        warn(f"{1 - same:.0%} of the ranks after each trace's rank 0 run another node-kind sequence than it: "
+             "ranks running different programs (pipeline stages, ...) are learned as one pooled program and "
+             "sampled as one SPMD program")
 
 
 @cli.command(help="Synthesize a trace PREFIX.<rank>.et from a model, optionally at a target model size.\n\n"
@@ -143,8 +149,16 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
         at = f" at {t['param_bytes']:.4g} param bytes, {t['flops']:.4g} FLOPs"
     if "describe" in summary:
         at = " of " + ",".join(f"{k}={v:g}" for k, v in summary["describe"].items()) + at
+    if "compute_path_us" in summary:
+        at += f", compute path {summary['compute_path_us'] / 1000:.4g} ms/rank"
     info(f"wrote {ranks} ranks x {summary['nodes_per_rank']} nodes "
          f"({summary['collectives_per_rank']} collectives/rank){at} -> {output}.<rank>.et", quiet=quiet)
+    outside = summary.get("outside_corpus")
+    if outside:
+        far = "; ".join(f"{n} {v['value']:.4g} {'>' if v['value'] > v['range'][1] else '<'} "
+                        f"{v['range'][1] if v['value'] > v['range'][1] else v['range'][0]:.4g}"
+                        for n, v in outside.items())
+        warn(f"outside the corpus the model was fitted on ({far}): its laws extrapolate there")
 
 
 @cli.command(help="Size descriptors of a trace (what `sample --param-bytes/--flops/--nodes` targets): bytes "

@@ -726,8 +726,31 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     out = {"ranks": ranks, "nodes_per_rank": nodes, "collectives_per_rank": len(coll),
            "p2p_per_rank": len(program.p2p), "comm_bytes_per_rank": int(sum(program.comm_size[i] for i in coll)),
            "files": files}
+    if rate is not None:
+        out["compute_path_us"] = round(float(rate) * nodes * scale_compute, 1)
     if target is not None:
         out["target"] = target.as_dict()
     if describe is not None:
         out["describe"] = dict(describe)
+    outside = outside_corpus(model, describe, target)
+    if outside:
+        out["outside_corpus"] = outside
     return out
+
+
+RANGE_ROUNDING = 5e-4  # the size descriptors' range is stored to 4 significant digits
+
+
+def outside_corpus(model: dict, describe: dict[str, float] | None, target: Target | None) -> dict[str, dict]:
+    """The target's descriptors that lie outside the range of the traces the model was fitted on, {name:
+    {"value", "range"}}: there the laws extrapolate (the held-out experiment's largest misses are there)."""
+    if describe is not None:
+        block = model["architecture"]
+        names, values = block["descriptors"], [describe[n] for n in block["descriptors"]]
+    elif target is not None:
+        block = model["scaling"]
+        names, values = block["descriptors"], [target.param_bytes, target.flops, float(target.nodes)]
+    else:
+        return {}
+    return {n: {"value": v, "range": [lo, hi]} for n, v, (lo, hi) in zip(names, values, block["range"])
+            if v > hi * (1 + RANGE_ROUNDING) or v < lo * (1 - RANGE_ROUNDING)}

@@ -348,3 +348,42 @@ def test_unreadable_sidecar_is_a_tool_error(tmp_path):
         read_sidecar(tmp_path / "bad")
     (tmp_path / "ok.describe.json").write_text('{"width": 64, "depth": 2}')
     assert read_sidecar(tmp_path / "ok") == {"depth": 2.0, "width": 64.0}
+
+
+# ------------------------------------------------------------------ what sample says about its target
+def test_summary_gives_the_calibrated_compute_path_and_flags_extrapolation(mlp_model, tmp_path):
+    import math
+
+    from chakra_tools.synth.features import compute_path_us
+    # inside the corpus' box (width 64..512, depth 1..4): no flag; the compute path is what the ranks got
+    s = sample(mlp_model, tmp_path / "in", ranks=2, seed=1, describe={"width": 320, "depth": 3})
+    assert "outside_corpus" not in s
+    paths = [compute_path_us(g) for g in Trace.load(tmp_path / "in").ranks.values()]
+    # each rank is calibrated to the predicted path x its speed (geometric mean 1), up to integer durations
+    assert math.exp(np.mean(np.log(paths))) == pytest.approx(s["compute_path_us"], rel=0.005)
+    assert s["compute_path_us"] == pytest.approx(
+        sample(mlp_model, tmp_path / "x2", ranks=2, seed=1, scale_compute=2.0,
+               describe={"width": 320, "depth": 3})["compute_path_us"] / 2, rel=1e-6)
+    # beyond it: the descriptors outside the training range, named with the range
+    s = sample(mlp_model, tmp_path / "out", ranks=2, seed=1, describe={"width": 768, "depth": 3})
+    assert s["outside_corpus"] == {"width": {"value": 768.0, "range": [64.0, 512.0]}}
+    s = sample(mlp_model, tmp_path / "small", ranks=2, seed=1, describe={"width": 32, "depth": 6})
+    assert set(s["outside_corpus"]) == {"width", "depth"}
+    # the size path checks its three size descriptors against the size laws' range (stored to 4 digits)
+    lo, hi = mlp_model["scaling"]["range"][0]
+    s = sample(mlp_model, tmp_path / "p", ranks=2, seed=1, param_bytes=hi)
+    assert "param_bytes" not in s.get("outside_corpus", {})
+    s = sample(mlp_model, tmp_path / "big", ranks=2, seed=1, param_bytes=4 * hi)
+    assert s["outside_corpus"]["param_bytes"] == {"value": 4 * hi, "range": [lo, hi]}
+
+
+def test_cli_warns_in_one_line_when_extrapolating(mlp_model, tmp_path):
+    exe = Path(sys.executable).with_name("chakra-synth")
+    (tmp_path / "m.json").write_text(json.dumps(mlp_model))
+    args = [str(exe), "sample", str(tmp_path / "m.json"), "--ranks", "2", "--seed", "1", "--describe"]
+    res = subprocess.run([*args, "width=768,depth=3", "-o", str(tmp_path / "a")], capture_output=True, text=True)
+    assert res.returncode == 0 and "compute path" in res.stdout + res.stderr
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "width 768 > 512" in warnings[0], res.stderr
+    res = subprocess.run([*args, "width=320,depth=3", "-o", str(tmp_path / "b")], capture_output=True, text=True)
+    assert res.returncode == 0 and "warning" not in res.stderr

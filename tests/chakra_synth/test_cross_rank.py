@@ -80,3 +80,30 @@ def test_malformed_rank_spread_is_one_line():
         model["cross_rank"]["rank_log_sd"] = bad
         with pytest.raises(ToolError, match="cross_rank.rank_log_sd"):
             check_model(model)
+
+
+def test_fit_warns_when_ranks_run_different_programs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from chakra_tools.et import rank_path, read_et, write_et
+    from chakra_tools.schema import et_def_pb2 as pb
+
+    from .test_synth import _write_programmatic
+    _write_programmatic(tmp_path / "t", ranks=2, subgroup=False, p2p=False)
+    exe = Path(sys.executable).with_name("chakra-synth")
+    res = subprocess.run([str(exe), "fit", str(tmp_path / "t"), "-o", str(tmp_path / "same.json")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0 and "warning" not in res.stderr
+    # rank 1 runs one more op (a pipeline stage's program differs in whole sections; one node is enough)
+    meta, nodes = read_et(rank_path(tmp_path / "t", 1))
+    extra = pb.Node(id=len(nodes), name="aten::relu", type=pb.COMP_NODE, duration_micros=5)
+    extra.data_deps.append(len(nodes) - 1)
+    write_et(rank_path(tmp_path / "t", 1), meta, [*nodes, extra])
+    res = subprocess.run([str(exe), "fit", str(tmp_path / "t"), "-o", str(tmp_path / "diff.json")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "100% of the ranks after each trace's rank 0" in warnings[0] and "SPMD" in warnings[0], res.stderr
+    assert json.loads((tmp_path / "diff.json").read_text())["cross_rank"]["identical_kind_sequences"] == 0
