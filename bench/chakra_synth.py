@@ -9,6 +9,10 @@ to learn its size laws too. Timed: `fit` on that corpus (100 000 nodes), then a 
 The same with architecture descriptors: a second corpus of 4 deep transformers (width 64-160, 16-24 layers,
 ~94 000 nodes, each with its `.describe.json`) sampled with `--describe` from the same seed model, so `fit` also
 searches its architecture laws; then a `--describe` sample of a 42-layer one (4 ranks x 25 015 nodes).
+
+Scale-out: a `--describe` sample at 256 ranks (12 layers, ~7 000 nodes per rank), against protobuf writing the
+same nodes from ready-made messages in the same run (ratio < 1: sample draws, calibrates and writes every rank
+faster than protobuf alone serializes them).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ ARCHS = ({"width": 64, "depth": 16}, {"width": 96, "depth": 18}, {"width": 128, 
 TARGET_ARCH = {"width": 112, "depth": 42}
 CORPUS_NODES = (10_000, 11_500, 13_500, 15_000)  # per rank: 2 x 50 000 = 100 000 nodes
 RANKS, NODES, BUDGET_S = 4, 25_000, 30.0
+SCALE_RANKS, SCALE_ARCH = 256, {"width": 96, "depth": 12}
 
 
 def main() -> None:
@@ -62,10 +67,30 @@ def main() -> None:
           f"laws): {t5 - t4:.2f} s; sample {RANKS} x {summary['nodes_per_rank']} nodes --describe "
           f"width={TARGET_ARCH['width']},depth={TARGET_ARCH['depth']}: {t6 - t5:.2f} s")
     print(f"fit+sample with descriptors: {t6 - t4:.2f} s vs budget {BUDGET_S:.0f} s -> ratio {(t6 - t4) / BUDGET_S:.3f}")
+    scale_out(amodel)
     t3 = time.perf_counter()
     r = compare(corpus[-1], OUT / "sampled")
     print(f"compare 25k vs 100k nodes (no target): {time.perf_counter() - t3:.2f} s; ks_max {r['ks_max']:.4f}, "
           f"longest shared value run {r['obfuscation']['longest_shared_value_run']}")
+
+
+def scale_out(model: dict) -> None:
+    """A what-if at many ranks: every rank file is written. Baseline, in the same run: protobuf writing the same
+    nodes from ready-made messages (the files read back, then serialized node by node with write_et), which is
+    what writing costs at least when each rank's nodes are built as messages (as sample did before 2026-12-05)."""
+    from chakra_tools.et import find_rank_files, read_et, write_et
+    t0 = time.perf_counter()
+    s = sample(model, OUT / "wide", ranks=SCALE_RANKS, seed=7, describe=SCALE_ARCH)
+    ours = time.perf_counter() - t0
+    ranks = [read_et(p) for _, p in sorted(find_rank_files(OUT / "wide").items())]
+    t0 = time.perf_counter()
+    for r, (meta, nodes) in enumerate(ranks):
+        write_et(OUT / f"rewritten.{r}.et", meta, nodes)
+    base = time.perf_counter() - t0
+    same = all((OUT / f"rewritten.{r}.et").read_bytes() == p.read_bytes()
+               for r, p in sorted(find_rank_files(OUT / "wide").items()))
+    print(f"sample {SCALE_RANKS} ranks x {s['nodes_per_rank']} nodes --describe: {ours:.2f} s; protobuf writing "
+          f"the same nodes: {base:.2f} s -> ratio {ours / base:.3f} (bytes identical: {same})")
 
 
 if __name__ == "__main__":

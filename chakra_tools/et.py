@@ -385,6 +385,17 @@ class ETWriter:
         if self._buf.tell() > (1 << 22):
             self._flush()
 
+    def write_raws(self, bodies: list[bytes]) -> None:
+        """Write many already serialized Nodes (write_raw, framed in one pass)."""
+        if not self._wrote_meta:
+            self.write_metadata(pb.GlobalMetadata(version="0.0.4"))
+        if not all(bodies):
+            raise ToolError(f"{self.path}: refusing to write an all-default node (id 0, no fields)")
+        self._buf.write(b"".join([encode_varint(len(b)) + b for b in bodies]))
+        self.count += len(bodies)
+        if self._buf.tell() > (1 << 22):
+            self._flush()
+
     def write_nodes(self, nodes: Iterable[pb.Node]) -> None:
         for n in nodes:
             self.write_node(n)

@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chakra_tools.common import ToolError, atomic_group, warn
-from chakra_tools.et import NodeType, check_no_stale_outputs, groups_path, make_attr, rank_path, write_et
+from chakra_tools.et import (
+    ETWriter,
+    NodeType,
+    check_no_stale_outputs,
+    encode_varint,
+    groups_path,
+    make_attr,
+    rank_path,
+)
 from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth.arch import MAX_VALUE, check_architecture, predict_architecture, target_vector
 from chakra_tools.synth.blocking import atom_factors
@@ -419,10 +427,17 @@ class Program:
     threads: list[int] | None = None    # per node its thread slot (written as tid = slot + 1), None: no tids
     deps: list[list[int]] = field(init=False, repr=False)  # per node: data then ctrl deps (critical paths)
     comm: np.ndarray = field(init=False, repr=False)       # per node: a communication node?
+    # the deps again for _path: the first two per node (-1: none) and the nodes with more than two
+    dep0: list[int] = field(init=False, repr=False)
+    dep1: list[int] = field(init=False, repr=False)
+    many_deps: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.deps = [d + c for d, c in zip(self.data_deps, self.ctrl_deps)]
         self.comm = np.array([is_comm_kind(k) for k in self.kinds])
+        self.dep0 = [d[0] if d else -1 for d in self.deps]
+        self.dep1 = [d[1] if len(d) > 1 else -1 for d in self.deps]
+        self.many_deps = [i for i, d in enumerate(self.deps) if len(d) > 2]
 
 
 def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, int]]:
@@ -594,9 +609,19 @@ def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarra
 
 
 def _path(d: np.ndarray, program: Program) -> float:
-    finish = [0] * len(d)
-    for i, (deps, di) in enumerate(zip(program.deps, d.tolist())):
-        finish[i] = (max(finish[j] for j in deps) if deps else 0) + di
+    """Longest path of durations `d` through the program's deps (every dep points to an earlier node)."""
+    n, dl = len(d), d.tolist()
+    finish = [0] * (n + 1)  # finish[-1] stays 0: the "no dependency" of dep0/dep1
+    start = 0
+    # calibration runs this ~6 times per rank: the common case (at most two deps) as a tight loop of two lookups
+    for stop in (*program.many_deps, n):
+        for i, a, b, di in zip(range(start, stop), program.dep0[start:stop], program.dep1[start:stop],
+                               dl[start:stop]):
+            x, y = finish[a], finish[b]
+            finish[i] = (x if x > y else y) + di
+        if stop < n:
+            finish[stop] = max(finish[j] for j in program.deps[stop]) + dl[stop]
+        start = stop + 1
     return float(max(finish))
 
 
@@ -614,52 +639,90 @@ def rank_speeds(model: dict, ranks: int, seed: int) -> np.ndarray:
     return np.exp(sd * z[np.random.default_rng([seed, 0, 2]).permutation(ranks)])
 
 
-def _rank_nodes(model: dict, program: Program, rank: int, ranks: int, seed: int, scale_compute: float,
-                group_of: dict[str, list[str]], meta_values: str, rate: float | None, speed: float) -> list[pb.Node]:
-    stats = model["kind_stats"]
+def _rank_durations(model: dict, program: Program, rank: int, seed: int, scale_compute: float, rate: float | None,
+                    speed: float) -> np.ndarray:
+    """One rank's durations: the program's, times the rank's own timing noise, calibrated to its compute path."""
     rng = np.random.default_rng([seed, rank + 1])
     n = len(program.kinds)
     # same op, same work on every rank (SPMD); per-rank timing noise as measured across the corpus's ranks
     sd = float(model.get("cross_rank", {}).get("duration_log_sd", 0.0))
     jitter = np.exp(rng.normal(0.0, sd, n)) if sd > 0 else 1.0
     dur = np.maximum(np.rint(program.duration_us * jitter * scale_compute * speed), 0).astype(np.int64)
+    if rate is not None and n:
+        dur = _calibrate(dur, program, rate * n * scale_compute * speed)
+    if n and (dur.min() < 0 or dur.max() >= 1 << 63):
+        raise ValueError(f"duration_micros out of range ({int(dur.min())}..{int(dur.max())})")
+    return dur
+
+
+_DURATION_KEY = b"\x38"  # Node.duration_micros: field 7, varint (left out when 0, as proto3 does)
+_SEND, _RECV = 1, 2       # _EncodedProgram.part: what a rank splices into a node (else 0, or 3 + a role's index)
+
+
+def _attr_bytes(*attrs: pb.AttributeProto) -> bytes:
+    """Node.attr entries encoded as they appear inside a serialized Node (field 10, one record each)."""
+    return pb.Node(attr=list(attrs)).SerializeToString()
+
+
+@dataclass
+class _EncodedProgram:
+    """The program's nodes serialized once for all ranks. A Node's fields serialize in field-number order and a
+    repeated field's elements one record each, so a rank's node is head (id .. data_deps) + its duration_micros
+    + tail_a + the rank's own attributes (a collective's pg_name, a p2p node's src/dst) + tail_b."""
+
+    head: list[bytes]
+    tail_a: list[bytes]
+    tail_b: list[bytes]
+    part: list[int]
+    roles: list[str]
+
+
+def _encode_program(model: dict, program: Program, scale_compute: float, meta_values: str) -> _EncodedProgram:
+    stats = model["kind_stats"]
     extra = {name: {i: int(round(v * (scale_compute if name == "num_ops" else 1.0))) for i, v in vals.items()}
              for name, vals in program.extra.items()}
-    if rate is not None and n:
-        target_us = rate * n * scale_compute * speed
-        dur = _calibrate(dur, program, target_us)
-    nodes = []
+    roles = kind_roles(program.kinds)
+    out = _EncodedProgram([], [], [], [], roles)
     for i, k in enumerate(program.kinds):
-        node = pb.Node(id=i, name=k, type=node_type_of(k), duration_micros=int(dur[i]))
-        node.data_deps.extend(program.data_deps[i])
-        node.ctrl_deps.extend(program.ctrl_deps[i])
-        ntype = node.type
+        ntype = node_type_of(k)
+        out.head.append(pb.Node(id=i, name=k, type=ntype, data_deps=program.data_deps[i],
+                                ctrl_deps=program.ctrl_deps[i]).SerializeToString())
+        tail = pb.Node()
+        after: list[pb.AttributeProto] = []
+        part = 0
         if ntype == NodeType.COMM_COLL_NODE:
-            node.attr.append(make_attr("is_cpu_op", False))
-            node.attr.append(make_attr("comm_type", comm_type_of(k) or 0))
-            node.attr.append(make_attr("comm_size", program.comm_size[i]))
+            tail.attr.extend([make_attr("is_cpu_op", False), make_attr("comm_type", comm_type_of(k) or 0),
+                              make_attr("comm_size", program.comm_size[i])])
             role = split_kind(k)[1]
-            if role and group_of[role][rank]:
-                node.attr.append(make_attr("pg_name", group_of[role][rank]))
+            part = 3 + roles.index(role) if role else 0
         elif ntype in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
             kind, tag = program.p2p[i]
-            node.attr.append(make_attr("is_cpu_op", False))
-            src, dst = (rank, (rank + 1) % ranks) if kind == "send" else ((rank - 1) % ranks, rank)
-            node.attr.append(make_attr("comm_src", src))
-            node.attr.append(make_attr("comm_dst", dst))
-            node.attr.append(make_attr("comm_tag", tag))
-            node.attr.append(make_attr("comm_size", program.comm_size[i]))
+            tail.attr.append(make_attr("is_cpu_op", False))
+            after = [make_attr("comm_tag", tag), make_attr("comm_size", program.comm_size[i])]
+            part = _SEND if kind == "send" else _RECV
         else:
-            node.attr.append(make_attr("is_cpu_op", stats.get(k, {}).get("is_cpu_op", 1.0) >= 0.5))
+            tail.attr.append(make_attr("is_cpu_op", stats.get(k, {}).get("is_cpu_op", 1.0) >= 0.5))
             for name, vals in extra.items():
                 if i in vals:
-                    node.attr.append(make_attr(name, vals[i]))
+                    tail.attr.append(make_attr(name, vals[i]))
             if program.threads is not None and ntype != NodeType.METADATA_NODE:
-                node.attr.append(make_attr("tid", program.threads[i] + 1))
+                tail.attr.append(make_attr("tid", program.threads[i] + 1))
             if ntype == NodeType.METADATA_NODE:
-                node.inputs.values = meta_values
-        nodes.append(node)
-    return nodes
+                tail.inputs.values = meta_values
+        out.tail_a.append(tail.SerializeToString())
+        out.tail_b.append(_attr_bytes(*after) if after else b"")
+        out.part.append(part)
+    return out
+
+
+def _rank_bodies(enc: _EncodedProgram, dur: np.ndarray, rank: int, ranks: int,
+                 group_of: dict[str, list[str]]) -> list[bytes]:
+    """The serialized nodes of one rank (pb.Node bytes, as SerializeToString gives them)."""
+    parts = [b"", _attr_bytes(make_attr("comm_src", rank), make_attr("comm_dst", (rank + 1) % ranks)),
+             _attr_bytes(make_attr("comm_src", (rank - 1) % ranks), make_attr("comm_dst", rank))]
+    parts += [_attr_bytes(make_attr("pg_name", group_of[r][rank])) if group_of[r][rank] else b"" for r in enc.roles]
+    return [h + (_DURATION_KEY + encode_varint(d) if d else b"") + a + parts[p] + b
+            for h, d, a, p, b in zip(enc.head, dur.tolist(), enc.tail_a, enc.part, enc.tail_b)]
 
 
 def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None = None, seed: int = 0,
@@ -710,15 +773,18 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     check_no_stale_outputs(prefix, targets)
     speeds = rank_speeds(model, ranks, seed)
     with atomic_group(targets) as tmps:
-        for r, tmp in enumerate(tmps[:ranks]):
-            try:
-                write_et(tmp, meta, _rank_nodes(model, program, r, ranks, seed, scale_compute, group_of, meta_values,
-                                                  None if rate is None else float(rate), float(speeds[r])))
-            except ValueError as e:
-                if "out of range" not in str(e):
-                    raise
-                raise ToolError(f"{prefix}: this target's sizes or durations exceed an ET's 64-bit fields ({e}): "
-                                "--param-bytes, --flops, --describe or --scale-* is too large for this model") from None
+        try:
+            enc = _encode_program(model, program, scale_compute, meta_values)
+            for r, tmp in enumerate(tmps[:ranks]):
+                dur = _rank_durations(model, program, r, seed, scale_compute, None if rate is None else float(rate),
+                                      float(speeds[r]))
+                with ETWriter(tmp, meta) as w:
+                    w.write_raws(_rank_bodies(enc, dur, r, ranks, group_of))
+        except ValueError as e:
+            if "out of range" not in str(e):
+                raise
+            raise ToolError(f"{prefix}: this target's sizes or durations exceed an ET's 64-bit fields ({e}): "
+                            "--param-bytes, --flops, --describe or --scale-* is too large for this model") from None
         if groups:
             tmps[-1].write_text(json.dumps(groups, indent=2) + "\n")
     files = [str(p) for p in targets]

@@ -203,6 +203,56 @@ def test_same_seed_same_bytes(model, tmp_path):
         assert a != rank_path(tmp_path / "c", r).read_bytes()
 
 
+@given(data=st.data(), n=st.integers(1, 60))
+@settings(max_examples=60, deadline=None)
+def test_critical_path_matches_a_plain_longest_path(data, n):
+    # _path (the compute-path calibration's inner loop, specialised for at most two deps per node) against the
+    # textbook recurrence, on random DAGs with any fan-in
+    from chakra_tools.synth.sample import Program, _path
+    deps = [sorted(data.draw(st.sets(st.integers(0, i - 1), max_size=min(i, 5)))) if i else [] for i in range(n)]
+    split = [data.draw(st.integers(0, len(d))) for d in deps]
+    d = np.array(data.draw(st.lists(st.integers(0, 10**6), min_size=n, max_size=n)), dtype=np.int64)
+    prog = Program(["COMP:matmul"] * n, [x[:k] for x, k in zip(deps, split)], [x[k:] for x, k in zip(deps, split)],
+                   {}, {}, d.astype(float), {})
+    finish: list[int] = []
+    for i in range(n):
+        finish.append(max((finish[j] for j in deps[i]), default=0) + int(d[i]))
+    assert _path(d, prog) == max(finish)
+
+
+@pytest.mark.parametrize("case", ["roles_p2p", "threads", "described"])
+def test_spliced_node_bytes_are_what_protobuf_writes(model, tmp_path, case):
+    # sample serializes the shared program once and splices each rank's duration, pg_name and p2p peers into
+    # it (_rank_bodies); every written node must be exactly protobuf's own encoding of the node it decodes to
+    # (fields in number order, proto3 defaults such as a 0 duration or id 0 left out), and carry its rank's parts
+    from chakra_tools.et import iter_messages
+    if case == "roles_p2p":
+        _write_programmatic(tmp_path / "t", ranks=4)
+        m, kw = fit([str(tmp_path / "t")]), {"ranks": 8, "scale_compute": 1.7}
+    elif case == "threads":
+        m, kw = fit([str(DATA.parent / "threads" / "prefetch")]), {"ranks": 3}
+    else:
+        m, kw = model, {"ranks": 2, "param_bytes": 2e6}
+    sample(m, tmp_path / "s", seed=2, **kw)
+    seen = set()
+    for r in range(kw["ranks"]):
+        msgs = list(iter_messages(rank_path(tmp_path / "s", r).read_bytes()))[1:]
+        for _, raw in msgs:
+            node = pb.Node()
+            node.ParseFromString(raw)
+            assert node.SerializeToString() == bytes(raw)
+            attrs = {a.name: a for a in node.attr}
+            if node.type == pb.COMM_SEND_NODE:
+                assert (attrs["comm_src"].int32_val, attrs["comm_dst"].int32_val) == (r, (r + 1) % kw["ranks"])
+            if node.type == pb.COMM_RECV_NODE:
+                assert (attrs["comm_src"].int32_val, attrs["comm_dst"].int32_val) == ((r - 1) % kw["ranks"], r)
+            seen |= {node.type} | ({"pg_name"} & set(attrs)) | ({"tid"} & set(attrs))
+            seen |= {"zero"} if node.duration_micros == 0 else set()
+    wanted = {"roles_p2p": {pb.COMM_SEND_NODE, pb.COMM_RECV_NODE, "pg_name", "zero"}, "threads": {"tid"},
+              "described": {pb.COMM_COLL_NODE, pb.COMP_NODE}}[case]
+    assert wanted <= seen
+
+
 @given(seed=st.integers(0, 2**31), ranks=st.integers(1, 6), nodes=st.integers(1, 400))
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_every_sample_validates(model, tmp_path_factory, seed, ranks, nodes):
