@@ -58,8 +58,11 @@ def cli() -> None:
 @click.option("--channel-block", type=click.IntRange(0, 1024), default=16, show_default=True,
               help="Channel block of the kernel library the traces ran on (oneDNN fp32 on AVX-512: 16; 8 on "
                    "AVX2; 0 = none): conv times follow FLOPs with channels rounded up to it.")
+@click.option("--spmd", is_flag=True,
+              help="Learn one program from all ranks even when a trace's ranks run different ones (pipeline "
+                   "stages): the sample can then have any --ranks, but no stages.")
 @common_options
-def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) -> None:
+def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, debug) -> None:
     from pathlib import Path
 
     from chakra_tools.et import trace_inputs
@@ -85,9 +88,17 @@ def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) ->
             raise ToolError(f"--describe {spec!r}: {prefix} is described twice")
         given[where] = parse_descriptors(text, f"--describe {prefix}", sep=":")
     descs = [given.get(key[p]) for p in prefixes] if given else None
-    model = fit_model(list(prefixes), order=order, bins=bins, describe=descs, channel_block=channel_block)
+    model = fit_model(list(prefixes), order=order, bins=bins, describe=descs, channel_block=channel_block,
+                      spmd=spmd)
     write_json(output, model)
     c = model["corpus"]
+    if "programs" in model:
+        p = model["programs"]
+        info(f"fitted {len(p['models'])} programs on 1 trace of {c['ranks']} ranks running different ones (pipeline "
+             f"stages; program of each rank: {' '.join(map(str, p['rank_program']))}), {c['nodes']} nodes, each "
+             f"with its communication skeleton ({', '.join(str(len(s['comm'])) for s in p['skeletons'])} comm "
+             f"nodes) -> {output}", quiet=quiet)
+        return
     laws = "with size laws" if "scaling" in model else "no size laws (needs >= 4 traces of different sizes)"
     if "architecture" in model:
         laws += " and architecture laws in " + ", ".join(model["architecture"]["descriptors"])
@@ -100,7 +111,7 @@ def fit(prefixes, output, order, bins, describe, channel_block, quiet, debug) ->
     if same < 1:
         warn(f"{1 - same:.0%} of the ranks after each trace's rank 0 run another node-kind sequence than it: "
              "ranks running different programs (pipeline stages, ...) are learned as one pooled program and "
-             "sampled as one SPMD program")
+             "sampled as one SPMD program (fit such a trace alone, without --spmd, to keep its programs)")
 
 
 @cli.command(help="Synthesize a trace PREFIX.<rank>.et from a model, optionally at a target model size.\n\n"
@@ -143,6 +154,14 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError,
             OverflowError) as e:  # a hand-edited model that passed the structural checks
         raise ToolError(f"{model}: malformed model ({type(e).__name__}: {e})") from None
+    if "programs" in summary:
+        ps = summary["programs"]
+        info(f"wrote {ranks} ranks running {len(ps)} programs: " + "; ".join(
+            f"ranks {','.join(map(str, p['ranks']))}: {p['nodes_per_rank']} nodes, {p['p2p_per_rank']} p2p, "
+            f"{p['collectives_per_rank']} collectives" + (f", compute path {p['compute_path_us'] / 1000:.4g} ms"
+                                                           if "compute_path_us" in p else "")
+            for p in ps) + f" -> {output}.<rank>.et", quiet=quiet)
+        return
     at = ""
     if "target" in summary:
         t = summary["target"]

@@ -24,6 +24,7 @@ from chakra_tools.synth.model import (
     quantile_table,
     thread_positions,
 )
+from chakra_tools.synth.programs import fit_programs, trace_programs
 from chakra_tools.synth.sample import described
 from chakra_tools.synth.scaling import (
     DESCRIPTORS,
@@ -124,13 +125,17 @@ def rank_size(g, f: dict | None = None) -> dict:
 
 
 def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins: int = DEFAULT_BINS,
-        describe: Sequence[dict[str, float] | None] | None = None, channel_block: int = DEFAULT_BLOCK) -> dict:
+        describe: Sequence[dict[str, float] | None] | None = None, channel_block: int = DEFAULT_BLOCK,
+        spmd: bool = False) -> dict:
     """Fit a model (a JSON-able dict) on the traces at `prefixes` (each `<prefix>.<rank>.et`).
 
     `describe` gives each trace's architecture descriptors ({"width": 320, "depth": 3}); an entry that is None
     (or no `describe` at all) is read from `<prefix>.describe.json` when that exists. When every trace has them,
     the model learns the architecture laws (arch.py) too. `channel_block`: the kernel library's channel block
-    (blocking.py; 0 or 1 = none): conv kinds get a work model on blocked FLOPs, their atoms channel laws."""
+    (blocking.py; 0 or 1 = none): conv kinds get a work model on blocked FLOPs, their atoms channel laws.
+    A single trace whose ranks run different programs (pipeline stages) gets one model per program and their
+    communication skeletons (programs.py) unless `spmd`, which pools all ranks into one program as for several
+    traces."""
     if not prefixes:
         raise ToolError("fit needs at least one trace")
     descs = trace_descriptions(prefixes, describe)
@@ -142,18 +147,35 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
         raise ToolError(f"--channel-block must be between 0 and 1024, got {channel_block}")
     traces = [Trace.load(p) for p in prefixes]
     rank_feats = []  # (trace index, rank, features), ranks with nodes only
-    rank_sizes: list[list[dict]] = [[] for _ in traces]  # per trace, per rank: nodes, comm bytes, compute path
-    compute_us = 0
+    sizes = []  # per entry of rank_feats: nodes, comm bytes, compute path
     for j, t in enumerate(traces):
         roles = trace_roles(t.comm_groups, t.num_ranks)
         for r, g in sorted(t.ranks.items()):
             if g.nodes:
                 f = rank_features(g, roles)
                 rank_feats.append((j, r, f))
-                rank_sizes[j].append(rank_size(g, f))
-                compute_us += rank_sizes[j][-1]["compute_us"]
+                sizes.append(rank_size(g, f))
     if not rank_feats:
         raise ToolError("the input traces hold no nodes")
+
+    def fit_ranks(idx: list[int]) -> dict:
+        rank_sizes: list[list[dict]] = [[] for _ in traces]  # per trace, per rank
+        for i in idx:
+            rank_sizes[rank_feats[i][0]].append(sizes[i])
+        return _fit_ranks(traces, [rank_feats[i] for i in idx], rank_sizes, descs, order, bins, channel_block)
+
+    if len(traces) == 1 and not spmd:
+        classes, comms = trace_programs(traces[0], rank_feats)
+        if max(classes) > 0:  # ranks that communicate differently (pipeline stages): a model per program
+            return fit_programs(traces[0], rank_feats, classes, comms, fit_ranks)
+    return fit_ranks(list(range(len(rank_feats))))
+
+
+def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes: list[list[dict]],
+               descs: list[dict[str, float]] | None, order: int, bins: int, channel_block: int) -> dict:
+    """The one-program model of the given ranks (`rank_feats`: trace index, rank, features; `rank_sizes` per
+    trace the same ranks' size summaries)."""
+    compute_us = sum(x["compute_us"] for rs in rank_sizes for x in rs)
     kinds = sorted({k for _, _, f in rank_feats for k in f["kinds"]})
     kidx = {k: i for i, k in enumerate(kinds)}
 

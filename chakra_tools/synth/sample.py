@@ -20,6 +20,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -49,6 +50,7 @@ from chakra_tools.synth.model import (
     sample_quantiles,
     thread_positions,
 )
+from chakra_tools.synth.programs import PROGRAMS_VERSION
 from chakra_tools.synth.scaling import DESCRIPTORS, check_scaling, numbers, predict_cost, predict_law
 
 _REQUIRED_KEYS = ("order", "kinds", "kind_stats", "markov", "nodes_per_rank")
@@ -86,6 +88,10 @@ def check_model(model: object, source: str = "model") -> dict:
     """Raise a one-line ToolError unless `model` looks like a chakra-synth model."""
     if not isinstance(model, dict) or model.get("format") != FORMAT:
         raise ToolError(f"{source}: not a chakra-synth model (expected \"format\": \"{FORMAT}\")")
+    if model.get("version") == PROGRAMS_VERSION:
+        from chakra_tools.synth.programs import check_programs
+        check_programs(model, source)
+        return model
     if model.get("version") not in (1, 2, VERSION):
         raise ToolError(f"{source}: model version {model.get('version')!r} is not supported (expected {VERSION})")
     for key in _REQUIRED_KEYS:
@@ -421,7 +427,7 @@ class Program:
     data_deps: list[list[int]]
     ctrl_deps: list[list[int]]
     comm_size: dict[int, int]      # node index -> bytes (collectives and p2p)
-    p2p: dict[int, tuple[str, int]]  # node index -> ("send"|"recv", tag)
+    p2p: dict[int, tuple[str, int, int]]  # node index -> ("send"|"recv", tag, peer rank - own rank)
     duration_us: np.ndarray         # per node, before per-rank jitter and scaling
     extra: dict[str, dict[int, float]]  # num_ops / tensor_size per node index
     threads: list[int] | None = None    # per node its thread slot (written as tid = slot + 1), None: no tids
@@ -440,7 +446,7 @@ class Program:
         self.many_deps = [i for i, d in enumerate(self.deps) if len(d) > 2]
 
 
-def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, int]]:
+def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, int, int]]:
     pos = [i for i, k in enumerate(kinds) if k in ("SEND", "RECV")]
     if ranks < 2 or len(pos) % 2:
         drop = pos if ranks < 2 else pos[-1:]
@@ -450,9 +456,34 @@ def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, 
     out = {}
     for tag, (a, b) in enumerate(zip(pos[0::2], pos[1::2])):
         kinds[a], kinds[b] = "SEND", "RECV"
-        out[a] = ("send", tag)
-        out[b] = ("recv", tag)
+        out[a] = ("send", tag, 1)
+        out[b] = ("recv", tag, -1)
     return out
+
+
+def apply_skeleton(kinds: list[str], skeleton: list, filler: str) -> dict[int, tuple[str, int, int]]:
+    """Put a program's recorded communication into drawn kinds (programs.py): every comm kind the chain drew
+    becomes the filler compute kind, then each skeleton entry [kind, peer offset, relative position] takes the
+    node at its position (positions kept strictly increasing, in the recorded order). Returns the p2p nodes,
+    tagged per channel in order (the k-th send to a peer offset meets the peer's k-th receive from it)."""
+    n = len(kinds)
+    for i, k in enumerate(kinds):
+        if is_comm_kind(k):
+            kinds[i] = filler
+    p2p: dict[int, tuple[str, int, int]] = {}
+    tags: dict[tuple[str, int], int] = {}
+    last = -1
+    for j, (kind, offset, rel) in enumerate(skeleton):
+        # room for the entries still to come after this one
+        i = min(max(int(round(rel * n)), last + 1), n - (len(skeleton) - j))
+        kinds[i] = kind
+        last = i
+        if kind in ("SEND", "RECV"):
+            way = "send" if kind == "SEND" else "recv"
+            tag = tags.get((way, offset), 0)
+            tags[(way, offset)] = tag + 1
+            p2p[i] = (way, tag, offset)
+    return p2p
 
 
 def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: np.random.Generator,
@@ -508,10 +539,12 @@ def _token_budget(kind_budget: np.ndarray, tokens: list[list[int]], seen: dict[s
 
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
                  thread_rng: np.random.Generator, stats: dict | None = None,
-                 arch: Architecture | None = None) -> Program:
+                 arch: Architecture | None = None, skeleton: list | None = None) -> Program:
     """The rank-independent program. The thread slots come with the kinds (the thread chain's tokens); `thread_rng`
     draws the joins (a stream of its own, so that single-threaded models draw the programs they drew before threads
-    were modelled)."""
+    were modelled). With a `skeleton` (one of several programs, programs.py) the communication is the skeleton's,
+    at its positions, instead of the chain's, with p2p to the skeleton's peers (a recv's size is then its sender's,
+    set by the caller)."""
     kinds_all = model["kinds"]
     stats = model["kind_stats"] if stats is None else stats
     budget = None if arch is None else np.array([arch.kind_counts.get(k, 0) for k in kinds_all], dtype=float)
@@ -534,7 +567,12 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     filler = max(comp, key=lambda k: stats[k]["count"]) if comp else "COMP:other"
     if filler not in stats:
         stats = {**stats, filler: {"count": 0, "duration_us": [0.0]}}
-    p2p = _fix_p2p(kinds, ranks, filler)
+    if skeleton is None:
+        p2p = _fix_p2p(kinds, ranks, filler)
+    else:
+        p2p = apply_skeleton(kinds, skeleton, filler)
+        if threads is not None:
+            threads = [0 if is_comm_kind(k) else t for k, t in zip(kinds, threads)]
     by_kind: dict[str, list[int]] = {}  # each kind's nodes in order, kinds sorted (the order of every draw)
     for i, k in enumerate(kinds):
         by_kind.setdefault(k, []).append(i)
@@ -549,10 +587,10 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
                     else draw_sizes(stats[k], "comm_size", len(where), rng))
             for i, v in zip(where, vals.tolist()):
                 comm_size[i] = int(max(round(v * scale_comm), 1))
-    # a recv carries its send's size
-    for i, (kind, tag) in p2p.items():
+    # a recv carries its send's size (the ring: the same program's)
+    for i, (kind, tag, _) in p2p.items() if skeleton is None else ():
         if kind == "recv":
-            send = next(j for j, (kk, t) in p2p.items() if kk == "send" and t == tag)
+            send = next(j for j, (kk, t, _) in p2p.items() if kk == "send" and t == tag)
             comm_size[i] = comm_size[send]
     duration = np.zeros(len(kinds))
     extra: dict[str, dict[int, float]] = {"num_ops": {}, "tensor_size": {}}
@@ -656,7 +694,6 @@ def _rank_durations(model: dict, program: Program, rank: int, seed: int, scale_c
 
 
 _DURATION_KEY = b"\x38"  # Node.duration_micros: field 7, varint (left out when 0, as proto3 does)
-_SEND, _RECV = 1, 2       # _EncodedProgram.part: what a rank splices into a node (else 0, or 3 + a role's index)
 
 
 def _attr_bytes(*attrs: pb.AttributeProto) -> bytes:
@@ -673,7 +710,8 @@ class _EncodedProgram:
     head: list[bytes]
     tail_a: list[bytes]
     tail_b: list[bytes]
-    part: list[int]
+    part: list[int]  # per node: 0 = nothing of the rank's; 1 + index into peers; 1 + len(peers) + a role's index
+    peers: list[tuple[str, int]]  # the p2p ("send"|"recv", peer offset) combinations of the program
     roles: list[str]
 
 
@@ -682,7 +720,8 @@ def _encode_program(model: dict, program: Program, scale_compute: float, meta_va
     extra = {name: {i: int(round(v * (scale_compute if name == "num_ops" else 1.0))) for i, v in vals.items()}
              for name, vals in program.extra.items()}
     roles = kind_roles(program.kinds)
-    out = _EncodedProgram([], [], [], [], roles)
+    peers = sorted({(way, off) for way, _, off in program.p2p.values()})
+    out = _EncodedProgram([], [], [], [], peers, roles)
     for i, k in enumerate(program.kinds):
         ntype = node_type_of(k)
         out.head.append(pb.Node(id=i, name=k, type=ntype, data_deps=program.data_deps[i],
@@ -694,12 +733,12 @@ def _encode_program(model: dict, program: Program, scale_compute: float, meta_va
             tail.attr.extend([make_attr("is_cpu_op", False), make_attr("comm_type", comm_type_of(k) or 0),
                               make_attr("comm_size", program.comm_size[i])])
             role = split_kind(k)[1]
-            part = 3 + roles.index(role) if role else 0
+            part = 1 + len(peers) + roles.index(role) if role else 0
         elif ntype in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
-            kind, tag = program.p2p[i]
+            way, tag, off = program.p2p[i]
             tail.attr.append(make_attr("is_cpu_op", False))
             after = [make_attr("comm_tag", tag), make_attr("comm_size", program.comm_size[i])]
-            part = _SEND if kind == "send" else _RECV
+            part = 1 + peers.index((way, off))
         else:
             tail.attr.append(make_attr("is_cpu_op", stats.get(k, {}).get("is_cpu_op", 1.0) >= 0.5))
             for name, vals in extra.items():
@@ -718,11 +757,50 @@ def _encode_program(model: dict, program: Program, scale_compute: float, meta_va
 def _rank_bodies(enc: _EncodedProgram, dur: np.ndarray, rank: int, ranks: int,
                  group_of: dict[str, list[str]]) -> list[bytes]:
     """The serialized nodes of one rank (pb.Node bytes, as SerializeToString gives them)."""
-    parts = [b"", _attr_bytes(make_attr("comm_src", rank), make_attr("comm_dst", (rank + 1) % ranks)),
-             _attr_bytes(make_attr("comm_src", (rank - 1) % ranks), make_attr("comm_dst", rank))]
+    parts = [b""]
+    for way, off in enc.peers:
+        peer = (rank + off) % ranks
+        src, dst = (rank, peer) if way == "send" else (peer, rank)
+        parts.append(_attr_bytes(make_attr("comm_src", src), make_attr("comm_dst", dst)))
     parts += [_attr_bytes(make_attr("pg_name", group_of[r][rank])) if group_of[r][rank] else b"" for r in enc.roles]
     return [h + (_DURATION_KEY + encode_varint(d) if d else b"") + a + parts[p] + b
             for h, d, a, p, b in zip(enc.head, dur.tolist(), enc.tail_a, enc.part, enc.tail_b)]
+
+
+def check_scales(scale_compute: float, scale_comm: float) -> None:
+    for name, v in (("--scale-compute", scale_compute), ("--scale-comm", scale_comm)):
+        if not (math.isfinite(v) and 0 <= v <= 1e6):
+            raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
+
+
+def write_ranks(prefix: str | os.PathLike, groups: dict[str, list[int]], group_of: dict[str, list[str]],
+                plan: list[tuple[dict, Program, float | None, float]], seed: int, scale_compute: float) -> list[Path]:
+    """Write every rank's file (and the groups file) together or not at all. `plan` per rank: the model and the
+    program it runs, the compute time per node its path is calibrated to (None: as drawn), and its speed."""
+    ranks = len(plan)
+    pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
+    pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]
+    meta_values = str([json.dumps(pg_list)])
+    meta = pb.GlobalMetadata(version="0.0.4")
+    targets = [*(rank_path(prefix, r) for r in range(ranks)), *([groups_path(prefix)] if groups else [])]
+    check_no_stale_outputs(prefix, targets)
+    encoded: dict[int, _EncodedProgram] = {}
+    with atomic_group(targets) as tmps:
+        try:
+            for r, (model, program, rate, speed) in enumerate(plan):
+                if id(program) not in encoded:
+                    encoded[id(program)] = _encode_program(model, program, scale_compute, meta_values)
+                dur = _rank_durations(model, program, r, seed, scale_compute, rate, speed)
+                with ETWriter(tmps[r], meta) as w:
+                    w.write_raws(_rank_bodies(encoded[id(program)], dur, r, ranks, group_of))
+        except ValueError as e:
+            if "out of range" not in str(e):
+                raise
+            raise ToolError(f"{prefix}: this target's sizes or durations exceed an ET's 64-bit fields ({e}): "
+                            "--param-bytes, --flops, --describe or --scale-* is too large for this model") from None
+        if groups:
+            tmps[-1].write_text(json.dumps(groups, indent=2) + "\n")
+    return targets
 
 
 def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None = None, seed: int = 0,
@@ -739,6 +817,13 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     check_model(model)
     if ranks < 1:
         raise ToolError(f"--ranks must be at least 1, got {ranks}")
+    check_scales(scale_compute, scale_comm)
+    if "programs" in model:  # ranks that run different programs (pipeline stages)
+        if nodes is not None or param_bytes is not None or flops is not None or describe is not None:
+            raise ToolError("--nodes/--param-bytes/--flops/--describe: a model of ranks that run different programs "
+                            "(pipeline stages) is sampled at its recorded size")
+        from chakra_tools.synth.programs import sample_programs
+        return sample_programs(model, prefix, ranks, seed, scale_compute, scale_comm)
     if flops is not None and param_bytes is None:
         raise ToolError("--flops needs --param-bytes (the size laws are evaluated at a model size)")
     target = stats = arch = None
@@ -758,35 +843,13 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         nodes = int(round(table[len(table) // 2])) if table else 100
     if nodes < 1:
         raise ToolError(f"--nodes must be at least 1, got {nodes}")
-    for name, v in (("--scale-compute", scale_compute), ("--scale-comm", scale_comm)):
-        if not (math.isfinite(v) and 0 <= v <= 1e6):
-            raise ToolError(f"{name} must be a number in 0..1e6, got {v}")
     groups, group_of = layout(kind_roles(model["kinds"]), ranks)
     rng = np.random.default_rng([seed, 0])
     program = draw_program(model, ranks, nodes, scale_comm, rng, np.random.default_rng([seed, 0, 1]), stats, arch)
-    pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
-    pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]
-    meta_values = str([json.dumps(pg_list)])
-    meta = pb.GlobalMetadata(version="0.0.4")
-    paths = [rank_path(prefix, r) for r in range(ranks)]
-    targets = [*paths, *([groups_path(prefix)] if groups else [])]
-    check_no_stale_outputs(prefix, targets)
     speeds = rank_speeds(model, ranks, seed)
-    with atomic_group(targets) as tmps:
-        try:
-            enc = _encode_program(model, program, scale_compute, meta_values)
-            for r, tmp in enumerate(tmps[:ranks]):
-                dur = _rank_durations(model, program, r, seed, scale_compute, None if rate is None else float(rate),
-                                      float(speeds[r]))
-                with ETWriter(tmp, meta) as w:
-                    w.write_raws(_rank_bodies(enc, dur, r, ranks, group_of))
-        except ValueError as e:
-            if "out of range" not in str(e):
-                raise
-            raise ToolError(f"{prefix}: this target's sizes or durations exceed an ET's 64-bit fields ({e}): "
-                            "--param-bytes, --flops, --describe or --scale-* is too large for this model") from None
-        if groups:
-            tmps[-1].write_text(json.dumps(groups, indent=2) + "\n")
+    rate = None if rate is None else float(rate)
+    targets = write_ranks(prefix, groups, group_of, [(model, program, rate, float(speeds[r])) for r in range(ranks)],
+                          seed, scale_compute)
     files = [str(p) for p in targets]
     coll = [i for i, k in enumerate(program.kinds) if k.startswith("COLL:")]
     out = {"ranks": ranks, "nodes_per_rank": nodes, "collectives_per_rank": len(coll),

@@ -101,9 +101,12 @@ def test_fit_warns_when_ranks_run_different_programs(tmp_path):
     extra = pb.Node(id=len(nodes), name="aten::relu", type=pb.COMP_NODE, duration_micros=5)
     extra.data_deps.append(len(nodes) - 1)
     write_et(rank_path(tmp_path / "t", 1), meta, [*nodes, extra])
+    # the ranks communicate alike, so they stay one program (programs.py keeps programs that communicate
+    # differently, pipeline stages: test_programs.py); fit says that they differ
     res = subprocess.run([str(exe), "fit", str(tmp_path / "t"), "-o", str(tmp_path / "diff.json")],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "100% of the ranks after each trace's rank 0" in warnings[0] and "SPMD" in warnings[0], res.stderr
+    assert len(warnings) == 1 and "100% of the ranks after each trace's rank 0" in warnings[0], res.stderr
+    assert "SPMD" in warnings[0]
     assert json.loads((tmp_path / "diff.json").read_text())["cross_rank"]["identical_kind_sequences"] == 0

@@ -123,3 +123,26 @@ def test_mutated_time_correction_fails_cleanly(family_models, tmp_path_factory, 
 
     run()
     assert codes.count(1) >= 5, codes  # the checks were exercised (a mutated number may still be valid: 0)
+
+
+def test_mutated_pipeline_programs_fail_cleanly(tmp_path_factory, capsys):
+    """A model of several programs (programs.py): its `programs` block (the per-program models, skeletons, rank
+    layout) corrupted; `sample` at the model's world either writes a valid trace or says why in one line."""
+    from .test_programs import _write_pipeline
+    d = tmp_path_factory.mktemp("pp")
+    _write_pipeline(d / "t", 2, 2, "1f1b")
+    model = fit([str(d / "t")], order=1, bins=4)
+    strategy = mutated(model["programs"]).map(lambda b: {**model, "programs": b})
+    codes: list[int] = []
+
+    @given(doc=strategy)
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    def run(doc):
+        t = tmp_path_factory.mktemp("fz")
+        (t / "m.json").write_text(json.dumps(doc))
+        code, _ = run_clean("chakra-synth", ["sample", str(t / "m.json"), "-o", str(t / "s"), "--ranks", "2", "-q"],
+                            capsys, json.dumps(doc)[:200], outputs=[t / "s"])
+        codes.append(code)
+
+    run()
+    assert codes.count(0) >= 5 and codes.count(1) >= 5

@@ -180,7 +180,10 @@ def test_joins_of_a_recorded_trace_are_learned_and_drawn(tmp_path):
                     *(a for r in (0, 1) for a in ("--kineto", str(data / f"gloo.rank{r}.kineto.json"))),
                     "-o", str(tmp_path / "g"), "-q"], check=True)
     m = fit([str(tmp_path / "g")])
-    assert any(st.get("data_cross_fraction", 0) > 0 for st in m["kind_stats"].values())
+    # its ranks exchange a ping-pong (rank 0 sends first, rank 1 receives first): two programs (programs.py)
+    assert m["programs"]["rank_program"] == [0, 1]
+    assert all(any(st.get("data_cross_fraction", 0) > 0 for st in sub["kind_stats"].values())
+               for sub in m["programs"]["models"])
     sample(m, tmp_path / "s", ranks=2, seed=1)
     t = Trace.load(tmp_path / "s")
     assert not [p for p in check_trace(t) if p.severity == "error"]

@@ -17,7 +17,15 @@ with `chakra-convert pytorch --kineto`); the committed trace is a step with ever
 minimum over the steps with the same nodes. Durations are CPU times of this 2-core machine with 4 or 8 processes on it: the
 fixture is for the communication structure (groups, sizes, order), its times are only indicative.
 
-Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR]   (needs torch 2.13 CPU; ~1 min)
+A third world is pipeline-parallel, `pp2dp2` (4 ranks, PP 2 x DP 2, rank = stage * DP + dp as Megatron-LM lays
+out pipeline stages outermost): stage 0 holds Linear(32, H), GELU, Linear(H, H), GELU; stage 1 Linear(H, H), GELU,
+Linear(H, 10) and the loss. The batch runs as MICRO micro-batches in the 1F1B schedule (stage 0: forward i + 1
+before backward i, its activations sent after that backward; stage 1: forward and backward of each in turn):
+activations go stage 0 -> 1 and their gradients 1 -> 0 with blocking c10d send/recv (tag = micro-batch; an isend
+on gloo leaves its record-function scope open until waited, so the ET would nest every later op under it), then
+one DP all_reduce per gradient inside the stage. The two stages run different programs: heterogeneous ranks.
+
+Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR] [WORLD...]   (needs torch 2.13 CPU; ~1 min)
 """
 
 from __future__ import annotations
@@ -40,8 +48,8 @@ from torch.profiler import ExecutionTraceObserver, ProfilerActivity, profile
 
 HERE = Path(__file__).resolve().parent
 TP, HIDDEN, BLOCKS, BATCH, TOKENS, INPUTS = 2, 64, 2, 8, 16, 32
+PP, MICRO = 2, 4
 WARMUP, STEPS = 3, 30
-WORLDS = {"tp2dp2": 4, "tp2dp4": 8}
 
 
 def all_reduce(x, group):
@@ -110,6 +118,11 @@ def worker(rank: int, world: int, port: int, base: str) -> None:
             p.grad = all_reduce(p.grad, dp_group) / dp
         opt.step()
 
+    traced_steps(step, rank, base)
+
+
+def traced_steps(step, rank: int, base: str) -> None:
+    """WARMUP untraced steps, then STEPS traced ones (ET + Kineto files per step and rank)."""
     for _ in range(WARMUP):
         step()
     for s in range(STEPS):
@@ -122,17 +135,64 @@ def worker(rank: int, world: int, port: int, base: str) -> None:
     dist.destroy_process_group()
 
 
+def pp_worker(rank: int, world: int, port: int, base: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    dp = world // PP
+    stage, peer = rank // dp, (rank + dp) % world  # the other stage's rank of the same DP index
+    dp_groups = [dist.new_group([s * dp + d for d in range(dp)]) for s in range(PP)]
+    torch.manual_seed(stage)
+    layers = ([nn.Linear(INPUTS, HIDDEN), nn.GELU(), nn.Linear(HIDDEN, HIDDEN), nn.GELU()] if stage == 0 else
+              [nn.Linear(HIDDEN, HIDDEN), nn.GELU(), nn.Linear(HIDDEN, 10)])
+    model = nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    torch.manual_seed(1 + rank % dp)  # the stages of one pipeline see the same batch
+    rows = BATCH * TOKENS // MICRO
+    xs = torch.randn(MICRO, rows, INPUTS).unbind(0)
+    ys = torch.randint(0, 10, (MICRO, rows)).unbind(0)
+
+    def step() -> None:
+        opt.zero_grad()
+        if stage == 0:
+            outs = [model(xs[0])]
+            dist.send(outs[0].detach().contiguous(), peer, tag=0)
+            for i in range(1, MICRO + 1):
+                if i < MICRO:
+                    outs.append(model(xs[i]))
+                grad = torch.empty(rows, HIDDEN)
+                dist.recv(grad, peer, tag=MICRO + i - 1)
+                outs[i - 1].backward(grad)
+                if i < MICRO:  # sent after backward i - 1, which stage 1 sent its gradient for before this recv
+                    dist.send(outs[i].detach().contiguous(), peer, tag=i)
+        else:
+            for i in range(MICRO):
+                act = torch.empty(rows, HIDDEN)
+                dist.recv(act, peer, tag=i)
+                act.requires_grad_()
+                (nn.functional.cross_entropy(model(act), ys[i]) / MICRO).backward()
+                dist.send(act.grad.contiguous(), peer, tag=MICRO + i)
+        for p in model.parameters():
+            p.grad = all_reduce(p.grad, dp_groups[stage]) / dp
+        opt.step()
+
+    traced_steps(step, rank, base)
+
+
+WORLDS = {"tp2dp2": (worker, 4), "tp2dp4": (worker, 8), "pp2dp2": (pp_worker, 4)}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def record(name: str, world: int, out: Path, tmp: str) -> None:
+def record(name: str, out: Path, tmp: str) -> None:
     from chakra_tools.et import rank_path, read_et, write_et
 
     base = f"{tmp}/{name}"
-    mp.spawn(worker, args=(world, _free_port(), base), nprocs=world, join=True)
+    fn, world = WORLDS[name]
+    mp.spawn(fn, args=(world, _free_port(), base), nprocs=world, join=True)
     conv = Path(sys.executable).with_name("chakra-convert")
     steps = []
     for s in range(STEPS):
@@ -161,10 +221,11 @@ def record(name: str, world: int, out: Path, tmp: str) -> None:
 def main() -> None:
     args = sys.argv[1:]
     out = Path(args[1]) if args[:1] == ["--out"] else HERE
+    names = args[2:] if args[:1] == ["--out"] else args
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, world in WORLDS.items():
-            record(name, world, out, tmp)
+        for name in names or WORLDS:
+            record(name, out, tmp)
 
 
 if __name__ == "__main__":

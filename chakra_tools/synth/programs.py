@@ -1,0 +1,252 @@
+"""Ranks that run different programs (pipeline stages): one model per program, and its communication skeleton.
+
+A data- or tensor-parallel step runs one program on every rank (SPMD). A pipeline-parallel one does not: each
+stage runs its own layers and exchanges activations and gradients with the next and previous stage by send/recv,
+and the time of the step is set by how the stages wait for each other (the pipeline bubble), which one SPMD
+program cannot show. `fit` finds a trace's programs (ranks with identical node-kind sequences), fits one model per
+program on its ranks (its kinds, chain, sizes, durations, compute rate, rank spread), and keeps per program its
+**communication skeleton**: its collectives and sends/receives in order, each with its relative position in the
+step and, for p2p, its peer as an offset in ranks. The skeleton holds kinds, offsets and positions, no sizes and
+no durations.
+
+`sample` draws each program's compute from its model and puts the skeleton's communication at its positions
+(sample.apply_skeleton): every rank issues its sends, receives and collectives in the recorded order, so a
+schedule that ran (1F1B, GPipe) cannot deadlock in the simulator (every dependency sample draws points to an
+earlier node of the rank), the k-th send of a channel meets the k-th receive of it (same tag), a receive carries
+its sender's size, and a collective whose group spans programs gets one size on all of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from chakra_tools.common import ToolError
+from chakra_tools.et import NodeType
+from chakra_tools.synth.features import is_comm_kind
+from chakra_tools.synth.groups import kind_roles, layout, role_groups, split_kind
+
+PROGRAMS_VERSION = 4  # a model of several programs (model.VERSION: one program)
+
+
+def program_classes(signatures: list) -> list[int]:
+    """Per rank its program: ranks with the same signature share one, numbered by first appearance."""
+    seen: dict = {}
+    return [seen.setdefault(tuple(s), len(seen)) for s in signatures]
+
+
+def comm_signature(comm: list[list], world: int) -> tuple:
+    """What makes ranks one program: their communication in order, p2p peers as offsets modulo the world (a
+    ring's last rank sends to rank 0: +1 like the others). Ranks that differ only in compute (an op more on one
+    thread, a second wait on a collective) stay one program, their differences pooled as before."""
+    return tuple((k, None if o is None else o % world) for k, o, _ in comm)
+
+
+def skeleton(g, kinds: list[str], rank: int) -> list[list]:
+    """The communication of one rank: [kind, peer offset (p2p; None for a collective), relative position]."""
+    nodes = sorted(g.nodes, key=lambda n: n.id)
+    out = []
+    for i, (n, k) in enumerate(zip(nodes, kinds)):
+        if not is_comm_kind(k):
+            continue
+        offset = None
+        if n.type in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
+            a = g.attrs[n.id]
+            peer = a.get("comm_dst") if n.type == NodeType.COMM_SEND_NODE else a.get("comm_src")
+            offset = int(peer) - rank if isinstance(peer, int) else 0
+        out.append([k, offset, round(i / len(kinds), 6)])
+    return out
+
+
+def segment_shares(kinds: list[str], durations: list[int]) -> list[float]:
+    """The share of a rank's compute time (sum of compute durations) in each stretch between two of its
+    communication nodes: before the first, between each two, after the last (len = comm nodes + 1). Where the
+    compute sits between the exchanges sets how the stages wait for each other (the pipeline bubble)."""
+    out = [0.0]
+    for k, d in zip(kinds, durations):
+        if is_comm_kind(k):
+            out.append(0.0)
+        else:
+            out[-1] += d
+    total = sum(out)
+    return [x / total if total > 0 else 1.0 / len(out) for x in out]
+
+
+def trace_programs(trace, feats: list[tuple[int, int, dict]]) -> tuple[list[int], list[list]]:
+    """Per entry of `feats` (one trace's ranks) its program and its communication skeleton."""
+    comms = [skeleton(trace.ranks[r], f["kinds"], r) for _, r, f in feats]
+    return program_classes([comm_signature(c, trace.num_ranks) for c in comms]), comms
+
+
+def fit_programs(trace, feats: list[tuple[int, int, dict]], classes: list[int], comms: list[list], fit_ranks) -> dict:
+    """The model of a trace whose ranks run several programs (`classes`, `comms`: trace_programs);
+    `fit_ranks(indices)` fits the one-program model of those entries of `feats` (fit.py)."""
+    from chakra_tools.synth.model import FORMAT
+
+    world = trace.num_ranks
+    rank_program = [-1] * world
+    for (_, r, _), c in zip(feats, classes):
+        rank_program[r] = c
+    if -1 in rank_program:
+        raise ToolError("a trace whose ranks run different programs must have nodes on every rank")
+    models, skeletons = [], []
+    for c in range(max(classes) + 1):
+        idx = [i for i, x in enumerate(classes) if x == c]
+        models.append(fit_ranks(idx))
+        shares = np.mean([segment_shares(feats[i][2]["kinds"], feats[i][2]["durations"]) for i in idx], axis=0)
+        skeletons.append({"comm": comms[idx[0]],
+                          "time": [round(float(x), 6) for x in shares]})
+    same = [f["kinds"] == feats[0][2]["kinds"] for _, _, f in feats[1:]]
+    nodes = sum(len(f["kinds"]) for _, _, f in feats)
+    model = {"format": FORMAT, "version": PROGRAMS_VERSION,
+             "programs": {"world": world, "rank_program": rank_program, "models": models, "skeletons": skeletons},
+             "kinds": sorted({k for m in models for k in m["kinds"]}),
+             "cross_rank": {"identical_kind_sequences": round(float(np.mean(same)), 4) if same else 1.0},
+             "corpus": {"traces": 1, "ranks": len(feats), "nodes": nodes}}
+    check_programs(model)  # a recorded trace whose exchanges the sampler could not rebuild is refused here
+    return model
+
+
+def check_programs(model: dict, source: str = "model") -> None:
+    """One-line errors for a malformed `programs` block (each program's model is checked by check_model)."""
+    from chakra_tools.synth.sample import check_model
+
+    p = model.get("programs")
+    if not isinstance(p, dict):
+        raise ToolError(f"{source}: 'programs' must be an object")
+    world, rp, models, skels = (p.get(k) for k in ("world", "rank_program", "models", "skeletons"))
+    if not (isinstance(models, list) and models and isinstance(skels, list) and len(skels) == len(models)):
+        raise ToolError(f"{source}: 'programs' needs as many 'models' as 'skeletons' (at least one)")
+    if not (isinstance(world, int) and not isinstance(world, bool) and 1 <= world <= 1 << 14):
+        raise ToolError(f"{source}: 'programs.world' must be a number of ranks, got {world!r}")
+    if not (isinstance(rp, list) and len(rp) == world and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(models) for c in rp)):
+        raise ToolError(f"{source}: 'programs.rank_program' must give each of the {world} ranks a program index")
+    for c, (m, sk) in enumerate(zip(models, skels)):
+        check_model(m, f"{source}: program {c}")
+        skel = sk.get("comm") if isinstance(sk, dict) else None
+        time = sk.get("time") if isinstance(sk, dict) else None
+        if not isinstance(skel, list) or not all(
+                isinstance(e, list) and len(e) == 3 and isinstance(e[0], str) and e[0] in m["kinds"]
+                and is_comm_kind(e[0]) and (e[1] is None if e[0].startswith("COLL:") else
+                                             isinstance(e[1], int) and not isinstance(e[1], bool))
+                and isinstance(e[2], (int, float)) and 0 <= e[2] < 1 for e in skel):
+            raise ToolError(f"{source}: program {c}: 'skeletons.comm' entries must be [comm kind of the program, "
+                            "peer offset (p2p) or null, position in [0, 1)]")
+        if not (isinstance(time, list) and len(time) == len(skel) + 1 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in time)):
+            raise ToolError(f"{source}: program {c}: 'skeletons.time' must be {len(skel) + 1} shares in [0, 1]")
+    comms = [sk["comm"] for sk in skels]
+    _channels(comms, rp, world, source)
+    _shared_collectives(comms, rp, world, source)
+
+
+def _channels(skels: list, rank_program: list[int], world: int, source: str) -> None:
+    """Every send must meet a receive: per rank and peer, as many sends to it as the peer has receives from it."""
+    for r in range(world):
+        for kind, off, _ in skels[rank_program[r]]:
+            if kind != "SEND":
+                continue
+            peer = (r + off) % world
+            sends = sum(1 for k, o, _ in skels[rank_program[r]] if k == "SEND" and (r + o) % world == peer)
+            recvs = sum(1 for k, o, _ in skels[rank_program[peer]] if k == "RECV" and (peer + o) % world == r)
+            if sends != recvs:
+                raise ToolError(f"{source}: rank {r} sends {sends} message(s) to rank {peer}, which receives "
+                                f"{recvs} from it: the programs' p2p do not pair up")
+
+
+def _span(role: str, rank_program: list[int], world: int) -> list[list[int]]:
+    """The groups of a collective role (the world for none) whose members run more than one program."""
+    groups = role_groups(role, world) if role else [list(range(world))]
+    return [g for g in groups if len({rank_program[r] for r in g}) > 1]
+
+
+def _shared_collectives(skels: list, rank_program: list[int], world: int, source: str) -> None:
+    """A collective on a group of several programs must come as often in each of them."""
+    for kind in sorted({e[0] for s in skels for e in s if e[0].startswith("COLL:")}):
+        for g in _span(split_kind(kind)[1], rank_program, world):
+            counts = {sum(1 for e in skels[rank_program[r]] if e[0] == kind) for r in g}
+            if len(counts) > 1:
+                raise ToolError(f"{source}: {kind} runs on ranks {g} of different programs a different number of "
+                                "times: those collectives cannot match")
+
+
+def _match_sizes(programs: list, rank_program: list[int], world: int) -> None:
+    """A receive carries its sender's size; a collective on a group of several programs the size of the lowest
+    program's. (The k-th send of a rank to a peer meets the peer's k-th receive from it: same tag.)"""
+    for r in range(world):
+        prog = programs[rank_program[r]]
+        for i, (way, tag, off) in prog.p2p.items():
+            if way != "recv":
+                continue
+            src = (r + off) % world
+            sender = programs[rank_program[src]]
+            sent = [j for j, (w, _, o) in sorted(sender.p2p.items()) if w == "send" and (src + o) % world == r]
+            prog.comm_size[i] = sender.comm_size[sent[tag]]
+    for kind in sorted({k for p in programs for k in p.kinds if k.startswith("COLL:")}):
+        for g in _span(split_kind(kind)[1], rank_program, world):
+            members = sorted({rank_program[r] for r in g})
+            first = [i for i, k in enumerate(programs[members[0]].kinds) if k == kind]
+            for c in members[1:]:
+                for i, j in zip([i for i, k in enumerate(programs[c].kinds) if k == kind], first):
+                    programs[c].comm_size[i] = programs[members[0]].comm_size[j]
+
+
+def place_time(program, shares: list[float]) -> None:
+    """Scale the drawn compute durations of each stretch between communication nodes to its recorded share of the
+    rank's compute time (durations are drawn per kind, pooled over the step, so a stretch of cheap optimizer ops
+    got the average op's time and the pipelined forward/backward stretches too little; the rank's total is then
+    calibrated as for one program)."""
+    seg = np.cumsum(program.comm) - program.comm  # per node: the comm nodes before it
+    comp = ~program.comm
+    total = float(program.duration_us[comp].sum())
+    for s, share in enumerate(shares):
+        where = comp & (seg == s)
+        have = float(program.duration_us[where].sum())
+        if have > 0:
+            program.duration_us[where] *= share * total / have
+
+
+def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: int, scale_compute: float,
+                    scale_comm: float) -> dict:
+    """Write a trace of a model of several programs at its recorded layout (sample.sample's dispatch)."""
+    from chakra_tools.synth.sample import draw_program, rank_speeds, write_ranks
+
+    p = model["programs"]
+    world, rank_program, models, skels = p["world"], p["rank_program"], p["models"], p["skeletons"]
+    if ranks != world:
+        raise ToolError(f"--ranks {ranks}: this model's ranks run {len(models)} different programs (pipeline "
+                        f"stages), laid out on the {world} ranks it was fitted on: sample it at --ranks {world}")
+    programs = []
+    for c, (m, skel) in enumerate(zip(models, skels)):
+        table = m["nodes_per_rank"]
+        nodes = max(int(round(table[len(table) // 2])) if table else 1, len(skel["comm"]), 1)
+        prog = draw_program(m, ranks, nodes, scale_comm, np.random.default_rng([seed, 0, 3, c]),
+                            np.random.default_rng([seed, 0, 4, c]), skeleton=skel["comm"])
+        place_time(prog, skel["time"])
+        programs.append(prog)
+    _match_sizes(programs, rank_program, world)
+    groups, group_of = layout(kind_roles(sorted({k for pr in programs for k in pr.kinds})), world)
+    speed = np.ones(world)
+    for c, m in enumerate(models):
+        members = [r for r in range(world) if rank_program[r] == c]
+        speed[members] = rank_speeds(m, len(members), seed)
+    plan = []
+    for r in range(world):
+        m = models[rank_program[r]]
+        rate = m.get("compute_us_per_node")
+        plan.append((m, programs[rank_program[r]], None if rate is None else float(rate), float(speed[r])))
+    targets = write_ranks(prefix, groups, group_of, plan, seed, scale_compute)
+    out = {"ranks": ranks, "programs": []}
+    for c, (m, prog) in enumerate(zip(models, programs)):
+        coll = [i for i, k in enumerate(prog.kinds) if k.startswith("COLL:")]
+        rate = m.get("compute_us_per_node")
+        entry = {"ranks": [r for r in range(world) if rank_program[r] == c], "nodes_per_rank": len(prog.kinds),
+                 "collectives_per_rank": len(coll), "p2p_per_rank": len(prog.p2p),
+                 "comm_bytes_per_rank": int(sum(prog.comm_size[i] for i in coll))}
+        if rate is not None:
+            entry["compute_path_us"] = round(float(rate) * len(prog.kinds) * scale_compute, 1)
+        out["programs"].append(entry)
+    out["files"] = [str(t) for t in targets]
+    return out

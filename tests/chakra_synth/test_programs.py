@@ -1,0 +1,254 @@
+"""Ranks that run different programs (pipeline stages): one model per program, and its communication skeleton
+(chakra_tools/synth/programs.py), on the recorded pipeline-parallel step and on hand-built pipelines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chakra_tools.common import ToolError
+from chakra_tools.et import CommType, NodeType, make_attr, rank_path, write_et
+from chakra_tools.graph import Trace
+from chakra_tools.schema import et_def_pb2 as pb
+from chakra_tools.synth import compare, fit, sample
+from chakra_tools.synth.features import compute_path_us
+from chakra_tools.synth.programs import program_classes, segment_shares
+from chakra_tools.validate import check_trace, errors
+
+from .test_synth import DATA
+
+PP = DATA.parent / "tpdp" / "pp2dp2"  # recorded: PP 2 x DP 2, 1F1B over 4 micro-batches (tests/data/tpdp/record.py)
+CONFIGS = DATA.parents[2] / "examples" / "configs" / "chakra-synth" / "tpdp"
+SYSTEM, NETWORK = CONFIGS / "system.json", CONFIGS / "network_2x2.yml"
+
+
+def _p2p(prefix) -> dict[int, list[tuple]]:
+    """Per rank its sends and receives in order: (way, peer, tag, bytes)."""
+    out = {}
+    for r, g in sorted(Trace.load(prefix).ranks.items()):
+        seq = []
+        for n in sorted(g.nodes, key=lambda n: n.id):
+            if n.type in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
+                a = g.attrs[n.id]
+                send = n.type == NodeType.COMM_SEND_NODE
+                seq.append(("send" if send else "recv", a["comm_dst"] if send else a["comm_src"], a["comm_tag"],
+                            a["comm_size"]))
+        out[r] = seq
+    return out
+
+
+def _order(p2p: dict[int, list[tuple]]) -> dict[int, list[tuple]]:
+    return {r: [(w, peer) for w, peer, *_ in seq] for r, seq in p2p.items()}
+
+
+def test_program_classes_and_segment_shares_by_hand():
+    assert program_classes([["a", "b"], ["a", "b"], ["a"], ["a", "b"], ["b"]]) == [0, 0, 1, 0, 2]
+    # compute 10 | SEND | 30, 20 | COLL | (nothing): shares of the 60 us before, between and after the two
+    kinds = ["COMP:matmul", "SEND", "COMP:matmul", "COMP:relu", "COLL:ALL_REDUCE"]
+    assert segment_shares(kinds, [10, 0, 30, 20, 0]) == pytest.approx([10 / 60, 50 / 60, 0.0])
+
+
+@pytest.fixture(scope="module")
+def pp_model() -> dict:
+    return fit([str(PP)])
+
+
+def test_recorded_pipeline_is_fitted_per_stage(pp_model):
+    p = pp_model["programs"]
+    assert p["world"] == 4 and p["rank_program"] == [0, 0, 1, 1]
+    first, last = (s["comm"] for s in p["skeletons"])
+    # stage 0 sends activations to rank + 2 and receives their gradients from it; stage 1 the other way round
+    assert [(k, o) for k, o, _ in first if o is not None] == [("SEND", 2), ("RECV", 2)] * 4
+    assert [(k, o) for k, o, _ in last if o is not None] == [("RECV", -2), ("SEND", -2)] * 4
+    # then one DP all-reduce per gradient on the stage's pair ({0,1}, {2,3}: an inner line of 2)
+    assert [k for k, o, _ in first if o is None] == ["COLL:ALL_REDUCE@g2s1"] * 4
+    assert all(sum(s["time"]) == pytest.approx(1, abs=1e-5) for s in p["skeletons"])
+    assert [m["corpus"]["ranks"] for m in p["models"]] == [2, 2]
+    text = json.dumps(pp_model)
+    assert "aten::" not in text and "c10d" not in text  # no node names, only kinds
+
+
+def test_recorded_pipeline_sample_pairs_up_and_simulates_like_it(pp_model, tmp_path):
+    astrasim = pytest.importorskip("astrasim_py")
+    real = _p2p(PP)
+    real_paths = {r: compute_path_us(g) for r, g in Trace.load(PP).ranks.items()}
+    ratios = []
+    for seed in (1, 2, 3):
+        prefix = tmp_path / f"s{seed}"
+        s = sample(pp_model, prefix, ranks=4, seed=seed)
+        assert [p["ranks"] for p in s["programs"]] == [[0, 1], [2, 3]]
+        assert not errors(check_trace(Trace.load(prefix)))
+        got = _p2p(prefix)
+        # the recorded exchanges in their order with their peers; the k-th send of a channel and its k-th recv
+        # share a tag (the model holds no recorded tag: they are numbered per channel) and the recv its size
+        assert _order(got) == _order(real)
+        sent = {(r, peer, t): b for r, seq in got.items() for w, peer, t, b in seq if w == "send"}
+        assert all(sent[(peer, r, t)] == b for r, seq in got.items() for w, peer, t, b in seq if w == "recv")
+        assert len(sent) == sum(w == "recv" for seq in got.values() for w, *_ in seq)
+        paths = {r: compute_path_us(g) for r, g in Trace.load(prefix).ranks.items()}
+        for stage in ((0, 1), (2, 3)):  # each stage's own compute time (its ranks' speeds in a seeded order)
+            a, b = sorted(paths[r] for r in stage), sorted(real_paths[r] for r in stage)
+            assert all(abs(x / y - 1) < 0.03 for x, y in zip(a, b)), (a, b)
+        rep = compare(str(PP), str(prefix), str(SYSTEM), str(NETWORK))
+        assert rep["ks_max"] < 0.1 and rep["attributes"]["comm_size"]["ks"] == 0
+        ratios.append(rep["sim_time_ratio"])
+    # the pipeline's waiting is kept: within 2 % of the recording (0.993 / 0.995 / 0.995 when written)
+    assert all(abs(x - 1) < 0.02 for x in ratios), ratios
+    # pooled into one SPMD program (--spmd; what fit did before) the stages' waiting is lost: 0.70
+    pooled = fit([str(PP)], spmd=True)
+    assert "programs" not in pooled
+    sample(pooled, tmp_path / "pooled", ranks=4, seed=1)
+    assert compare(str(PP), str(tmp_path / "pooled"), str(SYSTEM), str(NETWORK))["sim_time_ratio"] < 0.8
+    assert astrasim is not None
+
+
+def test_pipeline_sample_same_seed_same_bytes(pp_model, tmp_path):
+    for name, seed in (("a", 4), ("b", 4), ("c", 5)):
+        sample(pp_model, tmp_path / name, ranks=4, seed=seed)
+    for r in range(4):
+        a = rank_path(tmp_path / "a", r).read_bytes()
+        assert a == rank_path(tmp_path / "b", r).read_bytes() and a != rank_path(tmp_path / "c", r).read_bytes()
+
+
+def _schedule(stages: int, micro: int, stage: int, kind: str) -> list[tuple[str, int]]:
+    """A stage's order of forward ("F", i) and backward ("B", i) micro-batches: GPipe or 1F1B."""
+    if kind == "gpipe":
+        return [("F", i) for i in range(micro)] + [("B", i) for i in reversed(range(micro))]
+    warm = min(stages - stage - 1, micro)
+    out = [("F", i) for i in range(warm)]
+    for i in range(micro - warm):
+        out += [("F", warm + i), ("B", i)]
+    return out + [("B", i) for i in range(micro - warm, micro)]
+
+
+def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 1) -> None:
+    """A hand-built pipeline step, rank = stage * dp + d: per micro-batch a forward (recv activations unless the
+    first stage, stage + 2 compute nodes, send unless the last) and a backward (the reverse, tags micro + i),
+    then a DP all-reduce on the stage's group and a world all-reduce of 256 B (a group of every program)."""
+    world = stages * dp
+    groups = {str(s + 1): [s * dp + d for d in range(dp)] for s in range(stages)} if dp > 1 else {}
+    for r in range(world):
+        s, nodes = r // dp, []
+
+        def add(name, ntype, dur, nodes=nodes, **attrs):
+            n = pb.Node(id=len(nodes), name=name, type=ntype, duration_micros=dur)
+            if nodes:
+                n.data_deps.append(len(nodes) - 1)
+            for k, v in attrs.items():
+                n.attr.append(make_attr(k, v))
+            nodes.append(n)
+
+        def p2p(send: bool, peer: int, tag: int, r: int = r) -> None:
+            add("send" if send else "recv", NodeType.COMM_SEND_NODE if send else NodeType.COMM_RECV_NODE, 0,
+                is_cpu_op=False, comm_src=r if send else peer, comm_dst=peer if send else r, comm_tag=tag,
+                comm_size=4096)
+
+        for way, i in _schedule(stages, micro, s, kind):
+            fwd = way == "F"
+            if (s > 0) if fwd else (s < stages - 1):
+                p2p(False, r - dp if fwd else r + dp, i if fwd else micro + i)
+            for j in range(s + 2):
+                add("aten::addmm" if fwd else "aten::mm", NodeType.COMP_NODE, 50 + 20 * j + (30 if fwd else 60),
+                    num_ops=1000 * (j + 1))
+            if (s < stages - 1) if fwd else (s > 0):
+                p2p(True, r + dp if fwd else r - dp, i if fwd else micro + i)
+        if dp > 1:
+            add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
+                comm_size=1024 * (s + 1), pg_name=str(s + 1))
+        add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
+            comm_size=256)
+        add("aten::add_", NodeType.COMP_NODE, 40)
+        write_et(rank_path(prefix, r), pb.GlobalMetadata(version="0.0.4"), nodes)
+    if groups:
+        (Path(f"{prefix}.comm_groups.json")).write_text(json.dumps(groups))
+
+
+@given(stages=st.integers(2, 4), micro=st.integers(1, 4), kind=st.sampled_from(["gpipe", "1f1b"]),
+       dp=st.integers(1, 2), seed=st.integers(0, 1000))
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_pipelines_sample_valid_and_deadlock_free(tmp_path_factory, stages, micro, kind, dp, seed):
+    from astrasim_py import simulate
+    d = tmp_path_factory.mktemp("pp")
+    _write_pipeline(d / "t", stages, micro, kind, dp)
+    model = fit([str(d / "t")])
+    p = model["programs"]
+    # the ranks of a stage share a program; the first and the last stage communicate unlike any other (the
+    # first receives no activations, the last sends none); middle stages are one program when they exchange
+    # alike (GPipe), several when their 1F1B warm-ups differ
+    rp = p["rank_program"]
+    assert all(len(set(rp[s * dp:(s + 1) * dp])) == 1 for s in range(stages))
+    sp = rp[::dp]
+    assert sp[0] not in sp[1:] and sp[-1] not in sp[:-1]
+    sample(model, d / "s", ranks=stages * dp, seed=seed)
+    t = Trace.load(d / "s")
+    assert not errors(check_trace(t))
+    got = _p2p(d / "s")
+    assert _order(got) == _order(_p2p(d / "t"))
+    sent = {(r, peer, t) for r, seq in got.items() for w, peer, t, _ in seq if w == "send"}
+    assert sent == {(peer, r, t) for r, seq in got.items() for w, peer, t, _ in seq if w == "recv"}
+    # the world all-reduce spans every program: one size on all ranks
+    last = {r: [g.attrs[n.id]["comm_size"] for n in sorted(g.nodes, key=lambda n: n.id)
+                if n.type == NodeType.COMM_COLL_NODE and not g.attrs[n.id].get("pg_name")][-1]
+            for r, g in t.ranks.items()}
+    assert len(set(last.values())) == 1
+    net = d / "net.yml"
+    net.write_text(f"topology: [Ring]\nnpus_count: [{stages * dp}]\nbandwidth: [50.0]\nlatency: [500.0]\n")
+    assert simulate(d / "s", SYSTEM.parent.parent / "system.json", net).sim_time_ns > 0  # raises on a deadlock
+
+
+def test_three_programs_of_a_gpipe(tmp_path):
+    _write_pipeline(tmp_path / "t", 3, 2, "gpipe")
+    p = fit([str(tmp_path / "t")])["programs"]
+    assert p["rank_program"] == [0, 1, 2]
+    kinds = [Counter((k, o) for k, o, _ in s["comm"]) for s in p["skeletons"]]
+    assert kinds[0] == {("SEND", 1): 2, ("RECV", 1): 2, ("COLL:ALL_REDUCE", None): 1}
+    assert kinds[1] == {("RECV", -1): 2, ("SEND", 1): 2, ("RECV", 1): 2, ("SEND", -1): 2,
+                        ("COLL:ALL_REDUCE", None): 1}
+
+
+def test_pipeline_model_errors_are_one_line_and_write_nothing(pp_model, tmp_path):
+    with pytest.raises(ToolError, match=r"--ranks 8: .* sample it at --ranks 4"):
+        sample(pp_model, tmp_path / "x", ranks=8)
+    with pytest.raises(ToolError, match="sampled at its recorded size"):
+        sample(pp_model, tmp_path / "x", ranks=4, nodes=100)
+    bad = json.loads(json.dumps(pp_model))
+    comm = bad["programs"]["skeletons"][0]["comm"]
+    comm.remove(next(e for e in comm if e[0] == "SEND"))  # one activation fewer sent than received
+    bad["programs"]["skeletons"][0]["time"].pop()
+    with pytest.raises(ToolError, match="do not pair up"):
+        sample(bad, tmp_path / "x", ranks=4)
+    bad = json.loads(json.dumps(pp_model))
+    bad["programs"]["rank_program"] = [0, 0, 1, 2]
+    with pytest.raises(ToolError, match="rank_program"):
+        sample(bad, tmp_path / "x", ranks=4)
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    exe = Path(sys.executable).with_name("chakra-synth")
+    res = subprocess.run([str(exe), "sample", str(tmp_path / "bad.json"), "-o", str(tmp_path / "x"), "--ranks",
+                          "4"], capture_output=True, text=True)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert not (tmp_path / "x.0.et").exists()
+
+
+def _shares(prefix) -> dict[int, list[float]]:
+    comm = (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE, NodeType.COMM_COLL_NODE)
+    return {r: segment_shares(["SEND" if n.type in comm else "COMP:x" for n in ns], [n.duration_micros for n in ns])
+            for r, ns in ((r, sorted(g.nodes, key=lambda n: n.id)) for r, g in Trace.load(prefix).ranks.items())}
+
+
+def test_segment_times_place_the_compute_between_the_exchanges(pp_model, tmp_path):
+    # each stretch of a stage's compute between two of its exchanges has its recorded share of the stage's time
+    # (within per-rank noise and integer rounding), not what pooled per-kind durations give it (15 % more in
+    # stage 1's forward/backward stretches, half as much in its optimizer tail: the simulated step was 6 % long)
+    sample(pp_model, tmp_path / "s", ranks=4, seed=1)
+    got, real = _shares(tmp_path / "s"), _shares(PP)
+    for r in range(4):
+        assert np.allclose(got[r], real[r], atol=0.02), (r, got[r], real[r])
