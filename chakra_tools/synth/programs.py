@@ -124,6 +124,8 @@ def check_programs(model: dict, source: str = "model") -> None:
             isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(models) for c in rp)):
         raise ToolError(f"{source}: 'programs.rank_program' must give each of the {world} ranks a program index")
     for c, (m, sk) in enumerate(zip(models, skels)):
+        if not isinstance(m, dict) or "programs" in m:
+            raise ToolError(f"{source}: program {c} must be a one-program model")
         check_model(m, f"{source}: program {c}")
         skel = sk.get("comm") if isinstance(sk, dict) else None
         time = sk.get("time") if isinstance(sk, dict) else None

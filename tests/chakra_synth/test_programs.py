@@ -225,6 +225,10 @@ def test_pipeline_model_errors_are_one_line_and_write_nothing(pp_model, tmp_path
     bad["programs"]["skeletons"][0]["time"].pop()
     with pytest.raises(ToolError, match="do not pair up"):
         sample(bad, tmp_path / "x", ranks=4)
+    nested = json.loads(json.dumps(pp_model))
+    nested["programs"]["models"][1] = json.loads(json.dumps(pp_model))
+    with pytest.raises(ToolError, match="program 1 must be a one-program model"):
+        sample(nested, tmp_path / "x", ranks=4)
     bad = json.loads(json.dumps(pp_model))
     bad["programs"]["rank_program"] = [0, 0, 1, 2]
     with pytest.raises(ToolError, match="rank_program"):
