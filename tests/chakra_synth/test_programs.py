@@ -26,6 +26,7 @@ from chakra_tools.validate import check_trace, errors
 from .test_synth import DATA
 
 PP = DATA.parent / "tpdp" / "pp2dp2"  # recorded: PP 2 x DP 2, 1F1B over 4 micro-batches (tests/data/tpdp/record.py)
+PP4 = DATA.parent / "tpdp" / "pp4"  # recorded: 4 stages, GPipe over 4 micro-batches, a grad-norm all-reduce over all
 CONFIGS = DATA.parents[2] / "examples" / "configs" / "chakra-synth" / "tpdp"
 SYSTEM, NETWORK = CONFIGS / "system.json", CONFIGS / "network_2x2.yml"
 
@@ -108,6 +109,32 @@ def test_recorded_pipeline_sample_pairs_up_and_simulates_like_it(pp_model, tmp_p
     sample(pooled, tmp_path / "pooled", ranks=4, seed=1)
     assert compare(str(PP), str(tmp_path / "pooled"), str(SYSTEM), str(NETWORK))["sim_time_ratio"] < 0.8
     assert astrasim is not None
+
+
+def test_recorded_gpipe_of_four_stages(tmp_path):
+    # recorded after the design above was fixed: the middle stages exchange alike and are one program; the
+    # gradient-norm all-reduce runs on all four ranks, so across programs
+    from astrasim_py import simulate  # noqa: F401  (compare simulates through it)
+    model = fit([str(PP4)])
+    p = model["programs"]
+    assert p["rank_program"] == [0, 1, 1, 2]
+    assert [[(k, o) for k, o, _ in s["comm"]][-1] for s in p["skeletons"]] == [("COLL:ALL_REDUCE", None)] * 3
+    net = tmp_path / "ring4.yml"
+    net.write_text("topology: [Ring]\nnpus_count: [4]\nbandwidth: [25.0]\nlatency: [2000.0]\n")
+    system = str(CONFIGS.parent / "system.json")
+    ratios = []
+    for seed in (1, 2):
+        sample(model, tmp_path / f"s{seed}", ranks=4, seed=seed)
+        t = Trace.load(tmp_path / f"s{seed}")
+        assert not errors(check_trace(t))
+        assert _order(_p2p(tmp_path / f"s{seed}")) == _order(_p2p(PP4))
+        norms = {g.attrs[n.id]["comm_size"] for g in t.ranks.values() for n in g.nodes
+                 if n.type == NodeType.COMM_COLL_NODE}
+        assert len(norms) == 1  # one size on every stage
+        ratios.append(compare(str(PP4), str(tmp_path / f"s{seed}"), system, str(net))["sim_time_ratio"])
+    assert all(abs(x - 1) < 0.02 for x in ratios), ratios  # 1.005 / 1.002 when written
+    sample(fit([str(PP4)], spmd=True), tmp_path / "pooled", ranks=4, seed=1)
+    assert compare(str(PP4), str(tmp_path / "pooled"), system, str(net))["sim_time_ratio"] < 0.8  # 0.59
 
 
 def test_pipeline_sample_same_seed_same_bytes(pp_model, tmp_path):

@@ -24,6 +24,8 @@ before backward i, its activations sent after that backward; stage 1: forward an
 activations go stage 0 -> 1 and their gradients 1 -> 0 with blocking c10d send/recv (tag = micro-batch; an isend
 on gloo leaves its record-function scope open until waited, so the ET would nest every later op under it), then
 one DP all_reduce per gradient inside the stage. The two stages run different programs: heterogeneous ranks.
+A fourth, `pp4`, is a 4-stage GPipe pipeline of one rank per stage with a gradient-norm all-reduce over all stages
+(gpipe_worker).
 
 Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR] [WORLD...]   (needs torch 2.13 CPU; ~1 min)
 """
@@ -178,7 +180,57 @@ def pp_worker(rank: int, world: int, port: int, base: str) -> None:
     traced_steps(step, rank, base)
 
 
-WORLDS = {"tp2dp2": (worker, 4), "tp2dp4": (worker, 8), "pp2dp2": (pp_worker, 4)}
+def gpipe_worker(rank: int, world: int, port: int, base: str) -> None:
+    """`pp4`: four stages, one rank each, GPipe (all forwards, then all backwards, blocking send/recv), then the
+    gradient norm all-reduced over the whole pipeline (a collective of every stage: Megatron clips gradients by
+    the model-parallel norm) and SGD."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    first, last = rank == 0, rank == world - 1
+    torch.manual_seed(rank)
+    layers = [nn.Linear(INPUTS if first else HIDDEN, HIDDEN), nn.GELU()] + ([nn.Linear(HIDDEN, 10)] if last else [])
+    model = nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    torch.manual_seed(1)
+    rows = BATCH * TOKENS // MICRO
+    xs = torch.randn(MICRO, rows, INPUTS).unbind(0)
+    ys = torch.randint(0, 10, (MICRO, rows)).unbind(0)
+    world_group = dist.group.WORLD
+
+    def step() -> None:
+        opt.zero_grad()
+        ins, outs = [], []
+        for i in range(MICRO):
+            if first:
+                x = xs[i]
+            else:
+                x = torch.empty(rows, HIDDEN)
+                dist.recv(x, rank - 1, tag=i)
+                x.requires_grad_()
+            out = model(x)
+            ins.append(x)
+            outs.append(nn.functional.cross_entropy(out, ys[i]) / MICRO if last else out)
+            if not last:
+                dist.send(out.detach().contiguous(), rank + 1, tag=i)
+        for i in reversed(range(MICRO)):
+            if last:
+                outs[i].backward()
+            else:
+                grad = torch.empty(rows, HIDDEN)
+                dist.recv(grad, rank + 1, tag=MICRO + i)
+                outs[i].backward(grad)
+            if not first:
+                dist.send(ins[i].grad.contiguous(), rank - 1, tag=MICRO + i)
+        norm = all_reduce(torch.stack([p.grad.pow(2).sum() for p in model.parameters()]).sum().reshape(1),
+                          world_group).sqrt()
+        for p in model.parameters():
+            p.grad = p.grad * torch.clamp(1.0 / (norm + 1e-6), max=1.0)
+        opt.step()
+
+    traced_steps(step, rank, base)
+
+
+WORLDS = {"tp2dp2": (worker, 4), "tp2dp4": (worker, 8), "pp2dp2": (pp_worker, 4), "pp4": (gpipe_worker, 4)}
 
 
 def _free_port() -> int:
