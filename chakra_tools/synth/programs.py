@@ -13,7 +13,8 @@ no durations.
 (sample.apply_skeleton): every rank issues its sends, receives and collectives in the recorded order, so a
 schedule that ran (1F1B, GPipe) cannot deadlock in the simulator (every dependency sample draws points to an
 earlier node of the rank), the k-th send of a channel meets the k-th receive of it (same tag), a receive carries
-its sender's size, and a collective whose group spans programs gets one size on all of them.
+its sender's size, and a collective whose group spans programs gets one size on all of them. At a multiple of
+the recorded world the data-parallel dimension grows (grow_data_parallel); stages and micro-batches stay.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from chakra_tools.common import ToolError
 from chakra_tools.et import NodeType
 from chakra_tools.synth.features import is_comm_kind
-from chakra_tools.synth.groups import kind_roles, layout, role_groups, split_kind
+from chakra_tools.synth.groups import kind_roles, layout, parse_role, role_groups, split_kind
 
 PROGRAMS_VERSION = 4  # a model of several programs (model.VERSION: one program)
 
@@ -158,8 +159,10 @@ def _channels(skels: list, rank_program: list[int], world: int, source: str) -> 
                                 f"{recvs} from it: the programs' p2p do not pair up")
 
 
-def _span(role: str, rank_program: list[int], world: int) -> list[list[int]]:
-    """The groups of a collective role (the world for none) whose members run more than one program."""
+def _span(role: str, rank_program: list[int], world: int, role_map: dict[str, str] | None = None) -> list[list[int]]:
+    """The groups of a collective role (the world for none) whose members run more than one program (`role_map`:
+    the role's name in a grown world, grow_data_parallel)."""
+    role = (role_map or {}).get(role, role)
     groups = role_groups(role, world) if role else [list(range(world))]
     return [g for g in groups if len({rank_program[r] for r in g}) > 1]
 
@@ -174,7 +177,7 @@ def _shared_collectives(skels: list, rank_program: list[int], world: int, source
                                 "times: those collectives cannot match")
 
 
-def _match_sizes(programs: list, rank_program: list[int], world: int) -> None:
+def _match_sizes(programs: list, rank_program: list[int], world: int, role_map: dict[str, str]) -> None:
     """A receive carries its sender's size; a collective on a group of several programs the size of the lowest
     program's. (The k-th send of a rank to a peer meets the peer's k-th receive from it: same tag.)"""
     for r in range(world):
@@ -187,7 +190,7 @@ def _match_sizes(programs: list, rank_program: list[int], world: int) -> None:
             sent = [j for j, (w, _, o) in sorted(sender.p2p.items()) if w == "send" and (src + o) % world == r]
             prog.comm_size[i] = sender.comm_size[sent[tag]]
     for kind in sorted({k for p in programs for k in p.kinds if k.startswith("COLL:")}):
-        for g in _span(split_kind(kind)[1], rank_program, world):
+        for g in _span(split_kind(kind)[1], rank_program, world, role_map):
             members = sorted({rank_program[r] for r in g})
             first = [i for i, k in enumerate(programs[members[0]].kinds) if k == kind]
             for c in members[1:]:
@@ -210,6 +213,59 @@ def place_time(program, shares: list[float]) -> None:
             program.duration_us[where] *= share * total / have
 
 
+def grow_data_parallel(p: dict, roles: list[str], world_collectives: bool, ranks: int
+                       ) -> tuple[list[int], list[dict[int, int]], dict[str, str]]:
+    """A model of several programs at `ranks` = k x its recorded world: its data-parallel dimension grown k times.
+
+    That dimension is the model's one collective role, each of whose groups lies within one program (the DP
+    groups of a stage). An inner line g<D>s<S> (Megatron-LM lays stages out outermost: rank = stage x D + dp)
+    becomes g<kD>s<S>: a rank (hi, d', lo) of the new grid runs the program of (hi, d' mod D, lo) and its p2p
+    peers keep their offsets in the other dimensions; an outer line s<S> (data parallelism outermost) grows with
+    the world as roles do, the recorded world repeated. Returns each rank's program, per program {recorded p2p
+    offset: new offset}, and {role: role in the grown world}; a one-line error where the model has no such
+    dimension (collectives over all recorded ranks, no role or several, a group across programs)."""
+    world, rank_program = p["world"], p["rank_program"]
+    why = None
+    if ranks % world:
+        why = f"a multiple of the {world} ranks it was fitted on is needed"
+    elif world_collectives:
+        why = "it has collectives over all its recorded ranks, which would be ambiguous at another size"
+    elif len(roles) != 1:
+        why = (f"it needs exactly one process-group role to grow as data parallelism, it has "
+               f"{', '.join(roles) if roles else 'none'}")
+    elif any(len({rank_program[r] for r in g}) > 1 for g in role_groups(roles[0], world)):
+        why = f"the groups of its role {roles[0]} span several programs"
+    if why is not None:
+        raise ToolError(f"--ranks {ranks}: this model's ranks run {len(p['models'])} different programs (pipeline "
+                        f"stages) on {world} ranks; to sample it at another size its data parallelism is grown, "
+                        f"but {why}")
+    k = ranks // world
+    size, stride = parse_role(roles[0])
+    if size is None:  # data parallelism outermost: the recorded world repeated, the role grows by itself
+        return rank_program * k, [{} for _ in p["models"]], {roles[0]: roles[0]}
+    block = stride * size
+
+    def coords(r: int, d_size: int) -> tuple[int, int, int]:
+        return r // (stride * d_size), (r // stride) % d_size, r % stride
+
+    new_program = []
+    for r in range(ranks):
+        hi, d, lo = coords(r, k * size)
+        new_program.append(rank_program[hi * block + (d % size) * stride + lo])
+    offsets: list[dict[int, int]] = [{} for _ in p["models"]]
+    for c, sk in enumerate(p["skeletons"]):
+        for o in sorted({e[1] for e in sk["comm"] if e[1] is not None}):
+            new = set()
+            for r in (r for r in range(world) if rank_program[r] == c):
+                (hi, d, lo), (hi2, d2, lo2) = coords(r, size), coords((r + o) % world, size)
+                if d2 != d:
+                    raise ToolError(f"--ranks {ranks}: program {c} sends or receives across its data-parallel "
+                                    f"groups ({roles[0]}), which cannot be grown")
+                new.add((hi2 - hi) * stride * k * size + (lo2 - lo))
+            offsets[c][o] = new.pop() if len(new) == 1 else o
+    return new_program, offsets, {roles[0]: f"g{k * size}s{stride}"}
+
+
 def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: int, scale_compute: float,
                     scale_comm: float) -> dict:
     """Write a trace of a model of several programs at its recorded layout (sample.sample's dispatch)."""
@@ -217,19 +273,25 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
 
     p = model["programs"]
     world, rank_program, models, skels = p["world"], p["rank_program"], p["models"], p["skeletons"]
-    if ranks != world:
-        raise ToolError(f"--ranks {ranks}: this model's ranks run {len(models)} different programs (pipeline "
-                        f"stages), laid out on the {world} ranks it was fitted on: sample it at --ranks {world}")
+    roles = kind_roles(model["kinds"])
+    offsets: list[dict[int, int]] = [{} for _ in models]
+    role_map = {r: r for r in roles}
+    if ranks != world:  # a what-if with more data parallelism
+        colls = {split_kind(k) for k in model["kinds"] if k.startswith("COLL:")}
+        rank_program, offsets, role_map = grow_data_parallel(p, roles, any(not r for _, r in colls), ranks)
+        world = ranks
     programs = []
     for c, (m, skel) in enumerate(zip(models, skels)):
         table = m["nodes_per_rank"]
         nodes = max(int(round(table[len(table) // 2])) if table else 1, len(skel["comm"]), 1)
+        comm = [[k, offsets[c].get(o, o) if o is not None else None, rel] for k, o, rel in skel["comm"]]
         prog = draw_program(m, ranks, nodes, scale_comm, np.random.default_rng([seed, 0, 3, c]),
-                            np.random.default_rng([seed, 0, 4, c]), skeleton=skel["comm"])
+                            np.random.default_rng([seed, 0, 4, c]), skeleton=comm)
         place_time(prog, skel["time"])
         programs.append(prog)
-    _match_sizes(programs, rank_program, world)
-    groups, group_of = layout(kind_roles(sorted({k for pr in programs for k in pr.kinds})), world)
+    _match_sizes(programs, rank_program, world, role_map)
+    groups, grown = layout([role_map[r] for r in roles], world)
+    group_of = {r: grown[role_map[r]] for r in roles}
     speed = np.ones(world)
     for c, m in enumerate(models):
         members = [r for r in range(world) if rank_program[r] == c]

@@ -137,6 +137,43 @@ def test_recorded_gpipe_of_four_stages(tmp_path):
     assert compare(str(PP4), str(tmp_path / "pooled"), system, str(net))["sim_time_ratio"] < 0.8  # 0.59
 
 
+def test_more_data_parallelism_matches_the_recorded_larger_pipeline(pp_model, tmp_path):
+    # sampled at 8 ranks, the PP 2 x DP 2 model grows its data-parallel dimension (Megatron-LM layout: stages
+    # outermost): PP 2 x DP 4, which was recorded separately (tests/data/tpdp/pp2dp4, never fitted)
+    real = DATA.parent / "tpdp" / "pp2dp4"
+    s = sample(pp_model, tmp_path / "s", ranks=8, seed=1)
+    assert [p["ranks"] for p in s["programs"]] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert not errors(check_trace(Trace.load(tmp_path / "s")))
+    assert _order(_p2p(tmp_path / "s")) == _order(_p2p(real))  # 0 <-> 4, 1 <-> 5, ... in the recorded order
+    net = tmp_path / "net.yml"  # DP groups of 4 on the fast dimension, the pipeline on the slow one
+    net.write_text("topology: [Ring, Ring]\nnpus_count: [4, 2]\nbandwidth: [200.0, 25.0]\nlatency: [500.0, 2000.0]\n")
+    rep = compare(str(real), str(tmp_path / "s"), str(SYSTEM), str(net))
+    assert rep["groups"]["g4s1"]["a"]["groups"] == rep["groups"]["g4s1"]["b"]["groups"] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert rep["attributes"]["comm_size"]["ks"] == 0
+    assert abs(rep["sim_time_ratio"] - 1) < 0.05  # 0.979 when written (8 processes on 2 cores recorded it)
+
+
+@pytest.mark.parametrize("dp_outer", [False, True])
+def test_data_parallelism_grows_in_either_layout(tmp_path, dp_outer):
+    # stages outermost (DP groups an inner line g2s1 -> g6s1) or data parallelism outermost (DP groups s3, which
+    # grow with the world by themselves): at 3x the ranks each stage has 3x the ranks, the same exchanges
+    from astrasim_py import simulate
+    _write_pipeline(tmp_path / "t", 3, 2, "1f1b", dp=2, dp_outer=dp_outer, world_allreduce=False)
+    model = fit([str(tmp_path / "t")])
+    sample(model, tmp_path / "s", ranks=18, seed=2)
+    t = Trace.load(tmp_path / "s")
+    assert not errors(check_trace(t))
+    groups = sorted(sorted(g) for g in json.loads(Path(f"{tmp_path / 's'}.comm_groups.json").read_text()).values())
+    stage = [[d * 3 + s for d in range(6)] if dp_outer else [s * 6 + d for d in range(6)] for s in range(3)]
+    assert groups == sorted(stage)
+    step = 1 if dp_outer else 6
+    got = _p2p(tmp_path / "s")
+    assert all(abs(peer - r) == step for r, seq in got.items() for _, peer, *_ in seq)
+    net = tmp_path / "net.yml"
+    net.write_text("topology: [Ring]\nnpus_count: [18]\nbandwidth: [50.0]\nlatency: [500.0]\n")
+    assert simulate(tmp_path / "s", CONFIGS.parent / "system.json", net).sim_time_ns > 0
+
+
 def test_pipeline_sample_same_seed_same_bytes(pp_model, tmp_path):
     for name, seed in (("a", 4), ("b", 4), ("c", 5)):
         sample(pp_model, tmp_path / name, ranks=4, seed=seed)
@@ -156,14 +193,21 @@ def _schedule(stages: int, micro: int, stage: int, kind: str) -> list[tuple[str,
     return out + [("B", i) for i in range(micro - warm, micro)]
 
 
-def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 1) -> None:
-    """A hand-built pipeline step, rank = stage * dp + d: per micro-batch a forward (recv activations unless the
-    first stage, stage + 2 compute nodes, send unless the last) and a backward (the reverse, tags micro + i),
-    then a DP all-reduce on the stage's group and a world all-reduce of 256 B (a group of every program)."""
+def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 1, dp_outer: bool = False,
+                    world_allreduce: bool = True) -> None:
+    """A hand-built pipeline step, rank = stage * dp + d (`dp_outer`: d * stages + stage): per micro-batch a
+    forward (recv activations unless the first stage, stage + 2 compute nodes, send unless the last) and a
+    backward (the reverse, tags micro + i), then a DP all-reduce on the stage's group and a world all-reduce of
+    256 B (a group of every program)."""
     world = stages * dp
-    groups = {str(s + 1): [s * dp + d for d in range(dp)] for s in range(stages)} if dp > 1 else {}
+    step = 1 if dp_outer else dp  # rank distance between neighbouring stages
+
+    def rank_of(s: int, d: int) -> int:
+        return d * stages + s if dp_outer else s * dp + d
+
+    groups = {str(s + 1): [rank_of(s, d) for d in range(dp)] for s in range(stages)} if dp > 1 else {}
     for r in range(world):
-        s, nodes = r // dp, []
+        s, nodes = (r % stages if dp_outer else r // dp), []
 
         def add(name, ntype, dur, nodes=nodes, **attrs):
             n = pb.Node(id=len(nodes), name=name, type=ntype, duration_micros=dur)
@@ -181,17 +225,18 @@ def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 
         for way, i in _schedule(stages, micro, s, kind):
             fwd = way == "F"
             if (s > 0) if fwd else (s < stages - 1):
-                p2p(False, r - dp if fwd else r + dp, i if fwd else micro + i)
+                p2p(False, r - step if fwd else r + step, i if fwd else micro + i)
             for j in range(s + 2):
                 add("aten::addmm" if fwd else "aten::mm", NodeType.COMP_NODE, 50 + 20 * j + (30 if fwd else 60),
                     num_ops=1000 * (j + 1))
             if (s < stages - 1) if fwd else (s > 0):
-                p2p(True, r + dp if fwd else r - dp, i if fwd else micro + i)
+                p2p(True, r + step if fwd else r - step, i if fwd else micro + i)
         if dp > 1:
             add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
                 comm_size=1024 * (s + 1), pg_name=str(s + 1))
-        add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
-            comm_size=256)
+        if world_allreduce:
+            add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
+                comm_size=256)
         add("aten::add_", NodeType.COMP_NODE, 40)
         write_et(rank_path(prefix, r), pb.GlobalMetadata(version="0.0.4"), nodes)
     if groups:
@@ -242,8 +287,10 @@ def test_three_programs_of_a_gpipe(tmp_path):
 
 
 def test_pipeline_model_errors_are_one_line_and_write_nothing(pp_model, tmp_path):
-    with pytest.raises(ToolError, match=r"--ranks 8: .* sample it at --ranks 4"):
-        sample(pp_model, tmp_path / "x", ranks=8)
+    with pytest.raises(ToolError, match=r"--ranks 6: .* a multiple of the 4 ranks it was fitted on is needed"):
+        sample(pp_model, tmp_path / "x", ranks=6)
+    with pytest.raises(ToolError, match=r"--ranks 8: .* collectives over all its recorded ranks"):
+        sample(fit([str(PP4)]), tmp_path / "x", ranks=8)
     with pytest.raises(ToolError, match="sampled at its recorded size"):
         sample(pp_model, tmp_path / "x", ranks=4, nodes=100)
     bad = json.loads(json.dumps(pp_model))

@@ -230,7 +230,8 @@ def gpipe_worker(rank: int, world: int, port: int, base: str) -> None:
     traced_steps(step, rank, base)
 
 
-WORLDS = {"tp2dp2": (worker, 4), "tp2dp4": (worker, 8), "pp2dp2": (pp_worker, 4), "pp4": (gpipe_worker, 4)}
+WORLDS = {"tp2dp2": (worker, 4), "tp2dp4": (worker, 8), "pp2dp2": (pp_worker, 4), "pp2dp4": (pp_worker, 8),
+          "pp4": (gpipe_worker, 4)}
 
 
 def _free_port() -> int:
