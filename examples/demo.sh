@@ -71,12 +71,16 @@ chakra-synth sample $O/synth/tpdp.model.json -o $O/synth/tpdp8 --ranks 8 --seed 
 chakra-synth compare tests/data/tpdp/tp2dp4 $O/synth/tpdp8 -o $O/synth/tpdp8.json \
     --system examples/configs/chakra-synth/tpdp/system.json --network examples/configs/chakra-synth/tpdp/network_2x4.yml
 echo "      ... and a pipeline-parallel step (PP 2 x DP 2, 1F1B): one program per stage, its sends and receives in"
-echo "      the recorded order, so the simulated step keeps the stages' waiting"
+echo "      the recorded order, so the simulated step keeps the stages' waiting; and at 8 ranks (DP 4) against the"
+echo "      separately recorded PP 2 x DP 4 step"
 chakra-synth fit tests/data/tpdp/pp2dp2 -o $O/synth/pp.model.json -q
 chakra-synth sample $O/synth/pp.model.json -o $O/synth/pp --ranks 4 --seed 1 -q
 chakra-convert validate $O/synth/pp
 chakra-synth compare tests/data/tpdp/pp2dp2 $O/synth/pp -o $O/synth/pp.json \
     --system examples/configs/chakra-synth/tpdp/system.json --network examples/configs/chakra-synth/tpdp/network_2x2.yml
+chakra-synth sample $O/synth/pp.model.json -o $O/synth/pp8 --ranks 8 --seed 1 -q   # more data parallelism
+chakra-synth compare tests/data/tpdp/pp2dp4 $O/synth/pp8 -o $O/synth/pp8.json \
+    --system examples/configs/chakra-synth/tpdp/system.json --network examples/configs/chakra-synth/tpdp/network_4x2.yml
 
 echo "== 9. xrbench-run: XR scenario scores, Single OS (B) vs Dual WS_OS (J) at 4K PEs, per-layer cost model"
 xrbench-run --scenario all --accelerators B_4K --accelerators J_4K -o $O/xrbench.csv --report $O/xrbench.json

@@ -117,7 +117,17 @@ def pipeline_section(out: Path) -> list[str]:
     return ["### chakra-synth: a pipeline-parallel step (PP 2 x DP 2, 1F1B), one program per stage", "",
             *_table(["per rank (mean; compute path: slowest rank)", "recorded", "synthetic"], rows),
             f"astra-run on a 2 x 2 network: sim_time_ratio **{rep.get('sim_time_ratio')}**, ks_max "
-            f"{rep['ks_max']:.3f} (one pooled SPMD program, `fit --spmd`: 0.70, the stages' waiting lost).", ""]
+            f"{rep['ks_max']:.3f} (one pooled SPMD program, `fit --spmd`: 0.70, the stages' waiting lost)."
+            + _grown(out), ""]
+
+
+def _grown(out: Path) -> str:
+    rep = _load(out, "synth/pp8.json")
+    if not rep:
+        return ""
+    same = rep["groups"]["g4s1"]["a"]["groups"] == rep["groups"]["g4s1"]["b"]["groups"]
+    return (f" Sampled at 8 ranks (more data parallelism) against the separately recorded PP 2 x DP 4 step: DP groups "
+            f"{'identical' if same else 'different'}, sim_time_ratio **{rep.get('sim_time_ratio')}**.")
 
 
 def groups_section(out: Path) -> list[str]:
