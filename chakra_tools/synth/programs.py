@@ -146,17 +146,21 @@ def check_programs(model: dict, source: str = "model") -> None:
 
 
 def _channels(skels: list, rank_program: list[int], world: int, source: str) -> None:
-    """Every send must meet a receive: per rank and peer, as many sends to it as the peer has receives from it."""
+    """Every send must meet a receive: per pair of ranks, as many sends one way as receives at the other end."""
+    from collections import Counter
+
+    sent: Counter = Counter()
+    received: Counter = Counter()
     for r in range(world):
         for kind, off, _ in skels[rank_program[r]]:
-            if kind != "SEND":
-                continue
-            peer = (r + off) % world
-            sends = sum(1 for k, o, _ in skels[rank_program[r]] if k == "SEND" and (r + o) % world == peer)
-            recvs = sum(1 for k, o, _ in skels[rank_program[peer]] if k == "RECV" and (peer + o) % world == r)
-            if sends != recvs:
-                raise ToolError(f"{source}: rank {r} sends {sends} message(s) to rank {peer}, which receives "
-                                f"{recvs} from it: the programs' p2p do not pair up")
+            if kind == "SEND":
+                sent[(r, (r + off) % world)] += 1
+            elif kind == "RECV":
+                received[((r + off) % world, r)] += 1
+    for src, dst in sorted(set(sent) | set(received)):
+        if sent[(src, dst)] != received[(src, dst)]:
+            raise ToolError(f"{source}: rank {src} sends {sent[(src, dst)]} message(s) to rank {dst}, which receives "
+                            f"{received[(src, dst)]} from it: the programs' p2p do not pair up")
 
 
 def _span(role: str, rank_program: list[int], world: int, role_map: dict[str, str] | None = None) -> list[list[int]]:
@@ -262,7 +266,10 @@ def grow_data_parallel(p: dict, roles: list[str], world_collectives: bool, ranks
                     raise ToolError(f"--ranks {ranks}: program {c} sends or receives across its data-parallel "
                                     f"groups ({roles[0]}), which cannot be grown")
                 new.add((hi2 - hi) * stride * k * size + (lo2 - lo))
-            offsets[c][o] = new.pop() if len(new) == 1 else o
+            if len(new) != 1:
+                raise ToolError(f"--ranks {ranks}: the ranks of program {c} reach their peers across the recorded "
+                                "world's edge, which cannot be grown")
+            offsets[c][o] = new.pop()
     return new_program, offsets, {roles[0]: f"g{k * size}s{stride}"}
 
 
