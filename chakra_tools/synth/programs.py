@@ -221,33 +221,45 @@ def grow_data_parallel(p: dict, roles: list[str], world_collectives: bool, ranks
                        ) -> tuple[list[int], list[dict[int, int]], dict[str, str]]:
     """A model of several programs at `ranks` = k x its recorded world: its data-parallel dimension grown k times.
 
-    That dimension is the model's one collective role, each of whose groups lies within one program (the DP
-    groups of a stage). An inner line g<D>s<S> (Megatron-LM lays stages out outermost: rank = stage x D + dp)
-    becomes g<kD>s<S>: a rank (hi, d', lo) of the new grid runs the program of (hi, d' mod D, lo) and its p2p
-    peers keep their offsets in the other dimensions; an outer line s<S> (data parallelism outermost) grows with
-    the world as roles do, the recorded world repeated. Returns each rank's program, per program {recorded p2p
-    offset: new offset}, and {role: role in the grown world}; a one-line error where the model has no such
-    dimension (collectives over all recorded ranks, no role or several, a group across programs)."""
+    Every collective role must have its groups within one program (DP and TP groups of a stage); the
+    data-parallel one is the outermost of them (Megatron-LM: TP innermost, then DP, stages outermost). As an
+    inner line g<D>s<S> it becomes g<kD>s<S>: a rank (hi, d', lo) of the new grid runs the program of
+    (hi, d' mod D, lo), roles inside it (TP, stride x size <= S) stay, roles outside it (stride >= S x D) get
+    k x their stride, and p2p peers keep their offsets in the other dimensions (the pipeline stride S x D becomes
+    S x kD). As an outer line s<S> (data parallelism outermost) the recorded world is repeated and the roles
+    lay themselves out at the new size. Returns each rank's program, per program {recorded p2p offset: new
+    offset}, and {role: role in the grown world}; a one-line error where the model has no such dimension."""
     world, rank_program = p["world"], p["rank_program"]
     why = None
+    spans = [r for r in roles if any(len({rank_program[x] for x in g}) > 1 for g in role_groups(r, world))]
     if ranks % world:
         why = f"a multiple of the {world} ranks it was fitted on is needed"
     elif world_collectives:
         why = "it has collectives over all its recorded ranks, which would be ambiguous at another size"
-    elif len(roles) != 1:
-        why = (f"it needs exactly one process-group role to grow as data parallelism, it has "
-               f"{', '.join(roles) if roles else 'none'}")
-    elif any(len({rank_program[r] for r in g}) > 1 for g in role_groups(roles[0], world)):
-        why = f"the groups of its role {roles[0]} span several programs"
+    elif not roles:
+        why = "it has no process-group role (data-parallel groups) to grow"
+    elif spans:
+        why = f"the groups of its role {spans[0]} span several programs"
     if why is not None:
         raise ToolError(f"--ranks {ranks}: this model's ranks run {len(p['models'])} different programs (pipeline "
                         f"stages) on {world} ranks; to sample it at another size its data parallelism is grown, "
                         f"but {why}")
     k = ranks // world
-    size, stride = parse_role(roles[0])
-    if size is None:  # data parallelism outermost: the recorded world repeated, the role grows by itself
-        return rank_program * k, [{} for _ in p["models"]], {roles[0]: roles[0]}
+    shapes = {r: parse_role(r) for r in roles}
+    dp = max(roles, key=lambda r: (world if shapes[r][0] is None else shapes[r][0] * shapes[r][1], shapes[r][1]))
+    size, stride = shapes[dp]
+    if size is None:  # data parallelism outermost: the recorded world repeated, the roles grow by themselves
+        return rank_program * k, [{} for _ in p["models"]], {r: r for r in roles}
     block = stride * size
+    role_map = {}
+    for r, (z, t) in shapes.items():
+        if r == dp or (z is not None and t * z <= stride):
+            role_map[r] = f"g{k * size}s{stride}" if r == dp else r
+        elif t >= block:
+            role_map[r] = f"s{t * k}" if z is None else f"g{z}s{t * k}"
+        else:
+            raise ToolError(f"--ranks {ranks}: the role {r} crosses the data-parallel dimension ({dp}), which "
+                            "cannot be grown")
 
     def coords(r: int, d_size: int) -> tuple[int, int, int]:
         return r // (stride * d_size), (r // stride) % d_size, r % stride
@@ -264,13 +276,13 @@ def grow_data_parallel(p: dict, roles: list[str], world_collectives: bool, ranks
                 (hi, d, lo), (hi2, d2, lo2) = coords(r, size), coords((r + o) % world, size)
                 if d2 != d:
                     raise ToolError(f"--ranks {ranks}: program {c} sends or receives across its data-parallel "
-                                    f"groups ({roles[0]}), which cannot be grown")
+                                    f"groups ({dp}), which cannot be grown")
                 new.add((hi2 - hi) * stride * k * size + (lo2 - lo))
             if len(new) != 1:
                 raise ToolError(f"--ranks {ranks}: the ranks of program {c} reach their peers across the recorded "
                                 "world's edge, which cannot be grown")
             offsets[c][o] = new.pop()
-    return new_program, offsets, {roles[0]: f"g{k * size}s{stride}"}
+    return new_program, offsets, role_map
 
 
 def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: int, scale_compute: float,

@@ -20,6 +20,7 @@ from chakra_tools.graph import Trace
 from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth import compare, fit, sample
 from chakra_tools.synth.features import compute_path_us
+from chakra_tools.synth.groups import kind_roles
 from chakra_tools.synth.programs import program_classes, segment_shares
 from chakra_tools.validate import check_trace, errors
 
@@ -154,6 +155,31 @@ def test_more_data_parallelism_matches_the_recorded_larger_pipeline(pp_model, tm
 
 
 @pytest.mark.parametrize("dp_outer", [False, True])
+def test_tensor_pipeline_and_data_parallel_grid_grows_its_data_parallelism(tmp_path, dp_outer):
+    # TP 2 x PP 3 x DP 2 (12 ranks), sampled at 24: TP pairs stay pairs, each stage's DP groups double, the
+    # pipeline peers are as far apart as the grid puts them
+    from astrasim_py import simulate
+    _write_pipeline(tmp_path / "t", 3, 2, "1f1b", dp=2, dp_outer=dp_outer, world_allreduce=False, tp=2)
+    model = fit([str(tmp_path / "t")])
+    assert sorted(kind_roles(model["kinds"])) == (["g2s1", "s6"] if dp_outer else ["g2s1", "g2s2"])
+    sample(model, tmp_path / "s", ranks=24, seed=1)
+    t = Trace.load(tmp_path / "s")
+    assert not errors(check_trace(t))
+    groups = sorted(sorted(g) for g in json.loads(Path(f"{tmp_path / 's'}.comm_groups.json").read_text()).values())
+    tp_pairs = [[2 * q, 2 * q + 1] for q in range(12)]
+    if dp_outer:  # rank = (d * 3 + s) * 2 + t
+        dp_groups = [[(d * 3 + s) * 2 + x for d in range(4)] for s in range(3) for x in range(2)]
+    else:  # rank = (s * 4 + d) * 2 + t
+        dp_groups = [[(s * 4 + d) * 2 + x for d in range(4)] for s in range(3) for x in range(2)]
+    assert groups == sorted(tp_pairs + dp_groups)
+    step = 2 if dp_outer else 8
+    assert all(abs(peer - r) == step for r, seq in _p2p(tmp_path / "s").items() for _, peer, *_ in seq)
+    net = tmp_path / "net.yml"
+    net.write_text("topology: [Ring]\nnpus_count: [24]\nbandwidth: [50.0]\nlatency: [500.0]\n")
+    assert simulate(tmp_path / "s", CONFIGS.parent / "system.json", net).sim_time_ns > 0
+
+
+@pytest.mark.parametrize("dp_outer", [False, True])
 def test_data_parallelism_grows_in_either_layout(tmp_path, dp_outer):
     # stages outermost (DP groups an inner line g2s1 -> g6s1) or data parallelism outermost (DP groups s3, which
     # grow with the world by themselves): at 3x the ranks each stage has 3x the ranks, the same exchanges
@@ -194,20 +220,34 @@ def _schedule(stages: int, micro: int, stage: int, kind: str) -> list[tuple[str,
 
 
 def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 1, dp_outer: bool = False,
-                    world_allreduce: bool = True) -> None:
-    """A hand-built pipeline step, rank = stage * dp + d (`dp_outer`: d * stages + stage): per micro-batch a
-    forward (recv activations unless the first stage, stage + 2 compute nodes, send unless the last) and a
-    backward (the reverse, tags micro + i), then a DP all-reduce on the stage's group and a world all-reduce of
-    256 B (a group of every program)."""
-    world = stages * dp
-    step = 1 if dp_outer else dp  # rank distance between neighbouring stages
+                    world_allreduce: bool = True, tp: int = 1) -> None:
+    """A hand-built pipeline step on a (stage, dp, tp) grid, rank = (stage * dp + d) * tp + t as Megatron-LM lays
+    it out (`dp_outer`: (d * stages + stage) * tp + t): per micro-batch a forward (recv activations unless the
+    first stage, stage + 2 compute nodes and a TP all-reduce when tp > 1, send unless the last) and a backward
+    (the reverse, tags micro + i), then a DP all-reduce on the stage's group and a world all-reduce of 256 B (a
+    group of every program)."""
+    world = stages * dp * tp
 
-    def rank_of(s: int, d: int) -> int:
-        return d * stages + s if dp_outer else s * dp + d
+    def rank_of(s: int, d: int, t: int) -> int:
+        return ((d * stages + s) if dp_outer else (s * dp + d)) * tp + t
 
-    groups = {str(s + 1): [rank_of(s, d) for d in range(dp)] for s in range(stages)} if dp > 1 else {}
+    def coords(r: int) -> tuple[int, int, int]:  # (stage, dp index, tp index)
+        q, t = divmod(r, tp)
+        return (q % stages, q // stages, t) if dp_outer else (q // dp, q % dp, t)
+
+    groups: dict[str, list[int]] = {}
+    name: dict[tuple, str] = {}
+    for s in range(stages):
+        for d in range(dp):
+            if tp > 1:
+                name[("tp", s, d)] = str(len(groups) + 1)
+                groups[name[("tp", s, d)]] = [rank_of(s, d, t) for t in range(tp)]
+        for t in range(tp):
+            if dp > 1:
+                name[("dp", s, t)] = str(len(groups) + 1)
+                groups[name[("dp", s, t)]] = [rank_of(s, d, t) for d in range(dp)]
     for r in range(world):
-        s, nodes = (r % stages if dp_outer else r // dp), []
+        (s, d, t), nodes = coords(r), []
 
         def add(name, ntype, dur, nodes=nodes, **attrs):
             n = pb.Node(id=len(nodes), name=name, type=ntype, duration_micros=dur)
@@ -217,7 +257,8 @@ def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 
                 n.attr.append(make_attr(k, v))
             nodes.append(n)
 
-        def p2p(send: bool, peer: int, tag: int, r: int = r) -> None:
+        def p2p(send: bool, stage: int, tag: int, r: int = r, d: int = d, t: int = t) -> None:
+            peer = rank_of(stage, d, t)
             add("send" if send else "recv", NodeType.COMM_SEND_NODE if send else NodeType.COMM_RECV_NODE, 0,
                 is_cpu_op=False, comm_src=r if send else peer, comm_dst=peer if send else r, comm_tag=tag,
                 comm_size=4096)
@@ -225,15 +266,18 @@ def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 
         for way, i in _schedule(stages, micro, s, kind):
             fwd = way == "F"
             if (s > 0) if fwd else (s < stages - 1):
-                p2p(False, r - step if fwd else r + step, i if fwd else micro + i)
+                p2p(False, s - 1 if fwd else s + 1, i if fwd else micro + i)
             for j in range(s + 2):
                 add("aten::addmm" if fwd else "aten::mm", NodeType.COMP_NODE, 50 + 20 * j + (30 if fwd else 60),
                     num_ops=1000 * (j + 1))
+            if tp > 1:
+                add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
+                    comm_size=2048, pg_name=name[("tp", s, d)])
             if (s < stages - 1) if fwd else (s > 0):
-                p2p(True, r + step if fwd else r - step, i if fwd else micro + i)
+                p2p(True, s + 1 if fwd else s - 1, i if fwd else micro + i)
         if dp > 1:
             add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
-                comm_size=1024 * (s + 1), pg_name=str(s + 1))
+                comm_size=1024 * (s + 1), pg_name=name[("dp", s, t)])
         if world_allreduce:
             add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
                 comm_size=256)
