@@ -244,6 +244,14 @@ def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, qu
         rows = [(role, groups(v["a"]), groups(v["b"]), v["comm_size_ks"]) for role, v in report["groups"].items()]
         print_table("collectives per process-group role (per rank)", ["role", "A", "B", "size KS"], rows,
                     quiet=quiet)
+        if report.get("programs"):
+            def prog(x: dict | None) -> str:
+                return "-" if x is None else (f"{x['nodes_per_rank']:g} nodes, {x['p2p_per_rank']:g} p2p, "
+                                              f"{x['collectives_per_rank']:g} coll, {x['compute_path_us']:,} us")
+
+            rows = [(",".join(map(str, e["a"]["ranks"])), prog(e["a"]), prog(e["b"])) for e in report["programs"]]
+            print_table("per program of A (ranks that communicate alike; compute path: slowest rank)",
+                        ["ranks", "A", "B"], rows, quiet=quiet)
         ob = report["obfuscation"]
         summary = [("ks_max", report["ks_max"]), ("kind_mix_tv", report["kind_mix_tv"]),
                    ("critical_path_ratio", report["critical_path_ratio"]),

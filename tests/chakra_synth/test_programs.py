@@ -101,6 +101,10 @@ def test_recorded_pipeline_sample_pairs_up_and_simulates_like_it(pp_model, tmp_p
             assert all(abs(x / y - 1) < 0.03 for x, y in zip(a, b)), (a, b)
         rep = compare(str(PP), str(prefix), str(SYSTEM), str(NETWORK))
         assert rep["ks_max"] < 0.1 and rep["attributes"]["comm_size"]["ks"] == 0
+        # compare's per-program rows: each stage's slowest compute path, next to the recording's
+        assert [e["a"]["ranks"] for e in rep["programs"]] == [[0, 1], [2, 3]]
+        assert all(abs(e["b"]["compute_path_us"] / e["a"]["compute_path_us"] - 1) < 0.03 for e in rep["programs"])
+        assert [(e["a"]["p2p_per_rank"], e["b"]["p2p_per_rank"]) for e in rep["programs"]] == [(8, 8), (8, 8)]
         ratios.append(rep["sim_time_ratio"])
     # the pipeline's waiting is kept: within 2 % of the recording (0.993 / 0.995 / 0.995 when written)
     assert all(abs(x - 1) < 0.02 for x in ratios), ratios
