@@ -287,7 +287,8 @@ def grow_data_parallel(p: dict, roles: list[str], world_collectives: bool, ranks
 
 def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: int, scale_compute: float,
                     scale_comm: float) -> dict:
-    """Write a trace of a model of several programs at its recorded layout (sample.sample's dispatch)."""
+    """Write a trace of a model of several programs (sample.sample's dispatch): at its recorded world, or at a
+    multiple of it with its data parallelism grown (grow_data_parallel)."""
     from chakra_tools.synth.sample import draw_program, rank_speeds, write_ranks
 
     p = model["programs"]

@@ -12,6 +12,8 @@ Construction (why it is valid):
 - each rank's compute durations are then scaled so that its compute critical path equals
   nodes x the corpus's compute time per node (x --scale-compute): the sampled trace matches the corpus's
   mean rate exactly instead of up to the sampling noise of a few long ops.
+A model of several programs (pipeline stages) is sampled program by program with each one's recorded
+communication (programs.py); the rank files of both are written by write_ranks.
 """
 
 from __future__ import annotations
