@@ -94,8 +94,9 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
     c = model["corpus"]
     if "programs" in model:
         p = model["programs"]
-        info(f"fitted {len(p['models'])} programs on 1 trace of {c['ranks']} ranks running different ones (pipeline "
-             f"stages; program of each rank: {' '.join(map(str, p['rank_program']))}), {c['nodes']} nodes, each "
+        info(f"fitted {len(p['models'])} programs on {c['traces']} trace(s) of {p['world']} ranks running different "
+             f"ones (pipeline stages; program of each rank: {' '.join(map(str, p['rank_program']))}), {c['nodes']} "
+             "nodes, each "
              f"with its communication skeleton ({', '.join(str(len(s['comm'])) for s in p['skeletons'])} comm "
              f"nodes) -> {output}", quiet=quiet)
         return
@@ -111,7 +112,7 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
     if same < 1:
         warn(f"{1 - same:.0%} of the ranks after each trace's rank 0 run another node-kind sequence than it: "
              "ranks running different programs (pipeline stages, ...) are learned as one pooled program and "
-             "sampled as one SPMD program (fit such a trace alone, without --spmd, to keep its programs)")
+             "sampled as one SPMD program (traces of one layout of programs, fitted without --spmd, keep them)")
 
 
 @cli.command(help="Synthesize a trace PREFIX.<rank>.et from a model, optionally at a target model size.\n\n"

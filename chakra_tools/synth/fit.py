@@ -133,9 +133,9 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
     (or no `describe` at all) is read from `<prefix>.describe.json` when that exists. When every trace has them,
     the model learns the architecture laws (arch.py) too. `channel_block`: the kernel library's channel block
     (blocking.py; 0 or 1 = none): conv kinds get a work model on blocked FLOPs, their atoms channel laws.
-    A single trace whose ranks run different programs (pipeline stages) gets one model per program and their
-    communication skeletons (programs.py) unless `spmd`, which pools all ranks into one program as for several
-    traces."""
+    Traces whose ranks run different programs (pipeline stages), all with the same layout of them, get one model
+    per program and their communication skeletons (programs.py) unless `spmd`, which pools all ranks into one
+    program (as for traces of different layouts)."""
     if not prefixes:
         raise ToolError("fit needs at least one trace")
     descs = trace_descriptions(prefixes, describe)
@@ -164,10 +164,10 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             rank_sizes[rank_feats[i][0]].append(sizes[i])
         return _fit_ranks(traces, [rank_feats[i] for i in idx], rank_sizes, descs, order, bins, channel_block)
 
-    if len(traces) == 1 and not spmd:
-        classes, comms = trace_programs(traces[0], rank_feats)
-        if max(classes) > 0:  # ranks that communicate differently (pipeline stages): a model per program
-            return fit_programs(traces[0], rank_feats, classes, comms, fit_ranks)
+    if not spmd:
+        layout = trace_programs(traces, rank_feats)
+        if layout is not None:  # ranks that communicate differently (pipeline stages): a model per program
+            return fit_programs(traces, rank_feats, *layout, fit_ranks)
     return fit_ranks(list(range(len(rank_feats))))
 
 

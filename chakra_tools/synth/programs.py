@@ -74,18 +74,30 @@ def segment_shares(kinds: list[str], durations: list[int]) -> list[float]:
     return [x / total if total > 0 else 1.0 / len(out) for x in out]
 
 
-def trace_programs(trace, feats: list[tuple[int, int, dict]]) -> tuple[list[int], list[list]]:
-    """Per entry of `feats` (one trace's ranks) its program and its communication skeleton."""
-    comms = [skeleton(trace.ranks[r], f["kinds"], r) for _, r, f in feats]
-    return program_classes([comm_signature(c, trace.num_ranks) for c in comms]), comms
+def trace_programs(traces: list, feats: list[tuple[int, int, dict]]) -> tuple[list[int], list[list]] | None:
+    """Per entry of `feats` (trace index, rank, features) its program and its communication skeleton, when the
+    traces' ranks run several programs laid out alike (same world, the same signature on each rank of every
+    trace: several steps or runs of one pipeline); None for one program, or for traces of different layouts
+    (pooled into one program, as `fit` always did)."""
+    comms = [skeleton(traces[j].ranks[r], f["kinds"], r) for j, r, f in feats]
+    sigs = [comm_signature(c, traces[j].num_ranks) for (j, _, _), c in zip(feats, comms)]
+    layouts = {}
+    for (j, r, _), sig in zip(feats, sigs):
+        layouts.setdefault(j, {})[r] = sig
+    first = layouts.get(0)
+    classes = program_classes(sigs)
+    if max(classes) == 0 or any(lay != first for lay in layouts.values()) or len(layouts) != len(traces):
+        return None
+    return classes, comms
 
 
-def fit_programs(trace, feats: list[tuple[int, int, dict]], classes: list[int], comms: list[list], fit_ranks) -> dict:
-    """The model of a trace whose ranks run several programs (`classes`, `comms`: trace_programs);
+def fit_programs(traces: list, feats: list[tuple[int, int, dict]], classes: list[int], comms: list[list],
+                 fit_ranks) -> dict:
+    """The model of traces whose ranks run several programs (`classes`, `comms`: trace_programs);
     `fit_ranks(indices)` fits the one-program model of those entries of `feats` (fit.py)."""
     from chakra_tools.synth.model import FORMAT
 
-    world = trace.num_ranks
+    world = traces[0].num_ranks
     rank_program = [-1] * world
     for (_, r, _), c in zip(feats, classes):
         rank_program[r] = c
@@ -98,13 +110,14 @@ def fit_programs(trace, feats: list[tuple[int, int, dict]], classes: list[int], 
         shares = np.mean([segment_shares(feats[i][2]["kinds"], feats[i][2]["durations"]) for i in idx], axis=0)
         skeletons.append({"comm": comms[idx[0]],
                           "time": [round(float(x), 6) for x in shares]})
-    same = [f["kinds"] == feats[0][2]["kinds"] for _, _, f in feats[1:]]
+    first = {j: f for j, _, f in reversed(feats)}  # each trace's lowest rank
+    same = [f["kinds"] == first[j]["kinds"] for j, r, f in feats if f is not first[j]]
     nodes = sum(len(f["kinds"]) for _, _, f in feats)
     model = {"format": FORMAT, "version": PROGRAMS_VERSION,
              "programs": {"world": world, "rank_program": rank_program, "models": models, "skeletons": skeletons},
              "kinds": sorted({k for m in models for k in m["kinds"]}),
              "cross_rank": {"identical_kind_sequences": round(float(np.mean(same)), 4) if same else 1.0},
-             "corpus": {"traces": 1, "ranks": len(feats), "nodes": nodes}}
+             "corpus": {"traces": len(traces), "ranks": len(feats), "nodes": nodes}}
     check_programs(model)  # a recorded trace whose exchanges the sampler could not rebuild is refused here
     return model
 

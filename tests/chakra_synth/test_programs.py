@@ -408,3 +408,22 @@ def test_segment_times_place_the_compute_between_the_exchanges(pp_model, tmp_pat
     got, real = _shares(tmp_path / "s"), _shares(PP)
     for r in range(4):
         assert np.allclose(got[r], real[r], atol=0.02), (r, got[r], real[r])
+
+
+def test_several_traces_of_one_layout_keep_their_programs(tmp_path):
+    # two steps of one pipeline (here the recorded step under a second name) are fitted program by program; a
+    # pipeline of another layout beside them is pooled into one program, with a warning from the CLI
+    import shutil
+    for f in PP.parent.glob("pp2dp2.*"):
+        shutil.copy(f, tmp_path / f.name.replace("pp2dp2", "again"))
+    model = fit([str(PP), str(tmp_path / "again")])
+    p = model["programs"]
+    assert p["rank_program"] == [0, 0, 1, 1] and model["corpus"]["traces"] == 2
+    assert [m["corpus"]["ranks"] for m in p["models"]] == [4, 4]
+    sample(model, tmp_path / "s", ranks=4, seed=1)
+    assert _order(_p2p(tmp_path / "s")) == _order(_p2p(PP))
+    assert "programs" not in fit([str(PP), str(PP4)])
+    exe = Path(sys.executable).with_name("chakra-synth")
+    res = subprocess.run([str(exe), "fit", str(PP), str(PP4), "-o", str(tmp_path / "m.json")], capture_output=True,
+                         text=True)
+    assert res.returncode == 0 and "keep them" in res.stderr
