@@ -96,9 +96,8 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
         p = model["programs"]
         info(f"fitted {len(p['models'])} programs on {c['traces']} trace(s) of {p['world']} ranks running different "
              f"ones (pipeline stages; program of each rank: {' '.join(map(str, p['rank_program']))}), {c['nodes']} "
-             "nodes, each "
-             f"with its communication skeleton ({', '.join(str(len(s['comm'])) for s in p['skeletons'])} comm "
-             f"nodes) -> {output}", quiet=quiet)
+             f"nodes, each with its communication skeleton "
+             f"({', '.join(str(len(s['comm'])) for s in p['skeletons'])} comm nodes) -> {output}", quiet=quiet)
         return
     laws = "with size laws" if "scaling" in model else "no size laws (needs >= 4 traces of different sizes)"
     if "architecture" in model:

@@ -182,23 +182,15 @@ def _group_report(ta: Trace, tb: Trace) -> dict:
     return out
 
 
-def rank_programs(t: Trace) -> list[list[int]]:
-    """The ranks of a trace grouped by program (programs.py): ranks whose collectives and sends/receives come in
-    the same order, p2p peers as offsets modulo the world, are one program; groups in order of first rank."""
-    seen: dict[tuple, list[int]] = {}
-    w = max(t.num_ranks, 1)
-    for r, g in sorted(t.ranks.items()):
-        sig = []
-        for n in sorted(g.nodes, key=lambda n: n.id):
-            a = g.attrs[n.id]
-            if n.type == NodeType.COMM_COLL_NODE:
-                sig.append(("C", a.get("comm_type")))
-            elif n.type in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
-                send = n.type == NodeType.COMM_SEND_NODE
-                peer = a.get("comm_dst" if send else "comm_src")
-                sig.append(("S" if send else "R", (peer - r) % w if isinstance(peer, int) else None))
-        seen.setdefault(tuple(sig), []).append(r)
-    return list(seen.values())
+def rank_programs(t: Trace, kinds: list[list[str]]) -> list[list[int]]:
+    """The ranks of a trace grouped by program, as `fit` groups them (programs.py: ranks whose collectives and
+    sends/receives come in the same order, peers as offsets modulo the world); `kinds`: _kind_sequences(t)."""
+    from chakra_tools.synth.programs import comm_signature, program_classes, skeleton
+
+    ranks = sorted(t.ranks)
+    classes = program_classes([comm_signature(skeleton(t.ranks[r], k, r), t.num_ranks)
+                               for r, k in zip(ranks, kinds)])
+    return [[r for r, c in zip(ranks, classes) if c == p] for p in range(max(classes, default=-1) + 1)]
 
 
 def _program_stats(t: Trace, ranks: list[int]) -> dict:
@@ -211,14 +203,14 @@ def _program_stats(t: Trace, ranks: list[int]) -> dict:
             "compute_path_us": max(compute_path_us(g) for g in gs)}
 
 
-def _program_report(ta: Trace, tb: Trace) -> list[dict] | None:
+def _program_report(ta: Trace, tb: Trace, ka: list[list[str]], kb: list[list[str]]) -> list[dict] | None:
     """Per program of A (pipeline stages; None for a one-program A): its ranks' nodes, collectives, p2p and
     slowest compute path, next to B's program of the same order (None where B has another number of programs):
     what the trace-wide means of `graph` average away."""
-    pa = rank_programs(ta)
+    pa = rank_programs(ta, ka)
     if len(pa) < 2:
         return None
-    pb = rank_programs(tb)
+    pb = rank_programs(tb, kb)
     return [{"a": _program_stats(ta, ra), "b": _program_stats(tb, rb) if len(pb) == len(pa) else None}
             for ra, rb in zip(pa, pb if len(pb) == len(pa) else [None] * len(pa))]
 
@@ -269,7 +261,7 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
         "kind_mix": mix,
         "graph": {"a": ga, "b": gb},
         "groups": _group_report(ta, tb),
-        "programs": _program_report(ta, tb),
+        "programs": _program_report(ta, tb, ka, kb),
         "critical_path_ratio": round(gb["critical_path_us"] / ga["critical_path_us"], 6)
         if ga["critical_path_us"] else None,
         "compute_path_ratio": round(gb["compute_path_us"] / ga["compute_path_us"], 6)

@@ -298,11 +298,17 @@ def grow_data_parallel(p: dict, roles: list[str], world_collectives: bool, ranks
     return new_program, offsets, role_map
 
 
+def plan_rate(model: dict) -> float | None:
+    """The compute time per node a program's ranks are calibrated to (None: as drawn)."""
+    rate = model.get("compute_us_per_node")
+    return None if rate is None else float(rate)
+
+
 def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: int, scale_compute: float,
                     scale_comm: float) -> dict:
     """Write a trace of a model of several programs (sample.sample's dispatch): at its recorded world, or at a
     multiple of it with its data parallelism grown (grow_data_parallel)."""
-    from chakra_tools.synth.sample import draw_program, rank_speeds, write_ranks
+    from chakra_tools.synth.sample import draw_program, program_summary, rank_speeds, write_ranks
 
     p = model["programs"]
     world, rank_program, models, skels = p["world"], p["rank_program"], p["models"], p["skeletons"]
@@ -329,21 +335,10 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
     for c, m in enumerate(models):
         members = [r for r in range(world) if rank_program[r] == c]
         speed[members] = rank_speeds(m, len(members), seed)
-    plan = []
-    for r in range(world):
-        m = models[rank_program[r]]
-        rate = m.get("compute_us_per_node")
-        plan.append((m, programs[rank_program[r]], None if rate is None else float(rate), float(speed[r])))
+    plan = [(models[c], programs[c], plan_rate(models[c]), float(speed[r])) for r, c in enumerate(rank_program)]
     targets = write_ranks(prefix, groups, group_of, plan, seed, scale_compute)
-    out = {"ranks": ranks, "programs": []}
-    for c, (m, prog) in enumerate(zip(models, programs)):
-        coll = [i for i, k in enumerate(prog.kinds) if k.startswith("COLL:")]
-        rate = m.get("compute_us_per_node")
-        entry = {"ranks": [r for r in range(world) if rank_program[r] == c], "nodes_per_rank": len(prog.kinds),
-                 "collectives_per_rank": len(coll), "p2p_per_rank": len(prog.p2p),
-                 "comm_bytes_per_rank": int(sum(prog.comm_size[i] for i in coll))}
-        if rate is not None:
-            entry["compute_path_us"] = round(float(rate) * len(prog.kinds) * scale_compute, 1)
-        out["programs"].append(entry)
-    out["files"] = [str(t) for t in targets]
-    return out
+    return {"ranks": ranks,
+            "programs": [{"ranks": [r for r in range(world) if rank_program[r] == c],
+                          **program_summary(prog, plan_rate(m), scale_compute)}
+                         for c, (m, prog) in enumerate(zip(models, programs))],
+            "files": [str(t) for t in targets]}

@@ -769,6 +769,17 @@ def _rank_bodies(enc: _EncodedProgram, dur: np.ndarray, rank: int, ranks: int,
             for h, d, a, p, b in zip(enc.head, dur.tolist(), enc.tail_a, enc.part, enc.tail_b)]
 
 
+def program_summary(program: Program, rate: float | None, scale_compute: float) -> dict:
+    """Per rank of a program: nodes, collectives, p2p, bytes of collectives and, with a calibration rate, the
+    compute path each rank is calibrated to (before its speed factor)."""
+    coll = [i for i, k in enumerate(program.kinds) if k.startswith("COLL:")]
+    out = {"nodes_per_rank": len(program.kinds), "collectives_per_rank": len(coll), "p2p_per_rank": len(program.p2p),
+           "comm_bytes_per_rank": int(sum(program.comm_size[i] for i in coll))}
+    if rate is not None:
+        out["compute_path_us"] = round(float(rate) * len(program.kinds) * scale_compute, 1)
+    return out
+
+
 def check_scales(scale_compute: float, scale_comm: float) -> None:
     for name, v in (("--scale-compute", scale_compute), ("--scale-comm", scale_comm)):
         if not (math.isfinite(v) and 0 <= v <= 1e6):
@@ -852,13 +863,7 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     rate = None if rate is None else float(rate)
     targets = write_ranks(prefix, groups, group_of, [(model, program, rate, float(speeds[r])) for r in range(ranks)],
                           seed, scale_compute)
-    files = [str(p) for p in targets]
-    coll = [i for i, k in enumerate(program.kinds) if k.startswith("COLL:")]
-    out = {"ranks": ranks, "nodes_per_rank": nodes, "collectives_per_rank": len(coll),
-           "p2p_per_rank": len(program.p2p), "comm_bytes_per_rank": int(sum(program.comm_size[i] for i in coll)),
-           "files": files}
-    if rate is not None:
-        out["compute_path_us"] = round(float(rate) * nodes * scale_compute, 1)
+    out = {"ranks": ranks, **program_summary(program, rate, scale_compute), "files": [str(p) for p in targets]}
     if target is not None:
         out["target"] = target.as_dict()
     if describe is not None:

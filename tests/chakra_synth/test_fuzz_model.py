@@ -34,13 +34,10 @@ def arch_model() -> dict:
     return m
 
 
-def _fuzz(model: dict, extra: list[str], tmp_path_factory, capsys, examples: int,
-          part: str | None = None) -> list[int]:
-    # with `part`, only that block of the model is mutated (the mutators pick uniformly over the whole
-    # document, where a small block would rarely be hit)
-    strategy = mutated(model) if part is None else mutated(model[part]).map(lambda b: {**model, part: b})
-
-    nodes = [] if "--describe" in extra else ["--nodes", "60"]  # --describe sets the nodes itself
+def _sample_fuzzed(strategy, args: list[str], tmp_path_factory, capsys, examples: int,
+                   shown=lambda doc: doc) -> list[int]:
+    """`chakra-synth sample MODEL -o PREFIX ARGS -q` on each drawn model document: exit 0, or 1 or 2 with one
+    line and no output (run_clean). Returns the exit codes; `shown(doc)` is what a failure prints of the doc."""
     codes: list[int] = []
 
     @given(doc=strategy)
@@ -48,12 +45,21 @@ def _fuzz(model: dict, extra: list[str], tmp_path_factory, capsys, examples: int
     def run(doc):
         d = tmp_path_factory.mktemp("fz")
         (d / "m.json").write_text(json.dumps(doc))
-        code, _ = run_clean("chakra-synth", ["sample", str(d / "m.json"), "-o", str(d / "s"), "--ranks", "3",
-                                             *nodes, *extra, "-q"], capsys, json.dumps(doc)[:200], outputs=[d / "s"])
+        code, _ = run_clean("chakra-synth", ["sample", str(d / "m.json"), "-o", str(d / "s"), *args, "-q"], capsys,
+                            json.dumps(shown(doc))[:200], outputs=[d / "s"])
         codes.append(code)
 
     run()
     return codes
+
+
+def _fuzz(model: dict, extra: list[str], tmp_path_factory, capsys, examples: int,
+          part: str | None = None) -> list[int]:
+    # with `part`, only that block of the model is mutated (the mutators pick uniformly over the whole
+    # document, where a small block would rarely be hit)
+    strategy = mutated(model) if part is None else mutated(model[part]).map(lambda b: {**model, part: b})
+    nodes = [] if "--describe" in extra else ["--nodes", "60"]  # --describe sets the nodes itself
+    return _sample_fuzzed(strategy, ["--ranks", "3", *nodes, *extra], tmp_path_factory, capsys, examples)
 
 
 def test_mutated_models_fail_cleanly(small_model, tmp_path_factory, capsys):
@@ -109,19 +115,8 @@ def test_mutated_time_correction_fails_cleanly(family_models, tmp_path_factory, 
     model = family_models["mlp"]
     block = model["architecture"]["time_correction"]
     strategy = mutated(block).map(lambda b: {**model, "architecture": {**model["architecture"], "time_correction": b}})
-    codes: list[int] = []
-
-    @given(doc=strategy)
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-    def run(doc):
-        d = tmp_path_factory.mktemp("fz")
-        (d / "m.json").write_text(json.dumps(doc))
-        code, _ = run_clean("chakra-synth", ["sample", str(d / "m.json"), "-o", str(d / "s"), "--ranks", "2",
-                                             "--describe", "width=128,depth=2", "-q"], capsys,
-                            json.dumps(doc["architecture"]["time_correction"])[:200], outputs=[d / "s"])
-        codes.append(code)
-
-    run()
+    codes = _sample_fuzzed(strategy, ["--ranks", "2", "--describe", "width=128,depth=2"], tmp_path_factory, capsys,
+                           40, shown=lambda doc: doc["architecture"]["time_correction"])
     assert codes.count(1) >= 5, codes  # the checks were exercised (a mutated number may still be valid: 0)
 
 
@@ -133,16 +128,5 @@ def test_mutated_pipeline_programs_fail_cleanly(tmp_path_factory, capsys):
     _write_pipeline(d / "t", 2, 2, "1f1b")
     model = fit([str(d / "t")], order=1, bins=4)
     strategy = mutated(model["programs"]).map(lambda b: {**model, "programs": b})
-    codes: list[int] = []
-
-    @given(doc=strategy)
-    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-    def run(doc):
-        t = tmp_path_factory.mktemp("fz")
-        (t / "m.json").write_text(json.dumps(doc))
-        code, _ = run_clean("chakra-synth", ["sample", str(t / "m.json"), "-o", str(t / "s"), "--ranks", "2", "-q"],
-                            capsys, json.dumps(doc)[:200], outputs=[t / "s"])
-        codes.append(code)
-
-    run()
+    codes = _sample_fuzzed(strategy, ["--ranks", "2"], tmp_path_factory, capsys, 80)
     assert codes.count(0) >= 5 and codes.count(1) >= 5
