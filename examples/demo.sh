@@ -81,6 +81,13 @@ chakra-synth compare tests/data/tpdp/pp2dp2 $O/synth/pp -o $O/synth/pp.json \
 chakra-synth sample $O/synth/pp.model.json -o $O/synth/pp8 --ranks 8 --seed 1 -q   # more data parallelism
 chakra-synth compare tests/data/tpdp/pp2dp4 $O/synth/pp8 -o $O/synth/pp8.json \
     --system examples/configs/chakra-synth/tpdp/system.json --network examples/configs/chakra-synth/tpdp/network_4x2.yml
+echo "      ... and a bigger pipeline: fitted on the same step at hidden sizes 64-512, synthesized from width=320 alone"
+echo "      against its recording (never fitted)"
+chakra-synth fit $(for h in 64 96 128 192 256 384 512; do echo tests/data/tpdp/pp2dp2_h$h; done) -o $O/synth/pp_sizes.model.json -q
+chakra-synth sample $O/synth/pp_sizes.model.json -o $O/synth/pp_w320 --ranks 4 --describe width=320 --seed 1 -q
+chakra-convert validate $O/synth/pp_w320
+chakra-synth compare tests/data/tpdp/pp2dp2_h320 $O/synth/pp_w320 -o $O/synth/pp_w320.json \
+    --system examples/configs/chakra-synth/tpdp/system.json --network examples/configs/chakra-synth/tpdp/network_2x2.yml
 
 echo "== 9. xrbench-run: XR scenario scores, Single OS (B) vs Dual WS_OS (J) at 4K PEs, per-layer cost model"
 xrbench-run --scenario all --accelerators B_4K --accelerators J_4K -o $O/xrbench.csv --report $O/xrbench.json

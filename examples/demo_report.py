@@ -118,7 +118,16 @@ def pipeline_section(out: Path) -> list[str]:
             *_table(["per rank (mean; compute path: slowest rank)", "recorded", "synthetic"], rows),
             f"astra-run on a 2 x 2 network: sim_time_ratio **{rep.get('sim_time_ratio')}**, ks_max "
             f"{rep['ks_max']:.3f} (one pooled SPMD program, `fit --spmd`: 0.70, the stages' waiting lost)."
-            + _grown(out), ""]
+            + _grown(out) + _described(out), ""]
+
+
+def _described(out: Path) -> str:
+    rep = _load(out, "synth/pp_w320.json")
+    if not rep:
+        return ""
+    return (f" Fitted on the step at hidden sizes 64-512 and synthesized from width=320 alone, against its recording "
+            f"(never fitted): sim_time_ratio **{rep.get('sim_time_ratio')}**, message sizes KS "
+            f"{rep['attributes']['comm_size']['ks']:g}.")
 
 
 def _grown(out: Path) -> str:

@@ -154,24 +154,23 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError,
             OverflowError) as e:  # a hand-edited model that passed the structural checks
         raise ToolError(f"{model}: malformed model ({type(e).__name__}: {e})") from None
+    of = (" of " + ",".join(f"{k}={v:g}" for k, v in summary["describe"].items())) if "describe" in summary else ""
     if "programs" in summary:
         ps = summary["programs"]
-        info(f"wrote {ranks} ranks running {len(ps)} programs: " + "; ".join(
+        info(f"wrote {ranks} ranks running {len(ps)} programs{of}: " + "; ".join(
             f"ranks {','.join(map(str, p['ranks']))}: {p['nodes_per_rank']} nodes, {p['p2p_per_rank']} p2p, "
             f"{p['collectives_per_rank']} collectives" + (f", compute path {p['compute_path_us'] / 1000:.4g} ms"
                                                            if "compute_path_us" in p else "")
             for p in ps) + f" -> {output}.<rank>.et", quiet=quiet)
-        return
-    at = ""
-    if "target" in summary:
-        t = summary["target"]
-        at = f" at {t['param_bytes']:.4g} param bytes, {t['flops']:.4g} FLOPs"
-    if "describe" in summary:
-        at = " of " + ",".join(f"{k}={v:g}" for k, v in summary["describe"].items()) + at
-    if "compute_path_us" in summary:
-        at += f", compute path {summary['compute_path_us'] / 1000:.4g} ms/rank"
-    info(f"wrote {ranks} ranks x {summary['nodes_per_rank']} nodes "
-         f"({summary['collectives_per_rank']} collectives/rank){at} -> {output}.<rank>.et", quiet=quiet)
+    else:
+        at = of
+        if "target" in summary:
+            t = summary["target"]
+            at += f" at {t['param_bytes']:.4g} param bytes, {t['flops']:.4g} FLOPs"
+        if "compute_path_us" in summary:
+            at += f", compute path {summary['compute_path_us'] / 1000:.4g} ms/rank"
+        info(f"wrote {ranks} ranks x {summary['nodes_per_rank']} nodes "
+             f"({summary['collectives_per_rank']} collectives/rank){at} -> {output}.<rank>.et", quiet=quiet)
     outside = summary.get("outside_corpus")
     if outside:
         far = "; ".join(f"{n} {v['value']:.4g} {'>' if v['value'] > v['range'][1] else '<'} "

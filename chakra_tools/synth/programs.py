@@ -305,10 +305,19 @@ def plan_rate(model: dict) -> float | None:
 
 
 def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: int, scale_compute: float,
-                    scale_comm: float) -> dict:
+                    scale_comm: float, describe: dict[str, float] | None = None) -> dict:
     """Write a trace of a model of several programs (sample.sample's dispatch): at its recorded world, or at a
-    multiple of it with its data parallelism grown (grow_data_parallel)."""
-    from chakra_tools.synth.sample import draw_program, program_summary, rank_speeds, write_ranks
+    multiple of it with its data parallelism grown (grow_data_parallel); with `describe`, each program at that
+    architecture (its own laws, fitted on its ranks of traces of several sizes: sample.described), with the
+    recorded skeletons (exchanges in order, each stretch's share of the time)."""
+    from chakra_tools.synth.sample import (
+        described,
+        draw_program,
+        outside_corpus,
+        program_summary,
+        rank_speeds,
+        write_ranks,
+    )
 
     p = model["programs"]
     world, rank_program, models, skels = p["world"], p["rank_program"], p["models"], p["skeletons"]
@@ -319,15 +328,25 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         colls = {split_kind(k) for k in model["kinds"] if k.startswith("COLL:")}
         rank_program, offsets, role_map = grow_data_parallel(p, roles, any(not r for _, r in colls), ranks)
         world = ranks
-    programs = []
+    programs, rates = [], []
     for c, (m, skel) in enumerate(zip(models, skels)):
         table = m["nodes_per_rank"]
-        nodes = max(int(round(table[len(table) // 2])) if table else 1, len(skel["comm"]), 1)
+        nodes = int(round(table[len(table) // 2])) if table else 1
+        stats = arch = None
+        rate = plan_rate(m)
+        if describe is not None:
+            if "architecture" not in m:
+                raise ToolError(f"--describe: program {c} has no architecture laws (fit it on >= 4 traces of "
+                                "different sizes with the same programs, each with PREFIX.describe.json)")
+            arch, target, stats, rate = described(m, describe)
+            nodes = target.nodes
         comm = [[k, offsets[c].get(o, o) if o is not None else None, rel] for k, o, rel in skel["comm"]]
-        prog = draw_program(m, ranks, nodes, scale_comm, np.random.default_rng([seed, 0, 3, c]),
-                            np.random.default_rng([seed, 0, 4, c]), skeleton=comm)
+        prog = draw_program(m, ranks, max(nodes, len(skel["comm"]), 1), scale_comm,
+                            np.random.default_rng([seed, 0, 3, c]), np.random.default_rng([seed, 0, 4, c]),
+                            stats, arch, skeleton=comm)
         place_time(prog, skel["time"])
         programs.append(prog)
+        rates.append(None if rate is None else float(rate))
     _match_sizes(programs, rank_program, world, role_map)
     groups, grown = layout([role_map[r] for r in roles], world)
     group_of = {r: grown[role_map[r]] for r in roles}
@@ -335,10 +354,18 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
     for c, m in enumerate(models):
         members = [r for r in range(world) if rank_program[r] == c]
         speed[members] = rank_speeds(m, len(members), seed)
-    plan = [(models[c], programs[c], plan_rate(models[c]), float(speed[r])) for r, c in enumerate(rank_program)]
+    plan = [(models[c], programs[c], rates[c], float(speed[r])) for r, c in enumerate(rank_program)]
     targets = write_ranks(prefix, groups, group_of, plan, seed, scale_compute)
-    return {"ranks": ranks,
-            "programs": [{"ranks": [r for r in range(world) if rank_program[r] == c],
-                          **program_summary(prog, plan_rate(m), scale_compute)}
-                         for c, (m, prog) in enumerate(zip(models, programs))],
-            "files": [str(t) for t in targets]}
+    out = {"ranks": ranks,
+           "programs": [{"ranks": [r for r in range(world) if rank_program[r] == c],
+                         **program_summary(prog, rate, scale_compute)}
+                        for c, (prog, rate) in enumerate(zip(programs, rates))],
+           "files": [str(t) for t in targets]}
+    if describe is not None:
+        out["describe"] = dict(describe)
+        outside = {}
+        for m in models:  # the programs' ranges differ only where a program's laws saw fewer traces
+            outside.update(outside_corpus(m, describe, None))
+        if outside:
+            out["outside_corpus"] = outside
+    return out

@@ -832,11 +832,11 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         raise ToolError(f"--ranks must be at least 1, got {ranks}")
     check_scales(scale_compute, scale_comm)
     if "programs" in model:  # ranks that run different programs (pipeline stages)
-        if nodes is not None or param_bytes is not None or flops is not None or describe is not None:
-            raise ToolError("--nodes/--param-bytes/--flops/--describe: a model of ranks that run different programs "
-                            "(pipeline stages) is sampled at its recorded size")
+        if nodes is not None or param_bytes is not None or flops is not None:
+            raise ToolError("--nodes/--param-bytes/--flops: a model of ranks that run different programs (pipeline "
+                            "stages) is sampled at its recorded size or, fitted on described traces, at --describe")
         from chakra_tools.synth.programs import sample_programs
-        return sample_programs(model, prefix, ranks, seed, scale_compute, scale_comm)
+        return sample_programs(model, prefix, ranks, seed, scale_compute, scale_comm, describe)
     if flops is not None and param_bytes is None:
         raise ToolError("--flops needs --param-bytes (the size laws are evaluated at a model size)")
     target = stats = arch = None

@@ -26,13 +26,16 @@ on gloo leaves its record-function scope open until waited, so the ET would nest
 one DP all_reduce per gradient inside the stage. The two stages run different programs: heterogeneous ranks.
 `tp2pp2dp2` and `tp2pp2dp4` (8 and 16 ranks) add tensor parallelism inside each stage: Megatron's 3-D layout, rank
 = (stage * DP + dp) * TP + tp, each stage's hidden layer a TPBlock on its TP pair. `pp4` is a 4-stage GPipe pipeline of one rank per stage with a gradient-norm all-reduce over all stages
-(gpipe_worker).
+(gpipe_worker). `pp2dp2_h<H>` is the PP 2 x DP 2 step at hidden size H (WIDTHS_TRAIN and WIDTHS_HELD_OUT, with a
+`.describe.json` sidecar {"width": H}): chakra-synth's what-if at a bigger pipeline is fitted on the first and
+checked on the second (tests/chakra_synth/test_pipeline_what_if.py); they were recorded in one run, in order of H.
 
-Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR] [WORLD...]   (needs torch 2.13 CPU; ~1 min)
+Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR] [WORLD...]   (needs torch 2.13 CPU; ~20 s per world)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -140,7 +143,7 @@ def traced_steps(step, rank: int, base: str) -> None:
     dist.destroy_process_group()
 
 
-def pp_worker(rank: int, world: int, port: int, base: str, tp: int = 1) -> None:
+def pp_worker(rank: int, world: int, port: int, base: str, tp: int = 1, hidden: int = HIDDEN) -> None:
     """PP x DP (tp = 1) or TP x PP x DP: rank = (stage * DP + dp) * TP + tp, stages outermost as in Megatron-LM;
     with TP each stage's hidden layer is a Megatron MLP block (TPBlock) on the stage's TP pair."""
     torch.set_num_threads(1)
@@ -156,10 +159,10 @@ def pp_worker(rank: int, world: int, port: int, base: str, tp: int = 1) -> None:
     torch.manual_seed(stage)
     if tp > 1:
         block = TPBlock(tp_groups[(stage, d)])
-        layers = [nn.Linear(INPUTS, HIDDEN), nn.GELU(), block] if stage == 0 else [block, nn.Linear(HIDDEN, 10)]
+        layers = [nn.Linear(INPUTS, hidden), nn.GELU(), block] if stage == 0 else [block, nn.Linear(hidden, 10)]
     else:
-        layers = ([nn.Linear(INPUTS, HIDDEN), nn.GELU(), nn.Linear(HIDDEN, HIDDEN), nn.GELU()] if stage == 0 else
-                  [nn.Linear(HIDDEN, HIDDEN), nn.GELU(), nn.Linear(HIDDEN, 10)])
+        layers = ([nn.Linear(INPUTS, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU()] if stage == 0 else
+                  [nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 10)])
     model = nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     torch.manual_seed(1 + d)  # the stages and TP ranks of one pipeline see the same batch
@@ -175,14 +178,14 @@ def pp_worker(rank: int, world: int, port: int, base: str, tp: int = 1) -> None:
             for i in range(1, MICRO + 1):
                 if i < MICRO:
                     outs.append(model(xs[i]))
-                grad = torch.empty(rows, HIDDEN)
+                grad = torch.empty(rows, hidden)
                 dist.recv(grad, peer, tag=MICRO + i - 1)
                 outs[i - 1].backward(grad)
                 if i < MICRO:  # sent after backward i - 1, which stage 1 sent its gradient for before this recv
                     dist.send(outs[i].detach().contiguous(), peer, tag=i)
         else:
             for i in range(MICRO):
-                act = torch.empty(rows, HIDDEN)
+                act = torch.empty(rows, hidden)
                 dist.recv(act, peer, tag=i)
                 act.requires_grad_()
                 (nn.functional.cross_entropy(model(act), ys[i]) / MICRO).backward()
@@ -247,6 +250,10 @@ def gpipe_worker(rank: int, world: int, port: int, base: str) -> None:
 WORLDS = {"tp2dp2": (worker, 4), "tp2dp4": (worker, 8), "pp2dp2": (pp_worker, 4), "pp2dp4": (pp_worker, 8),
           "pp4": (gpipe_worker, 4), "tp2pp2dp2": (partial(pp_worker, tp=2), 8),
           "tp2pp2dp4": (partial(pp_worker, tp=2), 16)}
+# the pipeline at several hidden sizes (chakra-synth's what-if at a bigger model of a pipeline: fitted on the
+# TRAIN widths, each HELD_OUT one synthesized from its width alone); recorded in one run, in order of width
+WIDTHS_TRAIN, WIDTHS_HELD_OUT = (64, 96, 128, 192, 256, 384, 512), (160, 320, 768)
+WORLDS.update({f"pp2dp2_h{h}": (partial(pp_worker, hidden=h), 4) for h in sorted(WIDTHS_TRAIN + WIDTHS_HELD_OUT)})
 
 
 def _free_port() -> int:
@@ -299,6 +306,8 @@ def record(name: str, out: Path, tmp: str) -> None:
         print(f"{name} rank {r}: {len(order)} nodes, {len(same)} of {STEPS} steps aligned, "
               f"per-op minimum {int(best.sum())} us", file=sys.stderr)
     shutil.copyfile(f"{steps[0]}.comm_groups.json", out / f"{name}.comm_groups.json")
+    if "_h" in name:  # the architecture descriptor its owner knows (chakra-synth fit reads <prefix>.describe.json)
+        (out / f"{name}.describe.json").write_text(json.dumps({"width": int(name.rsplit("_h", 1)[1])}) + "\n")
 
 
 def main() -> None:
