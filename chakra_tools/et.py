@@ -11,7 +11,7 @@ import io
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -375,18 +375,10 @@ class ETWriter:
 
     def write_raw(self, body: bytes) -> None:
         """Write an already serialized Node."""
-        if not self._wrote_meta:
-            self.write_metadata(pb.GlobalMetadata(version="0.0.4"))
-        if not body:
-            raise ToolError(f"{self.path}: refusing to write an all-default node (id 0, no fields)")
-        self._buf.write(encode_varint(len(body)))
-        self._buf.write(body)
-        self.count += 1
-        if self._buf.tell() > (1 << 22):
-            self._flush()
+        self.write_raws((body,))
 
-    def write_raws(self, bodies: list[bytes]) -> None:
-        """Write many already serialized Nodes (write_raw, framed in one pass)."""
+    def write_raws(self, bodies: Sequence[bytes]) -> None:
+        """Write already serialized Nodes, framed in one pass."""
         if not self._wrote_meta:
             self.write_metadata(pb.GlobalMetadata(version="0.0.4"))
         if not all(bodies):

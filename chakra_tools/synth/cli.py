@@ -97,7 +97,10 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
         info(f"fitted {len(p['models'])} programs on {c['traces']} trace(s) of {p['world']} ranks running different "
              f"ones (pipeline stages; program of each rank: {' '.join(map(str, p['rank_program']))}), {c['nodes']} "
              f"nodes, each with its communication skeleton "
-             f"({', '.join(str(len(s['comm'])) for s in p['skeletons'])} comm nodes) -> {output}", quiet=quiet)
+             f"({', '.join(str(len(s['comm'])) for s in p['skeletons'])} comm nodes)"
+             + (f"; architecture laws in {', '.join(p['models'][0]['architecture']['descriptors'])} per program "
+                "(sample --describe)" if all("architecture" in m for m in p["models"]) else "")
+             + f" -> {output}", quiet=quiet)
         return
     laws = "with size laws" if "scaling" in model else "no size laws (needs >= 4 traces of different sizes)"
     if "architecture" in model:

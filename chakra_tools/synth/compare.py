@@ -105,11 +105,18 @@ def largest_atom(x: np.ndarray) -> float:
     return float(np.unique(x, return_counts=True)[1].max() / x.size)
 
 
-def graph_stats(t: Trace) -> dict:
+def compute_paths(t: Trace) -> dict[int, float]:
+    """Per rank its compute critical path (us): shared by graph_stats and the per-program rows."""
+    return {r: compute_path_us(g) for r, g in t.ranks.items()}
+
+
+def graph_stats(t: Trace, paths: dict[int, float] | None = None) -> dict:
+    """Trace-wide graph figures (`paths`: compute_paths(t), computed here when not given)."""
+    paths = compute_paths(t) if paths is None else paths
     nodes = edges = colls = p2p = 0
     comm_bytes = 0
     fan_out: Counter = Counter()
-    crit, comp = [], []
+    crit, comp = [], list(paths.values())
     threads, off_main, with_tid, runs = 0, 0, 0, 0
     for g in t.ranks.values():
         nodes += len(g.nodes)
@@ -131,7 +138,6 @@ def graph_stats(t: Trace) -> dict:
             elif n.type in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
                 p2p += 1
         crit.append(g.critical_path_us())
-        comp.append(compute_path_us(g))
     r = max(t.num_ranks, 1)
     return {"ranks": t.num_ranks, "nodes_per_rank": nodes / r, "mean_fan_in": edges / max(nodes, 1),
             "max_fan_out": max(fan_out.values(), default=0),
@@ -193,17 +199,18 @@ def rank_programs(t: Trace, kinds: list[list[str]]) -> list[list[int]]:
     return [[r for r, c in zip(ranks, classes) if c == p] for p in range(max(classes, default=-1) + 1)]
 
 
-def _program_stats(t: Trace, ranks: list[int]) -> dict:
+def _program_stats(t: Trace, ranks: list[int], paths: dict[int, float]) -> dict:
     gs = [t.ranks[r] for r in ranks]
     count = len(gs)
     comm = [sum(1 for n in g.nodes if n.type == NodeType.COMM_COLL_NODE) for g in gs]
     p2p = [sum(1 for n in g.nodes if n.type in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE)) for g in gs]
     return {"ranks": ranks, "nodes_per_rank": sum(len(g.nodes) for g in gs) / count,
             "collectives_per_rank": sum(comm) / count, "p2p_per_rank": sum(p2p) / count,
-            "compute_path_us": max(compute_path_us(g) for g in gs)}
+            "compute_path_us": max(paths[r] for r in ranks)}
 
 
-def _program_report(ta: Trace, tb: Trace, ka: list[list[str]], kb: list[list[str]]) -> list[dict] | None:
+def _program_report(ta: Trace, tb: Trace, ka: list[list[str]], kb: list[list[str]], paths_a: dict[int, float],
+                    paths_b: dict[int, float]) -> list[dict] | None:
     """Per program of A (pipeline stages; None for a one-program A): its ranks' nodes, collectives, p2p and
     slowest compute path, next to B's program of the same order (None where B has another number of programs):
     what the trace-wide means of `graph` average away."""
@@ -211,7 +218,8 @@ def _program_report(ta: Trace, tb: Trace, ka: list[list[str]], kb: list[list[str
     if len(pa) < 2:
         return None
     pb = rank_programs(tb, kb)
-    return [{"a": _program_stats(ta, ra), "b": _program_stats(tb, rb) if len(pb) == len(pa) else None}
+    return [{"a": _program_stats(ta, ra, paths_a),
+             "b": _program_stats(tb, rb, paths_b) if len(pb) == len(pa) else None}
             for ra, rb in zip(pa, pb if len(pb) == len(pa) else [None] * len(pa))]
 
 
@@ -252,7 +260,8 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
     na, nb = max(sum(ca.values()), 1), max(sum(cb.values()), 1)
     mix = {k: {"a": round(ca[k] / na, 6), "b": round(cb[k] / nb, 6)} for k in sorted(set(ca) | set(cb))}
     tv = 0.5 * sum(abs(v["a"] - v["b"]) for v in mix.values())
-    ga, gb = graph_stats(ta), graph_stats(tb)
+    paths_a, paths_b = compute_paths(ta), compute_paths(tb)
+    ga, gb = graph_stats(ta, paths_a), graph_stats(tb, paths_b)
     report = {
         "a": str(a), "b": str(b),
         "ks_max": ks_max,
@@ -261,7 +270,7 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
         "kind_mix": mix,
         "graph": {"a": ga, "b": gb},
         "groups": _group_report(ta, tb),
-        "programs": _program_report(ta, tb, ka, kb),
+        "programs": _program_report(ta, tb, ka, kb, paths_a, paths_b),
         "critical_path_ratio": round(gb["critical_path_us"] / ga["critical_path_us"], 6)
         if ga["critical_path_us"] else None,
         "compute_path_ratio": round(gb["compute_path_us"] / ga["compute_path_us"], 6)

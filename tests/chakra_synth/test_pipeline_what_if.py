@@ -106,10 +106,13 @@ def test_describe_needs_laws_in_every_program(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_cli_describes_a_pipeline(model, tmp_path):
+def test_cli_describes_a_pipeline(tmp_path):
     path = tmp_path / "model.json"
-    path.write_text(json.dumps(model))
     exe = Path(sys.executable).with_name("chakra-synth")
+    res = subprocess.run([str(exe), "fit", *(str(_prefix(h)) for h in TRAIN), "-o", str(path)], capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr
+    assert "fitted 2 programs on 7 trace(s)" in res.stderr and "architecture laws in width per program" in res.stderr
     res = subprocess.run([str(exe), "sample", str(path), "-o", str(tmp_path / "s"), "--ranks", "4",
                           "--describe", "width=1024"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
