@@ -316,6 +316,7 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         outside_corpus,
         program_summary,
         rank_speeds,
+        warn_if_clipped,
         write_ranks,
     )
 
@@ -328,7 +329,7 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         colls = {split_kind(k) for k in model["kinds"] if k.startswith("COLL:")}
         rank_program, offsets, role_map = grow_data_parallel(p, roles, any(not r for _, r in colls), ranks)
         world = ranks
-    programs, rates = [], []
+    programs, rates, archs = [], [], []
     for c, (m, skel) in enumerate(zip(models, skels)):
         table = m["nodes_per_rank"]
         nodes = int(round(table[len(table) // 2])) if table else 1
@@ -338,7 +339,8 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
             if "architecture" not in m:
                 raise ToolError(f"--describe: program {c} has no architecture laws (fit it on >= 4 traces of "
                                 "different sizes with the same programs, each with PREFIX.describe.json)")
-            arch, target, stats, rate = described(m, describe)
+            arch, target, stats, rate = described(m, describe, warn_clipped=False)
+            archs.append(arch)
             nodes = target.nodes
         comm = [[k, offsets[c].get(o, o) if o is not None else None, rel] for k, o, rel in skel["comm"]]
         prog = draw_program(m, ranks, max(nodes, len(skel["comm"]), 1), scale_comm,
@@ -347,6 +349,8 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         place_time(prog, skel["time"])
         programs.append(prog)
         rates.append(None if rate is None else float(rate))
+    if archs:
+        warn_if_clipped(archs, models[0]["architecture"])
     _match_sizes(programs, rank_program, world, role_map)
     groups, grown = layout([role_map[r] for r in roles], world)
     group_of = {r: grown[role_map[r]] for r in roles}

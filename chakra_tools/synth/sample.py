@@ -247,9 +247,11 @@ class Architecture:
         return out
 
 
-def resolve_architecture(model: dict, describe: dict[str, float]) -> tuple[Architecture, Target]:
+def resolve_architecture(model: dict, describe: dict[str, float], warn_clipped: bool = True
+                         ) -> tuple[Architecture, Target]:
     """The architecture laws at `describe`, and the size descriptors they imply (param bytes = the collectives'
-    bytes, FLOPs = the num_ops, nodes = the kind counts) for the size laws and the cost law."""
+    bytes, FLOPs = the num_ops, nodes = the kind counts) for the size laws and the cost law. `warn_clipped`:
+    one warning when some value reaches the clip (a pipeline's programs warn once, together)."""
     block = model.get("architecture")
     if block is None:
         raise ToolError("--describe needs a model with architecture laws (fitted on >= 4 traces of different "
@@ -257,9 +259,8 @@ def resolve_architecture(model: dict, describe: dict[str, float]) -> tuple[Archi
     x = target_vector(block, describe)
     pred = predict_architecture(block, x)
     arch = Architecture(pred["kind_counts"], pred["attrs"])
-    if any(np.any(spec["values"] >= MAX_VALUE) for a in arch.attrs.values() for spec in a.values()):
-        warn(f"--describe: some attribute values reach {MAX_VALUE:g}, where they are clipped: the description is "
-             f"far outside the corpus the model was fitted on ({', '.join(f'{n} {v[0]:g}..{v[1]:g}' for n, v in zip(block['descriptors'], block['range']))})")
+    if warn_clipped:
+        warn_if_clipped([arch], block)
     if "channel_block" in model:  # each conv atom's blocked factor at this model's channel counts
         for k, entry in block["kinds"].items():
             spec = arch.attrs.get(k, {}).get("num_ops")
@@ -276,13 +277,22 @@ def resolve_architecture(model: dict, describe: dict[str, float]) -> tuple[Archi
     return arch, Target(max(arch.total(coll, "comm_size"), 1.0), max(arch.total(kinds, "num_ops"), 1.0), nodes)
 
 
-def described(model: dict, describe: dict[str, float]) -> tuple[Architecture, Target, dict, float | None]:
+def warn_if_clipped(archs: list[Architecture], block: dict) -> None:
+    """One warning when some attribute value of the described architectures reached the clip."""
+    if any(np.any(spec["values"] >= MAX_VALUE) for arch in archs for a in arch.attrs.values() for spec in a.values()):
+        far = ", ".join(f"{n} {v[0]:g}..{v[1]:g}" for n, v in zip(block["descriptors"], block["range"]))
+        warn(f"--describe: some attribute values reach {MAX_VALUE:g}, where they are clipped: the description is "
+             f"far outside the corpus the model was fitted on ({far})")
+
+
+def described(model: dict, describe: dict[str, float], warn_clipped: bool = True
+              ) -> tuple[Architecture, Target, dict, float | None]:
     """At a described model: the architecture laws, the size they imply, the kind tables and the compute time
     per node. The tables are the size path's (as --param-bytes/--flops/--nodes would give them at that size);
     the time is the architecture's bottom-up expectation (its kind counts x each kind's mean duration, FLOP-doing
     nodes through the work model), times the residual correction kriged over the training traces' descriptors
     (kriging.py) when the model has one."""
-    arch, target = resolve_architecture(model, describe)
+    arch, target = resolve_architecture(model, describe, warn_clipped)
     stats, rate = model["kind_stats"], model.get("compute_us_per_node")
     if "scaling" in model:
         stats = conditioned_stats(model, target)

@@ -118,3 +118,9 @@ def test_cli_describes_a_pipeline(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "running 2 programs of width=1024" in res.stderr
     assert "warning: outside the corpus" in res.stderr and "width 1024 > 512" in res.stderr
+    # far outside: the clip warning once for the pipeline (not once per program), and still a valid trace
+    res = subprocess.run([str(exe), "sample", str(path), "-o", str(tmp_path / "far"), "--ranks", "4",
+                          "--describe", "width=1e9"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert sum("where they are clipped" in line for line in res.stderr.splitlines()) == 1
+    assert not errors(check_trace(Trace.load(tmp_path / "far")))
