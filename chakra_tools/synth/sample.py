@@ -225,6 +225,7 @@ def resolve_target(model: dict, param_bytes: float, flops: float | None, nodes: 
 
 
 MAX_DESCRIBED_NODES = 1 << 24
+MAX_STEP_US = 1e15  # a described step's compute time per rank (31 years): beyond it the laws are meaningless
 MAX_THREADS = 1 << 10
 CALIBRATION_STEPS = 6  # fixed-point corrections of the compute-path scale for integer rounding
 
@@ -304,6 +305,10 @@ def described(model: dict, describe: dict[str, float], warn_clipped: bool = True
         block = model["architecture"]
         x = np.log(target_vector(block, describe))
         rate *= math.exp(predict_correction(block.get("time_correction"), x))
+        if not math.isfinite(rate * target.nodes) or rate * target.nodes > MAX_STEP_US:
+            far = ", ".join(f"{n} {v[0]:g}..{v[1]:g}" for n, v in zip(block["descriptors"], block["range"]))
+            raise ToolError(f"--describe: the laws put this model's step at {rate * target.nodes:.3g} us per rank, "
+                            f"beyond an ET's durations: far outside the corpus the model was fitted on ({far})")
     return arch, target, stats, rate
 
 

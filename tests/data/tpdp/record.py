@@ -26,11 +26,15 @@ on gloo leaves its record-function scope open until waited, so the ET would nest
 one DP all_reduce per gradient inside the stage. The two stages run different programs: heterogeneous ranks.
 `tp2pp2dp2` and `tp2pp2dp4` (8 and 16 ranks) add tensor parallelism inside each stage: Megatron's 3-D layout, rank
 = (stage * DP + dp) * TP + tp, each stage's hidden layer a TPBlock on its TP pair. `pp4` is a 4-stage GPipe pipeline of one rank per stage with a gradient-norm all-reduce over all stages
-(gpipe_worker). `pp2dp2_h<H>` is the PP 2 x DP 2 step at hidden size H (WIDTHS_TRAIN and WIDTHS_HELD_OUT, with a
-`.describe.json` sidecar {"width": H}): chakra-synth's what-if at a bigger pipeline is fitted on the first and
-checked on the second (tests/chakra_synth/test_pipeline_what_if.py); they were recorded in one run, in order of H.
+(gpipe_worker). `pp2dp2_h<H>` and `pp4_h<H>` are those two pipelines at hidden size H (WIDTHS_TRAIN and
+WIDTHS_HELD_OUT, each with a `.describe.json` sidecar {"width": H}): chakra-synth's what-if at a bigger pipeline is
+fitted on the first and checked on the second (tests/chakra_synth/test_pipeline_what_if.py). Both families were
+recorded in one run with `--passes 2`, in order of H, the two families alternating.
 
-Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR] [WORLD...]   (needs torch 2.13 CPU; ~20 s per world)
+Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR] [--passes N] [WORLD...]
+(needs torch 2.13 CPU; ~20 s per world and pass). With --passes N every world runs N fresh process groups,
+round-robin over the worlds given (pass k of every world before pass k + 1 of any), and its minimum is taken over
+the steps of all of them: a world recorded while the machine was slow for a while is not slow in the minimum.
 """
 
 from __future__ import annotations
@@ -197,7 +201,7 @@ def pp_worker(rank: int, world: int, port: int, base: str, tp: int = 1, hidden: 
     traced_steps(step, rank, base)
 
 
-def gpipe_worker(rank: int, world: int, port: int, base: str) -> None:
+def gpipe_worker(rank: int, world: int, port: int, base: str, hidden: int = HIDDEN) -> None:
     """`pp4`: four stages, one rank each, GPipe (all forwards, then all backwards, blocking send/recv), then the
     gradient norm all-reduced over the whole pipeline (a collective of every stage: Megatron clips gradients by
     the model-parallel norm) and SGD."""
@@ -205,7 +209,7 @@ def gpipe_worker(rank: int, world: int, port: int, base: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     first, last = rank == 0, rank == world - 1
     torch.manual_seed(rank)
-    layers = [nn.Linear(INPUTS if first else HIDDEN, HIDDEN), nn.GELU()] + ([nn.Linear(HIDDEN, 10)] if last else [])
+    layers = [nn.Linear(INPUTS if first else hidden, hidden), nn.GELU()] + ([nn.Linear(hidden, 10)] if last else [])
     model = nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     torch.manual_seed(1)
@@ -221,7 +225,7 @@ def gpipe_worker(rank: int, world: int, port: int, base: str) -> None:
             if first:
                 x = xs[i]
             else:
-                x = torch.empty(rows, HIDDEN)
+                x = torch.empty(rows, hidden)
                 dist.recv(x, rank - 1, tag=i)
                 x.requires_grad_()
             out = model(x)
@@ -233,7 +237,7 @@ def gpipe_worker(rank: int, world: int, port: int, base: str) -> None:
             if last:
                 outs[i].backward()
             else:
-                grad = torch.empty(rows, HIDDEN)
+                grad = torch.empty(rows, hidden)
                 dist.recv(grad, rank + 1, tag=MICRO + i)
                 outs[i].backward(grad)
             if not first:
@@ -254,6 +258,7 @@ WORLDS = {"tp2dp2": (worker, 4), "tp2dp4": (worker, 8), "pp2dp2": (pp_worker, 4)
 # TRAIN widths, each HELD_OUT one synthesized from its width alone); recorded in one run, in order of width
 WIDTHS_TRAIN, WIDTHS_HELD_OUT = (64, 96, 128, 192, 256, 384, 512), (160, 320, 768)
 WORLDS.update({f"pp2dp2_h{h}": (partial(pp_worker, hidden=h), 4) for h in sorted(WIDTHS_TRAIN + WIDTHS_HELD_OUT)})
+WORLDS.update({f"pp4_h{h}": (partial(gpipe_worker, hidden=h), 4) for h in sorted(WIDTHS_TRAIN + WIDTHS_HELD_OUT)})
 
 
 def _free_port() -> int:
@@ -262,10 +267,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def record(name: str, out: Path, tmp: str) -> None:
-    from chakra_tools.et import rank_path, read_et, write_et
-
-    base = f"{tmp}/{name}"
+def run(name: str, tmp: str, run_index: int) -> list[str]:
+    """One process group of `name` (WARMUP + STEPS steps), its steps converted: their prefixes."""
+    base = f"{tmp}/{name}.p{run_index}"
     fn, world = WORLDS[name]
     mp.spawn(fn, args=(world, _free_port(), base), nprocs=world, join=True)
     conv = Path(sys.executable).with_name("chakra-convert")
@@ -276,6 +280,14 @@ def record(name: str, out: Path, tmp: str) -> None:
         kineto = [x for r in range(world) for x in ("--kineto", f"{b}.rank{r}.kineto.json")]
         subprocess.run([str(conv), "pytorch", *ets, *kineto, "-o", b, "-q"], check=True)
         steps.append(b)
+    return steps
+
+
+def reduce_steps(name: str, steps: list[str], out: Path) -> None:
+    """Write `name`'s committed trace: one step with every node at its minimum over the aligned steps."""
+    from chakra_tools.et import rank_path, read_et, write_et
+
+    world = WORLDS[name][1]
     for r in range(world):
         traces = [(meta, sorted(ns, key=lambda n: n.id)) for meta, ns in (read_et(rank_path(b, r)) for b in steps)]
         # a functional collective's wait_tensor (and the autograd wrapper of its result) is called once or more
@@ -303,7 +315,7 @@ def record(name: str, out: Path, tmp: str) -> None:
             if n.name in FUNCOL_BOOKKEEPING:
                 n.duration_micros = low[n.name]
         write_et(rank_path(out / name, r, gz=True), meta, order)
-        print(f"{name} rank {r}: {len(order)} nodes, {len(same)} of {STEPS} steps aligned, "
+        print(f"{name} rank {r}: {len(order)} nodes, {len(same)} of {len(steps)} steps aligned, "
               f"per-op minimum {int(best.sum())} us", file=sys.stderr)
     shutil.copyfile(f"{steps[0]}.comm_groups.json", out / f"{name}.comm_groups.json")
     if "_h" in name:  # the architecture descriptor its owner knows (chakra-synth fit reads <prefix>.describe.json)
@@ -312,12 +324,22 @@ def record(name: str, out: Path, tmp: str) -> None:
 
 def main() -> None:
     args = sys.argv[1:]
-    out = Path(args[1]) if args[:1] == ["--out"] else HERE
-    names = args[2:] if args[:1] == ["--out"] else args
+    out, passes = HERE, 1
+    while args[:1] in (["--out"], ["--passes"]):
+        if args[0] == "--out":
+            out = Path(args[1])
+        else:
+            passes = int(args[1])
+        args = args[2:]
+    names = args or list(WORLDS)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names or WORLDS:
-            record(name, out, tmp)
+        steps: dict[str, list[str]] = {n: [] for n in names}
+        for k in range(passes):  # round-robin: pass k of every world before pass k + 1 of any (machine drift)
+            for name in names:
+                steps[name] += run(name, tmp, k)
+        for name in names:
+            reduce_steps(name, steps[name], out)
 
 
 if __name__ == "__main__":
