@@ -40,6 +40,7 @@ DESCRIPTORS = ("param_bytes", "flops", "nodes")
 COST_TERMS = ("step", "nodes", "flops", "param_bytes")  # T = sum coef * term (step = 1)
 MIN_TRACES = 4     # fewer traces: no size conditioning
 RIDGE = 0.05       # ridge penalty on the quantile-law slopes, relative to the descriptors' variance
+MIN_LOG_RANGE = 0.1  # a descriptor spanning less than this in log (10 %) over the corpus gets no slope
 
 
 def descriptors(rank_sizes: Sequence[dict]) -> dict[str, float]:
@@ -77,11 +78,15 @@ def fit_law(tables: Sequence[Sequence[float]], X: np.ndarray, weights: Sequence[
     w = w / w.sum()
     d = X.shape[1]
     Xc = X - center
-    if len(Y) >= MIN_TRACES and d:
+    # a descriptor that barely changes over the corpus (the node count of one pipeline at several widths: 430-435)
+    # has no slope to learn; the ridge, relative to its tiny variance, would let noise give it exponents of 100
+    live = np.ptp(X, axis=0) >= MIN_LOG_RANGE if len(X) else np.zeros(d, dtype=bool)
+    if len(Y) >= MIN_TRACES and live.any():
         xm, ym = w @ Xc, w @ Y
-        Z, R = Xc - xm, Y - ym
+        Z, R = Xc[:, live] - xm[live], Y - ym
         A = Z.T @ (Z * w[:, None])
-        B = np.linalg.solve(A + RIDGE * np.diag(np.maximum(np.diag(A), 1e-9)), Z.T @ (R * w[:, None]))
+        B = np.zeros((d, Y.shape[1]))
+        B[live] = np.linalg.solve(A + RIDGE * np.diag(np.maximum(np.diag(A), 1e-9)), Z.T @ (R * w[:, None]))
         a = ym - xm @ B
     else:
         a, B = w @ Y, np.zeros((d, Y.shape[1]))

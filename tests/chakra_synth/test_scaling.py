@@ -56,6 +56,23 @@ def test_quantile_law_recovers_a_power_law_and_keeps_atoms():
     assert len(set(pred[:20].round(6))) == 1 and np.all(np.diff(pred[20:]) > 0)
 
 
+def test_a_descriptor_that_barely_changes_gets_no_slope():
+    # the same power law as above in a first descriptor, and a second one that spans 2 % over the traces (the node
+    # count of one pipeline at several widths) carrying only noise: without a floor on its range the ridge,
+    # relative to its tiny variance, fits the noise with a slope of 1.5 (up to 118 in the recorded pipeline's
+    # model); with it, that slope is exactly 0 and the first is the one-descriptor fit's
+    q0 = np.linspace(2.0, 50.0, 65)
+    sizes = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
+    noise = np.array([0.0, 0.01, -0.01, 0.02, 0.0, -0.005])
+    tables = [np.sqrt(s) * q0 * np.exp(n) - 1 for s, n in zip(sizes, noise)]
+    nodes = np.log([430.0, 435.0, 431.0, 439.0, 430.0, 433.0])
+    law = fit_law(tables, np.c_[np.log(sizes), nodes], [1.0] * 6, center=np.zeros(2))
+    assert law["b"][1] == [0.0] * 65
+    alone = fit_law(tables, np.log(sizes)[:, None], [1.0] * 6, center=np.zeros(1))
+    assert np.allclose(law["b"][0], alone["b"][0]) and np.allclose(law["a"], alone["a"])
+    assert np.all(np.abs(np.array(law["b"][0]) - 0.5 / 1.05) < 0.01)
+
+
 def test_quantile_law_without_enough_traces_is_the_barycentre():
     # 3 traces (< MIN_TRACES): slopes 0, intercept = weighted mean of log1p tables (the log-space barycentre)
     t = [[0.0, 1.0, 3.0], [1.0, 3.0, 7.0], [3.0, 7.0, 15.0]]
