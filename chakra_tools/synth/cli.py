@@ -249,7 +249,9 @@ def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, qu
         if report.get("programs"):
             def prog(x: dict | None) -> str:
                 return "-" if x is None else (f"{x['nodes_per_rank']:g} nodes, {x['p2p_per_rank']:g} p2p, "
-                                              f"{x['collectives_per_rank']:g} coll, {x['compute_path_us']:,} us")
+                                              f"{x['collectives_per_rank']:g} coll, {x['compute_path_us']:,} us"
+                                              + (f", idle {x['sim_idle_share']:.1%}" if "sim_idle_share" in x
+                                                 else ""))
 
             rows = [(",".join(map(str, e["a"]["ranks"])), prog(e["a"]), prog(e["b"])) for e in report["programs"]]
             print_table("per program of A (ranks that communicate alike; compute path: slowest rank)",
@@ -262,7 +264,9 @@ def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, qu
                    ("longest_shared_value_run", ob["longest_shared_value_run"])]
         if "sim_time_ratio" in report:
             summary += [("sim_time_ns_a", report["sim_time_ns_a"]), ("sim_time_ns_b", report["sim_time_ns_b"]),
-                        ("sim_time_ratio", report["sim_time_ratio"])]
+                        ("sim_time_ratio", report["sim_time_ratio"]),
+                        ("sim_idle_share_a", report["sim_idle_share_a"]),
+                        ("sim_idle_share_b", report["sim_idle_share_b"])]
         print_table("summary", ["key", "value"], summary, quiet=quiet)
     check_expected(report, expect, rtol, atol, "chakra-synth")
 

@@ -223,12 +223,22 @@ def _program_report(ta: Trace, tb: Trace, ka: list[list[str]], kb: list[list[str
             for ra, rb in zip(pa, pb if len(pb) == len(pa) else [None] * len(pa))]
 
 
-def _simulate(prefix: str, system: str, network: str) -> int:
+def _simulate(prefix: str, system: str, network: str) -> tuple[int, dict[int, float]]:
+    """astra-run's simulated step time (ns) and, per rank, the share of it the rank does not compute (waiting for
+    its collectives, its peers' sends, a pipeline's bubble)."""
     try:
         from astrasim_py import simulate
     except ImportError as e:
         raise ToolError(f"astra-run's Python API (astrasim_py.simulate) is not available: {e}") from None
-    return int(simulate(prefix, system, network).sim_time_ns)
+    res = simulate(prefix, system, network)
+    t = int(res.sim_time_ns)
+    # busy = compute on the GPU lane plus the CPU ops (the recorded traces are CPU ops), each lane one op at a time
+    return t, {r.rank: round(max(t - r.compute_ns - r.cpu_ns, 0) / t, 6) if t else 0.0 for r in res.ranks}
+
+
+def _idle(shares: dict[int, float], ranks: list[int] | None = None) -> float:
+    vals = [shares[r] for r in (ranks if ranks is not None else shares) if r in shares]
+    return round(float(np.mean(vals)), 6) if vals else 0.0
 
 
 def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = None,
@@ -281,8 +291,13 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
                         "nodes_per_rank_a": ga["nodes_per_rank"]},
     }
     if system is not None:
-        sa, sb = _simulate(str(a), system, network), _simulate(str(b), system, network)
+        (sa, idle_a), (sb, idle_b) = _simulate(str(a), system, network), _simulate(str(b), system, network)
         report["sim_time_ns_a"] = sa
         report["sim_time_ns_b"] = sb
         report["sim_time_ratio"] = round(sb / sa, 6) if sa else None
+        report["sim_idle_share_a"], report["sim_idle_share_b"] = _idle(idle_a), _idle(idle_b)
+        for e in report["programs"] or ():
+            e["a"]["sim_idle_share"] = _idle(idle_a, e["a"]["ranks"])
+            if e["b"] is not None:
+                e["b"]["sim_idle_share"] = _idle(idle_b, e["b"]["ranks"])
     return report
