@@ -374,17 +374,22 @@ class ETWriter:
         self.write_raw(node.SerializeToString())
 
     def write_raw(self, body: bytes) -> None:
-        """Write an already serialized Node."""
-        self.write_raws((body,))
+        """Write an already serialized Node (the per-node path of write_node: no list, no join)."""
+        self._framed(encode_varint(len(body)) + body if body else b"", 1)
 
     def write_raws(self, bodies: Sequence[bytes]) -> None:
         """Write already serialized Nodes, framed in one pass."""
+        ok = all(bodies)
+        self._framed(b"".join([encode_varint(len(b)) + b for b in bodies]) if ok else b"", len(bodies))
+
+    def _framed(self, data: bytes, count: int) -> None:
+        """Append `count` framed nodes (`data`; empty: one of them is all-default, refused)."""
         if not self._wrote_meta:
             self.write_metadata(pb.GlobalMetadata(version="0.0.4"))
-        if not all(bodies):
+        if count and not data:
             raise ToolError(f"{self.path}: refusing to write an all-default node (id 0, no fields)")
-        self._buf.write(b"".join([encode_varint(len(b)) + b for b in bodies]))
-        self.count += len(bodies)
+        self._buf.write(data)
+        self.count += count
         if self._buf.tell() > (1 << 22):
             self._flush()
 
