@@ -304,6 +304,21 @@ def plan_rate(model: dict) -> float | None:
     return None if rate is None else float(rate)
 
 
+def _program_size(m: dict, c: int, describe: dict[str, float] | None) -> tuple[int, dict | None, object, float | None]:
+    """Program c's nodes per rank, kind tables, architecture and calibration rate: as recorded (its median length,
+    its pooled tables and rate), or at `describe` from its own architecture laws (sample.described)."""
+    from chakra_tools.synth.sample import described
+
+    if describe is None:
+        table = m["nodes_per_rank"]
+        return (int(round(table[len(table) // 2])) if table else 1), None, None, plan_rate(m)
+    if "architecture" not in m:
+        raise ToolError(f"--describe: program {c} has no architecture laws (fit it on >= 4 traces of different "
+                        "sizes with the same programs, each with PREFIX.describe.json)")
+    arch, target, stats, rate = described(m, describe, warn_clipped=False)
+    return target.nodes, stats, arch, None if rate is None else float(rate)
+
+
 def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: int, scale_compute: float,
                     scale_comm: float, describe: dict[str, float] | None = None) -> dict:
     """Write a trace of a model of several programs (sample.sample's dispatch): at its recorded world, or at a
@@ -311,7 +326,6 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
     architecture (its own laws, fitted on its ranks of traces of several sizes: sample.described), with the
     recorded skeletons (exchanges in order, each stretch's share of the time)."""
     from chakra_tools.synth.sample import (
-        described,
         draw_program,
         outside_corpus,
         program_summary,
@@ -331,24 +345,16 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         world = ranks
     programs, rates, archs = [], [], []
     for c, (m, skel) in enumerate(zip(models, skels)):
-        table = m["nodes_per_rank"]
-        nodes = int(round(table[len(table) // 2])) if table else 1
-        stats = arch = None
-        rate = plan_rate(m)
-        if describe is not None:
-            if "architecture" not in m:
-                raise ToolError(f"--describe: program {c} has no architecture laws (fit it on >= 4 traces of "
-                                "different sizes with the same programs, each with PREFIX.describe.json)")
-            arch, target, stats, rate = described(m, describe, warn_clipped=False)
+        nodes, stats, arch, rate = _program_size(m, c, describe)
+        if arch is not None:
             archs.append(arch)
-            nodes = target.nodes
         comm = [[k, offsets[c].get(o, o) if o is not None else None, rel] for k, o, rel in skel["comm"]]
         prog = draw_program(m, ranks, max(nodes, len(skel["comm"]), 1), scale_comm,
                             np.random.default_rng([seed, 0, 3, c]), np.random.default_rng([seed, 0, 4, c]),
                             stats, arch, skeleton=comm)
         place_time(prog, skel["time"])
         programs.append(prog)
-        rates.append(None if rate is None else float(rate))
+        rates.append(rate)
     if archs:
         warn_if_clipped(archs, models[0]["architecture"])
     _match_sizes(programs, rank_program, world, role_map)
