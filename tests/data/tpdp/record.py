@@ -29,7 +29,8 @@ one DP all_reduce per gradient inside the stage. The two stages run different pr
 (gpipe_worker). `pp2dp2_h<H>` and `pp4_h<H>` are those two pipelines at hidden size H (WIDTHS_TRAIN and
 WIDTHS_HELD_OUT, each with a `.describe.json` sidecar {"width": H}): chakra-synth's what-if at a bigger pipeline is
 fitted on the first and checked on the second (tests/chakra_synth/test_pipeline_what_if.py). Both families were
-recorded in one run with `--passes 2`, in order of H, the two families alternating.
+recorded in one run with `--passes 2`, in order of H, the two families alternating; `pp2dp4_h320` (PP 2 x DP 4 at
+width 320, for both what-ifs at once) after them, also with `--passes 2`.
 
 Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR] [--passes N] [WORLD...]
 (needs torch 2.13 CPU; ~20 s per world and pass). With --passes N every world runs N fresh process groups,
@@ -259,6 +260,7 @@ WORLDS = {"tp2dp2": (worker, 4), "tp2dp4": (worker, 8), "pp2dp2": (pp_worker, 4)
 WIDTHS_TRAIN, WIDTHS_HELD_OUT = (64, 96, 128, 192, 256, 384, 512), (160, 320, 768)
 WORLDS.update({f"pp2dp2_h{h}": (partial(pp_worker, hidden=h), 4) for h in sorted(WIDTHS_TRAIN + WIDTHS_HELD_OUT)})
 WORLDS.update({f"pp4_h{h}": (partial(gpipe_worker, hidden=h), 4) for h in sorted(WIDTHS_TRAIN + WIDTHS_HELD_OUT)})
+WORLDS["pp2dp4_h320"] = (partial(pp_worker, hidden=320), 8)  # a held-out width at twice the data parallelism
 
 
 def _free_port() -> int:
