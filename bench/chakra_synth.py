@@ -11,8 +11,8 @@ The same with architecture descriptors: a second corpus of 4 deep transformers (
 searches its architecture laws; then a `--describe` sample of a 42-layer one (4 ranks x 25 015 nodes).
 
 Scale-out: a `--describe` sample at 256 ranks (12 layers, ~7 000 nodes per rank), against protobuf writing the
-same nodes from ready-made messages in the same run (ratio < 1: sample draws, calibrates and writes every rank
-faster than protobuf alone serializes them).
+same nodes from ready-made messages in the same run (ratio = sample's time / that: what drawing, calibrating and
+writing every rank costs over serializing the nodes alone; 1.5 on 2026-12-05).
 """
 
 from __future__ import annotations

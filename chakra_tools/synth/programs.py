@@ -3,8 +3,8 @@
 A data- or tensor-parallel step runs one program on every rank (SPMD). A pipeline-parallel one does not: each
 stage runs its own layers and exchanges activations and gradients with the next and previous stage by send/recv,
 and the time of the step is set by how the stages wait for each other (the pipeline bubble), which one SPMD
-program cannot show. `fit` finds a trace's programs (ranks with identical node-kind sequences), fits one model per
-program on its ranks (its kinds, chain, sizes, durations, compute rate, rank spread), and keeps per program its
+program cannot show. `fit` finds a trace's programs (ranks whose collectives and sends/receives come in the same
+order, peers as rank offsets: comm_signature), fits one model per program on its ranks (its kinds, chain, sizes, durations, compute rate, rank spread), and keeps per program its
 **communication skeleton**: its collectives and sends/receives in order, each with its relative position in the
 step and, for p2p, its peer as an offset in ranks. The skeleton holds kinds, offsets and positions, no sizes and
 no durations.
@@ -14,7 +14,9 @@ no durations.
 schedule that ran (1F1B, GPipe) cannot deadlock in the simulator (every dependency sample draws points to an
 earlier node of the rank), the k-th send of a channel meets the k-th receive of it (same tag), a receive carries
 its sender's size, and a collective whose group spans programs gets one size on all of them. At a multiple of
-the recorded world the data-parallel dimension grows (grow_data_parallel); stages and micro-batches stay.
+the recorded world the data-parallel dimension grows (grow_data_parallel); stages and micro-batches stay. Fitted
+on one pipeline at several described sizes, each program has its own architecture laws and is drawn at a
+described size (sample --describe).
 """
 
 from __future__ import annotations
@@ -197,15 +199,20 @@ def _shared_collectives(skels: list, rank_program: list[int], world: int, source
 def _match_sizes(programs: list, rank_program: list[int], world: int, role_map: dict[str, str]) -> None:
     """A receive carries its sender's size; a collective on a group of several programs the size of the lowest
     program's. (The k-th send of a rank to a peer meets the peer's k-th receive from it: same tag.)"""
+    # per program and peer offset its sends in node order (the same on every rank of the program)
+    sends: list[dict[int, list[int]]] = [{} for _ in programs]
+    for c, prog in enumerate(programs):
+        for j, (way, _, off) in sorted(prog.p2p.items()):
+            if way == "send":
+                sends[c].setdefault(off % world, []).append(j)
     for r in range(world):
         prog = programs[rank_program[r]]
         for i, (way, tag, off) in prog.p2p.items():
             if way != "recv":
                 continue
             src = (r + off) % world
-            sender = programs[rank_program[src]]
-            sent = [j for j, (w, _, o) in sorted(sender.p2p.items()) if w == "send" and (src + o) % world == r]
-            prog.comm_size[i] = sender.comm_size[sent[tag]]
+            c = rank_program[src]
+            prog.comm_size[i] = programs[c].comm_size[sends[c][(r - src) % world][tag]]
     for kind in sorted({k for p in programs for k in p.kinds if k.startswith("COLL:")}):
         for g in _span(split_kind(kind)[1], rank_program, world, role_map):
             members = sorted({rank_program[r] for r in g})

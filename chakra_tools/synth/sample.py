@@ -278,12 +278,16 @@ def resolve_architecture(model: dict, describe: dict[str, float], warn_clipped: 
     return arch, Target(max(arch.total(coll, "comm_size"), 1.0), max(arch.total(kinds, "num_ops"), 1.0), nodes)
 
 
+def _fitted_range(block: dict) -> str:
+    """'width 64..512, depth 1..4': the descriptors' range over the traces an architecture block was fitted on."""
+    return ", ".join(f"{n} {v[0]:g}..{v[1]:g}" for n, v in zip(block["descriptors"], block["range"]))
+
+
 def warn_if_clipped(archs: list[Architecture], block: dict) -> None:
     """One warning when some attribute value of the described architectures reached the clip."""
     if any(np.any(spec["values"] >= MAX_VALUE) for arch in archs for a in arch.attrs.values() for spec in a.values()):
-        far = ", ".join(f"{n} {v[0]:g}..{v[1]:g}" for n, v in zip(block["descriptors"], block["range"]))
         warn(f"--describe: some attribute values reach {MAX_VALUE:g}, where they are clipped: the description is "
-             f"far outside the corpus the model was fitted on ({far})")
+             f"far outside the corpus the model was fitted on ({_fitted_range(block)})")
 
 
 def described(model: dict, describe: dict[str, float], warn_clipped: bool = True
@@ -306,9 +310,9 @@ def described(model: dict, describe: dict[str, float], warn_clipped: bool = True
         x = np.log(target_vector(block, describe))
         rate *= math.exp(predict_correction(block.get("time_correction"), x))
         if not math.isfinite(rate * target.nodes) or rate * target.nodes > MAX_STEP_US:
-            far = ", ".join(f"{n} {v[0]:g}..{v[1]:g}" for n, v in zip(block["descriptors"], block["range"]))
             raise ToolError(f"--describe: the laws put this model's step at {rate * target.nodes:.3g} us per rank, "
-                            f"beyond an ET's durations: far outside the corpus the model was fitted on ({far})")
+                            f"beyond an ET's durations: far outside the corpus the model was fitted on "
+                            f"({_fitted_range(block)})")
     return arch, target, stats, rate
 
 
