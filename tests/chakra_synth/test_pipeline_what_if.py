@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 
 from chakra_tools.common import ToolError
-from chakra_tools.et import NodeType, make_attr, rank_path, write_et
+from chakra_tools.et import NodeType
 from chakra_tools.graph import Trace
-from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth import compare, fit, sample
 from chakra_tools.synth.sample import described
 from chakra_tools.validate import check_trace, errors
 
-from .test_programs import CONFIGS, NETWORK, PP, SYSTEM, _order, _p2p
+from .test_programs import CONFIGS, NETWORK, PP, SYSTEM, _order, _p2p, _write_pipeline
 
 TPDP = PP.parent
 TRAIN = (64, 96, 128, 192, 256, 384, 512)  # record.py's WIDTHS_TRAIN
@@ -197,44 +196,12 @@ def test_far_beyond_the_widths_the_step_grows_no_faster_than_its_flops(model, gp
                 assert base < far <= k * k * base, (k, far / base)
 
 
-def _gpipe(prefix: Path, stages: int, micro: int, f_us: int, b_us: int) -> None:
-    """A GPipe step with one forward node of f_us and one backward node of b_us per stage and micro-batch."""
-    for s in range(stages):
-        nodes: list = []
-
-        def add(ntype, dur=0, nodes=nodes, **attrs):
-            n = pb.Node(id=len(nodes), name=f"n{len(nodes)}", type=ntype, duration_micros=dur)
-            if nodes:
-                n.data_deps.append(len(nodes) - 1)
-            for k, v in attrs.items():
-                n.attr.append(make_attr(k, v))
-            nodes.append(n)
-
-        def p2p(send: bool, peer: int, tag: int, s: int = s) -> None:
-            add(NodeType.COMM_SEND_NODE if send else NodeType.COMM_RECV_NODE, is_cpu_op=False,
-                comm_src=s if send else peer, comm_dst=peer if send else s, comm_tag=tag, comm_size=64)
-
-        for i in range(micro):
-            if s > 0:
-                p2p(False, s - 1, i)
-            add(NodeType.COMP_NODE, f_us)
-            if s < stages - 1:
-                p2p(True, s + 1, i)
-        for i in reversed(range(micro)):
-            if s < stages - 1:
-                p2p(False, s + 1, micro + i)
-            add(NodeType.COMP_NODE, b_us)
-            if s > 0:
-                p2p(True, s - 1, micro + i)
-        write_et(rank_path(prefix, s), pb.GlobalMetadata(version="0.0.4"), nodes)
-
-
 @pytest.mark.parametrize("stages,micro", [(2, 4), (4, 4), (4, 8)])
 def test_compare_idle_share_is_the_pipeline_bubble(stages, micro, tmp_path):
     # equal stages, negligible messages: the step is (m + p - 1)(f + b) and each stage computes m(f + b), so each
     # is idle (p - 1) / (m + p - 1) of it (GPipe's bubble); compare reports it per rank, overall and per program
     pytest.importorskip("astrasim_py")
-    _gpipe(tmp_path / "g", stages, micro, 100, 200)
+    _write_pipeline(tmp_path / "g", stages, micro, "gpipe", world_allreduce=False, layer_us=(100, 200))
     net = tmp_path / "fast.yml"
     net.write_text(f"topology: [Ring]\nnpus_count: [{stages}]\nbandwidth: [1000.0]\nlatency: [1.0]\n")
     rep = compare(str(tmp_path / "g"), str(tmp_path / "g"), str(CONFIGS.parent / "system.json"), str(net))

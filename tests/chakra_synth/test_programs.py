@@ -254,12 +254,13 @@ def _schedule(stages: int, micro: int, stage: int, kind: str) -> list[tuple[str,
 
 
 def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 1, dp_outer: bool = False,
-                    world_allreduce: bool = True, tp: int = 1) -> None:
+                    world_allreduce: bool = True, tp: int = 1, layer_us: tuple[int, int] | None = None) -> None:
     """A hand-built pipeline step on a (stage, dp, tp) grid, rank = (stage * dp + d) * tp + t as Megatron-LM lays
     it out (`dp_outer`: (d * stages + stage) * tp + t): per micro-batch a forward (recv activations unless the
     first stage, stage + 2 compute nodes and a TP all-reduce when tp > 1, send unless the last) and a backward
-    (the reverse, tags micro + i), then a DP all-reduce on the stage's group and a world all-reduce of 256 B (a
-    group of every program)."""
+    (the reverse, tags micro + i), then a DP all-reduce on the stage's group, a world all-reduce of 256 B (a
+    group of every program) and an optimizer node. `layer_us` = (f, b): equal stages instead, one forward node
+    of f us and one backward node of b us per micro-batch and nothing after them (a bubble in closed form)."""
     world = stages * dp * tp
 
     def rank_of(s: int, d: int, t: int) -> int:
@@ -301,7 +302,9 @@ def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 
             fwd = way == "F"
             if (s > 0) if fwd else (s < stages - 1):
                 p2p(False, s - 1 if fwd else s + 1, i if fwd else micro + i)
-            for j in range(s + 2):
+            if layer_us is not None:
+                add("aten::addmm" if fwd else "aten::mm", NodeType.COMP_NODE, layer_us[0 if fwd else 1])
+            for j in range(0 if layer_us else s + 2):
                 add("aten::addmm" if fwd else "aten::mm", NodeType.COMP_NODE, 50 + 20 * j + (30 if fwd else 60),
                     num_ops=1000 * (j + 1))
             if tp > 1:
@@ -315,7 +318,8 @@ def _write_pipeline(prefix: Path, stages: int, micro: int, kind: str, dp: int = 
         if world_allreduce:
             add("allreduce", NodeType.COMM_COLL_NODE, 0, is_cpu_op=False, comm_type=int(CommType.ALL_REDUCE),
                 comm_size=256)
-        add("aten::add_", NodeType.COMP_NODE, 40)
+        if layer_us is None:
+            add("aten::add_", NodeType.COMP_NODE, 40)
         write_et(rank_path(prefix, r), pb.GlobalMetadata(version="0.0.4"), nodes)
     if groups:
         (Path(f"{prefix}.comm_groups.json")).write_text(json.dumps(groups))
