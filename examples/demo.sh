@@ -88,6 +88,13 @@ chakra-synth sample $O/synth/pp_sizes.model.json -o $O/synth/pp_w320 --ranks 4 -
 chakra-convert validate $O/synth/pp_w320
 chakra-synth compare tests/data/tpdp/pp2dp2_h320 $O/synth/pp_w320 -o $O/synth/pp_w320.json \
     --system examples/configs/chakra-synth/tpdp/system.json --network examples/configs/chakra-synth/tpdp/network_2x2.yml
+echo "      ... and more micro-batches: fitted on the step with 4, synthesized with 8 (the 1F1B schedule re-generated)"
+echo "      against its recording with 8 (never fitted)"
+chakra-synth fit tests/data/tpdp/pp2dp2_m4 -o $O/synth/pp_m4.model.json -q
+chakra-synth sample $O/synth/pp_m4.model.json -o $O/synth/pp_m8 --ranks 4 --micro-batches 8 --seed 1 -q
+chakra-convert validate $O/synth/pp_m8
+chakra-synth compare tests/data/tpdp/pp2dp2_m8 $O/synth/pp_m8 -o $O/synth/pp_m8.json \
+    --system examples/configs/chakra-synth/tpdp/system.json --network examples/configs/chakra-synth/tpdp/network_2x2.yml
 
 echo "== 9. xrbench-run: XR scenario scores, Single OS (B) vs Dual WS_OS (J) at 4K PEs, per-layer cost model"
 xrbench-run --scenario all --accelerators B_4K --accelerators J_4K -o $O/xrbench.csv --report $O/xrbench.json

@@ -118,7 +118,16 @@ def pipeline_section(out: Path) -> list[str]:
             *_table(["per rank (mean; compute path: slowest rank)", "recorded", "synthetic"], rows),
             f"astra-run on a 2 x 2 network: sim_time_ratio **{rep.get('sim_time_ratio')}**, ks_max "
             f"{rep['ks_max']:.3f} (one pooled SPMD program, `fit --spmd`: 0.70, the stages' waiting lost)."
-            + _grown(out) + _described(out), ""]
+            + _grown(out) + _described(out) + _micro(out), ""]
+
+
+def _micro(out: Path) -> str:
+    rep = _load(out, "synth/pp_m8.json")
+    if not rep:
+        return ""
+    return (f" Fitted on the step with 4 micro-batches and synthesized with 8, against its recording with 8 (never "
+            f"fitted): sim_time_ratio **{rep.get('sim_time_ratio')}**, idle share {rep['sim_idle_share_b']:.3f} "
+            f"against {rep['sim_idle_share_a']:.3f} recorded.")
 
 
 def _described(out: Path) -> str:

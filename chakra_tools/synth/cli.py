@@ -142,8 +142,11 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
 @click.option("--describe", "describe", default=None, metavar="NAME=VALUE,...",
               help="Target architecture, e.g. width=320,depth=3 (the model's descriptors): kind counts and exact "
                    "attribute atoms from the architecture laws; sets the size (no --param-bytes/--flops/--nodes).")
+@click.option("--micro-batches", "micro", type=int, default=None, metavar="M",
+              help="A pipeline model's step with M micro-batches of the recorded size (its stages' exchanges "
+                   "re-scheduled: GPipe or 1F1B, read from the recording; the global batch grows M/m times).")
 @common_options
-def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, describe, quiet,
+def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, describe, micro, quiet,
            debug) -> None:
     from chakra_tools.synth.arch import parse_descriptors
     from chakra_tools.synth.sample import check_model
@@ -153,7 +156,8 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
     desc = parse_descriptors(describe) if describe is not None else None
     try:
         m = check_model(load_data(model), model)
-        summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, desc)
+        summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, desc,
+                               micro)
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError,
             OverflowError) as e:  # a hand-edited model that passed the structural checks
         raise ToolError(f"{model}: malformed model ({type(e).__name__}: {e})") from None
@@ -164,7 +168,10 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
             f"ranks {','.join(map(str, p['ranks']))}: {p['nodes_per_rank']} nodes, {p['p2p_per_rank']} p2p, "
             f"{p['collectives_per_rank']} collectives" + (f", compute path {p['compute_path_us'] / 1000:.4g} ms"
                                                            if "compute_path_us" in p else "")
-            for p in ps) + f" -> {output}.<rank>.et", quiet=quiet)
+            for p in ps) + (f"; {summary['micro_batches']['sampled']} micro-batches "
+                            f"({summary['micro_batches']['schedule']}, recorded "
+                            f"{summary['micro_batches']['recorded']})" if "micro_batches" in summary else "")
+            + f" -> {output}.<rank>.et", quiet=quiet)
     else:
         at = of
         if "target" in summary:

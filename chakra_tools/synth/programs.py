@@ -29,6 +29,7 @@ from chakra_tools.common import ToolError
 from chakra_tools.et import NodeType
 from chakra_tools.synth.features import is_comm_kind
 from chakra_tools.synth.groups import kind_roles, layout, parse_role, role_groups, split_kind
+from chakra_tools.synth.microbatch import reschedule
 
 PROGRAMS_VERSION = 4  # a model of several programs (model.VERSION: one program)
 
@@ -327,11 +328,12 @@ def _program_size(m: dict, c: int, describe: dict[str, float] | None) -> tuple[i
 
 
 def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: int, scale_compute: float,
-                    scale_comm: float, describe: dict[str, float] | None = None) -> dict:
+                    scale_comm: float, describe: dict[str, float] | None = None, micro: int | None = None) -> dict:
     """Write a trace of a model of several programs (sample.sample's dispatch): at its recorded world, or at a
     multiple of it with its data parallelism grown (grow_data_parallel); with `describe`, each program at that
     architecture (its own laws, fitted on its ranks of traces of several sizes: sample.described), with the
-    recorded skeletons (exchanges in order, each stretch's share of the time)."""
+    recorded skeletons (exchanges in order, each stretch's share of the time); with `micro`, that many
+    micro-batches of the recorded size (the skeletons re-scheduled: microbatch.py)."""
     from chakra_tools.synth.sample import (
         draw_program,
         outside_corpus,
@@ -343,6 +345,15 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
 
     p = model["programs"]
     world, rank_program, models, skels = p["world"], p["rank_program"], p["models"], p["skeletons"]
+    growth = [(1.0, 1.0)] * len(models)  # per program: x nodes, x compute time (another number of micro-batches)
+    schedule = None
+    if micro is not None:
+        if describe is not None:
+            raise ToolError("--micro-batches with --describe: the architecture laws count the kinds of the "
+                            "recorded number of micro-batches; use one of them")
+        res, schedule = reschedule(skels, micro)
+        skels = [r.skeleton for r in res]
+        growth = [(r.node_factor, r.time_factor) for r in res]
     roles = kind_roles(model["kinds"])
     offsets: list[dict[int, int]] = [{} for _ in models]
     role_map = {r: r for r in roles}
@@ -353,6 +364,9 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
     programs, rates, archs = [], [], []
     for c, (m, skel) in enumerate(zip(models, skels)):
         nodes, stats, arch, rate = _program_size(m, c, describe)
+        nodes = int(round(nodes * growth[c][0]))
+        if rate is not None:  # the inserted stretches' own share of the time, not the program's mean per node
+            rate *= growth[c][1] / growth[c][0]
         if arch is not None:
             archs.append(arch)
         comm = [[k, offsets[c].get(o, o) if o is not None else None, rel] for k, o, rel in skel["comm"]]
@@ -378,6 +392,8 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
                          **program_summary(prog, rate, scale_compute)}
                         for c, (prog, rate) in enumerate(zip(programs, rates))],
            "files": [str(t) for t in targets]}
+    if schedule is not None:
+        out["micro_batches"] = schedule
     if describe is not None:
         out["describe"] = dict(describe)
         outside = {}

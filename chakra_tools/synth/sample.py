@@ -837,13 +837,15 @@ def write_ranks(prefix: str | os.PathLike, groups: dict[str, list[int]], group_o
 
 def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None = None, seed: int = 0,
            scale_compute: float = 1.0, scale_comm: float = 1.0, param_bytes: float | None = None,
-           flops: float | None = None, describe: dict[str, float] | None = None) -> dict:
+           flops: float | None = None, describe: dict[str, float] | None = None,
+           micro_batches: int | None = None) -> dict:
     """Write `<prefix>.<rank>.et` for `ranks` ranks (+ `<prefix>.comm_groups.json` if sub-groups are used).
 
     With `describe` (architecture descriptors, e.g. {"width": 320, "depth": 3}) the architecture laws give
     the kind counts and every attribute's exact atoms, and the size they imply conditions the durations; with
     `param_bytes` (and optionally `flops`, `nodes`) the model's size laws are evaluated at that size (what-if
     "a bigger model"); without either, the corpus's pooled tables and mean compute rate are used.
+    `micro_batches` (a pipeline model only): that many micro-batches of the recorded size (microbatch.py).
     Returns a summary dict (nodes per rank, collectives, bytes, files, and the target when conditioned).
     """
     check_model(model)
@@ -855,7 +857,10 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
             raise ToolError("--nodes/--param-bytes/--flops: a model of ranks that run different programs (pipeline "
                             "stages) is sampled at its recorded size or, fitted on described traces, at --describe")
         from chakra_tools.synth.programs import sample_programs
-        return sample_programs(model, prefix, ranks, seed, scale_compute, scale_comm, describe)
+        return sample_programs(model, prefix, ranks, seed, scale_compute, scale_comm, describe, micro_batches)
+    if micro_batches is not None:
+        raise ToolError("--micro-batches needs a model of a pipeline (ranks that run different programs, fitted "
+                        "without --spmd); this model has one program")
     if flops is not None and param_bytes is None:
         raise ToolError("--flops needs --param-bytes (the size laws are evaluated at a model size)")
     target = stats = arch = None

@@ -30,7 +30,10 @@ one DP all_reduce per gradient inside the stage. The two stages run different pr
 WIDTHS_HELD_OUT, each with a `.describe.json` sidecar {"width": H}): chakra-synth's what-if at a bigger pipeline is
 fitted on the first and checked on the second (tests/chakra_synth/test_pipeline_what_if.py). Both families were
 recorded in one run with `--passes 2`, in order of H, the two families alternating; `pp2dp4_h320` (PP 2 x DP 4 at
-width 320, for both what-ifs at once) after them, also with `--passes 2`.
+width 320, for both what-ifs at once) after them, also with `--passes 2`. `pp2dp2_m<M>` and `pp4_m<M>` are the two
+pipelines (H = 64) with M = 2, 4, 8 micro-batches of the same 32 rows (the global batch grows with M), recorded in
+one run with `--passes 2`: chakra-synth's what-if on the number of micro-batches is fitted on M = 4 and checked on
+2 and 8 (tests/chakra_synth/test_micro_batches.py).
 
 Usage: OMP_NUM_THREADS=1 python tests/data/tpdp/record.py [--out DIR] [--passes N] [WORLD...]
 (needs torch 2.13 CPU; ~20 s per world and pass). With --passes N every world runs N fresh process groups,
@@ -148,7 +151,8 @@ def traced_steps(step, rank: int, base: str) -> None:
     dist.destroy_process_group()
 
 
-def pp_worker(rank: int, world: int, port: int, base: str, tp: int = 1, hidden: int = HIDDEN) -> None:
+def pp_worker(rank: int, world: int, port: int, base: str, tp: int = 1, hidden: int = HIDDEN,
+              micro: int = MICRO) -> None:
     """PP x DP (tp = 1) or TP x PP x DP: rank = (stage * DP + dp) * TP + tp, stages outermost as in Megatron-LM;
     with TP each stage's hidden layer is a Megatron MLP block (TPBlock) on the stage's TP pair."""
     torch.set_num_threads(1)
@@ -171,30 +175,30 @@ def pp_worker(rank: int, world: int, port: int, base: str, tp: int = 1, hidden: 
     model = nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     torch.manual_seed(1 + d)  # the stages and TP ranks of one pipeline see the same batch
-    rows = BATCH * TOKENS // MICRO
-    xs = torch.randn(MICRO, rows, INPUTS).unbind(0)
-    ys = torch.randint(0, 10, (MICRO, rows)).unbind(0)
+    rows = BATCH * TOKENS // MICRO  # a micro-batch's rows; `micro` of them per step
+    xs = torch.randn(micro, rows, INPUTS).unbind(0)
+    ys = torch.randint(0, 10, (micro, rows)).unbind(0)
 
     def step() -> None:
         opt.zero_grad()
         if stage == 0:
             outs = [model(xs[0])]
             dist.send(outs[0].detach().contiguous(), peer, tag=0)
-            for i in range(1, MICRO + 1):
-                if i < MICRO:
+            for i in range(1, micro + 1):
+                if i < micro:
                     outs.append(model(xs[i]))
                 grad = torch.empty(rows, hidden)
-                dist.recv(grad, peer, tag=MICRO + i - 1)
+                dist.recv(grad, peer, tag=micro + i - 1)
                 outs[i - 1].backward(grad)
-                if i < MICRO:  # sent after backward i - 1, which stage 1 sent its gradient for before this recv
+                if i < micro:  # sent after backward i - 1, which stage 1 sent its gradient for before this recv
                     dist.send(outs[i].detach().contiguous(), peer, tag=i)
         else:
-            for i in range(MICRO):
+            for i in range(micro):
                 act = torch.empty(rows, hidden)
                 dist.recv(act, peer, tag=i)
                 act.requires_grad_()
-                (nn.functional.cross_entropy(model(act), ys[i]) / MICRO).backward()
-                dist.send(act.grad.contiguous(), peer, tag=MICRO + i)
+                (nn.functional.cross_entropy(model(act), ys[i]) / micro).backward()
+                dist.send(act.grad.contiguous(), peer, tag=micro + i)
         for p in model.parameters():
             p.grad = all_reduce(p.grad, dp_group) / dp
         opt.step()
@@ -202,7 +206,7 @@ def pp_worker(rank: int, world: int, port: int, base: str, tp: int = 1, hidden: 
     traced_steps(step, rank, base)
 
 
-def gpipe_worker(rank: int, world: int, port: int, base: str, hidden: int = HIDDEN) -> None:
+def gpipe_worker(rank: int, world: int, port: int, base: str, hidden: int = HIDDEN, micro: int = MICRO) -> None:
     """`pp4`: four stages, one rank each, GPipe (all forwards, then all backwards, blocking send/recv), then the
     gradient norm all-reduced over the whole pipeline (a collective of every stage: Megatron clips gradients by
     the model-parallel norm) and SGD."""
@@ -214,15 +218,15 @@ def gpipe_worker(rank: int, world: int, port: int, base: str, hidden: int = HIDD
     model = nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     torch.manual_seed(1)
-    rows = BATCH * TOKENS // MICRO
-    xs = torch.randn(MICRO, rows, INPUTS).unbind(0)
-    ys = torch.randint(0, 10, (MICRO, rows)).unbind(0)
+    rows = BATCH * TOKENS // MICRO  # a micro-batch's rows; `micro` of them per step
+    xs = torch.randn(micro, rows, INPUTS).unbind(0)
+    ys = torch.randint(0, 10, (micro, rows)).unbind(0)
     world_group = dist.group.WORLD
 
     def step() -> None:
         opt.zero_grad()
         ins, outs = [], []
-        for i in range(MICRO):
+        for i in range(micro):
             if first:
                 x = xs[i]
             else:
@@ -231,18 +235,18 @@ def gpipe_worker(rank: int, world: int, port: int, base: str, hidden: int = HIDD
                 x.requires_grad_()
             out = model(x)
             ins.append(x)
-            outs.append(nn.functional.cross_entropy(out, ys[i]) / MICRO if last else out)
+            outs.append(nn.functional.cross_entropy(out, ys[i]) / micro if last else out)
             if not last:
                 dist.send(out.detach().contiguous(), rank + 1, tag=i)
-        for i in reversed(range(MICRO)):
+        for i in reversed(range(micro)):
             if last:
                 outs[i].backward()
             else:
                 grad = torch.empty(rows, hidden)
-                dist.recv(grad, rank + 1, tag=MICRO + i)
+                dist.recv(grad, rank + 1, tag=micro + i)
                 outs[i].backward(grad)
             if not first:
-                dist.send(ins[i].grad.contiguous(), rank - 1, tag=MICRO + i)
+                dist.send(ins[i].grad.contiguous(), rank - 1, tag=micro + i)
         norm = all_reduce(torch.stack([p.grad.pow(2).sum() for p in model.parameters()]).sum().reshape(1),
                           world_group).sqrt()
         for p in model.parameters():
@@ -260,6 +264,11 @@ WORLDS = {"tp2dp2": (worker, 4), "tp2dp4": (worker, 8), "pp2dp2": (pp_worker, 4)
 WIDTHS_TRAIN, WIDTHS_HELD_OUT = (64, 96, 128, 192, 256, 384, 512), (160, 320, 768)
 WORLDS.update({f"pp2dp2_h{h}": (partial(pp_worker, hidden=h), 4) for h in sorted(WIDTHS_TRAIN + WIDTHS_HELD_OUT)})
 WORLDS.update({f"pp4_h{h}": (partial(gpipe_worker, hidden=h), 4) for h in sorted(WIDTHS_TRAIN + WIDTHS_HELD_OUT)})
+# the two pipelines with 2, 4 and 8 micro-batches of the same size (chakra-synth's what-if on the number of
+# micro-batches: fitted on m = 4, checked at 2 and 8); recorded in one run, round-robin
+MICRO_BATCHES = (2, 4, 8)
+WORLDS.update({f"pp2dp2_m{m}": (partial(pp_worker, micro=m), 4) for m in MICRO_BATCHES})
+WORLDS.update({f"pp4_m{m}": (partial(gpipe_worker, micro=m), 4) for m in MICRO_BATCHES})
 WORLDS["pp2dp4_h320"] = (partial(pp_worker, hidden=320), 8)  # a held-out width at twice the data parallelism
 
 
