@@ -118,34 +118,28 @@ def pipeline_section(out: Path) -> list[str]:
             *_table(["per rank (mean; compute path: slowest rank)", "recorded", "synthetic"], rows),
             f"astra-run on a 2 x 2 network: sim_time_ratio **{rep.get('sim_time_ratio')}**, ks_max "
             f"{rep['ks_max']:.3f} (one pooled SPMD program, `fit --spmd`: 0.70, the stages' waiting lost)."
-            + _grown(out) + _described(out) + _micro(out), ""]
+            + _what_ifs(out), ""]
 
 
-def _micro(out: Path) -> str:
-    rep = _load(out, "synth/pp_m8.json")
-    if not rep:
-        return ""
-    return (f" Fitted on the step with 4 micro-batches and synthesized with 8, against its recording with 8 (never "
-            f"fitted): sim_time_ratio **{rep.get('sim_time_ratio')}**, idle share {rep['sim_idle_share_b']:.3f} "
-            f"against {rep['sim_idle_share_a']:.3f} recorded.")
+def _what_ifs(out: Path) -> str:
+    """One sentence per pipeline what-if of the demo whose report is there."""
+    def grown(rep: dict) -> str:
+        same = rep["groups"]["g4s1"]["a"]["groups"] == rep["groups"]["g4s1"]["b"]["groups"]
+        return (f" Sampled at 8 ranks (more data parallelism) against the separately recorded PP 2 x DP 4 step: DP "
+                f"groups {'identical' if same else 'different'}, sim_time_ratio **{rep.get('sim_time_ratio')}**.")
 
+    def described(rep: dict) -> str:
+        return (f" Fitted on the step at hidden sizes 64-512 and synthesized from width=320 alone, against its "
+                f"recording (never fitted): sim_time_ratio **{rep.get('sim_time_ratio')}**, message sizes KS "
+                f"{rep['attributes']['comm_size']['ks']:g}.")
 
-def _described(out: Path) -> str:
-    rep = _load(out, "synth/pp_w320.json")
-    if not rep:
-        return ""
-    return (f" Fitted on the step at hidden sizes 64-512 and synthesized from width=320 alone, against its recording "
-            f"(never fitted): sim_time_ratio **{rep.get('sim_time_ratio')}**, message sizes KS "
-            f"{rep['attributes']['comm_size']['ks']:g}.")
+    def micro(rep: dict) -> str:
+        return (f" Fitted on the step with 4 micro-batches and synthesized with 8, against its recording with 8 "
+                f"(never fitted): sim_time_ratio **{rep.get('sim_time_ratio')}**, idle share "
+                f"{rep['sim_idle_share_b']:.3f} against {rep['sim_idle_share_a']:.3f} recorded.")
 
-
-def _grown(out: Path) -> str:
-    rep = _load(out, "synth/pp8.json")
-    if not rep:
-        return ""
-    same = rep["groups"]["g4s1"]["a"]["groups"] == rep["groups"]["g4s1"]["b"]["groups"]
-    return (f" Sampled at 8 ranks (more data parallelism) against the separately recorded PP 2 x DP 4 step: DP groups "
-            f"{'identical' if same else 'different'}, sim_time_ratio **{rep.get('sim_time_ratio')}**.")
+    reports = (("synth/pp8.json", grown), ("synth/pp_w320.json", described), ("synth/pp_m8.json", micro))
+    return "".join(sentence(rep) for name, sentence in reports if (rep := _load(out, name)))
 
 
 def groups_section(out: Path) -> list[str]:

@@ -163,15 +163,13 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
         raise ToolError(f"{model}: malformed model ({type(e).__name__}: {e})") from None
     of = (" of " + ",".join(f"{k}={v:g}" for k, v in summary["describe"].items())) if "describe" in summary else ""
     if "programs" in summary:
-        ps = summary["programs"]
+        ps, mb = summary["programs"], summary.get("micro_batches")
+        micro_note = f"; {mb['sampled']} micro-batches ({mb['schedule']}, recorded {mb['recorded']})" if mb else ""
         info(f"wrote {ranks} ranks running {len(ps)} programs{of}: " + "; ".join(
             f"ranks {','.join(map(str, p['ranks']))}: {p['nodes_per_rank']} nodes, {p['p2p_per_rank']} p2p, "
             f"{p['collectives_per_rank']} collectives" + (f", compute path {p['compute_path_us'] / 1000:.4g} ms"
                                                            if "compute_path_us" in p else "")
-            for p in ps) + (f"; {summary['micro_batches']['sampled']} micro-batches "
-                            f"({summary['micro_batches']['schedule']}, recorded "
-                            f"{summary['micro_batches']['recorded']})" if "micro_batches" in summary else "")
-            + f" -> {output}.<rank>.et", quiet=quiet)
+            for p in ps) + f"{micro_note} -> {output}.<rank>.et", quiet=quiet)
     else:
         at = of
         if "target" in summary:

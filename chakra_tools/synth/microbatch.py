@@ -140,13 +140,13 @@ def _reschedule(sk: dict, runs: list[tuple[int, int, int]], delta: int) -> Resch
             lo = a + (1 + (k - 2 + delta) // 2) * size  # the -delta inner units around the middle
             del items[lo:lo - delta * size]
     node_total = sum(g for g, _, _ in items) + gaps[n]
-    time_total = sum(t for _, t, _ in items) + time[n]
+    times = [t for _, t, _ in items] + [time[n]]
+    time_total = sum(times)
     new_comm, at = [], 0.0
     for g, _, e in items:
         at += g
         new_comm.append([e[0], e[1], round(at / node_total, 6)])
-    shares = [t / time_total if time_total > 0 else 1.0 / (len(items) + 1) for _, t, _ in items]
-    shares.append(time[n] / time_total if time_total > 0 else 1.0 / (len(items) + 1))
+    shares = [t / time_total if time_total > 0 else 1.0 / len(times) for t in times]
     return Rescheduled({"comm": new_comm, "time": [round(float(x), 6) for x in shares]}, node_total, time_total)
 
 

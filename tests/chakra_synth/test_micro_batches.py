@@ -19,7 +19,7 @@ from chakra_tools.synth import compare, fit, sample
 from chakra_tools.synth.microbatch import micro_batches, reschedule
 from chakra_tools.validate import check_trace, errors
 
-from .test_programs import CONFIGS, PP, SYSTEM, _order, _p2p, _write_pipeline
+from .test_programs import NETWORK, PP, SYSTEM, _order, _p2p, _write_pipeline, gpipe_configs
 
 TPDP = PP.parent
 
@@ -60,18 +60,11 @@ def _coll_sizes(prefix) -> dict[int, list[int]]:
             for r, g in Trace.load(prefix).ranks.items()}
 
 
-@pytest.fixture(scope="module")
-def ring4(tmp_path_factory) -> str:
-    net = tmp_path_factory.mktemp("net") / "ring4.yml"  # pp4's network in test_programs.py
-    net.write_text("topology: [Ring]\nnpus_count: [4]\nbandwidth: [25.0]\nlatency: [2000.0]\n")
-    return str(net)
-
-
 @pytest.mark.parametrize("family,m,lo,hi", [
     ("pp2dp2", 2, 0.98, 1.01), ("pp2dp2", 8, 0.985, 1.01),  # 0.989 / 0.997 when written (seed 1)
     ("pp4", 8, 0.97, 1.0),                                  # 0.986
     ("pp4", 2, 0.93, 0.96)])                                # 0.942: missed, see docs (the m = 2 step is slow)
-def test_recorded_pipeline_at_another_number_of_micro_batches(tmp_path, ring4, family, m, lo, hi):
+def test_recorded_pipeline_at_another_number_of_micro_batches(tmp_path, family, m, lo, hi):
     # fitted on the m = 4 recording, sampled at m; against the recording at m (same run): exchanges in the same
     # order with the same sizes, collectives the same, simulated step as written above; without the re-scheduling
     # the m = 4 step is 1.72 / 0.55 (pp2dp2) and 1.37 / 0.61 (pp4) of the m = 2 / 8 one
@@ -83,8 +76,7 @@ def test_recorded_pipeline_at_another_number_of_micro_batches(tmp_path, ring4, f
     assert {r: [x[3] for x in v] for r, v in _p2p(tmp_path / "s").items()} == \
         {r: [x[3] for x in v] for r, v in _p2p(real).items()}
     assert _coll_sizes(tmp_path / "s") == _coll_sizes(real)
-    system, net = ((str(SYSTEM), str(CONFIGS / "network_2x2.yml")) if family == "pp2dp2"
-                   else (str(CONFIGS.parent / "system.json"), ring4))
+    system, net = (str(SYSTEM), str(NETWORK)) if family == "pp2dp2" else gpipe_configs(tmp_path)
     rep = compare(str(real), str(tmp_path / "s"), system, net)
     assert lo < rep["sim_time_ratio"] < hi
     assert rep["sim_idle_share_b"] == pytest.approx(rep["sim_idle_share_a"], abs=0.02)  # the bubble

@@ -18,7 +18,7 @@ from chakra_tools.synth import compare, fit, sample
 from chakra_tools.synth.sample import described
 from chakra_tools.validate import check_trace, errors
 
-from .test_programs import CONFIGS, NETWORK, PP, SYSTEM, _order, _p2p, _write_pipeline
+from .test_programs import CONFIGS, NETWORK, PP, SYSTEM, _order, _p2p, _write_pipeline, gpipe_configs
 
 TPDP = PP.parent
 TRAIN = (64, 96, 128, 192, 256, 384, 512)  # record.py's WIDTHS_TRAIN
@@ -27,12 +27,6 @@ ROWS, INPUTS, CLASSES, FP32 = 32, 32, 10, 4  # a micro-batch of 8 x 16 / 4 rows;
 
 def _prefix(h: int, family: str = "pp2dp2") -> Path:
     return TPDP / f"{family}_h{h}"
-
-
-def _ring4(tmp_path: Path) -> str:
-    net = tmp_path / "ring4.yml"  # pp4's network in test_programs.py: 4 stages on a 25 GB/s ring
-    net.write_text("topology: [Ring]\nnpus_count: [4]\nbandwidth: [25.0]\nlatency: [2000.0]\n")
-    return str(net)
 
 
 def _stage_params(h: int) -> list[list[int]]:
@@ -97,8 +91,7 @@ def test_gpipe_of_several_widths_has_the_closed_form_sizes(gpipe, tmp_path):
 @pytest.mark.parametrize("family", ["pp2dp2", "pp4"])
 def test_held_out_widths_simulate_like_their_recordings(model, gpipe, family, tmp_path):
     pytest.importorskip("astrasim_py")
-    m, system, net = ((model, str(SYSTEM), str(NETWORK)) if family == "pp2dp2"
-                      else (gpipe, str(CONFIGS.parent / "system.json"), _ring4(tmp_path)))
+    m, (system, net) = (model, (str(SYSTEM), str(NETWORK))) if family == "pp2dp2" else (gpipe, gpipe_configs(tmp_path))
     ratios = {}
     for h in (160, 320, 768):  # two widths inside the fitted range, one 1.5x beyond it
         prefix = tmp_path / f"w{h}"

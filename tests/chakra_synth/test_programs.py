@@ -32,6 +32,13 @@ CONFIGS = DATA.parents[2] / "examples" / "configs" / "chakra-synth" / "tpdp"
 SYSTEM, NETWORK = CONFIGS / "system.json", CONFIGS / "network_2x2.yml"
 
 
+def gpipe_configs(tmp_path: Path) -> tuple[str, str]:
+    """The system and network the recorded 4-stage GPipe steps (pp4*) are simulated on: 4 stages, a 25 GB/s ring."""
+    net = tmp_path / "ring4.yml"
+    net.write_text("topology: [Ring]\nnpus_count: [4]\nbandwidth: [25.0]\nlatency: [2000.0]\n")
+    return str(CONFIGS.parent / "system.json"), str(net)
+
+
 def _p2p(prefix) -> dict[int, list[tuple]]:
     """Per rank its sends and receives in order: (way, peer, tag, bytes)."""
     out = {}
@@ -124,9 +131,7 @@ def test_recorded_gpipe_of_four_stages(tmp_path):
     p = model["programs"]
     assert p["rank_program"] == [0, 1, 1, 2]
     assert [[(k, o) for k, o, _ in s["comm"]][-1] for s in p["skeletons"]] == [("COLL:ALL_REDUCE", None)] * 3
-    net = tmp_path / "ring4.yml"
-    net.write_text("topology: [Ring]\nnpus_count: [4]\nbandwidth: [25.0]\nlatency: [2000.0]\n")
-    system = str(CONFIGS.parent / "system.json")
+    system, net = gpipe_configs(tmp_path)
     ratios = []
     for seed in (1, 2):
         sample(model, tmp_path / f"s{seed}", ranks=4, seed=seed)
@@ -136,10 +141,10 @@ def test_recorded_gpipe_of_four_stages(tmp_path):
         norms = {g.attrs[n.id]["comm_size"] for g in t.ranks.values() for n in g.nodes
                  if n.type == NodeType.COMM_COLL_NODE}
         assert len(norms) == 1  # one size on every stage
-        ratios.append(compare(str(PP4), str(tmp_path / f"s{seed}"), system, str(net))["sim_time_ratio"])
+        ratios.append(compare(str(PP4), str(tmp_path / f"s{seed}"), system, net)["sim_time_ratio"])
     assert all(abs(x - 1) < 0.02 for x in ratios), ratios  # 1.005 / 1.002 when written
     sample(fit([str(PP4)], spmd=True), tmp_path / "pooled", ranks=4, seed=1)
-    assert compare(str(PP4), str(tmp_path / "pooled"), system, str(net))["sim_time_ratio"] < 0.8  # 0.59
+    assert compare(str(PP4), str(tmp_path / "pooled"), system, net)["sim_time_ratio"] < 0.8  # 0.59
 
 
 def test_more_data_parallelism_matches_the_recorded_larger_pipeline(pp_model, tmp_path):
