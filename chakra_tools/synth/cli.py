@@ -265,6 +265,8 @@ def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, qu
         summary = [("ks_max", report["ks_max"]), ("kind_mix_tv", report["kind_mix_tv"]),
                    ("critical_path_ratio", report["critical_path_ratio"]),
                    ("compute_path_ratio", report["compute_path_ratio"]),
+                   ("graph KS fan_in / fan_out / dep_distance",
+                    " / ".join("-" if v is None else f"{v:.4g}" for v in report["graph_ks"].values())),
                    ("longest_shared_kind_run", ob["longest_shared_kind_run"]),
                    ("longest_shared_value_run", ob["longest_shared_value_run"])]
         if "sim_time_ratio" in report:

@@ -152,6 +152,24 @@ def graph_stats(t: Trace, paths: dict[int, float] | None = None) -> dict:
             "thread_run_length": with_tid / max(runs, 1)}
 
 
+def structure_values(t: Trace) -> dict[str, np.ndarray]:
+    """The dependency graph's per-node figures over all ranks: fan-in, fan-out (how many later nodes depend on it)
+    and each dependency's distance in node order (how far back it reaches)."""
+    fan_in, fan_out, dist = [], [], []
+    for g in t.ranks.values():
+        nodes = sorted(g.nodes, key=lambda n: n.id)
+        index = {n.id: i for i, n in enumerate(nodes)}
+        out = np.zeros(len(nodes), dtype=np.int64)
+        for i, n in enumerate(nodes):
+            ds = [index[d] for d in g.deps(n) if d in index]
+            fan_in.append(len(ds))
+            for j in ds:
+                out[j] += 1
+                dist.append(i - j)
+        fan_out.extend(out.tolist())
+    return {"fan_in": np.array(fan_in), "fan_out": np.array(fan_out), "dep_distance": np.array(dist)}
+
+
 def collective_groups(t: Trace) -> dict[str, dict]:
     """Per process-group role ("world" for the whole world; groups.py) the collectives per rank, their bytes per
     rank, the groups they ran on (member lists) and their sizes (for per-role distances)."""
@@ -241,6 +259,14 @@ def _idle(shares: dict[int, float], ranks: list[int] | None = None) -> float:
     return round(float(np.mean(vals)), 6) if vals else 0.0
 
 
+def _graph_ks(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, float | None]:
+    from scipy.stats import ks_2samp
+
+    # the statistic only: its exact p-value (unused) is slow and warns on many ties
+    return {k: round(float(ks_2samp(a[k], b[k], method="asymp").statistic), 6) if a[k].size and b[k].size else None
+            for k in a}
+
+
 def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = None,
             network: str | None = None) -> dict:
     """Report (without provenance): per-attribute KS/Wasserstein, kind mix, graph stats, obfuscation, sim times."""
@@ -279,6 +305,8 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
         "kind_mix_tv": round(tv, 6),
         "kind_mix": mix,
         "graph": {"a": ga, "b": gb},
+        # the dependency structure's distributions, KS A vs B (not in ks_max, which is the node attributes')
+        "graph_ks": _graph_ks(structure_values(ta), structure_values(tb)),
         "groups": _group_report(ta, tb),
         "programs": _program_report(ta, tb, ka, kb, paths_a, paths_b),
         "critical_path_ratio": round(gb["critical_path_us"] / ga["critical_path_us"], 6)

@@ -37,6 +37,7 @@ from chakra_tools.synth.scaling import (
 
 DEFAULT_ORDER = 3
 DEFAULT_BINS = 64  # position bins of the kind chain (0 = a plain order-k chain)
+MAX_UP = 16  # dependencies further up the previous node's chain of parents than this are told by their distance
 MAX_ATOMS = 64  # a size attribute of a kind with at most this many distinct values is stored as {value: count}
 
 
@@ -49,9 +50,10 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
     kinds, durations, cpu, chans = [], [], [], []
     numeric: dict[str, list] = {a: [] for a in NUMERIC_ATTRS}
     data_fanin, ctrl_fanin = [], []
-    dist: dict[str, list] = {f"{f}_{w}": [] for f in ("data", "ctrl") for w in ("dist", "cross")}
+    dist: dict[str, list] = {f"{f}_{w}": [] for f in ("data", "ctrl") for w in ("dist", "cross", "up")}
     slots = thread_slots(nodes, attrs)
-    pos, _ = thread_positions(slots)
+    pos, members = thread_positions(slots)
+    parent: dict[str, list] = {"data": [], "ctrl": []}  # per node its latest same-thread dependency, -1: none
     for i, n in enumerate(nodes):
         a = attrs[n.id]
         kinds.append(role_kind(n, a, roles or {}))
@@ -65,12 +67,30 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
             earlier = [index[d] for d in dict.fromkeys(deps) if d in index and index[d] < i]
             # a dependency on the same thread is a step back along that thread's chain; one on another thread
             # (a join) is measured in the rank's node order
-            dist[f"{field}_dist"].append([pos[i] - pos[j] for j in earlier if slots[j] == slots[i]])
+            same = [j for j in earlier if slots[j] == slots[i]]
+            dist[f"{field}_dist"].append([pos[i] - pos[j] for j in same])
             dist[f"{field}_cross"].append([i - j for j in earlier if slots[j] != slots[i]])
+            prev = members[slots[i]][pos[i] - 1] if pos[i] else -1
+            dist[f"{field}_up"].append([ancestor_level(parent[field], prev, j) for j in same])
+            parent[field].append(max(same, default=-1))
         data_fanin.append(len(dist["data_dist"][-1]) + len(dist["data_cross"][-1]))
         ctrl_fanin.append(len(dist["ctrl_dist"][-1]) + len(dist["ctrl_cross"][-1]))
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
             "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots}
+
+
+def ancestor_level(parent: Sequence[int], prev: int, j: int) -> int:
+    """How far up the previous node's chain of parents (`parent`: each node's latest dependency, -1: none) node j
+    is: 0 when j is the previous node, 1 its parent (j a sibling's parent), ...; -1 when it is not on the chain
+    within MAX_UP steps (a dependency told by its distance instead)."""
+    a = prev
+    for level in range(MAX_UP + 1):
+        if a < 0:
+            return -1
+        if a == j:
+            return level
+        a = parent[a]
+    return -1
 
 
 def thread_slots(nodes: list, attrs: dict) -> list[int]:
@@ -209,7 +229,7 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 # kind (drawn for a node of the kind elsewhere, it would cut the thread's chain in two)
                 pk["data_fanin"].append(f["data_fanin"][i])
                 pk["ctrl_fanin"].append(f["ctrl_fanin"][i])
-            for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross"):
+            for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_up", "ctrl_up"):
                 pk[key].extend(f[key][i])
             if not comm:
                 pk["thread"].append(f["threads"][i])
@@ -235,6 +255,10 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             "ctrl_distance": quantile_table(pk["ctrl_dist"]),
         }
         for field in ("data", "ctrl"):
+            up = [u for u in pk.get(f"{field}_up", []) if u >= 0]
+            if up:  # dependencies up the previous node's chain of parents (a call tree's siblings share a parent)
+                st[f"{field}_up"] = count_table(up)
+                st[f"{field}_up_fraction"] = round(len(up) / len(pk[f"{field}_up"]), 4)
             cross = pk.get(f"{field}_cross", [])
             if cross:  # dependencies on another thread's nodes: their share and distances in node order
                 st[f"{field}_cross_fraction"] = round(len(cross) / (len(cross) + len(pk[f"{field}_dist"])), 4)

@@ -372,7 +372,7 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         comm = [[k, offsets[c].get(o, o) if o is not None else None, rel] for k, o, rel in skel["comm"]]
         prog = draw_program(m, ranks, max(nodes, len(skel["comm"]), 1), scale_comm,
                             np.random.default_rng([seed, 0, 3, c]), np.random.default_rng([seed, 0, 4, c]),
-                            stats, arch, skeleton=comm)
+                            stats, arch, skeleton=comm, tree_rng=np.random.default_rng([seed, 0, 6, c]))
         place_time(prog, skel["time"])
         programs.append(prog)
         rates.append(rate)

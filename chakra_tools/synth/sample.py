@@ -146,13 +146,13 @@ def check_model(model: object, source: str = "model") -> dict:
         c = st.get("count")
         if not (isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 1 << 40):
             raise ToolError(f"{source}: kind_stats['{k}'].count must be a non-negative integer, got {c!r}")
-        for key in ("data_cross_fraction", "ctrl_cross_fraction"):
+        for key in ("data_cross_fraction", "ctrl_cross_fraction", "data_up_fraction", "ctrl_up_fraction"):
             if key in st and not _numbers([st[key]], hi=1.0):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a fraction 0..1")
         for key in ("data_fanin", "ctrl_fanin", "thread_slots", "num_ops_atoms", "tensor_size_atoms",
-                    "comm_size_atoms"):
+                    "comm_size_atoms", "data_up", "ctrl_up"):
             tab = st.get(key, {})
-            top = 1 << (63 if key.endswith("_atoms") else 16)
+            top = 1 << (63 if key.endswith("_atoms") else 6 if key.endswith("_up") else 16)
             if not isinstance(tab, dict) or not all(_digits(a) and int(a) < top and isinstance(b, int)
                                                     and not isinstance(b, bool) and b >= 0 for a, b in tab.items()):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map counts to non-negative integers")
@@ -508,14 +508,19 @@ def apply_skeleton(kinds: list[str], skeleton: list, filler: str) -> dict[int, t
 
 
 def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: np.random.Generator,
-          threads: list[int] | None, thread_rng: np.random.Generator) -> list[list[int]]:
+          threads: list[int] | None, thread_rng: np.random.Generator,
+          tree_rng: np.random.Generator | None = None) -> list[list[int]]:
     """Per node of `n` (`by_kind`: each kind's nodes, kinds in sorted order) its `field` dependencies: fan-in and
     distances from its kind's tables. A distance steps back along the node's own thread (`threads`: its slot;
     None = one thread, the rank's node order); the kind's cross-thread share of them (a join) steps back in
-    node order instead, drawn from `thread_rng`."""
+    node order instead, drawn from `thread_rng`. The kind's `up_fraction` of the others (drawn from `tree_rng`, a
+    stream of its own: without it the draws are those of a model without the tables) go up the previous node's chain
+    of parents instead (`up` levels: 0 the previous node, 1 its parent, ...): a call tree's siblings share their
+    parent, and a parent gets its many children. Those are placed in node order, once the earlier nodes' are."""
     slots = threads if threads is not None else [0] * n
     pos, members = thread_positions(slots)
     out: list[list[int]] = [[] for _ in range(n)]
+    pending: dict[int, list[tuple[int, int]]] = {}  # node -> (levels up its previous node's parents, distance)
     for k, idx in by_kind.items():
         st = stats[k]
         fanin = sample_counts(st.get(f"{field}_fanin", {}), len(idx), rng)
@@ -528,21 +533,54 @@ def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: n
             cross[thread_rng.permutation(total)[:m]] = True
             dist[cross] = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_cross_distance", []), m,
                                                               thread_rng)), 1)
+        level = np.full(total, -1, dtype=np.int64)
+        up = float(st.get(f"{field}_up_fraction", 0.0))
+        if tree_rng is not None and up > 0 and total:
+            own = np.flatnonzero(~cross)
+            m = int(round(min(up, 1.0) * own.size))
+            chosen = own[tree_rng.permutation(own.size)[:m]]
+            level[chosen] = sample_counts(st.get(f"{field}_up", {}), m, tree_rng)
         at = 0
         for i, f in zip(idx, fanin.tolist()):
             deps = set()
-            for d, c in zip(dist[at:at + f].tolist(), cross[at:at + f].tolist()):
+            for d, c, u in zip(dist[at:at + f].tolist(), cross[at:at + f].tolist(), level[at:at + f].tolist()):
                 if c:  # a join: the nearest node of another thread at least d back
                     j = i - int(min(d, i))
                     while j >= 0 and slots[j] == slots[i]:
                         j -= 1
                     if 0 <= j < i:
                         deps.add(j)
+                elif u >= 0:
+                    pending.setdefault(i, []).append((u, int(d)))
                 elif pos[i]:
                     deps.add(members[slots[i]][pos[i] - int(min(d, pos[i]))])
             at += f
             out[i] = sorted(deps)
+    if pending:
+        _place_up(out, pending, slots, pos, members)
     return out
+
+
+def _place_up(out: list[list[int]], pending: dict[int, list[tuple[int, int]]], slots: list[int], pos: list[int],
+              members: dict[int, list[int]]) -> None:
+    """Resolve the dependencies given as levels up the previous node's chain of parents (each node's latest
+    same-thread dependency), in node order; where the chain is shorter than the level, the distance drawn for it
+    (the kind's table) places it instead, as for any other dependency."""
+    parent = [-1] * len(out)
+    for i in range(len(out)):
+        thread = members[slots[i]]
+        for u, d in pending.get(i, ()):
+            a = thread[pos[i] - 1] if pos[i] else -1
+            for _ in range(u):
+                if a < 0:
+                    break
+                a = parent[a]
+            if a < 0 and pos[i]:
+                a = thread[pos[i] - min(d, pos[i])]
+            if a >= 0 and a not in out[i]:
+                out[i] = sorted([*out[i], a])
+        same = [j for j in out[i] if slots[j] == slots[i]]
+        parent[i] = max(same, default=-1)
 
 
 def _token_budget(kind_budget: np.ndarray, tokens: list[list[int]], seen: dict[str, int]) -> np.ndarray:
@@ -560,7 +598,8 @@ def _token_budget(kind_budget: np.ndarray, tokens: list[list[int]], seen: dict[s
 
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
                  thread_rng: np.random.Generator, stats: dict | None = None,
-                 arch: Architecture | None = None, skeleton: list | None = None) -> Program:
+                 arch: Architecture | None = None, skeleton: list | None = None,
+                 tree_rng: np.random.Generator | None = None) -> Program:
     """The rank-independent program. The thread slots come with the kinds (the thread chain's tokens); `thread_rng`
     draws the joins (a stream of its own, so that single-threaded models draw the programs they drew before threads
     were modelled). With a `skeleton` (one of several programs, programs.py) the communication is the skeleton's,
@@ -598,8 +637,8 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     for i, k in enumerate(kinds):
         by_kind.setdefault(k, []).append(i)
     by_kind = dict(sorted(by_kind.items()))
-    data = _deps(by_kind, len(kinds), stats, "data", rng, threads, thread_rng)
-    ctrl = _deps(by_kind, len(kinds), stats, "ctrl", rng, threads, thread_rng)
+    data = _deps(by_kind, len(kinds), stats, "data", rng, threads, thread_rng, tree_rng)
+    ctrl = _deps(by_kind, len(kinds), stats, "ctrl", rng, threads, thread_rng, tree_rng)
     comm_size: dict[int, int] = {}
     for k, where in by_kind.items():
         if is_comm_kind(k):
@@ -882,7 +921,8 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         raise ToolError(f"--nodes must be at least 1, got {nodes}")
     groups, group_of = layout(kind_roles(model["kinds"]), ranks)
     rng = np.random.default_rng([seed, 0])
-    program = draw_program(model, ranks, nodes, scale_comm, rng, np.random.default_rng([seed, 0, 1]), stats, arch)
+    program = draw_program(model, ranks, nodes, scale_comm, rng, np.random.default_rng([seed, 0, 1]), stats, arch,
+                           tree_rng=np.random.default_rng([seed, 0, 5]))
     speeds = rank_speeds(model, ranks, seed)
     rate = None if rate is None else float(rate)
     targets = write_ranks(prefix, groups, group_of, [(model, program, rate, float(speeds[r])) for r in range(ranks)],
