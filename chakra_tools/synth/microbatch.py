@@ -15,10 +15,13 @@ back) carries one message per micro-batch, so it comes m times. Two shapes are r
 - **1F1B** (any schedule with a steady state): some stage interleaves; every stage's word is a warm-up, a run of k
   units each holding one of each of its channels, and a cool-down. Warm-up and cool-down depend on the stage and the
   number of stages only, so at M micro-batches the run has k + M - m units.
-Anything else is a one-line error. The compute before each exchange (its stretch: its share of the rank's nodes and of
-its compute time, programs.segment_shares) goes with it. A run's first unit (its stretch holds what came before
-the run) and last unit (the turn into the cool-down) are kept: the units inserted are copies of the middle one, and
-fewer micro-batches remove units around the middle. So a run must have 3 units to be changed, and keeps 2.
+Anything else is a one-line error. The step is drawn at the recorded number (its program, the recorded skeleton and
+time shares: what the in-place samples are checked on), then spliced (`splice`): each exchange takes the nodes of
+the stretch before it along, so a unit is a run of drawn nodes, kinds, sizes, durations and all. A run's first unit
+(its stretch holds what came before the run) and last unit (the turn into the cool-down) are kept: the units
+inserted are copies of the inner ones in turn, and fewer micro-batches remove units around the middle. So a run must have 3
+units to be changed, and keeps 2. Every dependency keeps its distance in node order (a copy's first node waits for
+the node before it, as the original did); the p2p tags are numbered again per channel in order.
 """
 
 from __future__ import annotations
@@ -34,13 +37,13 @@ MAX_MICRO_BATCHES = 4096
 
 
 @dataclass(frozen=True)
-class Rescheduled:
-    """A program's skeleton at another number of micro-batches, and how much its step grew: `node_factor` x the
-    nodes per rank, `time_factor` x the compute time per rank."""
+class Plan:
+    """Per program the runs (start entry, unit length, repeats) that grow with the number of micro-batches, the
+    change in that number, and the summary {"recorded", "sampled", "schedule"}."""
 
-    skeleton: dict
-    node_factor: float
-    time_factor: float
+    runs: list[list[tuple[int, int, int]]]
+    delta: int
+    summary: dict
 
 
 def _token(e: list) -> tuple:
@@ -123,35 +126,53 @@ def schedule_runs(skeletons: list[dict], m: int) -> tuple[str, list[list[tuple[i
     return ("gpipe" if gpipe else "1f1b"), out
 
 
-def _reschedule(sk: dict, runs: list[tuple[int, int, int]], delta: int) -> Rescheduled:
-    """Insert (delta > 0) or remove copies of each run's middle unit, with the stretches before its exchanges."""
-    comm, time = sk["comm"], list(sk["time"])
-    n = len(comm)
-    pos = [e[2] for e in comm]
-    gaps = [pos[0]] + [pos[j] - pos[j - 1] for j in range(1, n)] + [1.0 - pos[-1]]  # nodes before each, and after
-    items = [(gaps[j], time[j], comm[j]) for j in range(n)]
+def entry_order(n: int, runs: list[tuple[int, int, int]], delta: int) -> list[int]:
+    """A program's skeleton entries (0..n-1) at delta more (or fewer) micro-batches: delta copies of each run's inner
+    units (all but its first and last, in turn: so that no one drawn unit is repeated many times over) inserted
+    before its middle unit, or -delta units around its middle left out (first and last units kept)."""
+    items = list(range(n))
     for a, size, k in sorted(runs, reverse=True):  # later runs first: earlier indices stay valid
-        # the first and the last unit of a run are kept as they are: the stretch before the first holds what came
-        # before the run (the step's start, the other phase) and the last one's the end of the warm-up/cool-down
         if delta > 0:
             mid = a + (k // 2) * size
-            items[mid:mid] = items[mid:mid + size] * delta
-        else:
+            inner = [items[a + u * size:a + (u + 1) * size] for u in range(1, k - 1)]
+            items[mid:mid] = [e for c in range(delta) for e in inner[c % len(inner)]]
+        elif delta < 0:
             lo = a + (1 + (k - 2 + delta) // 2) * size  # the -delta inner units around the middle
             del items[lo:lo - delta * size]
-    node_total = sum(g for g, _, _ in items) + gaps[n]
-    times = [t for _, t, _ in items] + [time[n]]
-    time_total = sum(times)
-    new_comm, at = [], 0.0
-    for g, _, e in items:
-        at += g
-        new_comm.append([e[0], e[1], round(at / node_total, 6)])
-    shares = [t / time_total if time_total > 0 else 1.0 / len(times) for t in times]
-    return Rescheduled({"comm": new_comm, "time": [round(float(x), 6) for x in shares]}, node_total, time_total)
+    return items
 
 
-def reschedule(skeletons: list[dict], micro: int) -> tuple[list[Rescheduled], dict]:
-    """Every program's skeleton at `micro` micro-batches, and a summary {"recorded", "sampled", "schedule"}."""
+def splice(program, runs: list[tuple[int, int, int]], delta: int):
+    """The drawn program (sample.Program, drawn on the recorded skeleton) at delta more or fewer micro-batches: its
+    nodes in the order of `entry_order`, each skeleton entry with the stretch of nodes before it (the tail after the
+    last entry stays last). Dependencies keep their distance in node order; p2p tags are numbered per channel."""
+    from chakra_tools.synth.sample import Program
+
+    n_nodes = len(program.kinds)
+    entries = np.flatnonzero(program.comm)  # apply_skeleton: the comm nodes are the skeleton's entries, in order
+    bounds = np.concatenate([[-1], entries])
+    pieces = [np.arange(bounds[j] + 1, bounds[j + 1] + 1) for j in entry_order(len(entries), runs, delta)]
+    old = np.concatenate([*pieces, np.arange(entries[-1] + 1 if entries.size else 0, n_nodes)]).astype(np.int64)
+
+    def moved(deps: list[list[int]]) -> list[list[int]]:
+        return [[p - (i - j) for j in deps[i] if p - (i - j) >= 0] for p, i in enumerate(old.tolist())]
+
+    p2p, tags = {}, {}
+    for p, i in enumerate(old.tolist()):
+        if i in program.p2p:
+            way, _, offset = program.p2p[i]
+            tags[(way, offset)] = tags.get((way, offset), -1) + 1
+            p2p[p] = (way, tags[(way, offset)], offset)
+    at = old.tolist()
+    return Program([program.kinds[i] for i in at], moved(program.data_deps), moved(program.ctrl_deps),
+                   {p: program.comm_size[i] for p, i in enumerate(at) if i in program.comm_size}, p2p,
+                   program.duration_us[old].copy(),
+                   {name: {p: vals[i] for p, i in enumerate(at) if i in vals} for name, vals in program.extra.items()},
+                   None if program.threads is None else [program.threads[i] for i in at])
+
+
+def plan(skeletons: list[dict], micro: int) -> Plan:
+    """The re-scheduling of every program at `micro` micro-batches (one-line errors where it cannot be done)."""
     if not 1 <= micro <= MAX_MICRO_BATCHES:
         raise ToolError(f"--micro-batches must be 1..{MAX_MICRO_BATCHES}, got {micro}")
     m = micro_batches(skeletons)
@@ -165,6 +186,4 @@ def reschedule(skeletons: list[dict], micro: int) -> tuple[list[Rescheduled], di
         if k + delta < 2:
             raise ToolError(f"--micro-batches {micro}: program {c}'s {shape} schedule needs at least {m - k + 2} "
                             f"micro-batches (its warm-up and cool-down as recorded at {m})")
-    out = [Rescheduled(sk, 1.0, 1.0) if delta == 0 else _reschedule(sk, rs, delta)
-           for sk, rs in zip(skeletons, runs)]
-    return out, {"recorded": m, "sampled": micro, "schedule": shape}
+    return Plan(runs, delta, {"recorded": m, "sampled": micro, "schedule": shape})

@@ -29,7 +29,8 @@ from chakra_tools.common import ToolError
 from chakra_tools.et import NodeType
 from chakra_tools.synth.features import is_comm_kind
 from chakra_tools.synth.groups import kind_roles, layout, parse_role, role_groups, split_kind
-from chakra_tools.synth.microbatch import reschedule
+from chakra_tools.synth.microbatch import plan as micro_plan
+from chakra_tools.synth.microbatch import splice
 
 PROGRAMS_VERSION = 4  # a model of several programs (model.VERSION: one program)
 
@@ -223,6 +224,12 @@ def _match_sizes(programs: list, rank_program: list[int], world: int, role_map: 
                     programs[c].comm_size[i] = programs[members[0]].comm_size[j]
 
 
+def _compute_path(program) -> float:
+    from chakra_tools.synth.sample import _path
+
+    return _path(np.where(program.comm, 0.0, program.duration_us), program)
+
+
 def place_time(program, shares: list[float]) -> None:
     """Scale the drawn compute durations of each stretch between communication nodes to its recorded share of the
     rank's compute time (durations are drawn per kind, pooled over the step, so a stretch of cheap optimizer ops
@@ -345,15 +352,12 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
 
     p = model["programs"]
     world, rank_program, models, skels = p["world"], p["rank_program"], p["models"], p["skeletons"]
-    growth = [(1.0, 1.0)] * len(models)  # per program: x nodes, x compute time (another number of micro-batches)
-    schedule = None
+    replan = None
     if micro is not None:
         if describe is not None:
             raise ToolError("--micro-batches with --describe: the architecture laws count the kinds of the "
                             "recorded number of micro-batches; use one of them")
-        res, schedule = reschedule(skels, micro)
-        skels = [r.skeleton for r in res]
-        growth = [(r.node_factor, r.time_factor) for r in res]
+        replan = micro_plan(skels, micro)
     roles = kind_roles(model["kinds"])
     offsets: list[dict[int, int]] = [{} for _ in models]
     role_map = {r: r for r in roles}
@@ -364,9 +368,6 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
     programs, rates, archs = [], [], []
     for c, (m, skel) in enumerate(zip(models, skels)):
         nodes, stats, arch, rate = _program_size(m, c, describe)
-        nodes = int(round(nodes * growth[c][0]))
-        if rate is not None:  # the inserted stretches' own share of the time, not the program's mean per node
-            rate *= growth[c][1] / growth[c][0]
         if arch is not None:
             archs.append(arch)
         comm = [[k, offsets[c].get(o, o) if o is not None else None, rel] for k, o, rel in skel["comm"]]
@@ -374,6 +375,11 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
                             np.random.default_rng([seed, 0, 3, c]), np.random.default_rng([seed, 0, 4, c]),
                             stats, arch, skeleton=comm, tree_rng=np.random.default_rng([seed, 0, 6, c]))
         place_time(prog, skel["time"])
+        if replan is not None and replan.delta:
+            grown = splice(prog, replan.runs[c], replan.delta)
+            if rate is not None:  # calibrated to what the copied (or removed) stretches took of the drawn step
+                rate *= _compute_path(grown) / max(_compute_path(prog), 1e-9) * len(prog.kinds) / len(grown.kinds)
+            prog = grown
         programs.append(prog)
         rates.append(rate)
     if archs:
@@ -392,8 +398,8 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
                          **program_summary(prog, rate, scale_compute)}
                         for c, (prog, rate) in enumerate(zip(programs, rates))],
            "files": [str(t) for t in targets]}
-    if schedule is not None:
-        out["micro_batches"] = schedule
+    if replan is not None:
+        out["micro_batches"] = replan.summary
     if describe is not None:
         out["describe"] = dict(describe)
         outside = {}
