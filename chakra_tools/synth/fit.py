@@ -206,7 +206,7 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
     conv_channels: list[dict[str, dict[float, set]]] = [defaultdict(lambda: defaultdict(set)) for _ in traces]
     for j, _r, f in rank_feats:
         tk = per_trace[j]
-        pos, _ = thread_positions(f["threads"])
+        pos, members = thread_positions(f["threads"])
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
             comm = is_comm_kind(k)
@@ -231,6 +231,11 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 pk["ctrl_fanin"].append(f["ctrl_fanin"][i])
             for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_up", "ctrl_up"):
                 pk[key].extend(f[key][i])
+            if pos[i]:  # the levels again, by the kind of the node before (a leaf is followed by a sibling, ...)
+                before = f["kinds"][members[f["threads"][i]][pos[i] - 1]]
+                for field in ("data", "ctrl"):
+                    pk.setdefault(f"{field}_up_after", {}).setdefault(before, []).extend(
+                        u for u in f[f"{field}_up"][i] if u >= 0)
             if not comm:
                 pk["thread"].append(f["threads"][i])
             for name in NUMERIC_ATTRS:
@@ -259,6 +264,8 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             if up:  # dependencies up the previous node's chain of parents (a call tree's siblings share a parent)
                 st[f"{field}_up"] = count_table(up)
                 st[f"{field}_up_fraction"] = round(len(up) / len(pk[f"{field}_up"]), 4)
+                after = pk.get(f"{field}_up_after", {})
+                st[f"{field}_up_after"] = {b: count_table(v) for b, v in sorted(after.items()) if v}
             cross = pk.get(f"{field}_cross", [])
             if cross:  # dependencies on another thread's nodes: their share and distances in node order
                 st[f"{field}_cross_fraction"] = round(len(cross) / (len(cross) + len(pk[f"{field}_dist"])), 4)

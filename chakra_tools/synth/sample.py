@@ -160,6 +160,13 @@ def check_model(model: object, source: str = "model") -> dict:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
             if key.endswith("_atoms") and [int(a) for a in tab] != sorted(int(a) for a in tab):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must list its values in ascending order")
+        for key in ("data_up_after", "ctrl_up_after"):
+            tabs = st.get(key, {})
+            if not isinstance(tabs, dict) or not all(
+                    isinstance(b, str) and isinstance(t, dict) and t and all(
+                        _digits(a) and int(a) < 64 and isinstance(c, int) and not isinstance(c, bool) and c > 0
+                        for a, c in t.items()) for b, t in tabs.items()):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must map kinds to tables of levels 0..63")
         for key in ("work", "work_blocked"):
             wm = st.get(key)
             if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us")], hi=1e9)
@@ -519,6 +526,10 @@ def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: n
     parent, and a parent gets its many children. Those are placed in node order, once the earlier nodes' are."""
     slots = threads if threads is not None else [0] * n
     pos, members = thread_positions(slots)
+    kinds = [""] * n
+    for k, idx in by_kind.items():
+        for i in idx:
+            kinds[i] = k
     out: list[list[int]] = [[] for _ in range(n)]
     pending: dict[int, list[tuple[int, int]]] = {}  # node -> (levels up its previous node's parents, distance)
     for k, idx in by_kind.items():
@@ -538,8 +549,14 @@ def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: n
         if tree_rng is not None and up > 0 and total:
             own = np.flatnonzero(~cross)
             m = int(round(min(up, 1.0) * own.size))
-            chosen = own[tree_rng.permutation(own.size)[:m]]
-            level[chosen] = sample_counts(st.get(f"{field}_up", {}), m, tree_rng)
+            chosen = np.sort(own[tree_rng.permutation(own.size)[:m]])
+            # each level from the table of the kind of the node before it (the kind's own where that one is missing)
+            owner = np.repeat(np.asarray(idx, dtype=np.int64), fanin)[chosen]
+            after = st.get(f"{field}_up_after", {})
+            before = [kinds[members[slots[i]][pos[i] - 1]] if pos[i] else "" for i in owner.tolist()]
+            for b in sorted(set(before)):
+                where = chosen[[x == b for x in before]]
+                level[where] = sample_counts(after.get(b) or st.get(f"{field}_up", {}), where.size, tree_rng)
         at = 0
         for i, f in zip(idx, fanin.tolist()):
             deps = set()

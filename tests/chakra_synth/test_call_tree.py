@@ -60,19 +60,19 @@ def test_recorded_control_dependencies_are_a_call_tree(prefix, ranks):
 def test_samples_branch_like_the_recording(prefix, ranks, tmp_path):
     # drawn by distance alone (before 2026-12-05) the samples had 1.5-2.2x the recording's branching nodes (0.21-0.24
     # against 0.10-0.15 of the nodes with two or more dependants, 0.077-0.131 off) and no parent of many children
-    # (fan-out KS 0.077-0.131); up the chain of parents the branching is 0.007-0.063 off and every graph KS is below
-    # 0.065 (seeds 1-3)
+    # (fan-out KS 0.077-0.131); up the chain of parents, each level drawn after the kind of the node before, the
+    # branching is 0.005-0.045 off and every graph KS is 0.002-0.045 (seeds 1-3)
     model = fit([str(prefix)])
     for seed in (1, 2, 3):
         sample(model, tmp_path / f"s{seed}", ranks=ranks, seed=seed)
         rep = compare(str(prefix), str(tmp_path / f"s{seed}"))
         a, b = rep["graph"]["a"], rep["graph"]["b"]
-        assert abs(b["branch_fraction"] - a["branch_fraction"]) < 0.07, (a["branch_fraction"], b["branch_fraction"])
+        assert abs(b["branch_fraction"] - a["branch_fraction"]) < 0.05, (a["branch_fraction"], b["branch_fraction"])
         assert b["max_fan_out"] >= 4
-        assert all(v < 0.07 for v in rep["graph_ks"].values()), rep["graph_ks"]
+        assert all(v < 0.05 for v in rep["graph_ks"].values()), rep["graph_ks"]
         levels = _levels(tmp_path / f"s{seed}")
-        # a tree but where the drawn one ran short of the level drawn (then placed by distance): 2-6 % of them
-        assert sum(lv is None for lv in levels) < 0.08 * len(levels)
+        # a tree but where the drawn one ran short of the level drawn (then placed by distance): 0.7-4.6 % of them
+        assert sum(lv is None for lv in levels) < 0.05 * len(levels)
 
 
 def test_the_tree_has_a_stream_of_its_own(tmp_path):
@@ -82,8 +82,8 @@ def test_the_tree_has_a_stream_of_its_own(tmp_path):
     flat = copy.deepcopy(model)
     for st in flat["kind_stats"].values():
         for f in ("data", "ctrl"):
-            st.pop(f"{f}_up", None)
-            st.pop(f"{f}_up_fraction", None)
+            for key in ("up", "up_fraction", "up_after"):
+                st.pop(f"{f}_{key}", None)
     sample(model, tmp_path / "tree", ranks=2, seed=4)
     sample(flat, tmp_path / "flat", ranks=2, seed=4)
     for r in range(2):
@@ -96,6 +96,8 @@ def test_the_tree_has_a_stream_of_its_own(tmp_path):
 @pytest.mark.parametrize("edit,message", [
     (lambda st: st.update(ctrl_up={"64": 3}), "ctrl_up must map counts"),
     (lambda st: st.update(data_up_fraction=1.5), "data_up_fraction must be a fraction"),
+    (lambda st: st.update(ctrl_up_after={"COMP:copy": {"99": 1}}), "ctrl_up_after must map kinds to tables"),
+    (lambda st: st.update(ctrl_up_after=[1]), "ctrl_up_after must map kinds to tables"),
 ])
 def test_malformed_up_tables_are_one_line(edit, message):
     model = json.loads(json.dumps(fit([str(DATA / "cnn_20x2")])))
