@@ -522,8 +522,9 @@ def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: n
     None = one thread, the rank's node order); the kind's cross-thread share of them (a join) steps back in
     node order instead, drawn from `thread_rng`. The kind's `up_fraction` of the others (drawn from `tree_rng`, a
     stream of its own: without it the draws are those of a model without the tables) go up the previous node's chain
-    of parents instead (`up` levels: 0 the previous node, 1 its parent, ...): a call tree's siblings share their
-    parent, and a parent gets its many children. Those are placed in node order, once the earlier nodes' are."""
+    of parents instead (levels 0 the previous node, 1 its parent, ..., each from the `up_after` table of the kind of
+    the node before): a call tree's siblings share their parent, and a parent gets its many children. Those are
+    placed in node order, once the earlier nodes' are."""
     slots = threads if threads is not None else [0] * n
     pos, members = thread_positions(slots)
     kinds = [""] * n
