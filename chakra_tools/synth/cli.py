@@ -143,8 +143,9 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
               help="Target architecture, e.g. width=320,depth=3 (the model's descriptors): kind counts and exact "
                    "attribute atoms from the architecture laws; sets the size (no --param-bytes/--flops/--nodes).")
 @click.option("--micro-batches", "micro", type=int, default=None, metavar="M",
-              help="A pipeline model's step with M micro-batches of the recorded size (its stages' exchanges "
-                   "re-scheduled: GPipe or 1F1B, read from the recording; the global batch grows M/m times).")
+              help="A pipeline model's step with M micro-batches of the recorded size (drawn at the recorded "
+                   "number, its units then spliced: GPipe or 1F1B, read from the recording; the global batch grows "
+                   "M/m times). Also with --describe.")
 @common_options
 def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, describe, micro, quiet,
            debug) -> None:

@@ -353,10 +353,7 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
     p = model["programs"]
     world, rank_program, models, skels = p["world"], p["rank_program"], p["models"], p["skeletons"]
     replan = None
-    if micro is not None:
-        if describe is not None:
-            raise ToolError("--micro-batches with --describe: the architecture laws count the kinds of the "
-                            "recorded number of micro-batches; use one of them")
+    if micro is not None:  # drawn at the recorded number (at `describe` too), then spliced
         replan = micro_plan(skels, micro)
     roles = kind_roles(model["kinds"])
     offsets: list[dict[int, int]] = [{} for _ in models]
