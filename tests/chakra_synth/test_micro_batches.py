@@ -37,7 +37,7 @@ def test_exchanges_follow_the_schedule_at_another_number_of_micro_batches(tmp_pa
     # generator (_schedule) at that target must give the same sends and receives in the same order on every stage,
     # and the same simulated step and bubble (1.000 and equal idle shares when written)
     model = _model(tmp_path, kind, stages, micro)
-    system, _ = gpipe_configs(tmp_path)
+    system, _ = gpipe_configs()
     net = tmp_path / "ring.yml"
     net.write_text(f"topology: [Ring]\nnpus_count: [{stages}]\nbandwidth: [25.0]\nlatency: [2000.0]\n")
     for m in targets:
@@ -83,7 +83,7 @@ def test_recorded_pipeline_at_another_number_of_micro_batches(tmp_path, family, 
     assert {r: [x[3] for x in v] for r, v in _p2p(tmp_path / "s").items()} == \
         {r: [x[3] for x in v] for r, v in _p2p(real).items()}
     assert _coll_sizes(tmp_path / "s") == _coll_sizes(real)
-    system, net = (str(SYSTEM), str(NETWORK)) if family == "pp2dp2" else gpipe_configs(tmp_path)
+    system, net = (str(SYSTEM), str(NETWORK)) if family == "pp2dp2" else gpipe_configs()
     rep = compare(str(real), str(tmp_path / "s"), system, net)
     assert lo < rep["sim_time_ratio"] < hi
     assert rep["sim_idle_share_b"] == pytest.approx(rep["sim_idle_share_a"], abs=0.02)  # the bubble
@@ -118,7 +118,7 @@ def test_a_described_width_and_another_number_of_micro_batches_together(tmp_path
     assert _order(_p2p(tmp_path / "s")) == _order(_p2p(real))
     assert {r: [x[3] for x in v] for r, v in _p2p(tmp_path / "s").items()} == \
         {r: [x[3] for x in v] for r, v in _p2p(real).items()}
-    system, net = (str(SYSTEM), str(NETWORK)) if family == "pp2dp2" else gpipe_configs(tmp_path)
+    system, net = (str(SYSTEM), str(NETWORK)) if family == "pp2dp2" else gpipe_configs()
     rep = compare(str(real), str(tmp_path / "s"), system, net)
     assert lo < rep["sim_time_ratio"] < hi and rep["kind_mix_tv"] < 0.04 and rep["ks_max"] < 0.1
 

@@ -91,7 +91,7 @@ def test_gpipe_of_several_widths_has_the_closed_form_sizes(gpipe, tmp_path):
 @pytest.mark.parametrize("family", ["pp2dp2", "pp4"])
 def test_held_out_widths_simulate_like_their_recordings(model, gpipe, family, tmp_path):
     pytest.importorskip("astrasim_py")
-    m, (system, net) = (model, (str(SYSTEM), str(NETWORK))) if family == "pp2dp2" else (gpipe, gpipe_configs(tmp_path))
+    m, (system, net) = (model, (str(SYSTEM), str(NETWORK))) if family == "pp2dp2" else (gpipe, gpipe_configs())
     ratios = {}
     for h in (160, 320, 768):  # two widths inside the fitted range, one 1.5x beyond it
         prefix = tmp_path / f"w{h}"

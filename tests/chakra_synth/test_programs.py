@@ -32,11 +32,9 @@ CONFIGS = DATA.parents[2] / "examples" / "configs" / "chakra-synth" / "tpdp"
 SYSTEM, NETWORK = CONFIGS / "system.json", CONFIGS / "network_2x2.yml"
 
 
-def gpipe_configs(tmp_path: Path) -> tuple[str, str]:
+def gpipe_configs() -> tuple[str, str]:
     """The system and network the recorded 4-stage GPipe steps (pp4*) are simulated on: 4 stages, a 25 GB/s ring."""
-    net = tmp_path / "ring4.yml"
-    net.write_text("topology: [Ring]\nnpus_count: [4]\nbandwidth: [25.0]\nlatency: [2000.0]\n")
-    return str(CONFIGS.parent / "system.json"), str(net)
+    return str(CONFIGS.parent / "system.json"), str(CONFIGS / "ring_4.yml")
 
 
 def _p2p(prefix) -> dict[int, list[tuple]]:
@@ -130,7 +128,7 @@ def test_recorded_gpipe_of_four_stages(tmp_path):
     p = model["programs"]
     assert p["rank_program"] == [0, 1, 1, 2]
     assert [[(k, o) for k, o, _ in s["comm"]][-1] for s in p["skeletons"]] == [("COLL:ALL_REDUCE", None)] * 3
-    system, net = gpipe_configs(tmp_path)
+    system, net = gpipe_configs()
     ratios = []
     for seed in (1, 2):
         sample(model, tmp_path / f"s{seed}", ranks=4, seed=seed)
