@@ -8,7 +8,6 @@ Usage: python pipelines.py [OUT.json]   (~1 min; prints one line per case: range
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import warnings
