@@ -1,10 +1,10 @@
-"""Another number of micro-batches for a pipeline model: its stages' communication skeletons re-scheduled.
+"""Another number of micro-batches for a pipeline model: the step drawn as recorded, its stages' units spliced.
 
 A pipeline step runs m micro-batches through p stages, and (p - 1) / (m + p - 1) of it is the bubble, in GPipe and
 1F1B alike: the number of micro-batches is the pipeline's main knob. `sample --micro-batches M` draws the step with M
 micro-batches **of the recorded size** (gradient accumulation over M of them: the global batch is M / m times the
 recorded one). Message sizes, the collectives after the pipeline and the work per micro-batch stay; each stage's
-exchanges are re-scheduled.
+units are repeated or left out.
 
 The schedule is read from the recorded exchanges (each stage's sends, receives and collectives in order, its
 skeleton: programs.py). Every p2p channel of a stage (receive from the stage before, send to the one after, and
@@ -19,8 +19,8 @@ Anything else is a one-line error. The step is drawn at the recorded number (its
 time shares: what the in-place samples are checked on), then spliced (`splice`): each exchange takes the nodes of
 the stretch before it along, so a unit is a run of drawn nodes, kinds, sizes, durations and all. A run's first unit
 (its stretch holds what came before the run) and last unit (the turn into the cool-down) are kept: the units
-inserted are copies of the inner ones in turn, and fewer micro-batches remove units around the middle. So a run must have 3
-units to be changed, and keeps 2. Every dependency keeps its distance in node order (a copy's first node waits for
+inserted are copies of the inner ones in turn, and fewer micro-batches remove units around the middle. So a run
+must have 3 units to be changed, and keeps 2. Every dependency keeps its distance in node order (a copy's first node waits for
 the node before it, as the original did); the p2p tags are numbered again per channel in order.
 """
 
