@@ -63,6 +63,7 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
             v = a.get(name)
             numeric[name].append(None if v is None or isinstance(v, (list, str)) else float(v))
         chans.append(channels(n.name, n.inputs.shapes) if numeric["num_ops"][-1] is not None else None)
+        prev = members[slots[i]][pos[i] - 1] if pos[i] else -1  # the node before on its thread, -1: none
         for field, deps in (("data", n.data_deps), ("ctrl", n.ctrl_deps)):
             earlier = [index[d] for d in dict.fromkeys(deps) if d in index and index[d] < i]
             # a dependency on the same thread is a step back along that thread's chain; one on another thread
@@ -70,7 +71,6 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
             same = [j for j in earlier if slots[j] == slots[i]]
             dist[f"{field}_dist"].append([pos[i] - pos[j] for j in same])
             dist[f"{field}_cross"].append([i - j for j in earlier if slots[j] != slots[i]])
-            prev = members[slots[i]][pos[i] - 1] if pos[i] else -1
             dist[f"{field}_up"].append([ancestor_level(parent[field], prev, j) for j in same])
             parent[field].append(max(same, default=-1))
         data_fanin.append(len(dist["data_dist"][-1]) + len(dist["data_cross"][-1]))

@@ -20,8 +20,8 @@ time shares: what the in-place samples are checked on), then spliced (`splice`):
 the stretch before it along, so a unit is a run of drawn nodes, kinds, sizes, durations and all. A run's first unit
 (its stretch holds what came before the run) and last unit (the turn into the cool-down) are kept: the units
 inserted are copies of the inner ones in turn, and fewer micro-batches remove units around the middle. So a run
-must have 3 units to be changed, and keeps 2. Every dependency keeps its distance in node order (a copy's first node waits for
-the node before it, as the original did); the p2p tags are numbered again per channel in order.
+must have 3 units to be changed, and keeps 2. Every dependency keeps its distance in node order (a copy's first
+node waits for the node before it, as the original did); the p2p tags are numbered again per channel in order.
 """
 
 from __future__ import annotations
@@ -153,17 +153,17 @@ def splice(program, runs: list[tuple[int, int, int]], delta: int):
     bounds = np.concatenate([[-1], entries])
     pieces = [np.arange(bounds[j] + 1, bounds[j + 1] + 1) for j in entry_order(len(entries), runs, delta)]
     old = np.concatenate([*pieces, np.arange(entries[-1] + 1 if entries.size else 0, n_nodes)]).astype(np.int64)
+    at = old.tolist()  # new position -> old node
 
     def moved(deps: list[list[int]]) -> list[list[int]]:
-        return [[p - (i - j) for j in deps[i] if p - (i - j) >= 0] for p, i in enumerate(old.tolist())]
+        return [[p - (i - j) for j in deps[i] if p - (i - j) >= 0] for p, i in enumerate(at)]
 
     p2p, tags = {}, {}
-    for p, i in enumerate(old.tolist()):
+    for p, i in enumerate(at):
         if i in program.p2p:
             way, _, offset = program.p2p[i]
             tags[(way, offset)] = tags.get((way, offset), -1) + 1
             p2p[p] = (way, tags[(way, offset)], offset)
-    at = old.tolist()
     return Program([program.kinds[i] for i in at], moved(program.data_deps), moved(program.ctrl_deps),
                    {p: program.comm_size[i] for p, i in enumerate(at) if i in program.comm_size}, p2p,
                    program.duration_us[old].copy(),

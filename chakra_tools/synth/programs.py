@@ -224,12 +224,6 @@ def _match_sizes(programs: list, rank_program: list[int], world: int, role_map: 
                     programs[c].comm_size[i] = programs[members[0]].comm_size[j]
 
 
-def _compute_path(program) -> float:
-    from chakra_tools.synth.sample import _path
-
-    return _path(np.where(program.comm, 0.0, program.duration_us), program)
-
-
 def place_time(program, shares: list[float]) -> None:
     """Scale the drawn compute durations of each stretch between communication nodes to its recorded share of the
     rank's compute time (durations are drawn per kind, pooled over the step, so a stretch of cheap optimizer ops
@@ -342,6 +336,7 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
     recorded skeletons (exchanges in order, each stretch's share of the time); with `micro`, that many
     micro-batches of the recorded size (the skeletons re-scheduled: microbatch.py)."""
     from chakra_tools.synth.sample import (
+        compute_path,
         draw_program,
         outside_corpus,
         program_summary,
@@ -375,7 +370,7 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         if replan is not None and replan.delta:
             grown = splice(prog, replan.runs[c], replan.delta)
             if rate is not None:  # calibrated to what the copied (or removed) stretches took of the drawn step
-                rate *= _compute_path(grown) / max(_compute_path(prog), 1e-9) * len(prog.kinds) / len(grown.kinds)
+                rate *= compute_path(grown) / max(compute_path(prog), 1e-9) * len(prog.kinds) / len(grown.kinds)
             prog = grown
         programs.append(prog)
         rates.append(rate)

@@ -514,23 +514,20 @@ def apply_skeleton(kinds: list[str], skeleton: list, filler: str) -> dict[int, t
     return p2p
 
 
-def _deps(by_kind: dict[str, list[int]], n: int, stats: dict, field: str, rng: np.random.Generator,
+def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: str, rng: np.random.Generator,
           threads: list[int] | None, thread_rng: np.random.Generator,
           tree_rng: np.random.Generator | None = None) -> list[list[int]]:
-    """Per node of `n` (`by_kind`: each kind's nodes, kinds in sorted order) its `field` dependencies: fan-in and
-    distances from its kind's tables. A distance steps back along the node's own thread (`threads`: its slot;
+    """Per node (`kinds`: its kind; `by_kind`: each kind's nodes, kinds in sorted order) its `field` dependencies:
+    fan-in and distances from its kind's tables. A distance steps back along the node's own thread (`threads`: its slot;
     None = one thread, the rank's node order); the kind's cross-thread share of them (a join) steps back in
     node order instead, drawn from `thread_rng`. The kind's `up_fraction` of the others (drawn from `tree_rng`, a
     stream of its own: without it the draws are those of a model without the tables) go up the previous node's chain
     of parents instead (levels 0 the previous node, 1 its parent, ..., each from the `up_after` table of the kind of
     the node before): a call tree's siblings share their parent, and a parent gets its many children. Those are
     placed in node order, once the earlier nodes' are."""
+    n = len(kinds)
     slots = threads if threads is not None else [0] * n
     pos, members = thread_positions(slots)
-    kinds = [""] * n
-    for k, idx in by_kind.items():
-        for i in idx:
-            kinds[i] = k
     out: list[list[int]] = [[] for _ in range(n)]
     pending: dict[int, list[tuple[int, int]]] = {}  # node -> (levels up its previous node's parents, distance)
     for k, idx in by_kind.items():
@@ -655,8 +652,8 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     for i, k in enumerate(kinds):
         by_kind.setdefault(k, []).append(i)
     by_kind = dict(sorted(by_kind.items()))
-    data = _deps(by_kind, len(kinds), stats, "data", rng, threads, thread_rng, tree_rng)
-    ctrl = _deps(by_kind, len(kinds), stats, "ctrl", rng, threads, thread_rng, tree_rng)
+    data = _deps(by_kind, kinds, stats, "data", rng, threads, thread_rng, tree_rng)
+    ctrl = _deps(by_kind, kinds, stats, "ctrl", rng, threads, thread_rng, tree_rng)
     comm_size: dict[int, int] = {}
     for k, where in by_kind.items():
         if is_comm_kind(k):
@@ -722,6 +719,11 @@ def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarra
             break
         scale *= target_us / p
     return np.where(comm, dur, best[1]).astype(np.int64)
+
+
+def compute_path(program: Program) -> float:
+    """The program's compute critical path under its drawn durations (comm nodes count 0)."""
+    return _path(np.where(program.comm, 0.0, program.duration_us), program)
 
 
 def _path(d: np.ndarray, program: Program) -> float:
