@@ -150,7 +150,7 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
 def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, describe, micro, quiet,
            debug) -> None:
     from chakra_tools.synth.arch import parse_descriptors
-    from chakra_tools.synth.sample import check_model
+    from chakra_tools.synth.model_check import check_model
     from chakra_tools.synth.sample import sample as sample_trace
     require_file(model)
     check_not_input(f"{output}.0.et", [model])

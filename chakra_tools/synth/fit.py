@@ -25,7 +25,6 @@ from chakra_tools.synth.model import (
     thread_positions,
 )
 from chakra_tools.synth.programs import fit_programs, trace_programs
-from chakra_tools.synth.sample import described
 from chakra_tools.synth.scaling import (
     DESCRIPTORS,
     MIN_TRACES,
@@ -34,6 +33,7 @@ from chakra_tools.synth.scaling import (
     fit_law,
     log_descriptors,
 )
+from chakra_tools.synth.targets import described
 
 DEFAULT_ORDER = 3
 DEFAULT_BINS = 64  # position bins of the kind chain (0 = a plain order-k chain)

@@ -128,7 +128,7 @@ def fit_programs(traces: list, feats: list[tuple[int, int, dict]], classes: list
 
 def check_programs(model: dict, source: str = "model") -> None:
     """One-line errors for a malformed `programs` block (each program's model is checked by check_model)."""
-    from chakra_tools.synth.sample import check_model
+    from chakra_tools.synth.model_check import check_model
 
     p = model.get("programs")
     if not isinstance(p, dict):
@@ -315,8 +315,8 @@ def plan_rate(model: dict) -> float | None:
 
 def _program_size(m: dict, c: int, describe: dict[str, float] | None) -> tuple[int, dict | None, object, float | None]:
     """Program c's nodes per rank, kind tables, architecture and calibration rate: as recorded (its median length,
-    its pooled tables and rate), or at `describe` from its own architecture laws (sample.described)."""
-    from chakra_tools.synth.sample import described
+    its pooled tables and rate), or at `describe` from its own architecture laws (targets.described)."""
+    from chakra_tools.synth.targets import described
 
     if describe is None:
         table = m["nodes_per_rank"]
@@ -332,18 +332,17 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
                     scale_comm: float, describe: dict[str, float] | None = None, micro: int | None = None) -> dict:
     """Write a trace of a model of several programs (sample.sample's dispatch): at its recorded world, or at a
     multiple of it with its data parallelism grown (grow_data_parallel); with `describe`, each program at that
-    architecture (its own laws, fitted on its ranks of traces of several sizes: sample.described), with the
+    architecture (its own laws, fitted on its ranks of traces of several sizes: targets.described), with the
     recorded skeletons (exchanges in order, each stretch's share of the time); with `micro`, that many
     micro-batches of the recorded size (the skeletons re-scheduled: microbatch.py)."""
     from chakra_tools.synth.sample import (
         compute_path,
         draw_program,
-        outside_corpus,
         program_summary,
         rank_speeds,
-        warn_if_clipped,
         write_ranks,
     )
+    from chakra_tools.synth.targets import outside_corpus, warn_if_clipped
 
     p = model["programs"]
     world, rank_program, models, skels = p["world"], p["rank_program"], p["models"], p["skeletons"]

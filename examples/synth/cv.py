@@ -31,7 +31,8 @@ from chakra_tools.graph import Trace
 from chakra_tools.synth import compare, fit, sample
 from chakra_tools.synth.arch import read_sidecar
 from chakra_tools.synth.features import compute_path_us
-from chakra_tools.synth.sample import (
+from chakra_tools.synth.scaling import trace_descriptors
+from chakra_tools.synth.targets import (
     apply_architecture,
     conditioned_stats,
     described,
@@ -39,7 +40,6 @@ from chakra_tools.synth.sample import (
     predict_cost,
     resolve_architecture,
 )
-from chakra_tools.synth.scaling import trace_descriptors
 
 ESTIMATES = ("cost", "bottom_up_size", "bottom_up_arch", "blend_size", "blend_arch", "described")
 

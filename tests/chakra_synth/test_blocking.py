@@ -4,19 +4,16 @@ CNN corpus implies, and what a described model's time does with them."""
 from __future__ import annotations
 
 import copy
-import importlib
 
 import numpy as np
 import pytest
 
 from chakra_tools.common import ToolError
-from chakra_tools.synth import fit
+from chakra_tools.synth import fit, targets
 from chakra_tools.synth.blocking import blocked_factor, channels, fit_channel_law
-from chakra_tools.synth.sample import check_model
+from chakra_tools.synth.model_check import check_model
 
 from .test_synth import FAMILY_TRAIN
-
-sample_mod = importlib.import_module("chakra_tools.synth.sample")
 
 
 def test_channels_of_forward_and_backward_convs():
@@ -65,12 +62,12 @@ def test_the_cnn_corpus_gives_each_conv_stage_its_channel_laws(cnn):
 
 
 def test_a_described_width_gets_its_blocked_factors(cnn):
-    arch, _ = sample_mod.resolve_architecture(cnn, {"width": 20, "depth": 2})
+    arch, _ = targets.resolve_architecture(cnn, {"width": 20, "depth": 2})
     for kind in ("COMP:conv", "COMP:bwd_conv"):
         spec = arch.attrs[kind]["num_ops"]
         present = spec["factors"][spec["counts"] > 0]
         assert sorted(present.round(6)) == [1.6, 1.92], kind  # 3 -> 20 and 20 -> 40, by hand above
-    arch, _ = sample_mod.resolve_architecture(cnn, {"width": 32, "depth": 3})
+    arch, _ = targets.resolve_architecture(cnn, {"width": 32, "depth": 3})
     assert np.all(arch.attrs["COMP:conv"]["num_ops"]["factors"] == 1.0)  # 32, 64, 128: all whole blocks
 
 
@@ -78,8 +75,8 @@ def test_blocking_raises_the_described_time_of_a_padded_width_only(cnn):
     off = copy.deepcopy(cnn)
     del off["channel_block"]  # the same model timed without the rule
     for w, padded in ((20, True), (32, False)):
-        _, target, _, on_rate = sample_mod.described(cnn, {"width": w, "depth": 2})
-        _, _, _, off_rate = sample_mod.described(off, {"width": w, "depth": 2})
+        _, target, _, on_rate = targets.described(cnn, {"width": w, "depth": 2})
+        _, _, _, off_rate = targets.described(off, {"width": w, "depth": 2})
         if padded:
             assert on_rate > 1.03 * off_rate, w
         else:

@@ -13,7 +13,7 @@ from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
 from chakra_tools.synth import compare, fit, sample
 from chakra_tools.synth.fit import MAX_UP, ancestor_level
-from chakra_tools.synth.sample import check_model
+from chakra_tools.synth.model_check import check_model
 
 from .test_synth import DATA
 

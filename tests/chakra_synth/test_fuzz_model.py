@@ -81,7 +81,7 @@ def test_check_model_bounds(law_model):
     import copy
 
     from chakra_tools.common import ToolError
-    from chakra_tools.synth.sample import check_model
+    from chakra_tools.synth.model_check import check_model
 
     check_model(law_model)
     k = next(k for k, st in law_model["kind_stats"].items() if "work" in st)

@@ -21,7 +21,9 @@ from chakra_tools.synth.kriging import (
     loo_predictions,
     predict_correction,
 )
-from chakra_tools.synth.sample import check_model, described, rank_speeds
+from chakra_tools.synth.model_check import check_model
+from chakra_tools.synth.sample import rank_speeds
+from chakra_tools.synth.targets import described
 
 from .test_synth import FAMILY_TRAIN
 

@@ -15,7 +15,7 @@ from chakra_tools.common import ToolError
 from chakra_tools.et import NodeType
 from chakra_tools.graph import Trace
 from chakra_tools.synth import compare, fit, sample
-from chakra_tools.synth.sample import described
+from chakra_tools.synth.targets import described
 from chakra_tools.validate import check_trace, errors
 
 from .test_programs import CONFIGS, NETWORK, PP, SYSTEM, _order, _p2p, _write_pipeline, gpipe_configs

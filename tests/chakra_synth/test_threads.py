@@ -19,7 +19,8 @@ from chakra_tools.et import NodeType, make_attr, rank_path, read_et, write_et
 from chakra_tools.graph import Trace
 from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth import compare, fit, sample
-from chakra_tools.synth.sample import _token_budget, check_model
+from chakra_tools.synth.model_check import check_model
+from chakra_tools.synth.sample import _token_budget
 from chakra_tools.validate import check_trace
 
 from .test_synth import FAMILY_TRAIN
