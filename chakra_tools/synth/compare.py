@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
 from chakra_tools.common import ToolError
 from chakra_tools.et import NodeType
-from chakra_tools.graph import Trace
-from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, compute_path_us, role_kind
+from chakra_tools.graph import RankGraph, Trace
+from chakra_tools.synth.distances import ks_statistic, wasserstein
+from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, role_kind
 from chakra_tools.synth.groups import trace_roles
 
 ATTRIBUTES = ("duration_micros", *NUMERIC_ATTRS)
@@ -105,18 +107,73 @@ def largest_atom(x: np.ndarray) -> float:
     return float(np.unique(x, return_counts=True)[1].max() / x.size)
 
 
-def compute_paths(t: Trace) -> dict[int, float]:
-    """Per rank its compute critical path (us): shared by graph_stats and the per-program rows."""
-    return {r: compute_path_us(g) for r, g in t.ranks.items()}
+@dataclass
+class RankWalk:
+    """One rank's dependency graph, walked once: what graph_stats, graph_ks and the per-program rows need."""
+
+    critical_us: int       # longest chain of durations
+    compute_us: int        # the same with communication nodes taking 0 (what a simulator replays)
+    fan_in: list[int]      # per node in id order: its dependencies on nodes of the rank
+    fan_out: np.ndarray    # per node in id order: the nodes of the rank that depend on it
+    distance: list[int]    # per such dependency: how far back in id order it reaches
+    edges: int             # dependencies, dangling ones (ids the rank lacks) included
+    max_fan_out: int       # the most dependents of one id, dangling ids included
+    branches: int          # ids with more than one dependent
 
 
-def graph_stats(t: Trace, paths: dict[int, float] | None = None) -> dict:
-    """Trace-wide graph figures (`paths`: compute_paths(t), computed here when not given)."""
-    paths = compute_paths(t) if paths is None else paths
+def walk_rank(g: RankGraph) -> RankWalk:
+    nodes = sorted(g.nodes, key=lambda n: n.id)
+    index = {n.id: i for i, n in enumerate(nodes)}
+    raw = [g.deps(n) for n in nodes]
+    deps = [[index[d] for d in ds if d in index] for ds in raw]
+    order = _topological(deps)
+    if order is None:
+        g.issue_order()  # raises the one-line cycle error
+    dur = [n.duration_micros for n in nodes]
+    comp = [0 if n.type in _COMM else d for n, d in zip(nodes, dur)]
+    finish, finish_c = [0] * len(nodes), [0] * len(nodes)
+    for i in order:
+        ds = deps[i]
+        finish[i] = max((finish[j] for j in ds), default=0) + dur[i]
+        finish_c[i] = max((finish_c[j] for j in ds), default=0) + comp[i]
+    fan_out = np.bincount(np.fromiter((j for ds in deps for j in ds), dtype=np.int64), minlength=len(nodes))
+    every = Counter(d for ds in raw for d in ds)
+    return RankWalk(max(finish, default=0), max(finish_c, default=0), [len(ds) for ds in deps], fan_out,
+                    [i - j for i, ds in enumerate(deps) for j in ds], sum(every.values()),
+                    max(every.values(), default=0), sum(1 for v in every.values() if v > 1))
+
+
+def _topological(deps: list[list[int]]) -> list[int] | None:
+    """An order in which every node comes after its dependencies (id order when every dependency points back,
+    as in every converted or sampled trace), None on a cycle."""
+    if all(j < i for i, ds in enumerate(deps) for j in ds):
+        return list(range(len(deps)))
+    waiting = [len(ds) for ds in deps]
+    children: list[list[int]] = [[] for _ in deps]
+    for i, ds in enumerate(deps):
+        for j in ds:
+            children[j].append(i)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    order = []
+    while ready:
+        i = ready.pop()
+        order.append(i)
+        for c in children[i]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                ready.append(c)
+    return order if len(order) == len(deps) else None
+
+
+def walk(t: Trace) -> dict[int, RankWalk]:
+    return {r: walk_rank(g) for r, g in t.ranks.items()}
+
+
+def graph_stats(t: Trace, walks: dict[int, RankWalk] | None = None) -> dict:
+    """Trace-wide graph figures (`walks`: walk(t), computed here when not given)."""
+    walks = walk(t) if walks is None else walks
     nodes = edges = colls = p2p = 0
     comm_bytes = 0
-    fan_out: Counter = Counter()
-    crit, comp = [], list(paths.values())
     threads, off_main, with_tid, runs = 0, 0, 0, 0
     for g in t.ranks.values():
         nodes += len(g.nodes)
@@ -128,22 +185,20 @@ def graph_stats(t: Trace, paths: dict[int, float] | None = None) -> dict:
         with_tid += sum(tids.values())
         off_main += sum(tids.values()) - max(tids.values(), default=0)
         for n in g.nodes:
-            ds = g.deps(n)
-            edges += len(ds)
-            for d in ds:
-                fan_out[(g.rank, d)] += 1
             if n.type == NodeType.COMM_COLL_NODE:
                 colls += 1
                 comm_bytes += int(g.attrs[n.id].get("comm_size", 0) or 0)
             elif n.type in (NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE):
                 p2p += 1
-        crit.append(g.critical_path_us())
+    ws = list(walks.values())
+    edges = sum(w.edges for w in ws)
+    comp = [w.compute_us for w in ws]
     r = max(t.num_ranks, 1)
     return {"ranks": t.num_ranks, "nodes_per_rank": nodes / r, "mean_fan_in": edges / max(nodes, 1),
-            "max_fan_out": max(fan_out.values(), default=0),
-            "branch_fraction": sum(1 for v in fan_out.values() if v > 1) / max(nodes, 1),
+            "max_fan_out": max((w.max_fan_out for w in ws), default=0),
+            "branch_fraction": sum(w.branches for w in ws) / max(nodes, 1),
             "collectives_per_rank": colls / r, "p2p_per_rank": p2p / r, "comm_bytes_per_rank": comm_bytes / r,
-            "critical_path_us": max(crit, default=0), "compute_path_us": max(comp, default=0),
+            "critical_path_us": max((w.critical_us for w in ws), default=0), "compute_path_us": max(comp, default=0),
             # slowest over fastest rank's compute path: the straggler a synchronised step waits for
             "compute_path_spread": round(max(comp) / min(comp), 6) if comp and min(comp) > 0 else None,
             # the nodes' tid attribute: threads per rank, and the share of nodes off each rank's main thread
@@ -152,22 +207,13 @@ def graph_stats(t: Trace, paths: dict[int, float] | None = None) -> dict:
             "thread_run_length": with_tid / max(runs, 1)}
 
 
-def structure_values(t: Trace) -> dict[str, np.ndarray]:
+def structure_values(walks: dict[int, RankWalk]) -> dict[str, np.ndarray]:
     """The dependency graph's per-node figures over all ranks: fan-in, fan-out (how many later nodes depend on it)
     and each dependency's distance in node order (how far back it reaches)."""
-    fan_in, fan_out, dist = [], [], []
-    for g in t.ranks.values():
-        nodes = sorted(g.nodes, key=lambda n: n.id)
-        index = {n.id: i for i, n in enumerate(nodes)}
-        out = np.zeros(len(nodes), dtype=np.int64)
-        for i, n in enumerate(nodes):
-            ds = [index[d] for d in g.deps(n) if d in index]
-            fan_in.append(len(ds))
-            for j in ds:
-                out[j] += 1
-                dist.append(i - j)
-        fan_out.extend(out.tolist())
-    return {"fan_in": np.array(fan_in), "fan_out": np.array(fan_out), "dep_distance": np.array(dist)}
+    ws = list(walks.values())
+    return {"fan_in": np.array([v for w in ws for v in w.fan_in], dtype=np.int64),
+            "fan_out": np.concatenate([w.fan_out for w in ws]) if ws else np.zeros(0, dtype=np.int64),
+            "dep_distance": np.array([v for w in ws for v in w.distance], dtype=np.int64)}
 
 
 def collective_groups(t: Trace) -> dict[str, dict]:
@@ -194,14 +240,12 @@ def collective_groups(t: Trace) -> dict[str, dict]:
 def _group_report(ta: Trace, tb: Trace) -> dict:
     """Per role of either trace: A's and B's collectives per rank, bytes per rank and groups, and the KS distance
     of their sizes (what `kind_mix` and the pooled comm_size KS cannot tell apart: which group a size runs on)."""
-    from scipy.stats import ks_2samp
-
     ga, gb = collective_groups(ta), collective_groups(tb)
     out = {}
     for role in sorted(set(ga) | set(gb)):
         a, b = ga.get(role), gb.get(role)
         entry = {side: {k: v for k, v in x.items() if k != "sizes"} if x else None for side, x in (("a", a), ("b", b))}
-        entry["comm_size_ks"] = round(float(ks_2samp(a["sizes"], b["sizes"]).statistic), 6) if a and b else 1.0
+        entry["comm_size_ks"] = round(ks_statistic(a["sizes"], b["sizes"]), 6) if a and b else 1.0
         out[role] = entry
     return out
 
@@ -260,18 +304,12 @@ def _idle(shares: dict[int, float], ranks: list[int] | None = None) -> float:
 
 
 def _graph_ks(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, float | None]:
-    from scipy.stats import ks_2samp
-
-    # the statistic only: its exact p-value (unused) is slow and warns on many ties
-    return {k: round(float(ks_2samp(a[k], b[k], method="asymp").statistic), 6) if a[k].size and b[k].size else None
-            for k in a}
+    return {k: round(ks_statistic(a[k], b[k]), 6) if a[k].size and b[k].size else None for k in a}
 
 
 def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = None,
             network: str | None = None) -> dict:
     """Report (without provenance): per-attribute KS/Wasserstein, kind mix, graph stats, obfuscation, sim times."""
-    from scipy.stats import ks_2samp, wasserstein_distance
-
     if (system is None) != (network is None):
         raise ToolError("--system and --network go together")
     ta, tb = Trace.load(a), Trace.load(b)
@@ -280,12 +318,12 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
     for name in ATTRIBUTES:
         x, y = va[name], vb[name]
         if x.size and y.size:
-            attrs[name] = {"ks": round(float(ks_2samp(x, y).statistic), 6),
-                           "wasserstein": round(float(wasserstein_distance(x, y)), 6),
+            attrs[name] = {"ks": round(ks_statistic(x, y), 6),
+                           "wasserstein": round(wasserstein(x, y), 6),
                            # the same in decades: 0.01 = values typically 2.3 % apart (scale-free, where KS
                            # counts an atom 3 % off as a full miss)
-                           "wasserstein_log10": round(float(wasserstein_distance(np.log10(1 + np.maximum(x, 0)),
-                                                                                 np.log10(1 + np.maximum(y, 0)))), 6),
+                           "wasserstein_log10": round(wasserstein(np.log10(1 + np.maximum(x, 0)),
+                                                                     np.log10(1 + np.maximum(y, 0))), 6),
                            "mean_a": round(float(x.mean()), 6), "mean_b": round(float(y.mean()), 6),
                            "n_a": int(x.size), "n_b": int(y.size), "atom_a": round(largest_atom(x), 6)}
         elif x.size or y.size:
@@ -296,8 +334,9 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
     na, nb = max(sum(ca.values()), 1), max(sum(cb.values()), 1)
     mix = {k: {"a": round(ca[k] / na, 6), "b": round(cb[k] / nb, 6)} for k in sorted(set(ca) | set(cb))}
     tv = 0.5 * sum(abs(v["a"] - v["b"]) for v in mix.values())
-    paths_a, paths_b = compute_paths(ta), compute_paths(tb)
-    ga, gb = graph_stats(ta, paths_a), graph_stats(tb, paths_b)
+    wa, wb = walk(ta), walk(tb)
+    ga, gb = graph_stats(ta, wa), graph_stats(tb, wb)
+    paths_a, paths_b = ({r: w.compute_us for r, w in x.items()} for x in (wa, wb))
     report = {
         "a": str(a), "b": str(b),
         "ks_max": ks_max,
@@ -306,7 +345,7 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
         "kind_mix": mix,
         "graph": {"a": ga, "b": gb},
         # the dependency structure's distributions, KS A vs B (not in ks_max, which is the node attributes')
-        "graph_ks": _graph_ks(structure_values(ta), structure_values(tb)),
+        "graph_ks": _graph_ks(structure_values(wa), structure_values(wb)),
         "groups": _group_report(ta, tb),
         "programs": _program_report(ta, tb, ka, kb, paths_a, paths_b),
         "critical_path_ratio": round(gb["critical_path_us"] / ga["critical_path_us"], 6)

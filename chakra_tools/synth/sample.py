@@ -23,6 +23,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -384,9 +385,9 @@ def rank_speeds(model: dict, ranks: int, seed: int) -> np.ndarray:
     sd = float(model.get("cross_rank", {}).get("rank_log_sd", 0.0))
     if sd <= 0 or ranks < 2:
         return np.ones(ranks)
-    from scipy.stats import norm
-
-    z = norm.ppf((np.arange(1, ranks + 1) - 0.375) / (ranks + 0.25))
+    # the stdlib's inverse normal CDF (Wichura's AS 241, ~1e-16): importing scipy.stats for it took ~0.6 s per call
+    inv = NormalDist().inv_cdf
+    z = np.array([inv(q) for q in (np.arange(1, ranks + 1) - 0.375) / (ranks + 0.25)])
     return np.exp(sd * z[np.random.default_rng([seed, 0, 2]).permutation(ranks)])
 
 
