@@ -14,6 +14,7 @@ from chakra_tools.graph import RankGraph, Trace
 from chakra_tools.synth.distances import ks_statistic, wasserstein
 from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, role_kind
 from chakra_tools.synth.groups import trace_roles
+from chakra_tools.synth.span import CPU, FREE, GPU, contended, span
 
 ATTRIBUTES = ("duration_micros", *NUMERIC_ATTRS)
 
@@ -113,6 +114,7 @@ class RankWalk:
 
     critical_us: int       # longest chain of durations
     compute_us: int        # the same with communication nodes taking 0 (what a simulator replays)
+    span_us: int           # compute_us with each lane's nodes one at a time (span.py; astra-run's compute time)
     fan_in: list[int]      # per node in id order: its dependencies on nodes of the rank
     fan_out: np.ndarray    # per node in id order: the nodes of the rank that depend on it
     distance: list[int]    # per such dependency: how far back in id order it reaches
@@ -136,9 +138,13 @@ def walk_rank(g: RankGraph) -> RankWalk:
         ds = deps[i]
         finish[i] = max((finish[j] for j in ds), default=0) + dur[i]
         finish_c[i] = max((finish_c[j] for j in ds), default=0) + comp[i]
+    lane = [(CPU if g.attrs[n.id].get("is_cpu_op") else GPU) if n.type == NodeType.COMP_NODE else FREE
+             for n in nodes]
+    span_us = (max(finish_c, default=0) if order == list(range(len(nodes))) and not contended(deps, lane)
+               else int(span(deps, comp, lane)))
     fan_out = np.bincount(np.fromiter((j for ds in deps for j in ds), dtype=np.int64), minlength=len(nodes))
     every = Counter(d for ds in raw for d in ds)
-    return RankWalk(max(finish, default=0), max(finish_c, default=0), [len(ds) for ds in deps], fan_out,
+    return RankWalk(max(finish, default=0), max(finish_c, default=0), span_us, [len(ds) for ds in deps], fan_out,
                     [i - j for i, ds in enumerate(deps) for j in ds], sum(every.values()),
                     max(every.values(), default=0), sum(1 for v in every.values() if v > 1))
 
@@ -199,6 +205,7 @@ def graph_stats(t: Trace, walks: dict[int, RankWalk] | None = None) -> dict:
             "branch_fraction": sum(w.branches for w in ws) / max(nodes, 1),
             "collectives_per_rank": colls / r, "p2p_per_rank": p2p / r, "comm_bytes_per_rank": comm_bytes / r,
             "critical_path_us": max((w.critical_us for w in ws), default=0), "compute_path_us": max(comp, default=0),
+            "compute_span_us": max((w.span_us for w in ws), default=0),
             # slowest over fastest rank's compute path: the straggler a synchronised step waits for
             "compute_path_spread": round(max(comp) / min(comp), 6) if comp and min(comp) > 0 else None,
             # the nodes' tid attribute: threads per rank, and the share of nodes off each rank's main thread
@@ -352,6 +359,9 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, system: str | None = Non
         if ga["critical_path_us"] else None,
         "compute_path_ratio": round(gb["compute_path_us"] / ga["compute_path_us"], 6)
         if ga["compute_path_us"] else None,
+        # with each lane's nodes one at a time (span.py): what astra-run's compute takes, comm left out
+        "compute_span_ratio": round(gb["compute_span_us"] / ga["compute_span_us"], 6)
+        if ga["compute_span_us"] else None,
         "obfuscation": {"longest_shared_kind_run": longest_shared_run(ka, kb),
                         "longest_shared_value_run": longest_shared_run(_value_sequences(ta),
                                                                        _value_sequences(tb)),

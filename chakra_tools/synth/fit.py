@@ -13,7 +13,7 @@ from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
 from chakra_tools.synth.arch import target_vector
 from chakra_tools.synth.blocking import DEFAULT_BLOCK, attach_channel_laws, blocked_factor, channels
-from chakra_tools.synth.features import NUMERIC_ATTRS, compute_path_us, is_comm_kind, role_kind
+from chakra_tools.synth.features import NUMERIC_ATTRS, is_comm_kind, role_kind
 from chakra_tools.synth.groups import trace_roles
 from chakra_tools.synth.kriging import fit_correction
 from chakra_tools.synth.model import (
@@ -33,6 +33,7 @@ from chakra_tools.synth.scaling import (
     fit_law,
     log_descriptors,
 )
+from chakra_tools.synth.span import compute_span_us
 from chakra_tools.synth.targets import described
 
 DEFAULT_ORDER = 3
@@ -141,7 +142,7 @@ def rank_size(g, f: dict | None = None) -> dict:
     f = rank_features(g) if f is None else f
     comm = sum(v or 0 for k, v in zip(f["kinds"], f["numeric"]["comm_size"]) if k.startswith("COLL:"))
     return {"nodes": len(f["kinds"]), "comm_bytes": comm, "flops": sum(v or 0 for v in f["numeric"]["num_ops"]),
-            "compute_us": compute_path_us(g)}  # compute_path_us raises a one-line ToolError on a cyclic input
+            "compute_us": compute_span_us(g)}  # raises a one-line ToolError on a cyclic input
 
 
 def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins: int = DEFAULT_BINS,

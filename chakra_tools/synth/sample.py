@@ -48,6 +48,7 @@ from chakra_tools.synth.model import (
     thread_positions,
 )
 from chakra_tools.synth.model_check import check_model
+from chakra_tools.synth.span import CPU, FREE, GPU, contended, span
 from chakra_tools.synth.targets import (
     Architecture,
     condition,
@@ -99,6 +100,19 @@ class Program:
     dep0: list[int] = field(init=False, repr=False)
     dep1: list[int] = field(init=False, repr=False)
     many_deps: list[int] = field(init=False, repr=False)
+    # per node its astra-run lane (span.py), and whether a lane holds independent chains; set by lanes()
+    lane: list[int] | None = field(default=None, init=False, repr=False)
+    contended: bool = field(default=False, init=False, repr=False)
+
+    def lanes(self, stats: dict) -> Program:
+        """Set each node's lane from its kind (compute kinds: the CPU lane when most of the corpus' nodes of the
+        kind were CPU ops, as they are written) once; returns the program."""
+        if self.lane is None:
+            self.lane = [FREE if self.comm[i] or not k.startswith("COMP") else
+                         CPU if stats.get(k, {}).get("is_cpu_op", 1.0) >= 0.5 else GPU
+                         for i, k in enumerate(self.kinds)]
+            self.contended = contended(self.deps, self.lane)
+        return self
 
     def __post_init__(self) -> None:
         self.deps = [d + c for d, c in zip(self.data_deps, self.ctrl_deps)]
@@ -333,10 +347,10 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
 
 
 def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarray:
-    """Scale compute durations so that the rank's compute critical path is `target_us` (comm nodes count 0)."""
+    """Scale compute durations so that the rank's compute span (comm nodes count 0; span.py) is `target_us`."""
     comm = program.comm
     d = np.where(comm, 0, dur)
-    path = _path(d, program)
+    path = _span(d, program)
     if path <= 0:
         return dur
     # durations are integer microseconds: rounding d x scale moves a path of many 1-3 us ops by a few per cent
@@ -346,7 +360,7 @@ def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarra
     best = None
     for _ in range(CALIBRATION_STEPS):
         new = np.rint(d * scale)
-        p = _path(new, program)
+        p = _span(new, program)
         if best is None or abs(p - target_us) < best[0]:
             best = (abs(p - target_us), new)
         if p <= 0 or abs(p - target_us) < 0.5:
@@ -356,8 +370,15 @@ def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarra
 
 
 def compute_path(program: Program) -> float:
-    """The program's compute critical path under its drawn durations (comm nodes count 0)."""
-    return _path(np.where(program.comm, 0.0, program.duration_us), program)
+    """The program's compute span under its drawn durations (comm nodes count 0; its lanes set: Program.lanes)."""
+    return _span(np.where(program.comm, 0.0, program.duration_us), program)
+
+
+def _span(d: np.ndarray, program: Program) -> float:
+    """The compute span of durations `d`: the critical path (_path) unless a lane is contended (span.py)."""
+    if program.contended:
+        return span(program.deps, d.tolist(), program.lane)
+    return _path(d, program)
 
 
 def _path(d: np.ndarray, program: Program) -> float:
@@ -401,7 +422,7 @@ def _rank_durations(model: dict, program: Program, rank: int, seed: int, scale_c
     jitter = np.exp(rng.normal(0.0, sd, n)) if sd > 0 else 1.0
     dur = np.maximum(np.rint(program.duration_us * jitter * scale_compute * speed), 0).astype(np.int64)
     if rate is not None and n:
-        dur = _calibrate(dur, program, rate * n * scale_compute * speed)
+        dur = _calibrate(dur, program.lanes(model["kind_stats"]), rate * n * scale_compute * speed)
     if n and (dur.min() < 0 or dur.max() >= 1 << 63):
         raise ValueError(f"duration_micros out of range ({int(dur.min())}..{int(dur.max())})")
     return dur
