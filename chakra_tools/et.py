@@ -502,5 +502,7 @@ def resolve_trace(spec: str | os.PathLike) -> dict[int, Path]:
         raise ToolError(f"{spec}: no such file and no '{p.name}.<rank>.et' files found in {p.parent or '.'}")
     missing = sorted(set(range(max(files) + 1)) - set(files))
     if missing:
-        raise ToolError(f"{spec}: rank file(s) missing: " + ", ".join(str(rank_path(spec, r)) for r in missing[:5]))
+        one = files[min(files)]
+        raise ToolError(f"{spec}: rank file(s) missing: " + ", ".join(str(rank_path(spec, r)) for r in missing[:5])
+                        + f" (one rank's file alone is read by its path, e.g. {one})")
     return files

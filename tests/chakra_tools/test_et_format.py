@@ -95,6 +95,11 @@ def test_reads_raw_protobuf_api_files_including_gzip(tmp_path):
         assert attrs_of(nodes[1])["comm_size"] == 1 << 20
         assert list(nodes[1].data_deps) == [1]
     assert sorted(resolve_trace(tmp_path / "x")) == [0, 1]
+    # one rank of a bigger job (rank 4 of 8, say): the prefix needs ranks 0..4, the file alone is read as rank 4
+    (tmp_path / "y.4.et").write_bytes(raw)
+    with pytest.raises(ToolError, match=r"rank file\(s\) missing: .*y\.0\.et.* by its path, e\.g\. .*y\.4\.et"):
+        resolve_trace(tmp_path / "y")
+    assert list(resolve_trace(tmp_path / "y.4.et")) == [4]
 
 
 def test_gz_output_is_gzip_and_reproducible(tmp_path):
