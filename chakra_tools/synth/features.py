@@ -9,25 +9,32 @@ from chakra_tools.et import CommType, NodeType, attrs_of
 from chakra_tools.schema import et_def_pb2 as pb
 from chakra_tools.synth.groups import split_kind, with_role
 
-# Coarse op classes, first match wins. Keywords are matched against the lower-cased op name without namespace.
+# Coarse op classes, first match wins. Keywords are matched against the lower-cased op name without namespace:
+# PyTorch's operator names (aten::addmm) and the GPU kernel names a Kineto-linked trace carries as compute nodes
+# (cuBLAS/CUTLASS gemms, cuDNN convolutions, flash attention, PyTorch's elementwise and reduce kernels, memcpy).
 OP_CLASSES: list[tuple[str, tuple[str, ...]]] = [
-    ("optimizer", ("optimizer", "sgd", "adam", "_foreach")),
-    ("conv", ("conv",)),
-    ("matmul", ("mm", "addmm", "bmm", "matmul", "linear", "einsum", "attention")),
+    ("optimizer", ("optimizer", "sgd", "adam", "_foreach", "multi_tensor")),
+    ("conv", ("conv", "winograd", "fprop", "dgrad", "wgrad")),
+    ("matmul", ("mm", "addmm", "bmm", "matmul", "linear", "einsum", "attention", "gemm", "gemv", "cublas", "flash",
+                "fmha", "sdpa", "splitkreduce")),
     ("norm", ("norm",)),
     ("softmax", ("softmax",)),
     ("loss", ("loss", "cross_entropy", "nll")),
     ("pool", ("pool",)),
     ("activation", ("relu", "gelu", "sigmoid", "tanh", "threshold", "silu", "dropout")),
-    ("reduce", ("sum", "mean", "max", "min", "norm", "argmax")),
-    ("alloc", ("empty", "zeros", "ones", "full", "rand", "arange", "new_", "resize")),
+    ("reduce", ("sum", "mean", "max", "min", "norm", "argmax", "reduce_kernel")),
+    ("alloc", ("empty", "zeros", "ones", "full", "rand", "arange", "new_", "resize", "memset")),
     ("view", ("view", "reshape", "transpose", "permute", "strided", "select", "slice", "expand", "squeeze",
               "flatten", "contiguous", "detach", "alias", "split", "chunk", "unbind", "narrow", "t", "index",
               "cat", "stack", "lift")),
-    ("copy", ("copy", "clone", "to", "_to_copy", "fill", "zero")),
+    ("copy", ("copy", "clone", "to", "_to_copy", "fill", "zero", "memcpy")),
     ("elementwise", ("add", "mul", "div", "sub", "neg", "sqrt", "pow", "exp", "log", "where", "clamp", "lerp",
-                     "addcmul", "addcdiv", "abs", "sign", "rsub", "reciprocal")),
+                     "addcmul", "addcdiv", "abs", "sign", "rsub", "reciprocal", "elementwise", "rotary")),
 ]
+# GPU kernels that run a collective (NCCL/RCCL): like c10d's host ops, communication rather than compute
+_COLLECTIVE_KERNELS = ("nccl", "rccl")
+# backward in a kernel's name: cuDNN's data/weight gradients, flash attention's bwd
+_BACKWARD_PARTS = ("bwd", "dgrad", "wgrad")
 _WORD = re.compile(r"[a-z0-9_]+")
 _TYPE_TOKEN = {NodeType.METADATA_NODE: "META", NodeType.MEM_LOAD_NODE: "MEM_LOAD", NodeType.MEM_STORE_NODE: "MEM_STORE",
                NodeType.COMM_SEND_NODE: "SEND", NodeType.COMM_RECV_NODE: "RECV", NodeType.INVALID_NODE: "INVALID"}
@@ -41,10 +48,15 @@ def op_class(name: str) -> str:
     if "backward" in low:
         prefix = "bwd_"
         low = low.replace("backward", " ")
-    namespace, _, base = low.rpartition("::")
-    if "c10d" in namespace:  # the host side of a functional collective (issue, wrap, wait): not compute
-        return prefix + "collective"
-    words = _WORD.findall(base)
+    # a kernel's template arguments name its op (elementwise_kernel<..., mul_kernel_cuda>) and hold "::" of
+    # their own: the namespace is split off the part before them
+    head, angle, args = low.partition("<")
+    namespace, _, base = head.rpartition("::")
+    words = _WORD.findall(base + " " + angle + args)
+    if "c10d" in namespace or any(k in w for w in words for k in _COLLECTIVE_KERNELS):
+        return prefix + "collective"  # the host side of a functional collective (issue, wrap, wait), NCCL kernels
+    if any(part in _BACKWARD_PARTS for w in words for part in w.split("_")):
+        prefix = "bwd_"
     for cls, keys in OP_CLASSES:
         for w in words:
             w = w.strip("_")

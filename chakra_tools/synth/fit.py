@@ -230,6 +230,12 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 # kind (drawn for a node of the kind elsewhere, it would cut the thread's chain in two)
                 pk["data_fanin"].append(f["data_fanin"][i])
                 pk["ctrl_fanin"].append(f["ctrl_fanin"][i])
+            if pos[i]:  # where a kind's nodes without data dependencies stand: by the kind of the node before (the
+                # start of a pass after the last op of the one before)
+                z = pk.setdefault("data_free_after", {}).setdefault(f["kinds"][members[f["threads"][i]][pos[i] - 1]],
+                                                                     [0, 0])
+                z[0] += f["data_fanin"][i] == 0
+                z[1] += 1
             for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_up", "ctrl_up"):
                 pk[key].extend(f[key][i])
             if pos[i]:  # the levels again, by the kind of the node before (a leaf is followed by a sibling, ...)
@@ -271,6 +277,9 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             if cross:  # dependencies on another thread's nodes: their share and distances in node order
                 st[f"{field}_cross_fraction"] = round(len(cross) / (len(cross) + len(pk[f"{field}_dist"])), 4)
                 st[f"{field}_cross_distance"] = quantile_table(cross)
+        free = pk.get("data_free_after", {})
+        if any(z[0] for z in free.values()):  # {kind before: [nodes without a data dependency, nodes]}
+            st["data_free_after"] = {b: list(z) for b, z in sorted(free.items())}
         if threaded and pk.get("thread"):
             st["thread_slots"] = count_table(pk["thread"])
         wm = work_model(pk.get("work", []))

@@ -123,6 +123,13 @@ def check_model(model: object, source: str = "model") -> dict:
                         _digits(a) and int(a) < 64 and isinstance(c, int) and not isinstance(c, bool) and c > 0
                         for a, c in t.items()) for b, t in tabs.items()):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map kinds to tables of levels 0..63")
+        for key in ("data_free_after",):
+            tabs = st.get(key, {})
+            if not isinstance(tabs, dict) or not all(
+                    isinstance(b, str) and isinstance(z, list) and len(z) == 2
+                    and all(isinstance(c, int) and not isinstance(c, bool) for c in z) and 0 <= z[0] <= z[1] <= 1 << 40
+                    for b, z in tabs.items()):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must map kinds to [free nodes, nodes] counts")
         for key in ("work", "work_blocked"):
             wm = st.get(key)
             if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us")], hi=1e9)

@@ -181,6 +181,9 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
     for k, idx in by_kind.items():
         st = stats[k]
         fanin = sample_counts(st.get(f"{field}_fanin", {}), len(idx), rng)
+        free = st.get(f"{field}_free_after")  # data only (fit): where the kind's chain starts stand
+        if free and tree_rng is not None:
+            fanin = _place_free(fanin, idx, free, kinds, slots, pos, members, tree_rng)
         total = int(fanin.sum())
         dist = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_distance", []), total, rng)), 1)
         cross = np.zeros(total, dtype=bool)
@@ -221,6 +224,44 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
             out[i] = sorted(deps)
     if pending:
         _place_up(out, pending, slots, pos, members)
+    return out
+
+
+def _place_free(fanin: np.ndarray, idx: list[int], free: dict[str, list[int]], kinds: list[str], slots: list[int],
+                pos: list[int], members: dict[int, list[int]], rng: np.random.Generator) -> np.ndarray:
+    """The kind's drawn fan-ins with its zeros (nodes that depend on nothing) moved to where the corpus has them: each
+    node weighted by the share of free nodes after the kind of the node before it (`free`: {kind: [free, nodes]};
+    an unseen kind: the kind's overall share; a thread's first node: 0, it depends on nothing anyway), the zeros
+    split over those groups in proportion to their expected count (largest remainder, none beyond a group's
+    size), at random within a group; the other values keep their drawn order."""
+    zeros = int((fanin == 0).sum())
+    if not zeros or zeros == fanin.size:
+        return fanin
+    overall = sum(z for z, _ in free.values()) / max(sum(m for _, m in free.values()), 1)
+    group = [kinds[members[slots[i]][pos[i] - 1]] if pos[i] else None for i in idx]
+    names = sorted({g for g in group if g is not None})
+    rate = {g: (free[g][0] / free[g][1] if g in free and free[g][1] else overall) for g in names}
+    members_of = {g: [j for j, x in enumerate(group) if x == g] for g in names}
+    expect = np.array([rate[g] * len(members_of[g]) for g in names])
+    take = np.zeros(len(names), dtype=np.int64)
+    want = min(zeros, len(idx) - group.count(None))
+    while want > int(take.sum()) and expect.sum() > 0:  # groups filled up give the rest to the others
+        room = np.array([len(members_of[g]) for g in names]) - take
+        w = np.where(room > 0, expect, 0.0)
+        if w.sum() <= 0:
+            break
+        take += np.minimum(largest_remainder(w, want - int(take.sum())), room)
+    chosen = set()
+    for g, t in zip(names, take.tolist()):
+        if t:
+            chosen.update(np.asarray(members_of[g])[rng.permutation(len(members_of[g]))[:t]].tolist())
+    rest = [j for j in range(len(idx)) if group[j] is None and len(chosen) < zeros]
+    chosen.update(rest[:zeros - len(chosen)])
+    out = np.empty_like(fanin)
+    nonzero = fanin[fanin != 0].tolist()
+    it = iter(nonzero)
+    for j in range(len(idx)):
+        out[j] = 0 if j in chosen else next(it, 0)
     return out
 
 

@@ -144,6 +144,38 @@ def test_op_classes_drop_names():
     assert node_kind(n) == "COMP:bwd_view"  # synthesized nodes keep their kind
 
 
+@pytest.mark.parametrize("name, cls", [
+    # GPU kernels as a Kineto-linked trace names its compute nodes (cuBLAS, CUTLASS, cuDNN, flash attention, ATen)
+    ("ampere_sgemm_128x64_tn", "matmul"),
+    ("sm80_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize96x64x32_stage4", "matmul"),
+    ("void cutlass::Kernel<cutlass_80_tensorop_s1688gemm_128x128_32x3_nn_align4>", "matmul"),
+    ("cublasLt::splitKreduce_kernel", "matmul"),
+    ("flash_fwd_kernel", "matmul"),
+    ("flash_bwd_dq_dk_dv_loop_kernel", "bwd_matmul"),
+    ("void fmha_cutlassF_f16_aligned_64x64_rf_sm80", "matmul"),
+    ("implicit_convolve_sgemm", "conv"),
+    ("void cudnn::winograd_nonfused::winogradForwardData4x4<float>", "conv"),
+    ("sm80_xmma_dgrad_implicit_gemm_indexed_f32f32_tf32f32", "bwd_conv"),
+    ("sm80_xmma_wgrad_implicit_gemm_f32", "bwd_conv"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<float>>", "elementwise"),
+    ("void at::native::elementwise_kernel<128, 2, at::native::mul_kernel_cuda>", "elementwise"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::GeluCUDAKernelImpl>", "activation"),
+    ("void at::native::unrolled_elementwise_kernel<at::native::direct_copy_kernel_cuda>", "copy"),
+    ("void at::native::reduce_kernel<512, 1, at::native::ReduceOp<float>>", "reduce"),
+    ("void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float>", "softmax"),
+    ("void at::native::(anonymous namespace)::layer_norm_kernel", "norm"),
+    ("void multi_tensor_apply_kernel<TensorListMetadata<4>, AdamFunctor<float>>", "optimizer"),
+    ("Memcpy HtoD (Pageable -> Device)", "copy"),
+    ("Memset (Device)", "alloc"),
+    ("ncclDevKernel_AllReduce_Sum_f32_RING_LL", "collective"),  # a collective's kernel: communication
+    # an ASTRA-sim text workload's nodes (chakra-convert text): its backward passes
+    ("COMP_NODE_conv1_BWD_WG", "bwd_conv"),
+    ("COMP_NODE_conv1_FWD", "conv"),
+])
+def test_op_classes_of_gpu_kernels_and_text_workloads(name, cls):
+    assert op_class(name) == cls
+
+
 @given(st.lists(st.lists(st.integers(0, 3), max_size=30), min_size=1, max_size=3),
        st.lists(st.lists(st.integers(0, 3), max_size=30), min_size=1, max_size=3))
 @settings(max_examples=60, deadline=None)
