@@ -166,11 +166,18 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
     if "programs" in summary:
         ps, mb = summary["programs"], summary.get("micro_batches")
         micro_note = f"; {mb['sampled']} micro-batches ({mb['schedule']}, recorded {mb['recorded']})" if mb else ""
-        info(f"wrote {ranks} ranks running {len(ps)} programs{of}: " + "; ".join(
-            f"ranks {','.join(map(str, p['ranks']))}: {p['nodes_per_rank']} nodes, {p['p2p_per_rank']} p2p, "
-            f"{p['collectives_per_rank']} collectives" + (f", compute path {p['compute_path_us'] / 1000:.4g} ms"
-                                                           if "compute_path_us" in p else "")
-            for p in ps) + f"{micro_note} -> {output}.<rank>.et", quiet=quiet)
+        if len(ps) <= 4:
+            each = "; ".join(
+                f"ranks {','.join(map(str, p['ranks']))}: {p['nodes_per_rank']} nodes, {p['p2p_per_rank']} p2p, "
+                f"{p['collectives_per_rank']} collectives" + (f", compute path {p['compute_path_us'] / 1000:.4g} ms"
+                                                               if "compute_path_us" in p else "") for p in ps)
+        else:  # one line per program would not be read: the ranges over them (the API summary has each)
+            each = (f"{_range(ps, 'nodes_per_rank')} nodes, {_range(ps, 'p2p_per_rank')} p2p, "
+                    f"{_range(ps, 'collectives_per_rank')} collectives per rank"
+                    + (f", compute path {_range(ps, 'compute_path_us', 1000)} ms"
+                       if all("compute_path_us" in p for p in ps) else ""))
+        info(f"wrote {ranks} ranks running {len(ps)} programs{of}: {each}{micro_note} -> {output}.<rank>.et",
+             quiet=quiet)
     else:
         at = of
         if "target" in summary:
@@ -277,6 +284,12 @@ def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, qu
                         ("sim_idle_share_b", report["sim_idle_share_b"])]
         print_table("summary", ["key", "value"], summary, quiet=quiet)
     check_expected(report, expect, rtol, atol, "chakra-synth")
+
+
+def _range(rows: list[dict], key: str, scale: float = 1.0) -> str:
+    """'116-122': a key's range over rows (one value when they agree)."""
+    vals = [r[key] / scale for r in rows]
+    return f"{min(vals):.4g}" if min(vals) == max(vals) else f"{min(vals):.4g}-{max(vals):.4g}"
 
 
 main = tool_main("chakra-synth")(cli)

@@ -454,3 +454,25 @@ def test_several_traces_of_one_layout_keep_their_programs(tmp_path):
     res = subprocess.run([str(exe), "fit", str(PP), str(PP4), "-o", str(tmp_path / "m.json")], capture_output=True,
                          text=True)
     assert res.returncode == 0 and "keep them" in res.stderr
+
+
+def test_many_programs_are_summarised_in_one_line(tmp_path, capsys):
+    """A tacos-synth all-reduce on a 4x4 torus: 16 ranks, each its own program (its own p2p order). fit learns 16
+    programs; sample prints their ranges, not 16 entries."""
+    from chakra_tools.synth.cli import main
+    from tacos.cli import main as tacos_main
+
+    from ..cli_run import run_main
+
+    code, _, err = run_main(tacos_main, capsys, "--topology", str(Path(__file__).resolve().parents[2] / "examples" / "configs" / "astra-run" / "torus2d_4x4.yml"),
+                            "--collective", "all-reduce", "--size", "4MiB", "--chunks", "2",
+                            "--et-prefix", str(tmp_path / "ar"), "-q")
+    assert code == 0, err
+    code, _, err = run_main(main, capsys, "fit", str(tmp_path / "ar"), "-o", str(tmp_path / "m.json"), "-q")
+    assert code == 0, err
+    code, out, err = run_main(main, capsys, "sample", str(tmp_path / "m.json"), "-o", str(tmp_path / "s"),
+                              "--ranks", "16", "--seed", "1")
+    assert code == 0, err
+    line = (out + err).strip()
+    assert line.startswith("wrote 16 ranks running 16 programs: ") and "ranks 0:" not in line, line
+    assert " p2p, 0 collectives per rank" in line and "\n" not in line

@@ -162,3 +162,4 @@ def test_malformed_free_tables_are_refused(bad):
     model["kind_stats"]["COMP:matmul"]["data_free_after"] = bad
     with pytest.raises(ToolError, match="data_free_after"):
         check_model(model)
+
