@@ -163,3 +163,29 @@ def test_malformed_free_tables_are_refused(bad):
     with pytest.raises(ToolError, match="data_free_after"):
         check_model(model)
 
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_free_placement_keeps_the_drawn_values(data):
+    """Whatever the tables say, _place_free only moves the drawn fan-ins around: the same multiset, the nonzero
+    ones in their drawn order."""
+    import numpy as np
+
+    from chakra_tools.synth.sample import _place_free
+
+    n = data.draw(st.integers(2, 30))
+    kinds = data.draw(st.lists(st.sampled_from(["A", "B", "C", "K"]), min_size=n, max_size=n))
+    slots = data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+    from chakra_tools.synth.model import thread_positions
+
+    pos, members = thread_positions(slots)
+    idx = [i for i, k in enumerate(kinds) if k == "K"]
+    if not idx:
+        return
+    fanin = np.array(data.draw(st.lists(st.integers(0, 3), min_size=len(idx), max_size=len(idx))))
+    free = data.draw(st.dictionaries(st.sampled_from(["A", "B", "C", "K", "Z"]),
+                                     st.tuples(st.integers(0, 5), st.integers(0, 5)).map(lambda t: [min(t), max(t)])))
+    out = _place_free(fanin, idx, free, kinds, slots, pos, members, np.random.default_rng(data.draw(st.integers(0, 9))))
+    assert sorted(out.tolist()) == sorted(fanin.tolist())
+    assert out[out != 0].tolist() == fanin[fanin != 0].tolist()
