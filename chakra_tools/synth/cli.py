@@ -273,6 +273,9 @@ def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, qu
         summary = [("ks_max", report["ks_max"]), ("kind_mix_tv", report["kind_mix_tv"]),
                    ("critical_path_ratio", report["critical_path_ratio"]),
                    ("compute_path_ratio", report["compute_path_ratio"]),
+                   # shown where lanes queue (passes, threads): there it, not the path, is what astra-run computes
+                   *([("compute_span_ratio", report["compute_span_ratio"])]
+                     if report["compute_span_ratio"] != report["compute_path_ratio"] else []),
                    ("graph KS fan_in / fan_out / dep_distance",
                     " / ".join("-" if v is None else f"{v:.4g}" for v in report["graph_ks"].values())),
                    ("longest_shared_kind_run", ob["longest_shared_kind_run"]),
