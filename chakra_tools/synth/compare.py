@@ -14,7 +14,7 @@ from chakra_tools.graph import RankGraph, Trace
 from chakra_tools.synth.distances import ks_statistic, wasserstein
 from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, role_kind
 from chakra_tools.synth.groups import trace_roles
-from chakra_tools.synth.span import CPU, FREE, GPU, contended, span
+from chakra_tools.synth.span import contended, critical_path, graph_lanes, span
 
 ATTRIBUTES = ("duration_micros", *NUMERIC_ATTRS)
 
@@ -124,13 +124,13 @@ class RankWalk:
 
 
 def walk_rank(g: RankGraph) -> RankWalk:
+    deps, span_dur, lane = graph_lanes(g)  # one-line errors for duplicate ids
     nodes = sorted(g.nodes, key=lambda n: n.id)
-    index = {n.id: i for i, n in enumerate(nodes)}
     raw = [g.deps(n) for n in nodes]
-    deps = [[index[d] for d in ds if d in index] for ds in raw]
     order = _topological(deps)
     if order is None:
         g.issue_order()  # raises the one-line cycle error
+        raise ToolError(f"{g.path or 'trace'}: cyclic dependencies")
     dur = [n.duration_micros for n in nodes]
     comp = [0 if n.type in _COMM else d for n, d in zip(nodes, dur)]
     finish, finish_c = [0] * len(nodes), [0] * len(nodes)
@@ -138,10 +138,8 @@ def walk_rank(g: RankGraph) -> RankWalk:
         ds = deps[i]
         finish[i] = max((finish[j] for j in ds), default=0) + dur[i]
         finish_c[i] = max((finish_c[j] for j in ds), default=0) + comp[i]
-    lane = [(CPU if g.attrs[n.id].get("is_cpu_op") else GPU) if n.type == NodeType.COMP_NODE else FREE
-             for n in nodes]
-    span_us = (max(finish_c, default=0) if order == list(range(len(nodes))) and not contended(deps, lane)
-               else int(span(deps, comp, lane)))
+    backward = order == list(range(len(nodes)))
+    span_us = int(critical_path(deps, span_dur) if backward and not contended(deps, lane) else span(deps, span_dur, lane))
     fan_out = np.bincount(np.fromiter((j for ds in deps for j in ds), dtype=np.int64), minlength=len(nodes))
     every = Counter(d for ds in raw for d in ds)
     return RankWalk(max(finish, default=0), max(finish_c, default=0), span_us, [len(ds) for ds in deps], fan_out,

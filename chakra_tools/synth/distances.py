@@ -21,6 +21,8 @@ def ks_statistic(x: np.ndarray, y: np.ndarray) -> float:
     x, y = np.sort(np.asarray(x, dtype=float)), np.sort(np.asarray(y, dtype=float))
     if not x.size or not y.size:
         raise ValueError("ks_statistic needs two non-empty samples")
+    if np.isnan(x[-1]) or np.isnan(y[-1]):  # sorted: a NaN comes last (scipy's answer too)
+        return float("nan")
     fx, fy = _cdfs(x, y, np.concatenate([x, y]))
     return float(np.abs(fx - fy).max())
 
@@ -30,6 +32,8 @@ def wasserstein(x: np.ndarray, y: np.ndarray) -> float:
     x, y = np.sort(np.asarray(x, dtype=float)), np.sort(np.asarray(y, dtype=float))
     if not x.size or not y.size:
         raise ValueError("wasserstein needs two non-empty samples")
+    if np.isnan(x[-1]) or np.isnan(y[-1]):
+        return float("nan")
     pooled = np.sort(np.concatenate([x, y]))
     fx, fy = _cdfs(x, y, pooled[:-1])
-    return float(np.sum(np.abs(fx - fy) * np.diff(pooled)))
+    return float(np.dot(np.abs(fx - fy), np.diff(pooled)))  # a dot product: scipy's sum, to the last bit

@@ -103,14 +103,19 @@ class Program:
     # per node its astra-run lane (span.py), and whether a lane holds independent chains; set by lanes()
     lane: list[int] | None = field(default=None, init=False, repr=False)
     contended: bool = field(default=False, init=False, repr=False)
+    timed: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def lanes(self, stats: dict) -> Program:
         """Set each node's lane from its kind (compute kinds: the CPU lane when most of the corpus' nodes of the
         kind were CPU ops, as they are written) once; returns the program."""
         if self.lane is None:
-            self.lane = [FREE if self.comm[i] or not k.startswith("COMP") else
+            types = [node_type_of(k) for k in self.kinds]
+            self.lane = [FREE if self.comm[i] or t != NodeType.COMP_NODE else
                          CPU if stats.get(k, {}).get("is_cpu_op", 1.0) >= 0.5 else GPU
-                         for i, k in enumerate(self.kinds)]
+                         for i, (k, t) in enumerate(zip(self.kinds, types))]
+            # what astra-run runs for its duration: compute and memory nodes (metadata take no time there)
+            self.timed = np.array([t in (NodeType.COMP_NODE, NodeType.MEM_LOAD_NODE, NodeType.MEM_STORE_NODE)
+                                   and not c for t, c in zip(types, self.comm)])
             self.contended = contended(self.deps, self.lane)
         return self
 
@@ -255,13 +260,16 @@ def _place_free(fanin: np.ndarray, idx: list[int], free: dict[str, list[int]], k
     for g, t in zip(names, take.tolist()):
         if t:
             chosen.update(np.asarray(members_of[g])[rng.permutation(len(members_of[g]))[:t]].tolist())
-    rest = [j for j in range(len(idx)) if group[j] is None and len(chosen) < zeros]
-    chosen.update(rest[:zeros - len(chosen)])
+    if len(chosen) < zeros:  # more zeros than the free places take: thread-first nodes, then the others at random
+        first = [j for j in range(len(idx)) if group[j] is None]
+        others = [j for j in range(len(idx)) if group[j] is not None and j not in chosen]
+        rest = first + [others[k] for k in rng.permutation(len(others)).tolist()]
+        chosen.update(rest[:zeros - len(chosen)])
     out = np.empty_like(fanin)
     nonzero = fanin[fanin != 0].tolist()
     it = iter(nonzero)
     for j in range(len(idx)):
-        out[j] = 0 if j in chosen else next(it, 0)
+        out[j] = 0 if j in chosen else next(it)
     return out
 
 
@@ -418,7 +426,7 @@ def compute_path(program: Program) -> float:
 def _span(d: np.ndarray, program: Program) -> float:
     """The compute span of durations `d`: the critical path (_path) unless a lane is contended (span.py)."""
     if program.contended:
-        return span(program.deps, d.tolist(), program.lane)
+        return span(program.deps, np.where(program.timed, d, 0).tolist(), program.lane)
     return _path(d, program)
 
 

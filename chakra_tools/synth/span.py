@@ -14,6 +14,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 
+from chakra_tools.common import ToolError
+
 FREE, GPU, CPU = 0, 1, 2  # lanes: FREE = not limited (memory, communication, metadata)
 
 
@@ -43,8 +45,10 @@ def contended(deps: Sequence[Sequence[int]], lane: Sequence[int]) -> bool:
 def span(deps: Sequence[Sequence[int]], dur: Sequence[float], lane: Sequence[int]) -> float:
     """Makespan of astra-run's schedule (ids 0..n-1 in any dependency order; `dur` 0 for communication). The
     bookkeeping is astra-run's, so that ties resolve as there: ready heaps per lane in the order lanes first
-    had a ready node, events in (time, push order), the lanes re-filled after every event."""
+    had a ready node, events in (time, push order), the lanes re-filled after every event; a compute node of 0 us
+    takes 1 ns there, which can decide the order of what follows it."""
     n = len(deps)
+    dur = [d if d > 0 or lane[i] == FREE else 1e-3 for i, d in enumerate(dur)]
     waiting = [len(ds) for ds in deps]
     children: list[list[int]] = [[] for _ in range(n)]
     for i, ds in enumerate(deps):
@@ -87,11 +91,15 @@ def span(deps: Sequence[Sequence[int]], dur: Sequence[float], lane: Sequence[int
 
 def graph_lanes(g) -> tuple[list[list[int]], list[int], list[int]]:
     """A RankGraph as span's input: per node in id order its dependencies (indices; dangling ones dropped), its
-    duration as astra-run replays it (compute and memory nodes; 0 for communication and metadata) and its lane."""
+    duration (compute and memory nodes their recorded one, astra-run times memory from its remote-memory model;
+    0 for communication and metadata, which astra-run does not run on a compute lane) and its lane."""
     from chakra_tools.et import NodeType
 
     nodes = sorted(g.nodes, key=lambda n: n.id)
     index = {n.id: i for i, n in enumerate(nodes)}
+    if len(index) != len(nodes):
+        dup = next(a.id for a, b in zip(nodes, nodes[1:]) if a.id == b.id)
+        raise ToolError(f"{g.path or 'trace'}: node id {dup} appears more than once")
     deps = [[index[d] for d in g.deps(n) if d in index] for n in nodes]
     lane, dur = [], []
     for n in nodes:
@@ -122,4 +130,4 @@ def compute_span_us(g) -> int:
         return int(span(deps, dur, lane))
     except ValueError:
         g.issue_order()  # raises the one-line cycle error naming the file
-        raise
+        raise ToolError(f"{g.path or 'trace'}: cyclic dependencies") from None
