@@ -24,6 +24,7 @@ from chakra_tools.synth.model import (
     quantile_table,
     thread_positions,
 )
+from chakra_tools.synth.ordering import position_pairs, profile
 from chakra_tools.synth.programs import fit_programs, trace_programs
 from chakra_tools.synth.scaling import (
     DESCRIPTORS,
@@ -208,6 +209,7 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
     for j, _r, f in rank_feats:
         tk = per_trace[j]
         pos, members = thread_positions(f["threads"])
+        in_node_order: dict[tuple[str, str], list] = defaultdict(list)  # (kind, attribute): values in node order
         for i, k in enumerate(f["kinds"]):
             pk = per_kind[k]
             comm = is_comm_kind(k)
@@ -250,6 +252,13 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 if v is not None:
                     tk[k][name].append(v)
                     pk[name].append(v)
+            if comm:
+                if f["numeric"]["comm_size"][i] is not None:
+                    in_node_order[k, "comm_size"].append(f["numeric"]["comm_size"][i])
+            elif not work:
+                in_node_order[k, "duration_us"].append(f["durations"][i])
+        for (k, name), vals in in_node_order.items():
+            per_kind[k][f"{name}_order"].extend(position_pairs(vals))
 
     threads = [max(f["threads"], default=0) + 1 for _, _, f in rank_feats]
     threaded = max(threads) > 1  # per-kind thread slots only when some rank has more than one thread
@@ -280,6 +289,10 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
         free = pk.get("data_free_after", {})
         if any(z[0] for z in free.values()):  # {kind before: [nodes without a data dependency, nodes]}
             st["data_free_after"] = {b: list(z) for b, z in sorted(free.items())}
+        for name in ("comm_size", "duration_us"):
+            order_profile = profile(pk.get(f"{name}_order", []))
+            if order_profile is not None:  # where in the step the kind's large and small values come (ordering.py)
+                st[f"{name}_order"] = order_profile
         if threaded and pk.get("thread"):
             st["thread_slots"] = count_table(pk["thread"])
         wm = work_model(pk.get("work", []))

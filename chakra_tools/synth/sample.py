@@ -48,6 +48,7 @@ from chakra_tools.synth.model import (
     thread_positions,
 )
 from chakra_tools.synth.model_check import check_model
+from chakra_tools.synth.ordering import in_order
 from chakra_tools.synth.span import CPU, FREE, GPU, contended, span
 from chakra_tools.synth.targets import (
     Architecture,
@@ -357,6 +358,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
             spec = arch.attrs.get(k, {}).get("comm_size") if arch is not None else None
             vals = (draw_atoms(spec, len(where), rng) if spec is not None
                     else draw_sizes(stats[k], "comm_size", len(where), rng))
+            vals = in_order(vals, stats[k].get("comm_size_order"))
             for i, v in zip(where, vals.tolist()):
                 comm_size[i] = int(max(round(v * scale_comm), 1))
     # a recv carries its send's size (the ring: the same program's)
@@ -392,6 +394,9 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
             ops = np.array([extra["num_ops"][i] for i in busy])
             res = sample_quantiles(wm["log_residual"], len(busy), rng)
             duration[busy] = np.maximum((wm["overhead_us"] + wm["us_per_op"] * ops + 1.0) * np.exp(res) - 1.0, 0.0)
+        plain = [i for i in where if i not in extra["num_ops"]] if wm is not None else where
+        if len(plain) > 1 and "duration_us_order" in st:
+            duration[plain] = in_order(duration[plain], st["duration_us_order"])
     return Program(kinds, data, ctrl, comm_size, p2p, duration, extra, threads)
 
 
