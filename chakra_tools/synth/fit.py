@@ -255,8 +255,10 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             if comm:
                 if f["numeric"]["comm_size"][i] is not None:
                     in_node_order[k, "comm_size"].append(f["numeric"]["comm_size"][i])
-            elif not work:
-                in_node_order[k, "duration_us"].append(f["durations"][i])
+            else:  # durations: of all the kind's nodes, and of those without FLOPs (a work model times the others)
+                in_node_order[k, "duration_all"].append(f["durations"][i])
+                if not work:
+                    in_node_order[k, "duration_us"].append(f["durations"][i])
         for (k, name), vals in in_node_order.items():
             per_kind[k][f"{name}_order"].extend(position_pairs(vals))
 
@@ -289,10 +291,6 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
         free = pk.get("data_free_after", {})
         if any(z[0] for z in free.values()):  # {kind before: [nodes without a data dependency, nodes]}
             st["data_free_after"] = {b: list(z) for b, z in sorted(free.items())}
-        for name in ("comm_size", "duration_us"):
-            order_profile = profile(pk.get(f"{name}_order", []))
-            if order_profile is not None:  # where in the step the kind's large and small values come (ordering.py)
-                st[f"{name}_order"] = order_profile
         if threaded and pk.get("thread"):
             st["thread_slots"] = count_table(pk["thread"])
         wm = work_model(pk.get("work", []))
@@ -310,6 +308,13 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                     st[f"{name}_atoms"] = atoms
                 # share of the kind's nodes that carry it (e.g. addmm has num_ops, its parent aten::linear not)
                 st.setdefault("attr_fraction", {})[name] = round(len(vals) / n, 4)
+        # where in the step the kind's large and small values come (ordering.py): sizes, and durations of the nodes
+        # sample draws from the kind's table (all of them, or those without FLOPs when a work model times the rest)
+        for name, pairs in (("comm_size", "comm_size_order"),
+                            ("duration_us", "duration_us_order" if "work" in st else "duration_all_order")):
+            order_profile = profile(pk.get(pairs, []))
+            if order_profile is not None:
+                st[f"{name}_order"] = order_profile
         kind_stats[k] = st
 
     nodes_per_rank = [len(f["kinds"]) for _, _, f in rank_feats]
