@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ from chakra_tools.graph import RankGraph, Trace
 from chakra_tools.synth.distances import ks_statistic, wasserstein
 from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, role_kind
 from chakra_tools.synth.groups import trace_roles
-from chakra_tools.synth.span import contended, critical_path, graph_lanes, span
+from chakra_tools.synth.span import compute_span, points_back, rank_arrays
 
 ATTRIBUTES = ("duration_micros", *NUMERIC_ATTRS)
 
@@ -124,13 +125,12 @@ class RankWalk:
 
 
 def walk_rank(g: RankGraph) -> RankWalk:
-    deps, span_dur, lane = graph_lanes(g)  # one-line errors for duplicate ids
-    nodes = sorted(g.nodes, key=lambda n: n.id)
-    raw = [g.deps(n) for n in nodes]
-    order = _topological(deps)
-    if order is None:
-        g.issue_order()  # raises the one-line cycle error
-        raise ToolError(f"{g.path or 'trace'}: cyclic dependencies")
+    nodes, raw, deps, span_dur, lane = rank_arrays(g)  # one-line errors for duplicate ids
+    if points_back(deps):
+        order: Iterable[int] = range(len(nodes))
+    else:  # ids out of dependency order: the graph's own issue order (one-line error on a cycle)
+        index = {n.id: i for i, n in enumerate(nodes)}
+        order = [index[i] for i in g.issue_order()]
     dur = [n.duration_micros for n in nodes]
     comp = [0 if n.type in _COMM else d for n, d in zip(nodes, dur)]
     finish, finish_c = [0] * len(nodes), [0] * len(nodes)
@@ -138,35 +138,11 @@ def walk_rank(g: RankGraph) -> RankWalk:
         ds = deps[i]
         finish[i] = max((finish[j] for j in ds), default=0) + dur[i]
         finish_c[i] = max((finish_c[j] for j in ds), default=0) + comp[i]
-    backward = order == list(range(len(nodes)))
-    span_us = int(critical_path(deps, span_dur) if backward and not contended(deps, lane) else span(deps, span_dur, lane))
     fan_out = np.bincount(np.fromiter((j for ds in deps for j in ds), dtype=np.int64), minlength=len(nodes))
     every = Counter(d for ds in raw for d in ds)
-    return RankWalk(max(finish, default=0), max(finish_c, default=0), span_us, [len(ds) for ds in deps], fan_out,
-                    [i - j for i, ds in enumerate(deps) for j in ds], sum(every.values()),
-                    max(every.values(), default=0), sum(1 for v in every.values() if v > 1))
-
-
-def _topological(deps: list[list[int]]) -> list[int] | None:
-    """An order in which every node comes after its dependencies (id order when every dependency points back,
-    as in every converted or sampled trace), None on a cycle."""
-    if all(j < i for i, ds in enumerate(deps) for j in ds):
-        return list(range(len(deps)))
-    waiting = [len(ds) for ds in deps]
-    children: list[list[int]] = [[] for _ in deps]
-    for i, ds in enumerate(deps):
-        for j in ds:
-            children[j].append(i)
-    ready = [i for i, w in enumerate(waiting) if w == 0]
-    order = []
-    while ready:
-        i = ready.pop()
-        order.append(i)
-        for c in children[i]:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                ready.append(c)
-    return order if len(order) == len(deps) else None
+    return RankWalk(max(finish, default=0), max(finish_c, default=0), int(compute_span(deps, span_dur, lane)),
+                    [len(ds) for ds in deps], fan_out, [i - j for i, ds in enumerate(deps) for j in ds],
+                    sum(every.values()), max(every.values(), default=0), sum(1 for v in every.values() if v > 1))
 
 
 def walk(t: Trace) -> dict[int, RankWalk]:

@@ -232,16 +232,16 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 # kind (drawn for a node of the kind elsewhere, it would cut the thread's chain in two)
                 pk["data_fanin"].append(f["data_fanin"][i])
                 pk["ctrl_fanin"].append(f["ctrl_fanin"][i])
-            if pos[i]:  # where a kind's nodes without data dependencies stand: by the kind of the node before (the
-                # start of a pass after the last op of the one before)
-                z = pk.setdefault("data_free_after", {}).setdefault(f["kinds"][members[f["threads"][i]][pos[i] - 1]],
-                                                                     [0, 0])
-                z[0] += f["data_fanin"][i] == 0
-                z[1] += 1
             for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_up", "ctrl_up"):
                 pk[key].extend(f[key][i])
-            if pos[i]:  # the levels again, by the kind of the node before (a leaf is followed by a sibling, ...)
+            if pos[i]:  # by the kind of the node before on the thread:
                 before = f["kinds"][members[f["threads"][i]][pos[i] - 1]]
+                # where the kind's nodes without data dependencies stand (a pass starts after the last op of the one
+                # before)
+                z = pk.setdefault("data_free_after", {}).setdefault(before, [0, 0])
+                z[0] += f["data_fanin"][i] == 0
+                z[1] += 1
+                # the levels again (a leaf is followed by a sibling, a parent by its first child, ...)
                 for field in ("data", "ctrl"):
                     pk.setdefault(f"{field}_up_after", {}).setdefault(before, []).extend(
                         u for u in f[f"{field}_up"][i] if u >= 0)

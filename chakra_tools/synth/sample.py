@@ -182,6 +182,7 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
     n = len(kinds)
     slots = threads if threads is not None else [0] * n
     pos, members = thread_positions(slots)
+    before = [kinds[members[slots[i]][pos[i] - 1]] if pos[i] else "" for i in range(n)]  # "": a thread's first
     out: list[list[int]] = [[] for _ in range(n)]
     pending: dict[int, list[tuple[int, int]]] = {}  # node -> (levels up its previous node's parents, distance)
     for k, idx in by_kind.items():
@@ -189,7 +190,7 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
         fanin = sample_counts(st.get(f"{field}_fanin", {}), len(idx), rng)
         free = st.get(f"{field}_free_after")  # data only (fit): where the kind's chain starts stand
         if free and tree_rng is not None:
-            fanin = _place_free(fanin, idx, free, kinds, slots, pos, members, tree_rng)
+            fanin = _place_free(fanin, [before[i] for i in idx], free, tree_rng)
         total = int(fanin.sum())
         dist = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_distance", []), total, rng)), 1)
         cross = np.zeros(total, dtype=bool)
@@ -208,9 +209,9 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
             # each level from the table of the kind of the node before it (the kind's own where that one is missing)
             owner = np.repeat(np.asarray(idx, dtype=np.int64), fanin)[chosen]
             after = st.get(f"{field}_up_after", {})
-            before = [kinds[members[slots[i]][pos[i] - 1]] if pos[i] else "" for i in owner.tolist()]
-            for b in sorted(set(before)):
-                where = chosen[[x == b for x in before]]
+            owner_before = [before[i] for i in owner.tolist()]
+            for b in sorted(set(owner_before)):
+                where = chosen[[x == b for x in owner_before]]
                 level[where] = sample_counts(after.get(b) or st.get(f"{field}_up", {}), where.size, tree_rng)
         at = 0
         for i, f in zip(idx, fanin.tolist()):
@@ -233,24 +234,24 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
     return out
 
 
-def _place_free(fanin: np.ndarray, idx: list[int], free: dict[str, list[int]], kinds: list[str], slots: list[int],
-                pos: list[int], members: dict[int, list[int]], rng: np.random.Generator) -> np.ndarray:
-    """The kind's drawn fan-ins with its zeros (nodes that depend on nothing) moved to where the corpus has them: each
-    node weighted by the share of free nodes after the kind of the node before it (`free`: {kind: [free, nodes]};
-    an unseen kind: the kind's overall share; a thread's first node: 0, it depends on nothing anyway), the zeros
+def _place_free(fanin: np.ndarray, group: list[str], free: dict[str, list[int]],
+                rng: np.random.Generator) -> np.ndarray:
+    """The kind's drawn fan-ins (one per node of the kind) with its zeros (nodes that depend on nothing) moved to where
+    the corpus has them: each node weighted by the share of free nodes after the kind of the node before it (`group`:
+    that kind per node, "" for a thread's first node; `free`: {kind: [free, nodes]}; an unseen kind: the kind's
+    overall share; a thread's first node: 0, it depends on nothing anyway), the zeros
     split over those groups in proportion to their expected count (largest remainder, none beyond a group's
     size), at random within a group; the other values keep their drawn order."""
     zeros = int((fanin == 0).sum())
     if not zeros or zeros == fanin.size:
         return fanin
     overall = sum(z for z, _ in free.values()) / max(sum(m for _, m in free.values()), 1)
-    group = [kinds[members[slots[i]][pos[i] - 1]] if pos[i] else None for i in idx]
-    names = sorted({g for g in group if g is not None})
+    names = sorted({g for g in group if g})
     rate = {g: (free[g][0] / free[g][1] if g in free and free[g][1] else overall) for g in names}
     members_of = {g: [j for j, x in enumerate(group) if x == g] for g in names}
     expect = np.array([rate[g] * len(members_of[g]) for g in names])
     take = np.zeros(len(names), dtype=np.int64)
-    want = min(zeros, len(idx) - group.count(None))
+    want = min(zeros, len(group) - group.count(""))
     while want > int(take.sum()) and expect.sum() > 0:  # groups filled up give the rest to the others
         room = np.array([len(members_of[g]) for g in names]) - take
         w = np.where(room > 0, expect, 0.0)
@@ -262,14 +263,14 @@ def _place_free(fanin: np.ndarray, idx: list[int], free: dict[str, list[int]], k
         if t:
             chosen.update(np.asarray(members_of[g])[rng.permutation(len(members_of[g]))[:t]].tolist())
     if len(chosen) < zeros:  # more zeros than the free places take: thread-first nodes, then the others at random
-        first = [j for j in range(len(idx)) if group[j] is None]
-        others = [j for j in range(len(idx)) if group[j] is not None and j not in chosen]
+        first = [j for j, g in enumerate(group) if not g]
+        others = [j for j, g in enumerate(group) if g and j not in chosen]
         rest = first + [others[k] for k in rng.permutation(len(others)).tolist()]
         chosen.update(rest[:zeros - len(chosen)])
     out = np.empty_like(fanin)
     nonzero = fanin[fanin != 0].tolist()
     it = iter(nonzero)
-    for j in range(len(idx)):
+    for j in range(len(group)):
         out[j] = 0 if j in chosen else next(it)
     return out
 

@@ -89,10 +89,11 @@ def span(deps: Sequence[Sequence[int]], dur: Sequence[float], lane: Sequence[int
     return end
 
 
-def graph_lanes(g) -> tuple[list[list[int]], list[int], list[int]]:
-    """A RankGraph as span's input: per node in id order its dependencies (indices; dangling ones dropped), its
-    duration (compute and memory nodes their recorded one, astra-run times memory from its remote-memory model;
-    0 for communication and metadata, which astra-run does not run on a compute lane) and its lane."""
+def rank_arrays(g) -> tuple[list, list[list[int]], list[list[int]], list[int], list[int]]:
+    """A RankGraph as arrays, in id order: its nodes, each node's dependencies as ids (dangling ones included) and as
+    indices (dangling ones dropped), and span's durations and lanes: compute and memory nodes their recorded
+    duration (astra-run times memory from its remote-memory model), communication and metadata 0 (astra-run does
+    not run them on a compute lane)."""
     from chakra_tools.et import NodeType
 
     nodes = sorted(g.nodes, key=lambda n: n.id)
@@ -100,7 +101,8 @@ def graph_lanes(g) -> tuple[list[list[int]], list[int], list[int]]:
     if len(index) != len(nodes):
         dup = next(a.id for a, b in zip(nodes, nodes[1:]) if a.id == b.id)
         raise ToolError(f"{g.path or 'trace'}: node id {dup} appears more than once")
-    deps = [[index[d] for d in g.deps(n) if d in index] for n in nodes]
+    raw = [g.deps(n) for n in nodes]
+    deps = [[index[d] for d in ds if d in index] for ds in raw]
     lane, dur = [], []
     for n in nodes:
         if n.type == NodeType.COMP_NODE:
@@ -109,7 +111,18 @@ def graph_lanes(g) -> tuple[list[list[int]], list[int], list[int]]:
         else:
             lane.append(FREE)
             dur.append(n.duration_micros if n.type in (NodeType.MEM_LOAD_NODE, NodeType.MEM_STORE_NODE) else 0)
-    return deps, dur, lane
+    return nodes, raw, deps, dur, lane
+
+
+def graph_lanes(g) -> tuple[list[list[int]], list[int], list[int]]:
+    """A RankGraph as span's input: per node in id order its dependencies (indices), duration and lane
+    (rank_arrays)."""
+    return rank_arrays(g)[2:]
+
+
+def points_back(deps: Sequence[Sequence[int]]) -> bool:
+    """Whether every dependency is on an earlier index (id order is then a dependency order)."""
+    return all(d < i for i, ds in enumerate(deps) for d in ds)
 
 
 def critical_path(deps: Sequence[Sequence[int]], dur: Sequence[float]) -> float:
@@ -120,14 +133,18 @@ def critical_path(deps: Sequence[Sequence[int]], dur: Sequence[float]) -> float:
     return max(finish, default=0.0)
 
 
+def compute_span(deps: Sequence[Sequence[int]], dur: Sequence[float], lane: Sequence[int]) -> float:
+    """The compute span: the critical path when the dependencies point back and no lane is contended (the common
+    case, linear), else the schedule's (span; ValueError on a cycle)."""
+    if points_back(deps) and not contended(deps, lane):
+        return critical_path(deps, dur)
+    return span(deps, dur, lane)
+
+
 def compute_span_us(g) -> int:
-    """A RankGraph's compute span (us): its compute critical path when no lane is contended, else the schedule's."""
-    deps, dur, lane = graph_lanes(g)
-    backward = all(d < i for i, ds in enumerate(deps) for d in ds)
-    if backward and not contended(deps, lane):
-        return int(critical_path(deps, dur))
+    """A RankGraph's compute span (us)."""
     try:
-        return int(span(deps, dur, lane))
+        return int(compute_span(*graph_lanes(g)))
     except ValueError:
         g.issue_order()  # raises the one-line cycle error naming the file
         raise ToolError(f"{g.path or 'trace'}: cyclic dependencies") from None

@@ -151,13 +151,12 @@ def test_free_nodes_are_placed_after_the_kind_they_follow():
 
     kinds = ["X", "A", "K", "B", "K", "A", "K", "B", "K", "B", "K", "B", "K"]
     idx = [2, 4, 6, 8, 10, 12]  # the K nodes; after A: 2 and 6
-    slots = [0] * len(kinds)
-    pos, members = list(range(len(kinds))), {0: list(range(len(kinds)))}
+    group = [kinds[i - 1] for i in idx]  # one thread: the kind of the node before
     free = {"A": [5, 5], "B": [0, 9]}
-    out = _place_free(np.array([3, 0, 1, 0, 2, 4]), idx, free, kinds, slots, pos, members, np.random.default_rng(0))
+    out = _place_free(np.array([3, 0, 1, 0, 2, 4]), group, free, np.random.default_rng(0))
     assert out.tolist() == [0, 3, 0, 1, 2, 4]
     # three zeros: both nodes after A, then one after B, whose share is 0, by the order of the rest: all kept
-    out = _place_free(np.array([3, 0, 1, 0, 0, 4]), idx, free, kinds, slots, pos, members, np.random.default_rng(0))
+    out = _place_free(np.array([3, 0, 1, 0, 0, 4]), group, free, np.random.default_rng(0))
     assert sorted(out.tolist()) == [0, 0, 0, 1, 3, 4] and out[0] == out[2] == 0
 
 
@@ -194,6 +193,7 @@ def test_free_placement_keeps_the_drawn_values(data):
     fanin = np.array(data.draw(st.lists(st.integers(0, 3), min_size=len(idx), max_size=len(idx))))
     free = data.draw(st.dictionaries(st.sampled_from(["A", "B", "C", "K", "Z"]),
                                      st.tuples(st.integers(0, 5), st.integers(0, 5)).map(lambda t: [min(t), max(t)])))
-    out = _place_free(fanin, idx, free, kinds, slots, pos, members, np.random.default_rng(data.draw(st.integers(0, 9))))
+    group = [kinds[members[slots[i]][pos[i] - 1]] if pos[i] else "" for i in idx]
+    out = _place_free(fanin, group, free, np.random.default_rng(data.draw(st.integers(0, 9))))
     assert sorted(out.tolist()) == sorted(fanin.tolist())
     assert out[out != 0].tolist() == fanin[fanin != 0].tolist()
