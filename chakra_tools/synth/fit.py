@@ -255,12 +255,13 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             if comm:
                 if f["numeric"]["comm_size"][i] is not None:
                     in_node_order[k, "comm_size"].append(f["numeric"]["comm_size"][i])
-            else:  # durations: of all the kind's nodes, and of those without FLOPs (a work model times the others)
-                in_node_order[k, "duration_all"].append(f["durations"][i])
-                if not work:
-                    in_node_order[k, "duration_us"].append(f["durations"][i])
+            else:  # (duration, has FLOPs): which of them sample draws from the table depends on the work model
+                in_node_order[k, "duration"].append((f["durations"][i], work))
         for (k, name), vals in in_node_order.items():
-            per_kind[k][f"{name}_order"].extend(position_pairs(vals))
+            if name == "comm_size":
+                per_kind[k]["comm_size_order"].extend(position_pairs(vals))
+            else:
+                per_kind[k]["duration_seqs"].append(vals)
 
     threads = [max(f["threads"], default=0) + 1 for _, _, f in rank_feats]
     threaded = max(threads) > 1  # per-kind thread slots only when some rank has more than one thread
@@ -310,9 +311,11 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 st.setdefault("attr_fraction", {})[name] = round(len(vals) / n, 4)
         # where in the step the kind's large and small values come (ordering.py): sizes, and durations of the nodes
         # sample draws from the kind's table (all of them, or those without FLOPs when a work model times the rest)
-        for name, pairs in (("comm_size", "comm_size_order"),
-                            ("duration_us", "duration_us_order" if "work" in st else "duration_all_order")):
-            order_profile = profile(pk.get(pairs, []))
+        has_work_model = "work" in st
+        duration_pairs = [p for seq in pk.get("duration_seqs", [])
+                          for p in position_pairs([d for d, work in seq if not (has_work_model and work)])]
+        for name, pairs in (("comm_size", pk.get("comm_size_order", [])), ("duration_us", duration_pairs)):
+            order_profile = profile(pairs)
             if order_profile is not None:
                 st[f"{name}_order"] = order_profile
         kind_stats[k] = st
