@@ -369,8 +369,8 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         if replan is not None and replan.delta:
             grown = splice(prog, replan.runs[c], replan.delta)
             if rate is not None:  # calibrated to what the copied (or removed) stretches took of the drawn step
-                grown.lanes(m["kind_stats"])
-                rate *= (compute_path(grown) / max(compute_path(prog.lanes(m["kind_stats"])), 1e-9)
+                kind_stats = m["kind_stats"]
+                rate *= (compute_path(grown.lanes(kind_stats)) / max(compute_path(prog.lanes(kind_stats)), 1e-9)
                          * len(prog.kinds) / len(grown.kinds))
             prog = grown
         programs.append(prog)
