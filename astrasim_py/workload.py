@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chakra_tools.common import ToolError
+from chakra_tools.convert.legacy import legacy_hint
 from chakra_tools.et import FEEDER_REQUIRED, SIZE_ATTRS, CommType, NodeType, attrs_of, int_attr
 from chakra_tools.graph import RankGraph
 
@@ -53,8 +54,10 @@ def sim_nodes(g: RankGraph) -> list[SimNode]:
         a = attrs_of(n)
         for d in (*n.data_deps, *n.ctrl_deps):
             if d == n.id or d not in ids:
+                hint = legacy_hint(g.nodes)
                 raise ToolError(f"{where}: node {n.id} depends on " + ("itself" if d == n.id else f"node {d}, which "
-                                                                      "the trace does not have"))
+                                                                      "the trace does not have")
+                                + (f"; {hint}" if hint else ""))
         for key in _REQUIRED.get(n.type, ()):
             if key not in a:
                 raise ToolError(f"{where}: node {n.id} ({NodeType(n.type).name}) has no {key}")

@@ -24,9 +24,10 @@ from chakra_tools.common import (
 )
 from chakra_tools.convert.jsonio import doc_to_et, et_to_doc, write_json_doc
 from chakra_tools.convert.kineto import KinetoDurations
+from chakra_tools.convert.legacy import data_deps_sound, upgrade
 from chakra_tools.convert.pytorch import convert_trace
 from chakra_tools.convert.text import convert_text
-from chakra_tools.et import ETWriter, check_no_stale_outputs, groups_path, rank_path
+from chakra_tools.et import ETWriter, check_no_stale_outputs, groups_path, rank_path, read_et, resolve_trace
 from chakra_tools.graph import Trace
 from chakra_tools.inspect import summarize
 from chakra_tools.validate import check_trace, errors
@@ -160,6 +161,39 @@ def from_json_cmd(input_path, output, quiet, debug):
     check_not_input(output, [input_path])
     n = doc_to_et(input_path, output)
     info(f"wrote {output} ({n} nodes)", quiet=quiet)
+
+
+@cli.command("upgrade", help="An ET written for Chakra's own feeder (data deps only, before 2024) → one that "
+                             "ASTRA-sim's feeder_v3, astra-run and chakra-synth run the same way: ctrl deps dropped, "
+                             "host-side communication calls (is_cpu_op) written as compute nodes.\n\n"
+                             "Example: chakra-convert upgrade old/chakra -o et/model")
+@click.argument("trace", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "prefix", required=True, help="Output prefix: writes PREFIX.<rank>.et.")
+@click.option("--gz", is_flag=True, help="Write gzip-compressed PREFIX.<rank>.et.gz.")
+@common_options
+def upgrade_cmd(trace, prefix, gz, quiet, debug):
+    files = resolve_trace(trace)
+    outs = [rank_path(prefix, r, gz) for r in files]
+    groups_in, groups_out = groups_path(trace), groups_path(prefix)
+    carry = groups_in.is_file() and not Path(trace).is_file()  # the comm-groups sidecar goes with the ranks
+    for o in [*outs, *([groups_out] if carry else [])]:
+        check_not_input(o, [*files.values(), *([groups_in] if carry else [])])
+    check_no_stale_outputs(prefix, [*outs, *([groups_out] if carry else [])])
+    dropped = retyped = nodes = 0
+    with atomic_group([*outs, *([groups_out] if carry else [])]) as tmps:
+        for tmp, path in zip(tmps, files.values(), strict=False):
+            meta, old = read_et(path)
+            if not data_deps_sound(old):
+                raise ToolError(f"{path}: its data deps alone dangle or cycle (`chakra-convert validate` names them): "
+                                "not an ET for Chakra's feeder either")
+            new, rep = upgrade(old)
+            with ETWriter(tmp, meta, compress=gz) as w:
+                w.write_nodes(new)
+            dropped, retyped, nodes = dropped + rep.ctrl_deps_dropped, retyped + rep.host_comm_retyped, nodes + rep.nodes
+        if carry:
+            tmps[-1].write_bytes(groups_in.read_bytes())
+    info(f"wrote {len(files)} rank(s), {nodes} nodes -> {outs[0]} …: dropped {dropped} ctrl deps, {retyped} "
+         "host-side communication node(s) now compute", quiet=quiet)
 
 
 @cli.command("inspect", help="Nodes by type, collectives by type and size, critical path, per rank.\n\n"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chakra_tools.common import ToolError
+from chakra_tools.convert.legacy import legacy_hint
 from chakra_tools.et import CommType, NodeType, attrs_of, groups_path, int_attr, read_et, resolve_trace
 from chakra_tools.schema import et_def_pb2 as pb
 
@@ -91,7 +92,8 @@ class RankGraph:
         if len(order) != len(indeg):
             cyc = self.find_cycle()
             where = f"{self.path}: " if self.path else ""
-            raise ToolError(f"{where}cyclic dependencies: " + " -> ".join(map(str, cyc)))
+            hint = legacy_hint(self.nodes)
+            raise ToolError(f"{where}cyclic dependencies: " + " -> ".join(map(str, cyc)) + (f"; {hint}" if hint else ""))
         return order
 
     def find_cycle(self) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from chakra_tools.convert.legacy import legacy_hint
 from chakra_tools.et import ATTR_KINDS, FEEDER_REQUIRED, SIZE_ATTRS, CommType, NodeType
 from chakra_tools.graph import RankGraph, Trace, comm_type_name
 
@@ -75,6 +76,8 @@ def check_trace(t: Trace) -> list[Problem]:
     for r, g in t.ranks.items():
         probs = check_rank(g)
         out.extend(probs)
+        if any("dep" in p.message or "cycle" in p.message for p in probs) and legacy_hint(g.nodes):
+            out.append(Problem(str(g.path) if g.path else f"rank {r}", legacy_hint(g.nodes), "note"))
         if any("cycle" in p.message or "itself" in p.message for p in probs):
             cyclic.add(r)
     out.extend(_check_collectives(t, skip=cyclic))
