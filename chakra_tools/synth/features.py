@@ -39,6 +39,7 @@ _WORD = re.compile(r"[a-z0-9_]+")
 _TYPE_TOKEN = {NodeType.METADATA_NODE: "META", NodeType.MEM_LOAD_NODE: "MEM_LOAD", NodeType.MEM_STORE_NODE: "MEM_STORE",
                NodeType.COMM_SEND_NODE: "SEND", NodeType.COMM_RECV_NODE: "RECV", NodeType.INVALID_NODE: "INVALID"}
 NUMERIC_ATTRS = ("num_ops", "tensor_size", "comm_size")
+COMPUTE_HEADS = ("COMP:", "GPU:")  # kind heads of compute nodes: host ops, kernels
 
 
 def op_class(name: str) -> str:
@@ -66,12 +67,16 @@ def op_class(name: str) -> str:
 
 
 def node_kind(node: pb.Node, attrs: dict[str, Any] | None = None) -> str:
-    """Kind token: 'COMP:<class>', 'COLL:<CommType name>', 'SEND', 'RECV', 'META', 'MEM_LOAD', …"""
+    """Kind token: 'COMP:<class>' (a host op), 'GPU:<class>' (a kernel: is_cpu_op false), 'COLL:<CommType name>',
+    'SEND', 'RECV', 'META', 'MEM_LOAD', …"""
     t = node.type
     if t == NodeType.COMP_NODE:
-        if node.name.startswith("COMP:"):  # a node chakra-synth wrote: its name is its kind
+        if node.name.startswith(COMPUTE_HEADS):  # a node chakra-synth wrote: its name is its kind
             return node.name
-        return "COMP:" + op_class(node.name)
+        # a Kineto-linked trace holds an op and the kernel it launches under one op class: they run on different
+        # lanes and only the op is waited for, so they are different kinds
+        a = attrs if attrs is not None else attrs_of(node)
+        return ("COMP:" if a.get("is_cpu_op", False) else "GPU:") + op_class(node.name)
     if t == NodeType.COMM_COLL_NODE:
         a = attrs if attrs is not None else attrs_of(node)
         ct = int(a.get("comm_type", -1))
@@ -114,7 +119,7 @@ def compute_path_us(g) -> int:
 def node_type_of(kind: str) -> int:
     """The NodeType a kind token is written as."""
     head = kind.split(":")[0]
-    return {"COMP": NodeType.COMP_NODE, "COLL": NodeType.COMM_COLL_NODE, "SEND": NodeType.COMM_SEND_NODE,
+    return {"COMP": NodeType.COMP_NODE, "GPU": NodeType.COMP_NODE, "COLL": NodeType.COMM_COLL_NODE, "SEND": NodeType.COMM_SEND_NODE,
             "RECV": NodeType.COMM_RECV_NODE, "META": NodeType.METADATA_NODE, "MEM_LOAD": NodeType.MEM_LOAD_NODE,
             "MEM_STORE": NodeType.MEM_STORE_NODE}.get(head, NodeType.COMP_NODE)
 

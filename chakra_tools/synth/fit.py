@@ -52,7 +52,7 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
     kinds, durations, cpu, chans = [], [], [], []
     numeric: dict[str, list] = {a: [] for a in NUMERIC_ATTRS}
     data_fanin, ctrl_fanin = [], []
-    dist: dict[str, list] = {f"{f}_{w}": [] for f in ("data", "ctrl") for w in ("dist", "cross", "up")}
+    dist: dict[str, list] = {f"{f}_{w}": [] for f in ("data", "ctrl") for w in ("dist", "cross", "cross_slot", "up")}
     slots = thread_slots(nodes, attrs)
     pos, members = thread_positions(slots)
     parent: dict[str, list] = {"data": [], "ctrl": []}  # per node its latest same-thread dependency, -1: none
@@ -73,6 +73,7 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
             same = [j for j in earlier if slots[j] == slots[i]]
             dist[f"{field}_dist"].append([pos[i] - pos[j] for j in same])
             dist[f"{field}_cross"].append([i - j for j in earlier if slots[j] != slots[i]])
+            dist[f"{field}_cross_slot"].append([(slots[i], slots[j]) for j in earlier if slots[j] != slots[i]])
             dist[f"{field}_up"].append([ancestor_level(parent[field], prev, j) for j in same])
             parent[field].append(max(same, default=-1))
         data_fanin.append(len(dist["data_dist"][-1]) + len(dist["data_cross"][-1]))
@@ -232,7 +233,8 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 # kind (drawn for a node of the kind elsewhere, it would cut the thread's chain in two)
                 pk["data_fanin"].append(f["data_fanin"][i])
                 pk["ctrl_fanin"].append(f["ctrl_fanin"][i])
-            for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_up", "ctrl_up"):
+            for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_cross_slot", "ctrl_cross_slot",
+                        "data_up", "ctrl_up"):
                 pk[key].extend(f[key][i])
             if pos[i]:  # by the kind of the node before on the thread:
                 before = f["kinds"][members[f["threads"][i]][pos[i] - 1]]
@@ -289,6 +291,12 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             if cross:  # dependencies on another thread's nodes: their share and distances in node order
                 st[f"{field}_cross_fraction"] = round(len(cross) / (len(cross) + len(pk[f"{field}_dist"])), 4)
                 st[f"{field}_cross_distance"] = quantile_table(cross)
+                # whose thread they wait for: a kernel's launching op, never a kernel (nothing on the host waits for
+                # one in a Kineto-linked trace)
+                by_slot: dict[int, list[int]] = defaultdict(list)  # {own slot: {slot waited on: count}}
+                for own, other in pk[f"{field}_cross_slot"]:
+                    by_slot[own].append(other)
+                st[f"{field}_cross_slots"] = {str(o): count_table(v) for o, v in sorted(by_slot.items())}
         free = pk.get("data_free_after", {})
         if any(z[0] for z in free.values()):  # {kind before: [nodes without a data dependency, nodes]}
             st["data_free_after"] = {b: list(z) for b, z in sorted(free.items())}

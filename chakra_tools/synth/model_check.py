@@ -105,8 +105,7 @@ def check_model(model: object, source: str = "model") -> dict:
         for key in ("data_cross_fraction", "ctrl_cross_fraction", "data_up_fraction", "ctrl_up_fraction"):
             if key in st and not _numbers([st[key]], hi=1.0):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a fraction 0..1")
-        for key in ("data_fanin", "ctrl_fanin", "thread_slots", "num_ops_atoms", "tensor_size_atoms",
-                    "comm_size_atoms", "data_up", "ctrl_up"):
+        for key in ("data_fanin", "ctrl_fanin", "thread_slots", "num_ops_atoms", "tensor_size_atoms", "comm_size_atoms", "data_up", "ctrl_up"):
             tab = st.get(key, {})
             top = 1 << (63 if key.endswith("_atoms") else 6 if key.endswith("_up") else 16)
             if not isinstance(tab, dict) or not all(_digits(a) and int(a) < top and isinstance(b, int)
@@ -116,6 +115,14 @@ def check_model(model: object, source: str = "model") -> dict:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
             if key.endswith("_atoms") and [int(a) for a in tab] != sorted(int(a) for a in tab):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must list its values in ascending order")
+        for key in ("data_cross_slots", "ctrl_cross_slots"):
+            tabs = st.get(key, {})
+            if not isinstance(tabs, dict) or not all(
+                    _digits(o) and int(o) < MAX_THREADS and isinstance(t, dict) and t and all(
+                        _digits(a) and int(a) < MAX_THREADS and isinstance(c, int) and not isinstance(c, bool)
+                        and c > 0 for a, c in t.items()) for o, t in tabs.items()):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must map thread slots to tables of the slots "
+                                f"0..{MAX_THREADS - 1} they wait on")
         for key in ("data_up_after", "ctrl_up_after"):
             tabs = st.get(key, {})
             if not isinstance(tabs, dict) or not all(

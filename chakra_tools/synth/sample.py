@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
@@ -38,7 +39,7 @@ from chakra_tools.et import (
     rank_path,
 )
 from chakra_tools.schema import et_def_pb2 as pb
-from chakra_tools.synth.features import comm_type_of, is_comm_kind, node_type_of
+from chakra_tools.synth.features import COMPUTE_HEADS, comm_type_of, is_comm_kind, node_type_of
 from chakra_tools.synth.groups import kind_roles, layout, split_kind
 from chakra_tools.synth.model import (
     MarkovSampler,
@@ -194,12 +195,15 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
         total = int(fanin.sum())
         dist = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_distance", []), total, rng)), 1)
         cross = np.zeros(total, dtype=bool)
+        target = np.full(total, -1, dtype=np.int64)  # a join's thread slot, -1: any other thread
         frac = float(st.get(f"{field}_cross_fraction", 0.0))
         if frac > 0 and total:
             m = int(round(min(frac, 1.0) * total))
             cross[thread_rng.permutation(total)[:m]] = True
             dist[cross] = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_cross_distance", []), m,
                                                               thread_rng)), 1)
+            own = np.repeat(np.asarray([slots[i] for i in idx], dtype=np.int64), fanin)[cross]
+            target[cross] = _cross_slots(st.get(f"{field}_cross_slots"), own, thread_rng)
         level = np.full(total, -1, dtype=np.int64)
         up = float(st.get(f"{field}_up_fraction", 0.0))
         if tree_rng is not None and up > 0 and total:
@@ -216,22 +220,61 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
         at = 0
         for i, f in zip(idx, fanin.tolist()):
             deps = set()
-            for d, c, u in zip(dist[at:at + f].tolist(), cross[at:at + f].tolist(), level[at:at + f].tolist()):
-                if c:  # a join: the nearest node of another thread at least d back
-                    j = i - int(min(d, i))
-                    while j >= 0 and slots[j] == slots[i]:
-                        j -= 1
+            for d, c, u, s in zip(dist[at:at + f].tolist(), cross[at:at + f].tolist(), level[at:at + f].tolist(),
+                                  target[at:at + f].tolist()):
+                # a distance drawn twice for one node takes the next node further back: the kind's fan-in is
+                # the number of distinct nodes waited for (an optimizer step waits for every gradient)
+                if c:  # a join: the nearest node of the drawn (else any other) thread at least d back
+                    j = _join(i, int(min(d, i)), s, slots, members)
+                    while j in deps:
+                        j = _join(i, i - j + 1, s, slots, members)
                     if 0 <= j < i:
                         deps.add(j)
                 elif u >= 0:
                     pending.setdefault(i, []).append((u, int(d)))
                 elif pos[i]:
-                    deps.add(members[slots[i]][pos[i] - int(min(d, pos[i]))])
+                    thread = members[slots[i]]
+                    p = pos[i] - int(min(d, pos[i]))
+                    while p > 0 and thread[p] in deps:
+                        p -= 1
+                    deps.add(thread[p])
             at += f
             out[i] = sorted(deps)
     if pending:
         _place_up(out, pending, slots, pos, members)
     return out
+
+
+def _cross_slots(table: dict | None, own: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The thread slots joins wait on (`own`: each join's node's slot) from the kind's {own slot: {slot: count}}
+    table, pooled over the own slots where the node's is not in it; -1 (any other thread) without a table. A table
+    of one slot draws nothing, so models whose joins have one possible thread draw what they drew before it."""
+    out = np.full(own.size, -1, dtype=np.int64)
+    if not table or not own.size:
+        return out
+    pooled: dict[str, int] = {}
+    for t in table.values():
+        for s, c in t.items():
+            pooled[s] = pooled.get(s, 0) + c
+    for o in np.unique(own).tolist():
+        where = np.flatnonzero(own == o)
+        t = table.get(str(o)) or dict(sorted(pooled.items(), key=lambda kv: int(kv[0])))
+        out[where] = (int(next(iter(t))) if len(t) == 1 else sample_counts(t, where.size, rng))
+    return out
+
+
+def _join(i: int, d: int, slot: int, slots: list[int], members: dict[int, list[int]]) -> int:
+    """The node a join of node i at distance d waits on: the nearest node at least d back on thread `slot` (the
+    node's own too: a collective is written on the main thread, its recorded stream's joins say which one; -1 for
+    any other thread); -1 when there is none (never a node of a thread the kind's joins did not wait on)."""
+    if slot >= 0:
+        thread = members.get(slot, [])
+        k = bisect_right(thread, i - d) - 1
+        return thread[k] if k >= 0 else -1
+    j = i - d
+    while j >= 0 and slots[j] == slots[i]:
+        j -= 1
+    return j
 
 
 def _place_free(fanin: np.ndarray, group: list[str], free: dict[str, list[int]],
@@ -337,7 +380,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
         idx = MarkovSampler(chain["markov"], order, bins).sample(nodes, rng, budget)
         kinds = [kinds_all[tokens[i][0]] for i in idx]
         threads = [0 if is_comm_kind(k) else tokens[i][1] for i, k in zip(idx, kinds)]
-    comp = [k for k in kinds_all if k.startswith("COMP:")]
+    comp = [k for k in kinds_all if k.startswith(COMPUTE_HEADS)]
     filler = max(comp, key=lambda k: stats[k]["count"]) if comp else "COMP:other"
     if filler not in stats:
         stats = {**stats, filler: {"count": 0, "duration_us": [0.0]}}

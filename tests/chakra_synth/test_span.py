@@ -132,7 +132,7 @@ def test_text_workload_passes_simulate_like_the_recording(tmp_path):
     for r, (meta, nodes) in enumerate(convert_text(ROOT / "tests" / "data" / "hybrid.txt", npus=16, passes=2)):
         write_et(rank_path(tmp_path / "h", r), meta, nodes)
     model = fit([str(tmp_path / "h")])
-    assert model["kind_stats"]["COMP:conv"]["data_free_after"] == {"COLL:ALL_GATHER": [0, 32], "COLL:ALL_REDUCE": [16, 16]}
+    assert model["kind_stats"]["GPU:conv"]["data_free_after"] == {"COLL:ALL_GATHER": [0, 32], "COLL:ALL_REDUCE": [16, 16]}
     system, network = CONFIGS / "astra-run" / "ring_2d.json", CONFIGS / "astra-run" / "torus2d_4x4.yml"
     for seed in (1, 2, 3, 4, 5):
         sample(model, tmp_path / f"s{seed}", ranks=16, seed=seed)
