@@ -245,6 +245,30 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
     return out
 
 
+def order_collectives(kinds: list[str], data: list[list[int]], ctrl: list[list[int]]) -> int:
+    """Make each collective wait, directly or through its dependencies, for the communication node (collective,
+    send or recv) before it in node order (`data` gains the edges; returns how many). A simulator pairs a group's
+    collectives across ranks in the order each rank issues them, and a rank runs one collective or send at a time
+    (ASTRA-sim and astra-run alike) but issues whatever is ready: a collective that can overtake an earlier one
+    pairs an all-reduce with a barrier on another rank, and one that overtakes an earlier send holds the lane
+    while the peer waits, in its own collective, for that send (astra-run reports the deadlock; ASTRA-sim hangs).
+    Draws nothing; a program whose collectives are already so ordered is unchanged."""
+    comm = [is_comm_kind(k) for k in kinds]
+    latest = [-1] * len(kinds)  # per node: the latest communication node among it and its ancestors
+    previous = -1               # the latest communication node so far in node order
+    added = 0
+    for i, k in enumerate(kinds):
+        reach = max((latest[d] for d in (*data[i], *ctrl[i])), default=-1)
+        if k.startswith("COLL:") and previous >= 0 and reach != previous:
+            data[i] = sorted({*data[i], previous})
+            reach = previous
+            added += 1
+        latest[i] = i if comm[i] else reach
+        if comm[i]:
+            previous = i
+    return added
+
+
 def _cross_slots(table: dict | None, own: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The thread slots joins wait on (`own`: each join's node's slot) from the kind's {own slot: {slot: count}}
     table, pooled over the own slots where the node's is not in it; -1 (any other thread) without a table. A table
@@ -396,6 +420,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     by_kind = dict(sorted(by_kind.items()))
     data = _deps(by_kind, kinds, stats, "data", rng, threads, thread_rng, tree_rng)
     ctrl = _deps(by_kind, kinds, stats, "ctrl", rng, threads, thread_rng, tree_rng)
+    order_collectives(kinds, data, ctrl)
     comm_size: dict[int, int] = {}
     for k, where in by_kind.items():
         if is_comm_kind(k):
