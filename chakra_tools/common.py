@@ -815,3 +815,60 @@ def check_expected(report: Mapping[str, Any], expect: str | os.PathLike | None, 
         raise ToolError(f"{expect}: {len(diffs)} figure(s) differ from the expected report "
                         f"(rtol {rtol}, atol {atol}){more}")
     info(f"{tool + ': ' if tool else ''}report matches {expect} (rtol {rtol}, atol {atol})")
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class _GzipReader:
+    """A gzip stream whose read() turns corrupt or truncated data into a one-line ToolError naming the file."""
+
+    def __init__(self, path: Path):
+        import gzip
+
+        self.path = path
+        self._fh = gzip.open(path, "rb")
+
+    def read(self, n: int = -1) -> bytes:
+        import zlib
+
+        try:
+            return self._fh.read(n)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ToolError(f"{self.path}: corrupt gzip data ({e})") from None
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> _GzipReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_input(path: str | os.PathLike, what: str):
+    """A binary reader of an input file, gzip-compressed or not (PyTorch ETs and Kineto traces are often saved as
+    .json.gz): read(n) and close(). A missing file or a directory is a one-line ToolError; `what` names the
+    expected content."""
+    p = Path(path)
+    try:
+        fh = open(p, "rb")
+    except FileNotFoundError:
+        raise ToolError(f"{p}: file not found") from None
+    except IsADirectoryError:
+        raise ToolError(f"{p}: is a directory, expected {what}") from None
+    if fh.read(2) != GZIP_MAGIC:
+        fh.seek(0)
+        return fh
+    fh.close()
+    return _GzipReader(p)
+
+
+def read_input(path: str | os.PathLike, what: str) -> bytes:
+    """The whole content of an input file, decompressed when it is gzip (see open_input)."""
+    fh = open_input(path, what)
+    try:
+        return fh.read()
+    finally:
+        fh.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from chakra_tools.common import ToolError
+from chakra_tools.common import ToolError, read_input
 
 _CPU_CATS = {"cpu_op", "user_annotation", "python_function", "Trace"}
 _ORDER_CATS = {"cpu_op", "user_annotation"}  # the ops trace_link orders threads by
@@ -61,11 +61,7 @@ class KinetoDurations:
         """`gap_us`: the idle gap that opens an inter-thread group (None: no inter-thread order)."""
         p = Path(path)
         try:
-            doc = orjson.loads(p.read_bytes())
-        except FileNotFoundError:
-            raise ToolError(f"{p}: file not found") from None
-        except IsADirectoryError:
-            raise ToolError(f"{p}: is a directory, expected a Kineto trace JSON") from None
+            doc = orjson.loads(read_input(p, "a Kineto trace JSON"))
         except orjson.JSONDecodeError as e:
             raise ToolError(f"{p}: invalid JSON ({e})") from None
         events = doc.get("traceEvents") if isinstance(doc, dict) else None

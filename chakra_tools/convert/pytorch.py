@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from chakra_tools.common import ToolError, gc_paused, warn
+from chakra_tools.common import ToolError, gc_paused, open_input, warn
 from chakra_tools.convert import nodewire as nw
 from chakra_tools.convert.kineto import KinetoDurations
 from chakra_tools.convert.shapes import base_cost, known_base
@@ -108,12 +108,7 @@ def load_et_json(path: Path, block: int = 1 << 16) -> tuple[dict, Iterator[list[
     Keys after the nodes array (finish_ts) are added to the header once the iterator is exhausted. Any other
     layout falls back to parsing the whole document.
     """
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise ToolError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ToolError(f"{path}: is a directory, expected a PyTorch ET JSON file") from None
+    fh = open_input(path, "a PyTorch ET JSON file")
     head = fh.read(1 << 20)
     if head.lstrip()[:1] != b"{":
         fh.close()

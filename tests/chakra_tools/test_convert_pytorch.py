@@ -237,3 +237,31 @@ def test_nodes_no_thread_root_reaches_are_dropped_with_a_warning(tmp_path, capsy
     assert "node(s) dropped: their parent chain reaches no thread root" in err and f"{f}:" in err
     assert len(cut.nodes) < len(full.nodes)
     assert str(ids[5]) in err
+
+
+def test_gzipped_et_and_kineto_convert_to_the_same_bytes(tmp_path):
+    """PyTorch ETs and Kineto traces are often kept as .json.gz (PARAM's et_replay inputs, torch.profiler's
+    tensorboard handler writes .pt.trace.json.gz): read like the plain files, whatever the name."""
+    import gzip
+
+    plain = convert_trace(DATA / "gloo.rank0.et.json", 0, KinetoDurations.load(DATA / "gloo.rank0.kineto.json"))
+    et, kin = tmp_path / "et.json.gz", tmp_path / "kineto.json"  # the second compressed under a plain name
+    et.write_bytes(gzip.compress((DATA / "gloo.rank0.et.json").read_bytes()))
+    kin.write_bytes(gzip.compress((DATA / "gloo.rank0.kineto.json").read_bytes()))
+    packed = convert_trace(et, 0, KinetoDurations.load(kin))
+    assert [n.SerializeToString() for n in packed.nodes] == [n.SerializeToString() for n in plain.nodes]
+    assert packed.metadata.SerializeToString() == plain.metadata.SerializeToString()
+
+
+@pytest.mark.parametrize("which", ["et", "kineto"])
+def test_corrupt_gzip_input_is_one_line_naming_the_file(tmp_path, which):
+    import gzip
+
+    src = DATA / ("gloo.rank0.et.json" if which == "et" else "gloo.rank0.kineto.json")
+    bad = tmp_path / f"{which}.json.gz"
+    bad.write_bytes(gzip.compress(src.read_bytes())[:-200])  # truncated: the stream ends early
+    with pytest.raises(ToolError, match=rf"{which}\.json\.gz: corrupt gzip data"):
+        if which == "et":
+            convert_trace(bad, 0)
+        else:
+            KinetoDurations.load(bad)
