@@ -233,6 +233,9 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 # kind (drawn for a node of the kind elsewhere, it would cut the thread's chain in two)
                 pk["data_fanin"].append(f["data_fanin"][i])
                 pk["ctrl_fanin"].append(f["ctrl_fanin"][i])
+                if f["data_fanin"][i]:  # where large fan-ins come (an optimizer op that waits for every
+                    # gradient comes last); the zeros have their own places (data_free_after)
+                    in_node_order[k, "data_fanin"].append(f["data_fanin"][i])
             for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_cross_slot", "ctrl_cross_slot",
                         "data_up", "ctrl_up"):
                 pk[key].extend(f[key][i])
@@ -260,7 +263,9 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             else:  # (duration, has FLOPs): which of them sample draws from the table depends on the work model
                 in_node_order[k, "duration"].append((f["durations"][i], work))
         for (k, name), vals in in_node_order.items():
-            if name == "comm_size":
+            if name == "data_fanin":
+                per_kind[k]["data_fanin_order"].extend(position_pairs(vals))
+            elif name == "comm_size":
                 per_kind[k]["comm_size_order"].extend(position_pairs(vals))
             else:
                 per_kind[k]["duration_seqs"].append(vals)
@@ -322,7 +327,8 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
         has_work_model = "work" in st
         duration_pairs = [p for seq in pk.get("duration_seqs", [])
                           for p in position_pairs([d for d, work in seq if not (has_work_model and work)])]
-        for name, pairs in (("comm_size", pk.get("comm_size_order", [])), ("duration_us", duration_pairs)):
+        for name, pairs in (("comm_size", pk.get("comm_size_order", [])), ("duration_us", duration_pairs),
+                            ("data_fanin", pk.get("data_fanin_order", []))):
             order_profile = profile(pairs)
             if order_profile is not None:
                 st[f"{name}_order"] = order_profile

@@ -189,6 +189,10 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
     for k, idx in by_kind.items():
         st = stats[k]
         fanin = sample_counts(st.get(f"{field}_fanin", {}), len(idx), rng)
+        order = st.get(f"{field}_fanin_order")
+        if order is not None:  # the non-zero fan-ins in the recorded order; zeros are placed below
+            nz = fanin > 0
+            fanin[nz] = in_order(fanin[nz], order)
         free = st.get(f"{field}_free_after")  # data only (fit): where the kind's chain starts stand
         if free and tree_rng is not None:
             fanin = _place_free(fanin, [before[i] for i in idx], free, tree_rng)

@@ -79,3 +79,37 @@ def test_malformed_order_profiles_are_refused(bad):
     model["kind_stats"]["COLL:ALL_REDUCE"]["comm_size_order"] = bad
     with pytest.raises(ToolError, match="comm_size_order"):
         check_model(model)
+
+
+def test_large_fan_ins_come_where_the_recording_has_them(tmp_path):
+    """A kind whose nodes wait for one node early in the step and for six at its end (an optimizer op waiting for
+    every gradient): the non-zero fan-ins are handed out in the recorded order (`data_fanin_order`), so the late
+    nodes get the large ones; without the profile the early half gets some."""
+    from chakra_tools.et import GlobalMetadata, Node, NodeType, make_attr, read_et
+
+    nodes = []
+    for i in range(1, 121):
+        deps = [i - 1] if i > 1 else []
+        if i > 60 and i % 2 == 0:  # the kind's late nodes wait for the last six nodes
+            deps = list(range(max(1, i - 6), i))
+        n = Node(id=i, name="aten::add" if i % 2 == 0 else "aten::relu", type=NodeType.COMP_NODE,
+                 duration_micros=10, data_deps=deps)
+        n.attr.append(make_attr("is_cpu_op", True))
+        nodes.append(n)
+    write_et(rank_path(tmp_path / "t", 0), GlobalMetadata(version="0.0.4"), nodes)
+    model = fit([str(tmp_path / "t")])
+    order = model["kind_stats"]["COMP:elementwise"]["data_fanin_order"]
+    assert order[0] < 0.3 < 0.7 < order[-1]
+    for seed in (1, 2, 3):
+        sample(model, tmp_path / f"s{seed}", ranks=1, seed=seed)
+        _, out = read_et(rank_path(tmp_path / f"s{seed}", 0))
+        fan = [len(n.data_deps) for n in out if n.name == "COMP:elementwise"]
+        half = len(fan) // 2
+        # (a late node waits for 2-5 distinct nodes, not 6: its levels up the chain of parents are drawn apart and
+        # two draws of one level are one dependency)
+        assert max(fan[:half]) == 1 and min(fan[half:]) >= 2 and np.mean(fan[half:]) >= 3, fan
+    del model["kind_stats"]["COMP:elementwise"]["data_fanin_order"]
+    sample(model, tmp_path / "r", ranks=1, seed=1)
+    _, out = read_et(rank_path(tmp_path / "r", 0))
+    fan = [len(n.data_deps) for n in out if n.name == "COMP:elementwise"]
+    assert max(fan[:len(fan) // 2]) >= 3  # without the profile the early half gets large ones too
