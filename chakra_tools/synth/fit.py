@@ -56,6 +56,8 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
     slots = thread_slots(nodes, attrs)
     pos, members = thread_positions(slots)
     parent: dict[str, list] = {"data": [], "ctrl": []}  # per node its latest same-thread dependency, -1: none
+    data_lists, ctrl_lists = ([dist[f"{f}_{w}"] for w in ("dist", "cross", "cross_slot", "up")] + [parent[f]]
+                              for f in ("data", "ctrl"))
     for i, n in enumerate(nodes):
         a = attrs[n.id]
         kinds.append(role_kind(n, a, roles or {}))
@@ -66,18 +68,24 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
             numeric[name].append(None if v is None or isinstance(v, (list, str)) else float(v))
         chans.append(channels(n.name, n.inputs.shapes) if numeric["num_ops"][-1] is not None else None)
         prev = members[slots[i]][pos[i] - 1] if pos[i] else -1  # the node before on its thread, -1: none
-        for field, deps in (("data", n.data_deps), ("ctrl", n.ctrl_deps)):
+        si = slots[i]
+        for deps, d_dist, d_cross, d_slot, d_up, par, fanin in (
+                (n.data_deps, *data_lists, data_fanin), (n.ctrl_deps, *ctrl_lists, ctrl_fanin)):
             earlier = [index[d] for d in dict.fromkeys(deps) if d in index and index[d] < i]
             # a dependency on the same thread is a step back along that thread's chain; one on another thread
             # (a join) is measured in the rank's node order
-            same = [j for j in earlier if slots[j] == slots[i]]
-            dist[f"{field}_dist"].append([pos[i] - pos[j] for j in same])
-            dist[f"{field}_cross"].append([i - j for j in earlier if slots[j] != slots[i]])
-            dist[f"{field}_cross_slot"].append([(slots[i], slots[j]) for j in earlier if slots[j] != slots[i]])
-            dist[f"{field}_up"].append([ancestor_level(parent[field], prev, j) for j in same])
-            parent[field].append(max(same, default=-1))
-        data_fanin.append(len(dist["data_dist"][-1]) + len(dist["data_cross"][-1]))
-        ctrl_fanin.append(len(dist["ctrl_dist"][-1]) + len(dist["ctrl_cross"][-1]))
+            same = [j for j in earlier if slots[j] == si]
+            if len(same) < len(earlier):
+                other = [j for j in earlier if slots[j] != si]
+                d_cross.append([i - j for j in other])
+                d_slot.append([(si, slots[j]) for j in other])
+            else:  # no join (most nodes): one shared empty tuple each
+                d_cross.append(())
+                d_slot.append(())
+            d_dist.append([pos[i] - pos[j] for j in same])
+            d_up.append([ancestor_level(par, prev, j) for j in same])
+            par.append(max(same, default=-1))
+            fanin.append(len(earlier))
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
             "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots}
 
