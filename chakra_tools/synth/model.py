@@ -156,6 +156,7 @@ class MarkovSampler:
         if budget is not None:
             left = np.asarray(budget, dtype=float).copy()
             free = np.isnan(left)  # kinds without a budget: drawn as the chain says (weight 1)
+            any_free = bool(free.any())
             left[free] = 0.0
             share = np.maximum(left, 1e-12)
             owed = float(left.sum())  # budgeted nodes still to place
@@ -166,7 +167,7 @@ class MarkovSampler:
                     k = int(vals[min(int(np.searchsorted(cdf, u[i], side="right")), len(vals) - 1)])
                     break
                 w = left[vals] / share[vals]
-                if free.any():
+                if any_free:
                     # free kinds weigh 1 until only the budgeted nodes still owed fit in the positions left
                     w = np.where(free[vals], 0.0 if owed >= length - i else 1.0, w)
                 p = prob * w
@@ -177,7 +178,7 @@ class MarkovSampler:
             if k is None:  # no context proposes a kind still allowed: the budget left, else any free kind
                 if budget is not None and left.sum() > 0:
                     c = np.cumsum(left)
-                elif budget is not None and free.any():
+                elif budget is not None and any_free:
                     c = np.cumsum(free.astype(float))
                 else:
                     raise ValueError("model has no kind statistics")
