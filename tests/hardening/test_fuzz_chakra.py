@@ -98,3 +98,34 @@ def test_fuzz_text_workload(tmp_path_factory, capsys, text):
     f = tmp / "w.txt"
     f.write_text(text)
     _check(tmp, capsys, ["text", str(f), "-o", str(tmp / "out" / "w"), "--npus", "2"], tmp / "out" / "w.0.et", "text")
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_gzip_inputs(tmp_path_factory, capsys, data):
+    """A PyTorch ET and a Kineto trace kept as gzip (garbled bytes: a broken stream, a truncated one, a stream of
+    bad JSON) end in one line like the plain files do."""
+    import gzip
+
+    tmp = tmp_path_factory.mktemp("gz")
+    et = data.draw(garbled_bytes(gzip.compress(json.dumps(_PT).encode(), mtime=0)))
+    kin = data.draw(garbled_bytes(gzip.compress(json.dumps(_KINETO).encode(), mtime=0)))
+    (tmp / "et.json.gz").write_bytes(et)
+    (tmp / "k.json.gz").write_bytes(kin)
+    _check(tmp, capsys, ["pytorch", str(tmp / "et.json.gz"), "-o", str(tmp / "out" / "x")], tmp / "out" / "x.0.et",
+           "pytorch gz")
+    _check(tmp, capsys, ["pytorch", str(DATA / "gloo.rank0.et.json"), "--kineto", str(tmp / "k.json.gz"), "-o",
+                         str(tmp / "out" / "y")], tmp / "out" / "y.0.et", "kineto gz")
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_upgrade(tmp_path_factory, capsys, data):
+    """`upgrade` on garbled ET bytes of a legacy-shaped trace: a rewritten trace or one line, never a half-written
+    one."""
+    from tests.chakra_tools.test_legacy import legacy_nodes
+
+    tmp = tmp_path_factory.mktemp("up")
+    write_et(tmp / "v.et", GlobalMetadata(version="0.0.4"), legacy_nodes())
+    (tmp / "old.0.et").write_bytes(data.draw(garbled_bytes((tmp / "v.et").read_bytes())))
+    _check(tmp, capsys, ["upgrade", str(tmp / "old"), "-o", str(tmp / "new")], tmp / "new.0.et", "upgrade")
