@@ -15,10 +15,11 @@ from astrasim_py.collectives.custom import CustomCollective
 from astrasim_py.config.memory import MemoryConfig, load_memory
 from astrasim_py.config.network import NetworkConfig, load_network
 from astrasim_py.config.system import SystemConfig, load_system
-from astrasim_py.engine import RankResult, Simulator, Span
+from astrasim_py.engine import NeverRan, RankResult, Simulator, Span
 from astrasim_py.report import report_dict, timeline
 from astrasim_py.workload import sim_nodes
 from chakra_tools.common import ToolError
+from chakra_tools.convert.legacy import legacy_hint
 from chakra_tools.et import NodeType, groups_path, resolve_trace
 from chakra_tools.graph import RankGraph, Trace, load_comm_groups
 
@@ -112,6 +113,14 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
                     custom=custom, congestion=backend == "congestion")
     try:
         results = sim.run()
+    except NeverRan as e:  # name the cycle and the file (and the fix, for an ET written for Chakra's feeder)
+        g = graphs.get(e.rank) or next(iter(graphs.values()))
+        cyc = g.find_cycle()
+        if not cyc:
+            raise
+        hint = legacy_hint(g.nodes)
+        raise ToolError(f"{g.path or f'rank {e.rank}'}: cyclic dependencies: " + " -> ".join(map(str, cyc))
+                        + (f"; {hint}" if hint else "")) from None
     except ValueError as e:  # a system setting the workload needs (e.g. local-mem-bw for reductions)
         raise ToolError(f"{where}{e}") from e
     spans = sim.spans

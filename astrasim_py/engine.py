@@ -28,6 +28,14 @@ _COLL = {CommType.ALL_REDUCE: AR, CommType.ALL_GATHER: AG, CommType.REDUCE_SCATT
 _LIMITED = (GPU_COMP, GPU_COMM, CPU)
 
 
+class NeverRan(ToolError):
+    """Nodes of a rank that never became ready: a dependency cycle (the caller names it with the rank's file)."""
+
+    def __init__(self, rank: int, message: str):
+        super().__init__(message)
+        self.rank = rank
+
+
 @dataclass
 class Span:
     rank: int
@@ -285,8 +293,8 @@ class Simulator:
                                 f"{tag} that is never sent")
         st = stuck[0]
         pending = [nid for nid, w in st.waiting.items() if w > 0][:3]
-        raise ToolError(f"rank {st.rank}: {len(st.nodes) - st.done} node(s) never ran (e.g. {pending}): their "
-                        "dependencies cannot finish (cycle?)")
+        raise NeverRan(st.rank, f"rank {st.rank}: {len(st.nodes) - st.done} node(s) never ran (e.g. {pending}): "
+                                "their dependencies cannot finish (cycle?)")
 
 
 _LANE = {GPU_COMP: "compute", GPU_COMM: "comm", CPU: "cpu", RECV: "recv", MEM: "memory"}

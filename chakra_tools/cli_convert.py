@@ -21,6 +21,7 @@ from chakra_tools.common import (
     regression_options,
     tool_main,
     version_option,
+    warn,
 )
 from chakra_tools.convert.jsonio import doc_to_et, et_to_doc, write_json_doc
 from chakra_tools.convert.kineto import KinetoDurations
@@ -37,11 +38,12 @@ _TRAILING_NUM = re.compile(r"(\d+)$")
 
 
 def rank_of(path: Path) -> int | None:
-    """Rank from a trailing number in the file name, ignoring extensions: `gloo.rank1.et.json` → 1."""
+    """Rank from a trailing number in the file name without its .json/.et/.gz extensions: `gloo.rank1.et.json`,
+    `rank1.json.gz` and `trace.1.json` → 1."""
     stem = path.name
-    while "." in stem:
-        head, ext = stem.rsplit(".", 1)
-        if ext.isdigit():
+    while True:
+        head, dot, ext = stem.rpartition(".")
+        if not (dot and head and ext.lower() in ("json", "et", "gz")):
             break
         stem = head
     m = _TRAILING_NUM.search(stem)
@@ -104,7 +106,7 @@ def pytorch_cmd(inputs, prefix, kineto, thread_gap_us, gz, as_json, quiet, debug
             tmps[-1].write_text(dumps_json(groups))
     report = {
         "outputs": [str(o) for o in outs],
-        "comm_groups_file": str(groups_path) if groups else None,
+        "comm_groups_file": str(sidecar) if groups else None,
         "ranks": [{"rank": r, "input": str(p), "output": str(o), "nodes": len(c.node_bytes), **c.stats}
                   for r, p, o, c in zip(ranks, inputs, outs, converted)],
     }
@@ -183,9 +185,16 @@ def upgrade_cmd(trace, prefix, gz, quiet, debug):
     with atomic_group([*outs, *([groups_out] if carry else [])]) as tmps:
         for tmp, path in zip(tmps, files.values(), strict=False):
             meta, old = read_et(path)
+            seen: set[int] = set()
+            dup = next((n.id for n in old if n.id in seen or seen.add(n.id)), None)
+            if dup is not None:
+                raise ToolError(f"{path}: duplicate node id {dup}")
             if not data_deps_sound(old):
                 raise ToolError(f"{path}: its data deps alone dangle or cycle (`chakra-convert validate` names them): "
                                 "not an ET for Chakra's feeder either")
+            if any(n.ctrl_deps for n in old) and data_deps_sound(old, with_ctrl=True):
+                warn(f"{path}: its ctrl deps are already sound for ASTRA-sim's feeder_v3; upgrading only drops them "
+                     "(what Chakra's own feeder ignored)")
             new, rep = upgrade(old)
             with ETWriter(tmp, meta, compress=gz) as w:
                 w.write_nodes(new)

@@ -858,8 +858,7 @@ def open_input(path: str | os.PathLike, what: str):
         raise ToolError(f"{p}: file not found") from None
     except IsADirectoryError:
         raise ToolError(f"{p}: is a directory, expected {what}") from None
-    if fh.read(2) != GZIP_MAGIC:
-        fh.seek(0)
+    if fh.peek(2)[:2] != GZIP_MAGIC:  # peek: a pipe (`<(zcat ...)`) cannot seek back
         return fh
     fh.close()
     return _GzipReader(p)

@@ -29,16 +29,16 @@ class UpgradeReport:
     host_comm_retyped: int
 
 
-def data_deps_sound(nodes: Sequence[pb.Node]) -> bool:
-    """Whether the data deps alone are what Chakra's feeder needs: unique ids, every dep on another node of the
-    rank, no cycle."""
+def data_deps_sound(nodes: Sequence[pb.Node], with_ctrl: bool = False) -> bool:
+    """Whether the data deps alone (`with_ctrl`: and the ctrl deps, as feeder_v3 reads them) are what a feeder
+    needs: unique ids, every dep on another node of the rank, no cycle."""
     ids = {n.id for n in nodes}
     if len(ids) != len(nodes):
         return False
     indeg = {n.id: 0 for n in nodes}
     children: dict[int, list[int]] = {}
     for n in nodes:
-        for d in set(n.data_deps):
+        for d in {*n.data_deps, *(n.ctrl_deps if with_ctrl else ())}:
             if d == n.id or d not in ids:
                 return False
             indeg[n.id] += 1

@@ -130,7 +130,7 @@ def check_model(model: object, source: str = "model") -> dict:
                         _digits(a) and int(a) < 64 and isinstance(c, int) and not isinstance(c, bool) and c > 0
                         for a, c in t.items()) for b, t in tabs.items()):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must map kinds to tables of levels 0..63")
-        for key in ("comm_size_order", "duration_us_order", "data_fanin_order"):
+        for key in ("comm_size_order", "duration_us_order", "data_fanin_order", "ctrl_fanin_order"):
             order = st.get(key)
             if order is not None and not (_numbers(order, hi=1.0) and 1 <= len(order) <= 1024):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must be a list of 1..1024 fractions 0..1")

@@ -265,3 +265,27 @@ def test_corrupt_gzip_input_is_one_line_naming_the_file(tmp_path, which):
             convert_trace(bad, 0)
         else:
             KinetoDurations.load(bad)
+
+
+@pytest.mark.parametrize("name,rank", [("gloo.rank1.et.json", 1), ("rank3.json", 3), ("trace.2.json.gz", 2),
+                                       ("pytorch_et_0.json", 0), ("model.json", None), ("et.json", None)])
+def test_rank_from_the_file_name(name, rank):
+    from chakra_tools.cli_convert import rank_of
+
+    assert rank_of(Path(name)) == rank
+
+
+def test_inputs_read_from_a_pipe(tmp_path):
+    """`chakra-convert pytorch <(zcat trace.json.gz)`: a pipe cannot seek back after the format is sniffed."""
+    import os
+    import threading
+
+    fifo = tmp_path / "et.fifo"
+    os.mkfifo(fifo)
+    data = (DATA / "gloo.rank0.et.json").read_bytes()
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data))
+    writer.start()
+    piped = convert_trace(fifo, 0)
+    writer.join()
+    plain = convert_trace(DATA / "gloo.rank0.et.json", 0)
+    assert [n.SerializeToString() for n in piped.nodes] == [n.SerializeToString() for n in plain.nodes]

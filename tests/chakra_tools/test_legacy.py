@@ -114,3 +114,25 @@ def test_upgrade_keeps_a_current_trace():
     new, rep = upgrade(nodes)
     assert [n.SerializeToString() for n in new] == [n.SerializeToString() for n in nodes]
     assert (rep.ctrl_deps_dropped, rep.host_comm_retyped) == (0, 0)
+
+
+def test_a_ctrl_cycle_alone_gets_the_hint_from_astra_run(tmp_path, capsys):
+    """Only the op <-> kernel cycle, no dangling parent: astra-run's deadlock names the file, the cycle and the fix."""
+    nodes = legacy_nodes()[:4]
+    del nodes[0].ctrl_deps[:]
+    old = _write(tmp_path, nodes)
+    line = one_error(*run_main(astra_main, capsys, "--workload", str(old), "--system", str(SYSTEM),
+                               "--network", str(_one_npu(tmp_path)), "-q")[::2])
+    assert "old.0.et: cyclic dependencies: 12 -> 13 -> 12" in line and "chakra-convert upgrade" in line
+
+
+def test_upgrade_names_a_duplicate_id_and_warns_on_a_current_trace(tmp_path, capsys):
+    nodes = legacy_nodes()
+    nodes[1].id = 10
+    line = one_error(*run_main(convert_main, capsys, "upgrade", str(_write(tmp_path, nodes)), "-o",
+                               str(tmp_path / "new"))[::2])
+    assert "duplicate node id 10" in line
+    current = [_node(1, "a", NodeType.COMP_NODE, 1), _node(2, "b", NodeType.COMP_NODE, 1, data=[1], ctrl=[1])]
+    code, _, err = run_main(convert_main, capsys, "upgrade", str(_write(tmp_path, current, "cur")), "-o",
+                            str(tmp_path / "cur2"))
+    assert code == 0 and "already sound for ASTRA-sim's feeder_v3" in err
