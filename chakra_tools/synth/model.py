@@ -148,44 +148,31 @@ class MarkovSampler:
         has exactly that many of each kind: at every step the chain's probabilities are multiplied by how far
         each kind is behind its schedule (remaining budget / budget x length / remaining positions; 0 once
         used up), backing off to shorter contexts when the chain only proposes used-up kinds, and to the
-        remaining budget itself when no context does. Kinds whose budget is nan are free: weight 1, until the
-        budgeted nodes still owed need every position left (then the budget sums to at most `length`)."""
+        remaining budget itself when no context does."""
         hist = [START] * self.order
         out = []
         u = rng.random(length)
         if budget is not None:
             left = np.asarray(budget, dtype=float).copy()
-            free = np.isnan(left)  # kinds without a budget: drawn as the chain says (weight 1)
-            any_free = bool(free.any())
-            left[free] = 0.0
             share = np.maximum(left, 1e-12)
-            owed = float(left.sum())  # budgeted nodes still to place
         for i in range(length):
             k = None
             for vals, cdf, prob in self._entries(i, length, hist):
                 if budget is None:
                     k = int(vals[min(int(np.searchsorted(cdf, u[i], side="right")), len(vals) - 1)])
                     break
-                w = left[vals] / share[vals]
-                if any_free:
-                    # free kinds weigh 1 until only the budgeted nodes still owed fit in the positions left
-                    w = np.where(free[vals], 0.0 if owed >= length - i else 1.0, w)
-                p = prob * w
+                p = prob * left[vals] / share[vals]
                 if p.sum() > 0:
                     c = np.cumsum(p)
                     k = int(vals[min(int(np.searchsorted(c, u[i] * c[-1], side="right")), len(vals) - 1)])
                     break
-            if k is None:  # no context proposes a kind still allowed: the budget left, else any free kind
-                if budget is not None and left.sum() > 0:
-                    c = np.cumsum(left)
-                elif budget is not None and any_free:
-                    c = np.cumsum(free.astype(float))
-                else:
+            if k is None:
+                if budget is None or left.sum() <= 0:
                     raise ValueError("model has no kind statistics")
+                c = np.cumsum(left)
                 k = int(min(np.searchsorted(c, u[i] * c[-1], side="right"), len(c) - 1))
-            if budget is not None and not free[k]:
+            if budget is not None:
                 left[k] -= 1
-                owed -= 1
             out.append(k)
             if self.order:
                 hist = hist[1:] + [k]

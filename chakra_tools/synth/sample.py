@@ -380,27 +380,9 @@ def _token_budget(kind_budget: np.ndarray, tokens: list[list[int]], seen: dict[s
     for t, (k, _) in enumerate(tokens):
         by_kind.setdefault(k, []).append(t)
     for k, ts in by_kind.items():
-        if np.isnan(kind_budget[k]):  # a kind without a budget: its tokens neither
-            out[ts] = np.nan
-            continue
         w = np.array([seen.get(str(t), 0) for t in ts], dtype=float)
         out[ts] = largest_remainder(w if w.sum() > 0 else np.ones(len(ts)), int(round(kind_budget[k])))
     return out
-
-
-def comm_budget(kinds: list[str], stats: dict, nodes: int) -> np.ndarray | None:
-    """The chain's budget for a sample without an architecture: each communication kind at the corpus' share of
-    `nodes` (largest remainder; a one-trace model at its own size: its recorded counts), compute kinds free (nan).
-    Drawn by the chain alone, 38 of 171 in-sample samples of the corpus had another collective count than their
-    recording (cnn_32x4: 14 all-reduces for 10). None for a model without communication."""
-    comm = np.array([is_comm_kind(k) for k in kinds])
-    counts = np.array([float(stats.get(k, {}).get("count", 0)) for k in kinds])
-    if not (comm.any() and counts[comm].sum() > 0):
-        return None
-    want = min(int(round(counts[comm].sum() * nodes / counts.sum())), nodes)
-    budget = np.full(len(kinds), np.nan)
-    budget[comm] = largest_remainder(counts[comm], want)
-    return budget
 
 
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
@@ -414,12 +396,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     set by the caller)."""
     kinds_all = model["kinds"]
     stats = model["kind_stats"] if stats is None else stats
-    if arch is not None:
-        budget = np.array([arch.kind_counts.get(k, 0) for k in kinds_all], dtype=float)
-    elif skeleton is None:  # (a skeleton brings its communication)
-        budget = comm_budget(kinds_all, stats, nodes)
-    else:
-        budget = None
+    budget = None if arch is None else np.array([arch.kind_counts.get(k, 0) for k in kinds_all], dtype=float)
     order, bins = int(model["order"]), int(model.get("position_bins", 0))
     chain = model.get("thread_chain")
     threads = None

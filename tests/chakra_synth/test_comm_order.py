@@ -46,30 +46,3 @@ def test_samples_of_the_gloo_step_simulate(tmp_path, capsys):
         sample(model, tmp_path / f"s{seed}", ranks=2, seed=seed)
         res = simulate(str(tmp_path / f"s{seed}"), str(CONFIGS / "system.json"), str(CONFIGS / "network.yml"))
         assert res.sim_time_ns > 0
-
-
-def test_samples_without_an_architecture_keep_the_recorded_collective_count(tmp_path):
-    """A trace fitted alone and sampled at its size has its recording's collectives (comm_budget): drawn by the
-    chain alone, cnn_32x4 came out with 14 all-reduces for 10 (seed 1), and 38 of 171 in-sample samples of the
-    corpus had another count."""
-    from chakra_tools.graph import Trace
-
-    prefix = ROOT / "tests" / "data" / "synth" / "cnn_32x4"
-    recorded = len(Trace.load(prefix).ranks[0].collectives())
-    model = fit([str(prefix)])
-    for seed in (1, 2, 3):
-        sample(model, tmp_path / f"s{seed}", ranks=2, seed=seed)
-        assert [len(g.collectives()) for g in Trace.load(tmp_path / f"s{seed}").ranks.values()] == [recorded] * 2
-
-
-def test_a_partial_budget_is_exact_for_its_kinds_and_free_for_the_others():
-    import numpy as np
-
-    from chakra_tools.synth.model import MarkovSampler, markov_counts
-
-    seqs = [[0, 1, 1, 2, 1, 1, 2, 1, 1, 2] * 5]  # kind 2 every third node
-    sampler = MarkovSampler(markov_counts(seqs, 1, 0), 1, 0)
-    budget = np.array([np.nan, np.nan, 9.0])
-    for seed in range(20):
-        out = sampler.sample(40, np.random.default_rng(seed), budget)
-        assert len(out) == 40 and out.count(2) == 9
