@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 from chakra_tools.common import ToolError
 from chakra_tools.convert.legacy import legacy_hint
-from chakra_tools.et import FEEDER_REQUIRED, SIZE_ATTRS, CommType, NodeType, attrs_of, int_attr
+from chakra_tools.et import (
+    FEEDER_REQUIRED,
+    SIZE_ATTRS,
+    CommType,
+    NodeType,
+    attrs_of,
+    first_duplicate_id,
+    int_attr,
+)
 from chakra_tools.graph import RankGraph
 
 # resource classes: at most one GPU compute, one GPU comm (collective or send) and one CPU op in flight per rank
@@ -46,9 +54,7 @@ def sim_nodes(g: RankGraph) -> list[SimNode]:
     where = g.path if g.path is not None else f"rank {g.rank}"
     ids = set(g.by_id)
     if len(ids) != len(g.nodes):
-        seen: set[int] = set()
-        dup = next(n.id for n in g.nodes if n.id in seen or seen.add(n.id))
-        raise ToolError(f"{where}: duplicate node id {dup}")
+        raise ToolError(f"{where}: duplicate node id {first_duplicate_id(g.nodes)}")
     out = []
     for n in sorted(g.nodes, key=lambda x: x.id):
         a = attrs_of(n)

@@ -28,7 +28,15 @@ from chakra_tools.convert.kineto import KinetoDurations
 from chakra_tools.convert.legacy import data_deps_sound, upgrade
 from chakra_tools.convert.pytorch import convert_trace
 from chakra_tools.convert.text import convert_text
-from chakra_tools.et import ETWriter, check_no_stale_outputs, groups_path, rank_path, read_et, resolve_trace
+from chakra_tools.et import (
+    ETWriter,
+    check_no_stale_outputs,
+    first_duplicate_id,
+    groups_path,
+    rank_path,
+    read_et,
+    resolve_trace,
+)
 from chakra_tools.graph import Trace
 from chakra_tools.inspect import summarize
 from chakra_tools.validate import check_trace, errors
@@ -178,15 +186,15 @@ def upgrade_cmd(trace, prefix, gz, quiet, debug):
     outs = [rank_path(prefix, r, gz) for r in files]
     groups_in, groups_out = groups_path(trace), groups_path(prefix)
     carry = groups_in.is_file() and not Path(trace).is_file()  # the comm-groups sidecar goes with the ranks
-    for o in [*outs, *([groups_out] if carry else [])]:
+    targets = [*outs, *([groups_out] if carry else [])]
+    for o in targets:
         check_not_input(o, [*files.values(), *([groups_in] if carry else [])])
-    check_no_stale_outputs(prefix, [*outs, *([groups_out] if carry else [])])
+    check_no_stale_outputs(prefix, targets)
     dropped = retyped = nodes = 0
-    with atomic_group([*outs, *([groups_out] if carry else [])]) as tmps:
+    with atomic_group(targets) as tmps:
         for tmp, path in zip(tmps, files.values(), strict=False):
             meta, old = read_et(path)
-            seen: set[int] = set()
-            dup = next((n.id for n in old if n.id in seen or seen.add(n.id)), None)
+            dup = first_duplicate_id(old)
             if dup is not None:
                 raise ToolError(f"{path}: duplicate node id {dup}")
             if not data_deps_sound(old):

@@ -10,7 +10,6 @@ import gzip
 import io
 import os
 import re
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, BinaryIO
 
 from google.protobuf.message import DecodeError
 
-from chakra_tools.common import ToolError, atomic_path
+from chakra_tools.common import ToolError, atomic_path, open_input, read_input
 from chakra_tools.schema import et_def_pb2 as pb
 
 Node = pb.Node
@@ -184,19 +183,7 @@ def frame(message_bytes: bytes) -> bytes:
 
 
 def _open_read(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError:
-        raise ToolError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ToolError(f"{path}: is a directory, expected a .et file") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise ToolError(f"{path}: corrupt gzip data ({e})") from None
-    return raw
+    return read_input(path, "a .et file")
 
 
 def iter_messages(data: bytes | memoryview, path: Path | str = "<bytes>") -> Iterator[tuple[int, memoryview]]:
@@ -255,14 +242,7 @@ def read_et(path: str | os.PathLike) -> tuple[pb.GlobalMetadata, list[pb.Node]]:
 def iter_et(path: str | os.PathLike, block: int = 1 << 22) -> Iterator[pb.GlobalMetadata | pb.Node]:
     """Stream a `.et` file message by message without holding it in memory (metadata first)."""
     p = Path(path)
-    try:
-        fh: BinaryIO = open(p, "rb")
-    except FileNotFoundError:
-        raise ToolError(f"{p}: file not found") from None
-    with fh:
-        magic = fh.read(2)
-        fh.seek(0)
-        stream: BinaryIO = gzip.GzipFile(fileobj=fh) if magic == b"\x1f\x8b" else fh  # type: ignore[assignment]
+    with open_input(p, "a .et file") as stream:  # gzip or not; corrupt gzip is a one-line error
         buf = bytearray()
         base = 0
         first = True
@@ -270,10 +250,7 @@ def iter_et(path: str | os.PathLike, block: int = 1 << 22) -> Iterator[pb.Global
         need_more = True
         while True:
             if not eof and (need_more or len(buf) < block):
-                try:
-                    chunk = stream.read(block)
-                except (OSError, EOFError, zlib.error) as e:
-                    raise ToolError(f"{p}: corrupt gzip data ({e})") from None
+                chunk = stream.read(block)
                 if not chunk:
                     eof = True
                 buf += chunk
@@ -430,6 +407,12 @@ class ETWriter:
             self.close()
         else:
             self.abort(ev)
+
+
+def first_duplicate_id(nodes: Iterable[pb.Node]) -> int | None:
+    """The first node id that occurs twice, None when ids are unique."""
+    seen: set[int] = set()
+    return next((n.id for n in nodes if n.id in seen or seen.add(n.id)), None)
 
 
 def write_et(path: str | os.PathLike, metadata: pb.GlobalMetadata, nodes: Iterable[pb.Node]) -> None:
