@@ -122,9 +122,11 @@ def pytorch_cmd(inputs, prefix, kineto, thread_gap_us, gz, as_json, quiet, debug
         report["provenance"] = provenance(TOOL, [*inputs, *kineto])
         emit_report(report, output=None, as_json=True)
     else:
-        print_table("chakra-convert pytorch", ["rank", "output", "nodes", "comp", "coll", "send", "recv"],
-                    [[x["rank"], x["output"], x["nodes"], x["comp"], x["coll"], x["send"], x["recv"]]
-                     for x in report["ranks"]], quiet=quiet)
+        gpu = any(x["gpu"] for x in report["ranks"])  # a GPU column only for GPU runs
+        print_table("chakra-convert pytorch", ["rank", "output", "nodes", "comp", *(["gpu"] * gpu), "coll", "send",
+                                               "recv"],
+                    [[x["rank"], x["output"], x["nodes"], x["comp"], *([x["gpu"]] * gpu), x["coll"], x["send"],
+                      x["recv"]] for x in report["ranks"]], quiet=quiet)
 
 
 @cli.command("text", help="ASTRA-sim legacy text workload → PREFIX.<npu>.et for N NPUs.\n\n"

@@ -1,4 +1,4 @@
-"""PyTorch Execution Trace JSON (schemas 1.0.2 … 1.1.1-chakra.1.0.0) → Chakra ET nodes.
+"""PyTorch Execution Trace JSON (schemas 1.0.1 … 1.1.1-chakra.1.0.0) → Chakra ET nodes.
 
 Differences from MLCommons' converter, on purpose:
 - host-side collectives (c10d::*, gloo:*, record_param_comms) become COMM_COLL/SEND/RECV nodes, so CPU/gloo traces
@@ -15,7 +15,7 @@ Differences from MLCommons' converter, on purpose:
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from math import isfinite
@@ -28,13 +28,13 @@ import orjson
 
 from chakra_tools.common import ToolError, gc_paused, open_input, warn
 from chakra_tools.convert import nodewire as nw
-from chakra_tools.convert.kineto import KinetoDurations
+from chakra_tools.convert.kineto import KinetoDurations, innermost_containing
 from chakra_tools.convert.shapes import base_cost, known_base
 from chakra_tools.et import CommType, NodeType, make_attr
 from chakra_tools.graph import parse_pg_init
 from chakra_tools.schema import et_def_pb2 as pb
 
-KNOWN_SCHEMAS = ("1.0.2-chakra.0.0.4", "1.0.3-chakra.0.0.4", "1.1.0-chakra.0.0.4", "1.1.1-chakra.0.0.4",
+KNOWN_SCHEMAS = ("1.0.1", "1.0.2-chakra.0.0.4", "1.0.3-chakra.0.0.4", "1.1.0-chakra.0.0.4", "1.1.1-chakra.0.0.4",
                  "1.1.1-chakra.1.0.0")
 _SCHEMA_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-chakra\.(\d+)\.(\d+)\.(\d+))?$")
 _THREAD_ROOTS = ("[pytorch|profiler|execution_trace|thread]", "[pytorch|profiler|execution_graph|thread]")
@@ -82,8 +82,8 @@ def check_schema(schema: Any, path: Path) -> None:
     if str(schema) in KNOWN_SCHEMAS:
         return
     ver = tuple(int(g or 0) for g in m.groups())
-    newest = tuple(int(g) for g in _SCHEMA_RE.match(KNOWN_SCHEMAS[-1]).groups())
-    oldest = tuple(int(g) for g in _SCHEMA_RE.match(KNOWN_SCHEMAS[0]).groups())
+    newest = tuple(int(g or 0) for g in _SCHEMA_RE.match(KNOWN_SCHEMAS[-1]).groups())
+    oldest = tuple(int(g or 0) for g in _SCHEMA_RE.match(KNOWN_SCHEMAS[0]).groups())
     if ver > newest:
         warn(f"{path}: schema {schema} is newer than the newest known ({KNOWN_SCHEMAS[-1]}); converting anyway")
     elif ver < oldest:
@@ -243,6 +243,12 @@ class _Rec:
     pg_name: str = ""
     ctrl_ref: bytes = b""       # once emitted: the ctrl_deps field its callees carry
     join: int = -1              # id of the other-thread node it waits for (trace_link's inter_thread_dep)
+    gpu: bool = False           # GPU work (an ET+ node with `cat`, or a Kineto GPU event): hangs off the chain
+    stream: int = -1            # its GPU stream
+    after: int = -2             # Kineto-linked: the GPU node before it on its stream (-1: none); -2: walk order
+    sync_dep: int = -1          # the GPU node the host synchronized with before this op started
+    gpu_dep: int = -1           # a collective: the last GPU node its thread launched before it (its input)
+    wait_us: float = 0.0        # time this op spent blocked in synchronize calls (replaced by sync_dep)
 
 
 @dataclass
@@ -302,6 +308,16 @@ def _attrs_lenient(attrs: Any) -> dict[str, Any]:
                 if isinstance(k, str) and k in _KEEP:
                     out[k] = a.get("value")
     return out
+
+
+def _flat_io(node: dict, values: Any, side: str) -> dict:
+    """Schema 1.0.1 (2023: PARAM's, HTA's and Chakra's own test traces) keeps a node's inputs as three top-level
+    lists, `inputs`, `input_shapes`, `input_types` (outputs alike); later schemas nest them in one object."""
+    if type(values) is not list:
+        return {}
+    shapes, types = node.get(f"{side}_shapes"), node.get(f"{side}_types")
+    return {"values": values, "shapes": shapes if type(shapes) is list else [],
+            "types": types if type(types) is list else []}
 
 
 def _int(v: Any, default: int = 0) -> int:
@@ -464,6 +480,7 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
     joins = kineto.joins if kineto is not None else None
     rf_nid: dict[int, int] = {}   # with Kineto joins: rf_id → node id
     join_rf: dict[int, int] = {}  # node id → rf_id of the node it waits for
+    et_ops: list[tuple[int, Any, str, Any]] = []  # (id, rf_id, name, tid): what Kineto's host ops link to
     for chunk in chunks:
         for n in chunk:
             if not isinstance(n, dict) or "id" not in n or "name" not in n:
@@ -487,10 +504,10 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             kind, name_field, maybe_comm, cost_base = info
             inputs = n.get("inputs")
             if type(inputs) is not dict:
-                inputs = {}
+                inputs = _flat_io(n, inputs, "input")
             outputs = n.get("outputs")
             if type(outputs) is not dict:
-                outputs = {}
+                outputs = _flat_io(n, outputs, "output")
             is_gpu = "cat" in n
             comm = _comm_info(name, inputs, is_gpu) if maybe_comm else None
             cost = base_cost(cost_base, inputs, outputs) if cost_base is not None and comm is None else None
@@ -498,6 +515,8 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             if "exclusive_dur" in a:
                 excl = float(a["exclusive_dur"]) if isinstance(a["exclusive_dur"], (int, float)) else None
             elif kineto is not None:
+                if kind == _OTHER or kind == _META:
+                    et_ops.append((nid, a.get("rf_id"), name, a.get("tid", 0)))
                 incl = kineto.inclusive_us(a.get("rf_id"))
                 if joins:
                     rf = a.get("rf_id")
@@ -525,15 +544,122 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
                     pg_name = _funcol_group(inputs)
             tid = a.get("tid", 0)
             itd = n.get("inter_thread_dep")  # ET+ (trace_link output); MLCommons ignores 0 and null too
-            recs[nid] = _Rec(nid, parent if type(parent) is int else _int(parent, -1), kind,
-                             tid if type(tid) is int else _int(tid, 0), head, tail, cost, comm, groups, incl, excl,
-                             pg_name, join=itd if type(itd) is int and itd > 0 else -1)
+            rec = recs[nid] = _Rec(nid, parent if type(parent) is int else _int(parent, -1), kind,
+                                   tid if type(tid) is int else _int(tid, 0), head, tail, cost, comm, groups, incl,
+                                   excl, pg_name, join=itd if type(itd) is int and itd > 0 else -1)
+            if is_gpu and kind == _OTHER:
+                rec.gpu = True
+                rec.stream = _int(n.get("stream", a.get("stream", -1)), -1)
+                if comm is None:
+                    rec.tail += nw.attr_int64("stream", rec.stream)
     if not recs:
         raise ToolError(f"{path}: the trace has no nodes")
     for nid, rf in join_rf.items():
         if rf in rf_nid:
             recs[nid].join = rf_nid[rf]
+    if kineto is not None and (kineto.by_name or kineto.device_ops or kineto.syncs):
+        _link_kineto(recs, kineto, et_ops)
     return header, recs
+
+
+def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list) -> None:
+    """What the record-function ids did not give (kineto.py): durations and joins of a trace linked by op names,
+    and the GPU work of every linked op as new GPU records under its launcher (`_device_records`)."""
+    link = kineto.link(et_ops)
+    host = kineto.host_ops
+    if kineto.by_name:
+        for nid, i in link.items():
+            recs[nid].incl_us = host[i].dur
+        nid_of = {i: nid for nid, i in link.items()}
+        for i, j in kineto.joins_by_index(set(nid_of)).items():
+            recs[nid_of[i]].join = nid_of[j]
+    if kineto.device_ops or kineto.syncs:
+        _device_records(recs, kineto, link)
+
+
+_NCCL = re.compile(r"nccl|rccl", re.IGNORECASE)
+
+
+def _under_comm(recs: dict[int, _Rec], nid: int, memo: dict[int, bool]) -> bool:
+    """Whether the op or one of its callers is a communication node (which the converter emits without callees)."""
+    path = []
+    found = False
+    for _ in range(len(recs)):  # bounded: ctrl_deps may cycle
+        if nid in memo:
+            found = memo[nid]
+            break
+        r = recs.get(nid)
+        if r is None or r.kind == _THREAD:
+            break
+        path.append(nid)
+        if r.comm is not None:
+            found = True
+            break
+        if r.parent == nid:
+            break
+        nid = r.parent
+    for n in path:
+        memo[n] = found
+    return found
+
+
+def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[int, int]) -> None:
+    """One GPU record per Kineto GPU event, child of the innermost linked host op that launched it; what it waits
+    for on its stream; the GPU node each synchronize call waited for; each collective's input kernels.
+
+    NCCL/RCCL kernels are the collective the host-side c10d op already is, so they get no record."""
+    host = kineto.host_ops
+    linked = [(host[i].ts, host[i].dur, host[i].tid, nid) for nid, i in link.items()]
+    device = [d for d in kineto.device_ops if not _NCCL.search(d.name)]
+    launcher = innermost_containing(linked, [(d.launch_ts, d.launch_tid) for d in device])
+    next_id = max(recs) + 1
+    last_on: dict[int, int] = {}
+    launched: list[tuple[float, str, int]] = []  # (launch time, thread, GPU record id)
+    names: dict[str, bytes] = {}
+    in_comm: dict[int, bool] = {}
+    for d, parent in zip(device, launcher):
+        if parent < 0 or _under_comm(recs, parent, in_comm):
+            continue  # launched outside every op the ET holds (the profiler's step marker), or by a collective
+        p = recs[parent]
+        nid = next_id
+        next_id += 1
+        name_field = names.get(d.name) or names.setdefault(d.name, nw.name_bytes(d.name))
+        rec = recs[nid] = _Rec(nid, parent, _OTHER, p.tid, nw.id_name_type(nid, name_field, _COMP_TYPE),
+                               _comp_attrs_each({"tid": p.tid}, True) + nw.attr_int64("stream", d.stream),
+                               None, None, None, None, d.dur)
+        rec.gpu, rec.stream, rec.after = True, d.stream, last_on.get(d.stream, -1)
+        last_on[d.stream] = nid
+        launched.append((d.launch_ts, d.launch_tid, nid))
+    launched.sort()
+    times = [t for t, _, _ in launched]
+
+    def last_before(t: float, tid: str | None) -> int:
+        for k in range(bisect_right(times, t) - 1, -1, -1):
+            if tid is None or launched[k][1] == tid:
+                return launched[k][2]
+        return -1
+
+    if kineto.syncs:
+        waiting = innermost_containing(linked, [(c.ts, c.tid) for c in kineto.syncs])
+        starts: dict[str, list[tuple[float, int]]] = {}
+        for ts, _, tid, nid in linked:
+            starts.setdefault(tid, []).append((ts, nid))
+        for v in starts.values():
+            v.sort()
+        for c, nid in zip(kineto.syncs, waiting):
+            end = c.ts + c.dur
+            g = last_before(end, None)  # what the GPU had been given when the host resumed
+            mine = starts.get(c.tid, [])
+            k = bisect_left(mine, (end, -1))
+            if nid < 0 or g < 0 or k == len(mine):
+                continue
+            recs[nid].wait_us += c.dur  # the blocked time is not the op's own work...
+            after = recs[mine[k][1]]     # ...the thread's next op waits for the GPU instead
+            after.sync_dep = max(after.sync_dep, g)
+    for nid, i in link.items():
+        r = recs[nid]
+        if r.comm is not None and not r.comm[5]:
+            r.gpu_dep = last_before(host[i].ts, host[i].tid)
 
 
 def convert_trace(path: str | Path, rank: int, kineto: KinetoDurations | None = None) -> ConvertedRank:
@@ -575,20 +701,34 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
         roots = [i for i in sorted(recs) if (recs[i].parent not in recs or recs[i].parent == i)
                  and recs[i].kind != _PROCESS]
     lost = _unreachable(recs, roots, children)
+    if lost and kineto is not None:
+        _forget(recs, set(lost))
     if lost:
         warn(f"{path}: {len(lost)} node(s) dropped: their parent chain reaches no thread root (a missing parent or a "
              f"cycle), e.g. node(s) {', '.join(map(str, lost[:5]))}")
     if kineto is not None:
         _exclusive_durations(recs, children)
     innermost_costs(recs)
+    _costs_to_kernels(recs)
 
     groups: dict[str, list[int]] = {}
-    stats = {"comp": 0, "coll": 0, "send": 0, "recv": 0, "metadata": 0}
+    stats = {"comp": 0, "gpu": 0, "coll": 0, "send": 0, "recv": 0, "metadata": 0}
     try:
         out = _walk(recs, roots, children, rank, has_c10d, groups, stats)
     except ValueError as e:  # a value that does not fit its protobuf field
         raise ToolError(f"{path}: {e}") from None
     return ConvertedRank(meta, out, groups, stats)
+
+
+def _forget(recs: dict[int, _Rec], lost: set[int]) -> None:
+    """Drop dependencies on GPU records the walk will never emit (their launcher is unreachable)."""
+    for r in recs.values():
+        if r.sync_dep in lost:
+            r.sync_dep = -1
+        if r.gpu_dep in lost:
+            r.gpu_dep = -1
+        while r.after >= 0 and r.after in lost:
+            r.after = recs[r.after].after
 
 
 def _unreachable(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]]) -> list[int]:
@@ -612,8 +752,9 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
     """
     out: list[tuple[int, bytes]] = []
     no_children: list[int] = []
-    joined: list[tuple[int, int, int, int]] = []  # (index in out, split, join id, previous id)
+    joined: list[tuple] = []  # (index in out, split, join id, previous id, other deps)
     chains: list[int] = []  # index in out where each thread's chain starts
+    last_on: dict[int, int] = {}  # stream → its last GPU node (ET+ input: in the walk's order)
     for root in sorted(roots):
         data_dep = b""  # data_deps field naming the previous node of this thread
         prev = -1
@@ -632,11 +773,26 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                     continue  # the c10d op it belongs to is the communication node; its callees go with it
                 parent = recs.get(rec.parent)
                 ctrl = parent.ctrl_ref if parent is not None else b""
+                if rec.gpu and rec.comm is None:  # off the chain: after its launcher and its stream's last node
+                    launcher = rec.parent if parent is not None and parent.kind not in (_THREAD, _PROCESS) else prev
+                    before = rec.after if rec.after != -2 else last_on.get(rec.stream, -1)
+                    last_on[rec.stream] = nid
+                    deps = [d for d in (launcher, before) if d >= 0]
+                    body = rec.head + ctrl + nw.data_deps_field(deps) + _duration(rec) + rec.tail
+                    if rec.cost is not None:
+                        body += nw.attr_int64("num_ops", int(rec.cost[0])) + nw.attr_uint64("tensor_size",
+                                                                                           int(rec.cost[1]))
+                    stats["gpu"] += 1
+                    out.append((nid, body))
+                    rec.head = rec.tail = b""
+                    continue
+                extra = [d for d in (rec.sync_dep, rec.gpu_dep) if d >= 0]
                 if rec.join < 0:
-                    body = rec.head + ctrl + data_dep
+                    body = rec.head + ctrl + (nw.data_deps_field([prev, *extra] if prev >= 0 else extra)
+                                              if extra else data_dep)
                 else:  # its data_deps are written once every thread is walked (the joined node may come later)
                     body = rec.head + ctrl
-                    joined.append((len(out), len(body), rec.join, prev))
+                    joined.append((len(out), len(body), rec.join, prev, extra))
                 if kind == _META:
                     body += rec.tail
                     stats["metadata"] += 1
@@ -665,7 +821,7 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
     return [b for _, b in out]
 
 
-def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple[int, int, int, int]], chains: list[int],
+def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple], chains: list[int],
                recs: dict[int, _Rec]) -> None:
     """Write the data_deps of nodes with an inter-thread dependency: [joined node, previous node], the order of
     MLCommons' converter. A join to a node that was folded into another (a gloo:* callee into its c10d op) goes to
@@ -673,7 +829,7 @@ def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple[int, int, int, i
     nothing emits. Joins can close a cycle (the chains alone cannot): that is a ValueError naming a node."""
     index = {nid: i for i, (nid, _) in enumerate(out)}
     cross: dict[int, list[int]] = {}
-    for i, split, join, prev in joined:
+    for i, split, join, prev, extra in joined:
         nid, body = out[i]
         for _ in range(len(recs)):  # up the callers to an emitted node (bounded: ctrl_deps may cycle)
             if join in index or join not in recs or recs[join].parent == join:
@@ -682,8 +838,9 @@ def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple[int, int, int, i
         j = index.get(join)
         linked = j is not None and bisect_right(chains, j) != bisect_right(chains, i)  # emitted, another chain
         deps = [join] if linked else []
-        if prev >= 0 and prev not in deps:
-            deps.append(prev)
+        for d in (prev, *extra):
+            if d >= 0 and d not in deps:
+                deps.append(d)
         out[i] = (nid, body[:split] + nw.data_deps_field(deps) + body[split:])
         if linked:
             cross.setdefault(j, []).append(i)
@@ -771,7 +928,20 @@ def _exclusive_durations(recs: dict[int, _Rec], children: dict[int, list[int]]) 
             else:
                 # ascending ids, the order these floats have always been summed in
                 kids = sum(recs[c].incl_us or 0.0 for c in reversed(children.get(r.id, ())) if recs[c].tid == r.tid)
-                r.excl_us = max(0.0, r.incl_us - kids)
+                r.excl_us = max(0.0, r.incl_us - kids - r.wait_us)
+
+
+def _costs_to_kernels(recs: dict[int, _Rec]) -> None:
+    """An op that launched GPU work did its FLOPs there: its num_ops/tensor_size move to its longest kernel."""
+    longest: dict[int, _Rec] = {}
+    for r in recs.values():
+        if r.gpu and r.comm is None:
+            p = recs.get(r.parent)
+            if p is not None and p.cost is not None and (r.parent not in longest
+                                                         or (r.excl_us or 0) > (longest[r.parent].excl_us or 0)):
+                longest[r.parent] = r
+    for pid, r in longest.items():
+        r.cost, recs[pid].cost = recs[pid].cost, None
 
 
 def innermost_costs(recs: dict[int, _Rec]) -> None:

@@ -1,0 +1,216 @@
+"""GPU work from a torch.profiler trace (`chakra-convert pytorch --kineto` on a GPU run), on real recorded traces.
+
+tests/data/gpu/SOURCE.md: a one-A100 `torch.add` benchmark (HTA's test pair) and one DLRM step on 8 V100s with NCCL
+(PARAM's). Both predate Kineto's `Record function id`, so their host ops link by op names. Expected values are
+read from the raw Kineto JSON here, not through the converter's own parsing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from astrasim_py.cli import main as astra_main
+from chakra_tools.convert.kineto import KinetoDurations, align_by_name, innermost_containing
+from chakra_tools.convert.pytorch import convert_trace
+from chakra_tools.et import NodeType, attrs_of, write_et
+from chakra_tools.graph import RankGraph, Trace
+from chakra_tools.validate import check_trace, errors
+
+from ..cli_run import run_main
+
+ROOT = Path(__file__).resolve().parents[2]
+GPU = ROOT / "tests" / "data" / "gpu"
+ADD_ET, ADD_KINETO = GPU / "simple_add.et.json.gz", GPU / "simple_add.kineto.json.gz"
+SYSTEM = ROOT / "examples" / "configs" / "astra-run" / "ring_1d.json"
+
+
+def _raw(path: Path) -> list[dict]:
+    return json.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+
+
+def test_align_by_name_skips_what_only_one_side_has():
+    et = ["a", "b", "c", "d", "e"]
+    prof = ["Step", "a", "b", "x", "c", "e"]  # a profiler-only op first and in the middle; "d" never profiled
+    assert align_by_name(et, prof) == [(0, 1), (1, 2), (2, 4), (4, 5)]
+    assert align_by_name([], prof) == [] and align_by_name(et, et) == [(i, i) for i in range(5)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from("abcdef"), min_size=1, max_size=80), st.data())
+def test_alignment_pairs_equal_names_in_order(seq, data):
+    drop_a = data.draw(st.sets(st.integers(0, len(seq) - 1), max_size=3))
+    drop_b = data.draw(st.sets(st.integers(0, len(seq) - 1), max_size=3))
+    a = [x for i, x in enumerate(seq) if i not in drop_a]
+    b = [x for i, x in enumerate(seq) if i not in drop_b]
+    pairs = align_by_name(a, b)
+    assert all(a[i] == b[j] for i, j in pairs)
+    assert all(i1 < i2 and j1 < j2 for (i1, j1), (i2, j2) in zip(pairs, pairs[1:]))
+    # at most the dropped ops go unmatched, plus what a greedy alignment loses around each edit
+    assert len(pairs) >= len(seq) - 2 * (len(drop_a) + len(drop_b)) - len(drop_a | drop_b)
+
+
+def test_innermost_containing_follows_the_call_stack():
+    ops = [(0, 100, "t", 1), (10, 50, "t", 2), (20, 10, "t", 3), (70, 20, "t", 4), (0, 100, "u", 5)]
+    queries = [(25, "t"), (15, "t"), (65, "t"), (75, "t"), (101, "t"), (5, "u"), (5, "v")]
+    assert innermost_containing(ops, queries) == [3, 2, 1, 4, -1, 5, -1]
+
+
+def _add_nodes():
+    return convert_trace(ADD_ET, 0, KinetoDurations.load(ADD_KINETO)).nodes
+
+
+def test_every_op_of_a_trace_without_record_function_ids_links_by_name():
+    k = KinetoDurations.load(ADD_KINETO)
+    assert k.by_name  # 2023: External id only
+    et = json.loads(gzip.decompress(ADD_ET.read_bytes()))["nodes"]
+    ops = [(n["id"], n["rf_id"], n["name"], n["tid"]) for n in et if not n["name"].startswith("[pytorch")]
+    link = k.link(ops)
+    assert len(link) == len(ops) == 36
+    assert all(k.host_ops[link[nid]].name == name for nid, _, name, _ in ops)
+    # host durations: Kineto's inclusive time less the same-thread callees' (the first aten::rand, by hand)
+    raw = {e["args"]["External id"]: e for e in _raw(ADD_KINETO) if e.get("cat") == "cpu_op"}
+    rand = next(n for n in _add_nodes() if n.id == 4)
+    assert rand.name == "aten::rand"
+    # aten::rand (External id 2) calls aten::empty (3) and aten::uniform_ (4)
+    assert rand.duration_micros == round(raw[2]["dur"] - raw[3]["dur"] - raw[4]["dur"])
+
+
+def test_kernels_hang_off_the_host_chain_after_their_launcher_and_stream():
+    nodes = {n.id: n for n in _add_nodes()}
+    gpu = [n for n in nodes.values() if attrs_of(n).get("is_cpu_op") is False]
+    raw = _raw(ADD_KINETO)
+    kernels = sorted((e for e in raw if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    assert [n.name for n in gpu] == [e["name"] for e in kernels]
+    assert [n.duration_micros for n in gpu] == [round(e["dur"]) for e in kernels]
+    assert all(attrs_of(n)["stream"] == 7 and n.type == NodeType.COMP_NODE for n in gpu)
+    # launchers: two aten::uniform_ (inside the two aten::rand) and the two aten::add; then the stream order
+    assert [nodes[n.data_deps[0]].name for n in gpu] == ["aten::uniform_"] * 2 + ["aten::add"] * 2
+    assert [list(n.data_deps[1:]) for n in gpu] == [[], [gpu[0].id], [gpu[1].id], [gpu[2].id]]
+    # nothing on the host waits for a kernel except across a synchronize
+    gpu_ids = {n.id for n in gpu}
+    host_waits = {n.name for n in nodes.values() if gpu_ids & set(n.data_deps) and n.id not in gpu_ids}
+    assert host_waits == {"aten::add", "[param|torch.add|0|0|0|measure|forward]"}
+    # FLOPs go where the work ran: aten::add's moved to its kernel (65536 float adds)
+    assert [attrs_of(n).get("num_ops") for n in gpu] == [None, None, 65536, 65536]
+    assert all("num_ops" not in attrs_of(n) for n in nodes.values() if n.name == "aten::add")
+
+
+def test_the_host_waits_for_the_gpu_after_a_synchronize_and_not_in_it():
+    """After each cudaDeviceSynchronize the thread's next op depends on the last kernel launched before the call
+    returned; the call's blocked time leaves the op it was made in (its own time is inclusive − callees − sync)."""
+    raw = _raw(ADD_KINETO)
+    syncs = sorted((e for e in raw if e.get("name") == "cudaDeviceSynchronize"), key=lambda e: e["ts"])
+    launches = {e["args"]["correlation"]: e for e in raw if e.get("name") == "cudaLaunchKernel"}
+    kernels = sorted((e for e in raw if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    ops = sorted((e for e in raw if e.get("cat") in ("cpu_op", "user_annotation")), key=lambda e: e["ts"])
+    nodes = {n.id: n for n in _add_nodes()}
+    gpu_ids = [n.id for n in sorted(nodes.values(), key=lambda n: n.id) if attrs_of(n).get("is_cpu_op") is False]
+    by_ext = {json.dumps(e["args"]["External id"]): e for e in ops}
+    et = json.loads(gzip.decompress(ADD_ET.read_bytes()))["nodes"]
+    ext_of = {n["id"]: n["rf_id"] for n in et}  # this pair: External id == rf_id
+    expected = {}
+    for s in syncs:
+        end = s["ts"] + s["dur"]
+        done = [i for i, k in enumerate(kernels) if launches[k["args"]["correlation"]]["ts"] <= end]
+        nxt = next((e for e in ops if e["ts"] >= end), None)
+        if done and nxt is not None:
+            expected[nxt["args"]["External id"]] = gpu_ids[done[-1]]
+    got = {ext_of[n.id]: max(d for d in n.data_deps if d in gpu_ids) for n in nodes.values()
+           if n.id not in gpu_ids and set(n.data_deps) & set(gpu_ids)}
+    assert got == expected and len(got) == 3
+    # the synchronizes inside the second warm-up forward (25 µs and 2353 µs) are not that op's own time
+    fwd = nodes[35]
+    assert fwd.name == "[param|torch.add|0|0|0|warmup|forward]"
+    k = by_ext[json.dumps(ext_of[35])]
+    add = by_ext[json.dumps(ext_of[36])]
+    inside = [s["dur"] for s in syncs if k["ts"] <= s["ts"] <= k["ts"] + k["dur"]]
+    assert sorted(inside) == [25, 2353]
+    assert fwd.duration_micros == round(k["dur"] - add["dur"] - sum(inside))
+
+
+def test_a_gpu_step_validates_and_simulates_its_critical_path(tmp_path, capsys):
+    r = convert_trace(ADD_ET, 0, KinetoDurations.load(ADD_KINETO))
+    write_et(tmp_path / "add.0.et", r.metadata, r.nodes)
+    assert errors(check_trace(Trace.load(tmp_path / "add"))) == []
+    net = tmp_path / "net1.yml"
+    net.write_text("topology: [ Ring ]\nnpus_count: [ 1 ]\nbandwidth: [ 50.0 ]\nlatency: [ 500.0 ]\n")
+    code, out, err = run_main(astra_main, capsys, "--workload", str(tmp_path / "add"), "--system", str(SYSTEM),
+                              "--network", str(net), "--json", "-q")
+    assert code == 0, err
+    # one host thread and one stream: the lanes never contend, so the step is the longest dependency path
+    assert json.loads(out)["sim_time_ns"] == RankGraph(r.metadata, r.nodes).critical_path_us() * 1000
+
+
+def test_trace_link_output_kernels_are_off_the_host_chain_too(tmp_path):
+    """An ET+ (trace_link output) GPU node: after its launcher and its stream's previous kernel; the host goes on."""
+    raw = json.loads((ROOT / "tests" / "data" / "mlp.et.json").read_text())
+    top = max(n["id"] for n in raw["nodes"])
+    mms = [n for n in raw["nodes"] if n["name"] == "aten::addmm"][:2]
+    for i, mm in enumerate(mms):
+        raw["nodes"].append({"id": top + 1 + i, "name": "sm80_xmma_gemm", "ctrl_deps": mm["id"], "cat": "kernel",
+                             "stream": 7, "exclusive_dur": 40, "inputs": {}, "outputs": {}, "attrs": []})
+    (tmp_path / "etplus.json").write_text(json.dumps(raw))
+    nodes = {n.id: n for n in convert_trace(tmp_path / "etplus.json", 0).nodes}
+    k1, k2 = nodes[top + 1], nodes[top + 2]
+    assert list(k1.data_deps) == [mms[0]["id"]] and list(k2.data_deps) == [mms[1]["id"], k1.id]
+    assert k1.duration_micros == 40 and attrs_of(k1)["stream"] == 7 and attrs_of(k1)["is_cpu_op"] is False
+    assert not any(set(n.data_deps) & {k1.id, k2.id} for n in nodes.values() if n.id not in (k1.id, k2.id))
+    assert attrs_of(k1)["num_ops"] > 0 and "num_ops" not in attrs_of(nodes[mms[0]["id"]])
+
+
+@pytest.fixture(scope="module")
+def dlrm(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dlrm")
+    for t in ("dlrm_pytorch_et.tar.gz", "dlrm_kineto.tar.gz"):
+        with tarfile.open(GPU / t) as tar:
+            tar.extractall(d, filter="data")
+    ets = [d / "dlrm_pytorch_et" / f"dlrm_eg_{r}.json" for r in range(8)]
+    kin = [next((d / "dlrm_kineto").glob(f"worker{r}_*.json")) for r in range(8)]
+    return ets, kin
+
+
+def test_dlrm_on_eight_gpus_converts_links_and_simulates_near_its_recorded_step(dlrm, tmp_path, capsys):
+    from chakra_tools.cli_convert import main as convert_main
+
+    ets, kin = dlrm
+    args = ["pytorch", *map(str, ets)]
+    for k in kin:
+        args += ["--kineto", str(k)]
+    code, _, err = run_main(convert_main, capsys, *args, "-o", str(tmp_path / "dlrm"), "-q")
+    assert code == 0, err
+    assert run_main(convert_main, capsys, "validate", str(tmp_path / "dlrm"))[0] == 0
+    steps = []
+    for r, k in enumerate(kin):
+        raw = json.loads(k.read_text())["traceEvents"]
+        steps.append(next(e["dur"] for e in raw if e.get("name", "").startswith("ProfilerStep")))
+        g = RankGraph.load(tmp_path / f"dlrm.{r}.et")
+        colls = g.collectives()
+        # the step's 5 embedding all-to-alls and 3 all-reduces (394 241 floats of dense gradients among them)
+        assert sorted(c.comm_type for c in colls).count(6) == 5 and len(colls) == 8
+        assert any(c.comm_size == 394241 * 4 for c in colls)
+        et = json.loads(ets[r].read_text())["nodes"]
+        ops = [(n["id"], n["rf_id"], n["name"], n["tid"]) for n in et if not n["name"].startswith("[pytorch")]
+        kd = KinetoDurations.load(k)
+        link = kd.link(ops)  # two threads (main, autograd), each aligned with its profiler thread
+        assert len(link) == len(ops) and all(kd.host_ops[link[i]].name == name for i, _, name, _ in ops)
+        # GPU work launched in this step (ranks 1 and 3 also run 64 kernels each that the previous step queued)
+        launched = {e["args"]["correlation"] for e in raw if e.get("cat") == "cuda_runtime"
+                    and "correlation" in e["args"]}
+        kernels = [e for e in raw if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")
+                   and "nccl" not in e["name"].lower() and e["args"]["correlation"] in launched]
+        gpu = [n for n in g.nodes if attrs_of(n).get("is_cpu_op") is False and n.type == NodeType.COMP_NODE]
+        assert len(gpu) == len(kernels)
+    net = tmp_path / "ring8.yml"
+    net.write_text("topology: [ Ring ]\nnpus_count: [ 8 ]\nbandwidth: [ 50.0 ]\nlatency: [ 500.0 ]\n")
+    code, out, err = run_main(astra_main, capsys, "--workload", str(tmp_path / "dlrm"), "--system", str(SYSTEM),
+                              "--network", str(net), "--json", "-q")
+    assert code == 0, err
+    # collectives make every rank wait for the slowest: the recorded iteration is the longest ProfilerStep
+    assert abs(json.loads(out)["sim_time_ns"] / 1000 / max(steps) - 1) < 0.1
