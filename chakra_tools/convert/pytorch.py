@@ -574,7 +574,8 @@ def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list) -
         for i, j in kineto.joins_by_index(set(nid_of)).items():
             recs[nid_of[i]].join = nid_of[j]
     if kineto.device_ops or kineto.syncs:
-        _device_records(recs, kineto, link)
+        if _device_records(recs, kineto, link):
+            _renumber(recs)
 
 
 _NCCL = re.compile(r"nccl|rccl", re.IGNORECASE)
@@ -603,7 +604,7 @@ def _under_comm(recs: dict[int, _Rec], nid: int, memo: dict[int, bool]) -> bool:
     return found
 
 
-def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[int, int]) -> None:
+def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[int, int]) -> bool:
     """One GPU record per Kineto GPU event, child of the innermost linked host op that launched it; what it waits
     for on its stream; the GPU node each synchronize call waited for; each collective's input kernels.
 
@@ -660,6 +661,31 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
         r = recs[nid]
         if r.comm is not None and not r.comm[5]:
             r.gpu_dep = last_before(host[i].ts, host[i].tid)
+    return bool(launched)
+
+
+def _renumber(recs: dict[int, _Rec]) -> None:
+    """Dense ids in execution order, each GPU node right after its launcher (trace_link renumbers its ET+ the same
+    way): ids order a rank's nodes for everything downstream (chakra-synth's kind chain reads them in id order),
+    and the new GPU records would otherwise all come after the last host op. `rf_id` still names the PyTorch op."""
+    order = sorted(recs, key=lambda i: (recs[i].parent, 1, i) if recs[i].gpu else (i, 0, 0))
+    new = {old: k for k, old in enumerate(order)}
+    moved = {}
+    for old in order:
+        r = recs[old]
+        nid = new[old]
+        if r.head:  # fields 1-3: the id field leads (absent for id 0)
+            rest = r.head[len(nw.varint(old)) + 1:] if old else r.head
+            r.head = (b"\x08" + nw.varint(nid) if nid else b"") + rest
+        r.id = nid
+        r.parent = new.get(r.parent, -1)
+        for f in ("join", "sync_dep", "gpu_dep", "after"):
+            v = getattr(r, f)
+            if v >= 0:
+                setattr(r, f, new.get(v, -1))
+        moved[nid] = r
+    recs.clear()
+    recs.update(moved)
 
 
 def convert_trace(path: str | Path, rank: int, kineto: KinetoDurations | None = None) -> ConvertedRank:

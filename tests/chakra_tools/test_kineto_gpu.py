@@ -76,7 +76,7 @@ def test_every_op_of_a_trace_without_record_function_ids_links_by_name():
     assert all(k.host_ops[link[nid]].name == name for nid, _, name, _ in ops)
     # host durations: Kineto's inclusive time less the same-thread callees' (the first aten::rand, by hand)
     raw = {e["args"]["External id"]: e for e in _raw(ADD_KINETO) if e.get("cat") == "cpu_op"}
-    rand = next(n for n in _add_nodes() if n.id == 4)
+    rand = next(n for n in _add_nodes() if attrs_of(n).get("rf_id") == 2)  # External id == rf_id in this pair
     assert rand.name == "aten::rand"
     # aten::rand (External id 2) calls aten::empty (3) and aten::uniform_ (4)
     assert rand.duration_micros == round(raw[2]["dur"] - raw[3]["dur"] - raw[4]["dur"])
@@ -97,6 +97,13 @@ def test_kernels_hang_off_the_host_chain_after_their_launcher_and_stream():
     gpu_ids = {n.id for n in gpu}
     host_waits = {n.name for n in nodes.values() if gpu_ids & set(n.data_deps) and n.id not in gpu_ids}
     assert host_waits == {"aten::add", "[param|torch.add|0|0|0|measure|forward]"}
+    # ids renumbered densely in execution order, each kernel right after its launcher (what trace_link does)
+    ids = sorted(nodes)
+    assert ids == list(range(ids[0], ids[0] + len(ids)))  # (the thread and process markers hold 0 and 1)
+    for n in gpu:
+        assert nodes[n.id - 1].id in (n.data_deps[0], *n.data_deps[1:])
+    host_rf = [attrs_of(nodes[i])["rf_id"] for i in ids if nodes[i].id not in {g.id for g in gpu}]
+    assert host_rf == sorted(host_rf)
     # FLOPs go where the work ran: aten::add's moved to its kernel (65536 float adds)
     assert [attrs_of(n).get("num_ops") for n in gpu] == [None, None, 65536, 65536]
     assert all("num_ops" not in attrs_of(n) for n in nodes.values() if n.name == "aten::add")
@@ -112,9 +119,8 @@ def test_the_host_waits_for_the_gpu_after_a_synchronize_and_not_in_it():
     ops = sorted((e for e in raw if e.get("cat") in ("cpu_op", "user_annotation")), key=lambda e: e["ts"])
     nodes = {n.id: n for n in _add_nodes()}
     gpu_ids = [n.id for n in sorted(nodes.values(), key=lambda n: n.id) if attrs_of(n).get("is_cpu_op") is False]
-    by_ext = {json.dumps(e["args"]["External id"]): e for e in ops}
-    et = json.loads(gzip.decompress(ADD_ET.read_bytes()))["nodes"]
-    ext_of = {n["id"]: n["rf_id"] for n in et}  # this pair: External id == rf_id
+    by_ext = {e["args"]["External id"]: e for e in ops}
+    ext_of = {n.id: attrs_of(n).get("rf_id") for n in nodes.values()}  # this pair: External id == rf_id
     expected = {}
     for s in syncs:
         end = s["ts"] + s["dur"]
@@ -126,10 +132,10 @@ def test_the_host_waits_for_the_gpu_after_a_synchronize_and_not_in_it():
            if n.id not in gpu_ids and set(n.data_deps) & set(gpu_ids)}
     assert got == expected and len(got) == 3
     # the synchronizes inside the second warm-up forward (25 µs and 2353 µs) are not that op's own time
-    fwd = nodes[35]
+    fwd = next(n for n in nodes.values() if ext_of[n.id] == 21)
     assert fwd.name == "[param|torch.add|0|0|0|warmup|forward]"
-    k = by_ext[json.dumps(ext_of[35])]
-    add = by_ext[json.dumps(ext_of[36])]
+    k, add = by_ext[21], by_ext[22]
+    assert add["name"] == "aten::add"
     inside = [s["dur"] for s in syncs if k["ts"] <= s["ts"] <= k["ts"] + k["dur"]]
     assert sorted(inside) == [25, 2353]
     assert fwd.duration_micros == round(k["dur"] - add["dur"] - sum(inside))
