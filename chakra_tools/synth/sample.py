@@ -258,8 +258,11 @@ def order_collectives(kinds: list[str], data: list[list[int]], ctrl: list[list[i
     (ASTRA-sim and astra-run alike) but issues whatever is ready: a collective that can overtake an earlier one
     pairs an all-reduce with a barrier on another rank, and one that overtakes an earlier send holds the lane
     while the peer waits, in its own collective, for that send (astra-run reports the deadlock; ASTRA-sim hangs).
-    Applied to the programs of a model of several: ranks running one program issue in the same order anyway, and
-    may overtake as recorded (a text workload's next pass gathers before the last pass's final all-reduce).
+    Applied to the programs of a model of several, and to a program of several threads (each rank's own timing
+    decides which thread's collective comes first: on the DLRM GPU step, ranks issued the all-to-alls of the main
+    and the autograd thread in different orders). Ranks running one single-threaded program issue in the same
+    order anyway, and may overtake as recorded (a text workload's next pass gathers before the last pass's final
+    all-reduce).
     Draws nothing; a program whose collectives are already so ordered is unchanged."""
     comm = [is_comm_kind(k) for k in kinds]
     latest = [-1] * len(kinds)  # per node: the latest communication node among it and its ancestors
@@ -428,7 +431,9 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     by_kind = dict(sorted(by_kind.items()))
     data = _deps(by_kind, kinds, stats, "data", rng, threads, thread_rng, tree_rng)
     ctrl = _deps(by_kind, kinds, stats, "ctrl", rng, threads, thread_rng, tree_rng)
-    if skeleton is not None:  # ranks that run different programs: nothing else aligns their issue order
+    if skeleton is not None or (threads is not None and len(set(threads)) > 1):
+        # ranks that run different programs, or threads whose collectives ranks' own timing can reorder: nothing
+        # else aligns the ranks' issue order
         order_collectives(kinds, data, ctrl)
     comm_size: dict[int, int] = {}
     for k, where in by_kind.items():
