@@ -195,11 +195,15 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             rank_sizes[rank_feats[i][0]].append(sizes[i])
         return _fit_ranks(traces, [rank_feats[i] for i in idx], rank_sizes, descs, order, bins, channel_block)
 
-    if not spmd:
-        layout = trace_programs(traces, rank_feats)
-        if layout is not None:  # ranks that communicate differently (pipeline stages): a model per program
-            return fit_programs(traces, rank_feats, *layout, fit_ranks)
-    return fit_ranks(list(range(len(rank_feats))))
+    layout = trace_programs(traces, rank_feats)
+    if layout is not None and not spmd:  # ranks that communicate differently (pipeline stages): a model per program
+        return fit_programs(traces, rank_feats, *layout, fit_ranks)
+    model = fit_ranks(list(range(len(rank_feats))))
+    if layout is not None:
+        # programs pooled (--spmd): their stretches differ by program, not by rank speed (a pooled pipeline's
+        # samples simulated at 0.74-1.18 of it over three seeds with them)
+        model["cross_rank"]["segment_log_sd"] = 0.0
+    return model
 
 
 def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes: list[list[dict]],
@@ -374,7 +378,8 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
         "ranks": count_table([t.num_ranks for t in traces]),
         "threads": count_table(threads),
         "cross_rank": {"identical_kind_sequences": round(float(np.mean(spmd)), 4) if spmd else 1.0,
-                       "duration_log_sd": round(log_sd, 4), "rank_log_sd": round(rank_log_sd(rank_sizes), 4)},
+                       "duration_log_sd": round(log_sd, 4), "rank_log_sd": round(rank_log_sd(rank_sizes), 4),
+                       "segment_log_sd": round(segment_log_sd(list(by_trace.values()), log_sd), 4)},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},
     }
     if threaded:
@@ -424,6 +429,51 @@ def rank_log_sd(rank_sizes: list[list[dict]]) -> float:
             ss += float(((logs - logs.mean()) ** 2).sum())
             dof += len(paths) - 1
     return math.sqrt(ss / dof) if dof else 0.0
+
+
+def segment_log_sd(traces: list[list[dict]], node_sd: float) -> float:
+    """How much the ranks' speeds change from one stretch between communication nodes to the next, beyond each
+    rank's overall speed and each node's own noise: a step in which rank A is slow before one collective and
+    rank B before the next waits at both for the slower one (data-dependent embedding lookups spread a DLRM step's
+    ranks this way), which one speed per rank cannot give.
+
+    Per trace whose ranks have the same number of communication nodes: the compute time T[r, s] of rank r's
+    stretch s, the residual of log T after rank and stretch means (a two-way layout), its variance weighted by
+    the stretches' share of the step, less the variance each stretch gets from per-node noise (node_sd² Σd²/(Σd)²,
+    what `sample` draws anyway); pooled over traces by their residual degrees of freedom."""
+    num = dof = 0.0
+    for feats in traces:
+        if len(feats) < 2:
+            continue
+        totals, squares = [], []
+        for f in feats:
+            t, q = [0.0], [0.0]
+            for k, d in zip(f["kinds"], f["durations"]):
+                if is_comm_kind(k):
+                    t.append(0.0)
+                    q.append(0.0)
+                else:
+                    t[-1] += d
+                    q[-1] += d * d
+            totals.append(t)
+            squares.append(q)
+        if len({len(t) for t in totals}) != 1:
+            continue
+        T, Q = np.array(totals), np.array(squares)
+        keep = (T > 0).all(axis=0)
+        T, Q = T[:, keep], Q[:, keep]
+        ranks, stretches = T.shape
+        if stretches < 2:
+            continue
+        logs = np.log(T)
+        res = logs - logs.mean(axis=0) - logs.mean(axis=1, keepdims=True) + logs.mean()
+        w = T.mean(axis=0) / T.mean(axis=0).sum()
+        d = (ranks - 1) * (stretches - 1)
+        var = float((w * (res**2).sum(axis=0)).sum()) * stretches / d
+        var -= node_sd**2 * float((w * (Q / T**2).mean(axis=0)).sum())
+        num += d * var
+        dof += d
+    return math.sqrt(max(num / dof, 0.0)) if dof else 0.0
 
 
 def mean_compute_us(ranks: list[dict]) -> float:

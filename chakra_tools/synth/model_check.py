@@ -162,7 +162,7 @@ def check_model(model: object, source: str = "model") -> dict:
     if any(int(a) >= MAX_THREADS for st in stats.values() for a in st.get("thread_slots", {})):
         raise ToolError(f"{source}: a kind's thread_slots name a slot beyond {MAX_THREADS - 1}")
     cross = model.get("cross_rank", {})
-    for key in ("duration_log_sd", "rank_log_sd"):
+    for key in ("duration_log_sd", "rank_log_sd", "segment_log_sd"):
         if not isinstance(cross, dict) or not _numbers([cross.get(key, 0)], hi=5.0):
             raise ToolError(f"{source}: 'cross_rank.{key}' must be a number in 0..5")
     if "scaling" in model:

@@ -111,6 +111,9 @@ def fit_programs(traces: list, feats: list[tuple[int, int, dict]], classes: list
     for c in range(max(classes) + 1):
         idx = [i for i, x in enumerate(classes) if x == c]
         models.append(fit_ranks(idx))
+        # a program's stretches between exchanges get the recorded time shares (place_time), not per-stretch
+        # rank speeds: those were chosen on single-program traces only (docs: How sampling works)
+        models[-1]["cross_rank"].pop("segment_log_sd", None)
         shares = np.mean([segment_shares(feats[i][2]["kinds"], feats[i][2]["durations"]) for i in idx], axis=0)
         skeletons.append({"comm": comms[idx[0]],
                           "time": [round(float(x), 6) for x in shares]})

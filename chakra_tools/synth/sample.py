@@ -557,6 +557,13 @@ def _rank_durations(model: dict, program: Program, rank: int, seed: int, scale_c
     # same op, same work on every rank (SPMD); per-rank timing noise as measured across the corpus's ranks
     sd = float(model.get("cross_rank", {}).get("duration_log_sd", 0.0))
     jitter = np.exp(rng.normal(0.0, sd, n)) if sd > 0 else 1.0
+    seg_sd = float(model.get("cross_rank", {}).get("segment_log_sd", 0.0))
+    if seg_sd > 0 and n and program.comm.any():
+        # the rank's speed stretch by stretch between communication nodes (fit.segment_log_sd); its total is
+        # calibrated below, so only where in the step the rank is slow changes
+        stretch = np.cumsum(program.comm)
+        z = np.random.default_rng([seed, rank + 1, 7]).normal(0.0, seg_sd, stretch[-1] + 1)
+        jitter = jitter * np.exp(z)[stretch]
     dur = np.maximum(np.rint(program.duration_us * jitter * scale_compute * speed), 0).astype(np.int64)
     if rate is not None and n:
         dur = _calibrate(dur, program.lanes(model["kind_stats"]), rate * n * scale_compute * speed)

@@ -111,3 +111,77 @@ def test_fit_warns_when_ranks_run_different_programs(tmp_path):
     assert len(warnings) == 1 and "100% of the ranks after each trace's rank 0" in warnings[0], res.stderr
     assert "SPMD" in warnings[0]
     assert json.loads((tmp_path / "diff.json").read_text())["cross_rank"]["identical_kind_sequences"] == 0
+
+
+def _stretch_trace(tmp_path, name, times):
+    """Ranks of one program: three stretches of 50 equal compute nodes, split by two all-reduces; `times[r][s]` is
+    the µs of each node of rank r's stretch s."""
+    from chakra_tools.et import CommType, GlobalMetadata, Node, NodeType, make_attr, rank_path, write_et
+
+    for r, per in enumerate(times):
+        nodes, nid = [], 0
+        for s, us in enumerate(per):
+            if s:
+                c = Node(id=nid, name="c10d::allreduce_", type=NodeType.COMM_COLL_NODE, data_deps=[nid - 1])
+                c.attr.extend([make_attr("comm_type", int(CommType.ALL_REDUCE)), make_attr("comm_size", 4096),
+                               make_attr("is_cpu_op", False)])
+                nodes.append(c)
+                nid += 1
+            for _ in range(50):
+                n = Node(id=nid, name="aten::mul", type=NodeType.COMP_NODE, duration_micros=us,
+                         data_deps=[nid - 1] if nid else [])
+                n.attr.append(make_attr("is_cpu_op", True))
+                nodes.append(n)
+                nid += 1
+        write_et(rank_path(tmp_path / name, r), GlobalMetadata(version="0.0.4"), nodes)
+    return tmp_path / name
+
+
+def test_stretch_spread_is_what_the_ranks_speeds_leave(tmp_path):
+    """Worked by hand: node times [[100, 122, 100], [122, 100, 100]] µs, a = ln 1.22 = 0.19885. The two-way
+    residuals are ±a/2 in the first two stretches and 0 in the third; the stretches weigh 111, 111 and 100 of 322;
+    so the variance is 2 x (111/322) x (a²/2) x S/((R-1)(S-1)) = 0.51708 a² = 0.020446. Per-node noise: node log
+    ratios ±0.197 in two stretches of three, std 0.1609, one rank's share ÷ √2 = 0.1138, explains 0.1138²/50 of a
+    50-node stretch: 0.020187 left, sd 0.1421. A rank slower by one factor everywhere leaves nothing (that is
+    rank_log_sd's)."""
+    a = 0.2
+    slow = round(100 * math.exp(a))
+    swapped = fit([_stretch_trace(tmp_path, "swap", [[100, slow, 100], [slow, 100, 100]])])
+    L = np.log([[100, slow, 100], [slow, 100, 100]])
+    res = L - L.mean(0) - L.mean(1, keepdims=True) + L.mean()
+    T = np.exp(L)
+    w = T.mean(0) / T.mean(0).sum()
+    var = float((w * (res**2).sum(0)).sum()) * 3 / 2
+    node = swapped["cross_rank"]["duration_log_sd"]
+    want = math.sqrt(var - node**2 / 50)
+    assert swapped["cross_rank"]["segment_log_sd"] == pytest.approx(want, abs=1e-4)
+    assert swapped["cross_rank"]["segment_log_sd"] == pytest.approx(0.1421, abs=3e-4)
+    uniform = fit([_stretch_trace(tmp_path, "uni", [[100, 100, 100], [slow, slow, slow]])])
+    assert uniform["cross_rank"]["segment_log_sd"] == 0.0 and uniform["cross_rank"]["rank_log_sd"] > 0.1
+
+
+def test_stretch_speeds_move_time_between_stretches_not_a_ranks_total(tmp_path):
+    model = fit([_stretch_trace(tmp_path, "swap", [[100, 122, 100], [122, 100, 100]])])
+    sample(model, tmp_path / "with", ranks=8, seed=3)
+    flat = json.loads(json.dumps(model))
+    flat["cross_rank"]["segment_log_sd"] = 0.0
+    sample(flat, tmp_path / "without", ranks=8, seed=3)
+    with_, without = _paths(tmp_path / "with"), _paths(tmp_path / "without")
+    assert with_ == pytest.approx(without, rel=0.005)  # each rank still calibrated to its compute path
+    # ...but the ranks now differ stretch by stretch, so a step synchronised at each all-reduce waits longer
+    per_stretch = []
+    for prefix in (tmp_path / "with", tmp_path / "without"):
+        t = Trace.load(prefix)
+        rows = []
+        for _, g in sorted(t.ranks.items()):
+            row, acc = [], 0
+            for n in sorted(g.nodes, key=lambda n: n.id):
+                if n.type == 7:  # COMM_COLL_NODE
+                    row.append(acc)
+                    acc = 0
+                else:
+                    acc += n.duration_micros
+            rows.append([*row, acc])
+        per_stretch.append(np.array(rows, dtype=float))
+    waits = [float(x.max(axis=0).sum() - x.sum(axis=1).max()) for x in per_stretch]
+    assert waits[0] > waits[1] + 0.01 * per_stretch[0].sum(axis=1).max()
