@@ -78,10 +78,15 @@ def _num(v: Any) -> bool:
 def align_by_name(et_names: list[str], host_names: list[str], window: int = _ALIGN_WINDOW) -> list[tuple[int, int]]:
     """Pairs (i, j) matching two op-name sequences in order (each index at most once, both increasing).
 
-    Walks both; on a mismatch it skips the fewest ops (a + b, each side at most `window`) after which the names
-    agree again. Linear in the lengths for sequences that differ in a few inserted or missing ops, which is how
-    an ET (in rf_id order) and the profiler's host ops (in External id order) of the same step differ.
+    Walks both; on a mismatch it skips the fewest ops (a + b, each side at most `window`; ties: fewer ET ops) after
+    which the names agree again, found through each name's positions in `host_names` (so a pair of files that do
+    not belong together costs O(window) per op, not O(window²)); where nothing agrees within the window it gives up
+    on that ET op. An ET (in rf_id order) and the profiler's host ops (in External id order) of the same step differ
+    in a few inserted or missing ops.
     """
+    where: dict[str, list[int]] = {}
+    for j, name in enumerate(host_names):
+        where.setdefault(name, []).append(j)
     pairs: list[tuple[int, int]] = []
     i = j = 0
     n, m = len(et_names), len(host_names)
@@ -92,15 +97,16 @@ def align_by_name(et_names: list[str], host_names: list[str], window: int = _ALI
             j += 1
             continue
         best = None
-        for d in range(1, 2 * window + 1):
-            for a in range(max(0, d - window), min(d, window) + 1):
-                b = d - a
-                if i + a < n and j + b < m and et_names[i + a] == host_names[j + b]:
-                    best = (a, b)
-                    break
-            if best:
+        for a in range(min(window, n - 1 - i) + 1):
+            if best is not None and a >= best[0] + best[1]:
                 break
-        if best is None:  # nothing agrees within the window: give up on this ET op
+            pos = where.get(et_names[i + a])
+            if not pos:
+                continue
+            k = bisect_left(pos, j)
+            if k < len(pos) and pos[k] - j <= window and (best is None or a + pos[k] - j < best[0] + best[1]):
+                best = (a, pos[k] - j)
+        if best is None:
             i += 1
             continue
         i += best[0]

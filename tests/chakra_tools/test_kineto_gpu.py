@@ -56,6 +56,32 @@ def test_alignment_pairs_equal_names_in_order(seq, data):
     assert len(pairs) >= len(seq) - 2 * (len(drop_a) + len(drop_b)) - len(drop_a | drop_b)
 
 
+def _align_by_search(et, host, window=64):
+    """The alignment's definition, searched the slow way: on a mismatch, the skip (a, b) with the smallest a + b
+    (then the smallest a) after which the names agree, each side at most `window`."""
+    pairs, i, j = [], 0, 0
+    while i < len(et) and j < len(host):
+        if et[i] == host[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+            continue
+        skips = [(a + b, a, b) for a in range(window + 1) for b in range(window + 1)
+                 if i + a < len(et) and j + b < len(host) and et[i + a] == host[j + b]]
+        if not skips:
+            i += 1
+            continue
+        _, a, b = min(skips)
+        i, j = i + a, j + b
+    return pairs
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from("abcdefgh"), max_size=120), st.lists(st.sampled_from("abcdefgh"), max_size=120),
+       st.integers(1, 8))
+def test_alignment_is_the_fewest_skips_search(a, b, window):
+    assert align_by_name(a, b, window) == _align_by_search(a, b, window)
+
+
 def test_innermost_containing_follows_the_call_stack():
     ops = [(0, 100, "t", 1), (10, 50, "t", 2), (20, 10, "t", 3), (70, 20, "t", 4), (0, 100, "u", 5)]
     queries = [(25, "t"), (15, "t"), (65, "t"), (75, "t"), (101, "t"), (5, "u"), (5, "v")]
