@@ -558,11 +558,21 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
         if rf in rf_nid:
             recs[nid].join = rf_nid[rf]
     if kineto is not None and (kineto.by_name or kineto.device_ops or kineto.syncs):
-        _link_kineto(recs, kineto, et_ops)
+        _link_kineto(recs, kineto, et_ops, path)
+    elif kineto is not None:
+        _check_linked(recs, et_ops, kineto, path)
     return header, recs
 
 
-def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list) -> None:
+def _check_linked(recs: dict[int, _Rec], et_ops: list, kineto: KinetoDurations, path: Path) -> None:
+    """Warn when most ops found no host event: the profile is most likely of another rank, step or run."""
+    timed = sum(recs[nid].incl_us is not None or recs[nid].excl_us is not None for nid, *_ in et_ops)
+    if et_ops and timed < len(et_ops) / 2:
+        warn(f"{path}: only {timed} of its {len(et_ops)} ops were found in {kineto.path} (a profile of another "
+             "rank, step or run?); the others get no duration")
+
+
+def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list, path: Path) -> None:
     """What the record-function ids did not give (kineto.py): durations and joins of a trace linked by op names,
     and the GPU work of every linked op as new GPU records under its launcher (`_device_records`)."""
     link = kineto.link(et_ops)
@@ -573,6 +583,11 @@ def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list) -
         nid_of = {i: nid for nid, i in link.items()}
         for i, j in kineto.joins_by_index(set(nid_of)).items():
             recs[nid_of[i]].join = nid_of[j]
+        if len(host) > 2 * len(et_ops):
+            warn(f"{path}: {kineto.path} holds {len(host)} host ops against the ET's {len(et_ops)} and no record-"
+                 "function ids: its ops were matched by name to the first ones that agree, which may be another "
+                 "step than the ET's")
+    _check_linked(recs, et_ops, kineto, path)
     if kineto.device_ops or kineto.syncs:
         if _device_records(recs, kineto, link):
             _renumber(recs)

@@ -246,3 +246,15 @@ def test_dlrm_on_eight_gpus_converts_links_and_simulates_near_its_recorded_step(
     assert code == 0, err
     # collectives make every rank wait for the slowest: the recorded iteration is the longest ProfilerStep
     assert abs(json.loads(out)["sim_time_ns"] / 1000 / max(steps) - 1) < 0.1
+
+
+def test_a_profile_of_another_run_is_told(dlrm, capsys):
+    """The torch.add ET given a DLRM rank's profile: most ops find nothing, and the profile is far longer."""
+    _, kin = dlrm
+    nodes = convert_trace(ADD_ET, 0, KinetoDurations.load(kin[0])).nodes
+    err = capsys.readouterr().err
+    assert "holds 1673 host ops against the ET's 36" in err and "may be another step" in err
+    assert "ops were found in" in err and "a profile of another rank, step or run?" in err
+    assert not any(attrs_of(n).get("is_cpu_op") is False for n in nodes if n.name.startswith("void"))
+    convert_trace(ADD_ET, 0, KinetoDurations.load(ADD_KINETO))
+    assert "found in" not in capsys.readouterr().err  # its own profile: no warning
