@@ -232,10 +232,10 @@ class KinetoDurations:
                     host.append(HostOp(float(ts), float(dur), str(e.get("tid")), str(e.get("name", "")),
                                        rf if isinstance(rf, int) and not isinstance(rf, bool) else None,
                                        ext if isinstance(ext, int) and not isinstance(ext, bool) else None))
-            elif cat in _GPU_CATS and "correlation" in args:
+            elif cat in _GPU_CATS and _key(args.get("correlation")):
                 gpu[args["correlation"]] = e
             elif cat in _RUNTIME_CATS:
-                if "correlation" in args:
+                if _key(args.get("correlation")):
                     launches[args["correlation"]] = e
                 if e.get("name") in _SYNC_CALLS:
                     syncs.append(SyncCall(float(ts), float(dur), str(e.get("tid")), e["name"]))
@@ -249,8 +249,9 @@ class KinetoDurations:
             launch = launches.get(corr)
             if launch is None or not _num(launch.get("ts")):
                 continue  # GPU work nothing on the host launched (or a launch the profiler lost)
-            stream = g["args"].get("stream", g.get("tid"))
-            device.append(DeviceOp(float(g["ts"]), float(g["dur"]), _int_or(stream, -1), str(g.get("name", "")),
+            stream = _int_or(g["args"].get("stream", g.get("tid")), -1)
+            device.append(DeviceOp(float(g["ts"]), float(g["dur"]), stream if -1 <= stream < 1 << 63 else -1,
+                                   str(g.get("name", "")),
                                    g["cat"], float(launch["ts"]), str(launch.get("tid"))))
         device.sort(key=lambda d: (d.ts, d.launch_ts))
         syncs.sort(key=lambda c: c.ts)
@@ -307,8 +308,13 @@ class KinetoDurations:
         return self.by_rf_id.get(rf_id)
 
 
+def _key(v: Any) -> bool:
+    """A usable correlation id: an integer or a string (anything else cannot pair a launch with its GPU event)."""
+    return (isinstance(v, int) and not isinstance(v, bool)) or isinstance(v, str)
+
+
 def _int_or(v: Any, default: int) -> int:
     try:
         return int(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default

@@ -258,3 +258,30 @@ def test_a_profile_of_another_run_is_told(dlrm, capsys):
     assert not any(attrs_of(n).get("is_cpu_op") is False for n in nodes if n.name.startswith("void"))
     convert_trace(ADD_ET, 0, KinetoDurations.load(ADD_KINETO))
     assert "found in" not in capsys.readouterr().err  # its own profile: no warning
+
+
+@pytest.mark.parametrize("mutate", ["list_correlation", "huge_stream", "string_correlation", "launch_on_another_thread"])
+def test_odd_gpu_events_convert_to_a_valid_trace(tmp_path, mutate):
+    """Values a profile should not hold but a tool may write: never a traceback; what cannot be paired is left out."""
+    doc = json.loads(gzip.decompress(ADD_KINETO.read_bytes()))
+    for e in doc["traceEvents"]:
+        args = e.get("args") if isinstance(e, dict) else None
+        if not isinstance(args, dict):
+            continue
+        if mutate == "list_correlation" and e.get("cat") == "kernel":
+            args["correlation"] = [args["correlation"]]
+        elif mutate == "huge_stream" and e.get("cat") == "kernel":
+            args["stream"] = 1 << 70
+        elif mutate == "string_correlation" and "correlation" in args:
+            args["correlation"] = str(args["correlation"])
+        elif mutate == "launch_on_another_thread" and e.get("name") == "cudaLaunchKernel":
+            e["tid"] = 99999
+    (tmp_path / "k.json").write_text(json.dumps(doc))
+    r = convert_trace(ADD_ET, 0, KinetoDurations.load(tmp_path / "k.json"))
+    write_et(tmp_path / "o.0.et", r.metadata, r.nodes)
+    assert errors(check_trace(Trace.load(tmp_path / "o"))) == []
+    gpu = [n for n in r.nodes if attrs_of(n).get("is_cpu_op") is False]
+    want = {"list_correlation": 0, "huge_stream": 4, "string_correlation": 4, "launch_on_another_thread": 0}
+    assert len(gpu) == want[mutate]
+    if mutate == "huge_stream":
+        assert {attrs_of(n)["stream"] for n in gpu} == {-1}
