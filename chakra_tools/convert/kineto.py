@@ -208,7 +208,7 @@ class KinetoDurations:
         out: dict[int, float] = {}
         order: list[tuple[float, float, Any, int]] = []
         host: list[HostOp] = []
-        gpu: dict[Any, dict] = {}      # correlation → GPU event
+        gpu: dict[Any, list] = {}      # correlation → GPU events
         launches: dict[Any, dict] = {}  # correlation → runtime call
         syncs: list[SyncCall] = []
         for e in events:
@@ -233,7 +233,7 @@ class KinetoDurations:
                                        rf if isinstance(rf, int) and not isinstance(rf, bool) else None,
                                        ext if isinstance(ext, int) and not isinstance(ext, bool) else None))
             elif cat in _GPU_CATS and _key(args.get("correlation")):
-                gpu[args["correlation"]] = e
+                gpu.setdefault(args["correlation"], []).append(e)  # a CUDA graph's kernels share its launch's
             elif cat in _RUNTIME_CATS:
                 if _key(args.get("correlation")):
                     launches[args["correlation"]] = e
@@ -245,14 +245,14 @@ class KinetoDurations:
             raise ToolError(f"{p}: Kineto trace has no host events with a 'Record function id' or an 'External id' "
                             "(record with torch.profiler and an ExecutionTraceObserver together)")
         device = []
-        for corr, g in gpu.items():
+        for corr, events in gpu.items():
             launch = launches.get(corr)
             if launch is None or not _num(launch.get("ts")):
                 continue  # GPU work nothing on the host launched (or a launch the profiler lost)
-            stream = _int_or(g["args"].get("stream", g.get("tid")), -1)
-            device.append(DeviceOp(float(g["ts"]), float(g["dur"]), stream if -1 <= stream < 1 << 63 else -1,
-                                   str(g.get("name", "")),
-                                   g["cat"], float(launch["ts"]), str(launch.get("tid"))))
+            for g in events:
+                stream = _int_or(g["args"].get("stream", g.get("tid")), -1)
+                device.append(DeviceOp(float(g["ts"]), float(g["dur"]), stream if -1 <= stream < 1 << 63 else -1,
+                                       str(g.get("name", "")), g["cat"], float(launch["ts"]), str(launch.get("tid"))))
         device.sort(key=lambda d: (d.ts, d.launch_ts))
         syncs.sort(key=lambda c: c.ts)
         joins = inter_thread_joins(order, gap_us) if gap_us is not None and out else None

@@ -246,9 +246,9 @@ class _Rec:
     gpu: bool = False           # GPU work (an ET+ node with `cat`, or a Kineto GPU event): hangs off the chain
     stream: int = -1            # its GPU stream
     after: int = -2             # Kineto-linked: the GPU node before it on its stream (-1: none); -2: walk order
-    sync_dep: int = -1          # the GPU node the host synchronized with before this op started
+    sync_deps: tuple = ()       # the GPU nodes (one per stream) the host synchronized with before this op started
     gpu_dep: int = -1           # a collective: the last GPU node its thread launched before it (its input)
-    wait_us: float = 0.0        # time this op spent blocked in synchronize calls (replaced by sync_dep)
+    wait_us: float = 0.0        # time this op spent blocked in synchronize calls (replaced by sync_deps)
 
 
 @dataclass
@@ -647,13 +647,19 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
         last_on[d.stream] = nid
         launched.append((d.launch_ts, d.launch_tid, nid))
     launched.sort()
-    times = [t for t, _, _ in launched]
+    by_thread: dict[str, tuple[list[float], list[int]]] = {}
+    by_stream: dict[int, tuple[list[float], list[int]]] = {}
+    for t, tid, nid in launched:
+        for table, key in ((by_thread, tid), (by_stream, recs[nid].stream)):
+            times, ids = table.setdefault(key, ([], []))
+            times.append(t)
+            ids.append(nid)
 
-    def last_before(t: float, tid: str | None) -> int:
-        for k in range(bisect_right(times, t) - 1, -1, -1):
-            if tid is None or launched[k][1] == tid:
-                return launched[k][2]
-        return -1
+    def last_before(t: float, tid: str) -> int:
+        """The last GPU node thread `tid` launched at or before time t (-1: none)."""
+        times, ids = by_thread.get(tid, ((), ()))
+        k = bisect_right(times, t)
+        return ids[k - 1] if k else -1
 
     if kineto.syncs:
         waiting = innermost_containing(linked, [(c.ts, c.tid) for c in kineto.syncs])
@@ -664,14 +670,24 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
             v.sort()
         for c, nid in zip(kineto.syncs, waiting):
             end = c.ts + c.dur
-            g = last_before(end, None)  # what the GPU had been given when the host resumed
             mine = starts.get(c.tid, [])
             k = bisect_left(mine, (end, -1))
-            if nid < 0 or g < 0 or k == len(mine):
+            if k == len(mine):
                 continue
-            recs[nid].wait_us += c.dur  # the blocked time is not the op's own work...
-            after = recs[mine[k][1]]     # ...the thread's next op waits for the GPU instead
-            after.sync_dep = max(after.sync_dep, g)
+            start, nxt = mine[k]
+            # what each stream had been given when the host resumed, launched strictly before the next op started
+            # (so never by that op itself); a synchronize waits for every stream (a stream's: at most that)
+            got = []
+            for times, ids in by_stream.values():
+                j = min(bisect_right(times, end), bisect_left(times, start))
+                if j:
+                    got.append(ids[j - 1])
+            if not got:
+                continue
+            if nid >= 0:
+                recs[nid].wait_us += c.dur  # the blocked time is not the op's own work...
+            after = recs[nxt]              # ...the thread's next op waits for the GPU instead
+            after.sync_deps = tuple(sorted({*after.sync_deps, *got}))
     for nid, i in link.items():
         r = recs[nid]
         if r.comm is not None and not r.comm[5]:
@@ -694,10 +710,12 @@ def _renumber(recs: dict[int, _Rec]) -> None:
             r.head = (b"\x08" + nw.varint(nid) if nid else b"") + rest
         r.id = nid
         r.parent = new.get(r.parent, -1)
-        for f in ("join", "sync_dep", "gpu_dep", "after"):
+        for f in ("join", "gpu_dep", "after"):
             v = getattr(r, f)
             if v >= 0:
                 setattr(r, f, new.get(v, -1))
+        if r.sync_deps:
+            r.sync_deps = tuple(sorted(new[d] for d in r.sync_deps if d in new))
         moved[nid] = r
     recs.clear()
     recs.update(moved)
@@ -764,8 +782,8 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
 def _forget(recs: dict[int, _Rec], lost: set[int]) -> None:
     """Drop dependencies on GPU records the walk will never emit (their launcher is unreachable)."""
     for r in recs.values():
-        if r.sync_dep in lost:
-            r.sync_dep = -1
+        if r.sync_deps:
+            r.sync_deps = tuple(d for d in r.sync_deps if d not in lost)
         if r.gpu_dep in lost:
             r.gpu_dep = -1
         while r.after >= 0 and r.after in lost:
@@ -827,7 +845,7 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                     out.append((nid, body))
                     rec.head = rec.tail = b""
                     continue
-                extra = [d for d in (rec.sync_dep, rec.gpu_dep) if d >= 0]
+                extra = [d for d in dict.fromkeys((*rec.sync_deps, rec.gpu_dep)) if d >= 0 and d != prev]
                 if rec.join < 0:
                     body = rec.head + ctrl + (nw.data_deps_field([prev, *extra] if prev >= 0 else extra)
                                               if extra else data_dep)

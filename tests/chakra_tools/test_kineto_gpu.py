@@ -285,3 +285,20 @@ def test_odd_gpu_events_convert_to_a_valid_trace(tmp_path, mutate):
     assert len(gpu) == want[mutate]
     if mutate == "huge_stream":
         assert {attrs_of(n)["stream"] for n in gpu} == {-1}
+
+
+def test_a_kernel_launched_as_a_synchronize_returns_is_not_waited_for_by_its_own_launcher(tmp_path):
+    """Integer-µs timestamps can put a launch exactly where a synchronize ends and the next op starts: that op
+    launched the kernel, so waiting for it would be a cycle (found in review). Only launches strictly before the
+    next op count; and a device-wide synchronize waits for the last kernel of every stream."""
+    doc = json.loads(gzip.decompress(ADD_KINETO.read_bytes()))
+    first = min((e for e in doc["traceEvents"] if e.get("name") == "cudaDeviceSynchronize"), key=lambda e: e["ts"])
+    first["dur"] = 121
+    launch = next(e for e in doc["traceEvents"] if e.get("name") == "cudaLaunchKernel"
+                  and e["args"].get("correlation") == 53)
+    launch["ts"] = first["ts"] + 121
+    (tmp_path / "k.json").write_text(json.dumps(doc))
+    r = convert_trace(ADD_ET, 0, KinetoDurations.load(tmp_path / "k.json"))
+    write_et(tmp_path / "o.0.et", r.metadata, r.nodes)
+    assert errors(check_trace(Trace.load(tmp_path / "o"))) == []
+    assert RankGraph(r.metadata, r.nodes).find_cycle() == []
