@@ -11,34 +11,22 @@ from __future__ import annotations
 
 import json
 import sys
-import tarfile
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from chakra_tools.convert.kineto import KinetoDurations
-from chakra_tools.convert.pytorch import convert_trace
-from chakra_tools.et import find_rank_files, write_et
+from chakra_tools.et import find_rank_files
 from chakra_tools.synth import compare, fit, sample
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # the DLRM step's unpacking and conversion, shared with the tests
+from tests.gpu_data import convert_dlrm  # noqa: E402
+
 DATA = ROOT / "tests" / "data"
 CONF = ROOT / "examples" / "configs"
 SEEDS = (1, 2, 3)
-
-
-def dlrm(tmp: Path) -> Path:
-    """The 8-rank DLRM step of tests/data/gpu, converted with its Kineto traces."""
-    for t in ("dlrm_pytorch_et.tar.gz", "dlrm_kineto.tar.gz"):
-        with tarfile.open(DATA / "gpu" / t) as tar:
-            tar.extractall(tmp, filter="data")
-    for r in range(8):
-        kin = next((tmp / "dlrm_kineto").glob(f"worker{r}_*.json"))
-        c = convert_trace(tmp / "dlrm_pytorch_et" / f"dlrm_eg_{r}.json", r, KinetoDurations.load(kin))
-        write_et(tmp / f"dlrm.{r}.et", c.metadata, c.nodes)
-    return tmp / "dlrm"
 
 
 def configs(prefix: Path) -> tuple[Path, Path]:
@@ -56,7 +44,7 @@ def main(out: Path | None) -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         prefixes = [DATA / "synth" / n for n in names] + [DATA / "tpdp" / "tp2dp2", DATA / "threads" / "prefetch",
-                                                          dlrm(Path(tmp))]
+                                                          convert_dlrm(Path(tmp))]
         for p in prefixes:
             system, network = configs(p)
             model = fit([p])

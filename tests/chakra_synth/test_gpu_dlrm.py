@@ -6,17 +6,15 @@ kernels (data-dependent embedding lookups), so fit pools them into one program.
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from chakra_tools.convert.kineto import KinetoDurations
-from chakra_tools.convert.pytorch import convert_trace
-from chakra_tools.et import write_et
 from chakra_tools.graph import RankGraph, Trace
 from chakra_tools.synth import compare, fit, sample
 from chakra_tools.validate import check_trace, errors
+
+from ..gpu_data import convert_dlrm
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "examples" / "configs" / "astra-run"
@@ -24,15 +22,7 @@ CONF = ROOT / "examples" / "configs" / "astra-run"
 
 @pytest.fixture(scope="module")
 def dlrm(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("dlrm")
-    for t in ("dlrm_pytorch_et.tar.gz", "dlrm_kineto.tar.gz"):
-        with tarfile.open(ROOT / "tests" / "data" / "gpu" / t) as tar:
-            tar.extractall(d, filter="data")
-    for r in range(8):
-        kin = next((d / "dlrm_kineto").glob(f"worker{r}_*.json"))
-        c = convert_trace(d / "dlrm_pytorch_et" / f"dlrm_eg_{r}.json", r, KinetoDurations.load(kin))
-        write_et(d / f"dlrm.{r}.et", c.metadata, c.nodes)
-    return d / "dlrm"
+    return convert_dlrm(tmp_path_factory.mktemp("dlrm"))
 
 
 @pytest.fixture(scope="module")

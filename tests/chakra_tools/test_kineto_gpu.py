@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from chakra_tools.graph import RankGraph, Trace
 from chakra_tools.validate import check_trace, errors
 
 from ..cli_run import run_main
+from ..gpu_data import extract_dlrm
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU = ROOT / "tests" / "data" / "gpu"
@@ -199,13 +199,7 @@ def test_trace_link_output_kernels_are_off_the_host_chain_too(tmp_path):
 
 @pytest.fixture(scope="module")
 def dlrm(tmp_path_factory):
-    d = tmp_path_factory.mktemp("dlrm")
-    for t in ("dlrm_pytorch_et.tar.gz", "dlrm_kineto.tar.gz"):
-        with tarfile.open(GPU / t) as tar:
-            tar.extractall(d, filter="data")
-    ets = [d / "dlrm_pytorch_et" / f"dlrm_eg_{r}.json" for r in range(8)]
-    kin = [next((d / "dlrm_kineto").glob(f"worker{r}_*.json")) for r in range(8)]
-    return ets, kin
+    return extract_dlrm(tmp_path_factory.mktemp("dlrm"))
 
 
 def test_dlrm_on_eight_gpus_converts_links_and_simulates_near_its_recorded_step(dlrm, tmp_path, capsys):
