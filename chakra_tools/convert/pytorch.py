@@ -838,9 +838,7 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                     last_on[rec.stream] = nid
                     deps = [d for d in (launcher, before) if d >= 0]
                     body = rec.head + ctrl + nw.data_deps_field(deps) + _duration(rec) + rec.tail
-                    if rec.cost is not None:
-                        body += nw.attr_int64("num_ops", int(rec.cost[0])) + nw.attr_uint64("tensor_size",
-                                                                                           int(rec.cost[1]))
+                    body += _cost_attrs(rec.cost)
                     stats["gpu"] += 1
                     out.append((nid, body))
                     rec.head = rec.tail = b""
@@ -863,9 +861,7 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                     stats[_STAT[_comm_node_type(rec.comm)]] += 1
                 else:
                     body += _duration(rec) + rec.tail
-                    if rec.cost is not None:
-                        body += nw.attr_int64("num_ops", int(rec.cost[0])) + nw.attr_uint64("tensor_size",
-                                                                                           int(rec.cost[1]))
+                    body += _cost_attrs(rec.cost)
                     stats["comp"] += 1
                     stack.extend(children.get(nid, no_children))
                 out.append((nid, body))
@@ -931,6 +927,13 @@ _STAT = {NodeType.COMM_COLL_NODE: "coll", NodeType.COMM_SEND_NODE: "send", NodeT
 
 def _comm_node_type(comm: tuple) -> int:
     return NodeType.COMM_COLL_NODE if comm[0] == "coll" else comm[1]
+
+
+def _cost_attrs(cost: tuple[int, int] | None) -> bytes:
+    """num_ops and tensor_size of the node doing the work (none for the others)."""
+    if cost is None:
+        return b""
+    return nw.attr_int64("num_ops", int(cost[0])) + nw.attr_uint64("tensor_size", int(cost[1]))
 
 
 def _duration(rec: _Rec) -> bytes:
