@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -122,11 +123,68 @@ class RankWalk:
     edges: int             # dependencies, dangling ones (ids the rank lacks) included
     max_fan_out: int       # the most dependents of one id, dangling ids included
     branches: int          # ids with more than one dependent
+    between_us: int = 0    # compute time between two communication nodes (id order; comm_ordered)
+    after_us: int = 0      # of it, the nodes that descend from the communication node before them
+    before_us: int = 0     # of it, the nodes that are ancestors of the communication node after them
+
+
+def comm_ordered(deps: list[list[int]], comm: list[bool], comp: list[int], back: bool) -> tuple[int, int, int]:
+    """How far a rank's communication nodes order its compute: (the compute time of the nodes that lie between two
+    communication nodes in id order, of it the time of those that descend from the one before them, of those that
+    are ancestors of the one after). A thread's chain makes both the whole time; in a recorded multi-threaded GPU
+    step they still are (the collectives are barriers, and a rank slow in one stretch keeps the others waiting
+    there); work that runs alongside a collective waits for nothing. `back`: every dependency points to a lower
+    index; then a node's latest communication ancestor and earliest communication descendant decide (one pass
+    each way), else a search from each communication node."""
+    stretch = list(itertools.accumulate(comm))  # per node: the communication nodes up to and including it
+    total = stretch[-1] if stretch else 0
+    if not total:
+        return 0, 0, 0
+    children: list[list[int]] = [[] for _ in deps]
+    for i, ds in enumerate(deps):
+        for j in ds:
+            children[j].append(i)
+    where = [i for i, c in enumerate(comm) if c]
+    if back:
+        latest = [0] * len(deps)  # per node: the latest communication node (its stretch number) among its ancestors
+        for i, ds in enumerate(deps):
+            latest[i] = max((stretch[j] if comm[j] else latest[j] for j in ds), default=0)
+        earliest = [total + 1] * len(deps)  # the earliest among its descendants
+        for i in reversed(range(len(deps))):
+            earliest[i] = min((stretch[j] if comm[j] else earliest[j] for j in children[i]), default=total + 1)
+        after_of = [latest[i] == stretch[i] for i in range(len(deps))]
+        before_of = [earliest[i] == stretch[i] + 1 for i in range(len(deps))]
+    else:
+        after_of, before_of = [False] * len(deps), [False] * len(deps)
+        for k, c in enumerate(where, 1):
+            for i in _reach(c, children):
+                after_of[i] |= stretch[i] == k and not comm[i]
+            for i in _reach(c, deps):
+                before_of[i] |= stretch[i] == k - 1 and not comm[i]
+    between = after = before = 0
+    for i, c in enumerate(comp):
+        if comm[i] or not c or stretch[i] in (0, total):
+            continue
+        between += c
+        after += c if after_of[i] else 0
+        before += c if before_of[i] else 0
+    return between, after, before
+
+
+def _reach(start: int, edges: list[list[int]]) -> set[int]:
+    seen, stack = set(), [start]
+    while stack:
+        for j in edges[stack.pop()]:
+            if j not in seen:
+                seen.add(j)
+                stack.append(j)
+    return seen
 
 
 def walk_rank(g: RankGraph) -> RankWalk:
     nodes, raw, deps, span_dur, lane = rank_arrays(g)  # one-line errors for duplicate ids
-    if points_back(deps):
+    back = points_back(deps)
+    if back:
         order: Iterable[int] = range(len(nodes))
     else:  # ids out of dependency order: the graph's own issue order (one-line error on a cycle)
         index = {n.id: i for i, n in enumerate(nodes)}
@@ -142,7 +200,8 @@ def walk_rank(g: RankGraph) -> RankWalk:
     every = Counter(d for ds in raw for d in ds)
     return RankWalk(max(finish, default=0), max(finish_c, default=0), int(compute_span(deps, span_dur, lane)),
                     [len(ds) for ds in deps], fan_out, [i - j for i, ds in enumerate(deps) for j in ds],
-                    sum(every.values()), max(every.values(), default=0), sum(1 for v in every.values() if v > 1))
+                    sum(every.values()), max(every.values(), default=0), sum(1 for v in every.values() if v > 1),
+                    *comm_ordered(deps, [n.type in _COMM for n in nodes], comp, back))
 
 
 def walk(t: Trace) -> dict[int, RankWalk]:
@@ -185,7 +244,16 @@ def graph_stats(t: Trace, walks: dict[int, RankWalk] | None = None) -> dict:
             # the nodes' tid attribute: threads per rank, and the share of nodes off each rank's main thread
             "threads_per_rank": threads / r, "off_main_thread_fraction": off_main / max(with_tid, 1),
             # nodes with a tid per run of one thread's nodes in id order (1 node per run = threads interleave)
-            "thread_run_length": with_tid / max(runs, 1)}
+            "thread_run_length": with_tid / max(runs, 1),
+            # the compute time between two communication nodes that runs after the one before it / before the one
+            # after it in the dependency graph (comm_ordered; None without such time)
+            **_ordered_shares(ws)}
+
+
+def _ordered_shares(ws: list[RankWalk]) -> dict[str, float | None]:
+    between = sum(w.between_us for w in ws)
+    return {"comm_ordered_after": round(sum(w.after_us for w in ws) / between, 6) if between else None,
+            "comm_ordered_before": round(sum(w.before_us for w in ws) / between, 6) if between else None}
 
 
 def structure_values(walks: dict[int, RankWalk]) -> dict[str, np.ndarray]:

@@ -3,6 +3,7 @@ RankGraph's issue-order critical path and fit's compute path)."""
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,7 @@ from chakra_tools.common import ToolError
 from chakra_tools.et import NodeType, rank_path, write_et
 from chakra_tools.graph import RankGraph, Trace
 from chakra_tools.schema import et_def_pb2 as pb
-from chakra_tools.synth.compare import compare, walk_rank
+from chakra_tools.synth.compare import compare, graph_stats, walk_rank
 from chakra_tools.synth.distances import ks_statistic, wasserstein
 from chakra_tools.synth.features import compute_path_us
 
@@ -81,6 +82,52 @@ def test_walk_counts_by_hand():
     assert (w.critical_us, w.compute_us) == (23, 16)
     assert w.fan_in == [0, 1, 2] and w.fan_out.tolist() == [2, 1, 0] and sorted(w.distance) == [1, 1, 2]
     assert (w.edges, w.max_fan_out, w.branches) == (4, 2, 1)
+
+
+def _ordered_by_networkx(g: RankGraph) -> tuple[int, int, int]:
+    """comm_ordered's figures from explicit ancestor sets (a second implementation)."""
+    dag = nx.DiGraph()
+    ids = sorted(g.by_id)
+    dag.add_nodes_from(ids)
+    dag.add_edges_from((d, n.id) for n in g.nodes for d in n.data_deps if d in g.by_id)
+    comm = [i for i in ids if g.by_id[i].type == NodeType.COMM_COLL_NODE]
+    between = after = before = 0
+    for c, c2 in zip(comm, comm[1:]):
+        for i in ids:
+            if c < i < c2:
+                d = g.by_id[i].duration_micros
+                between += d
+                after += d if c in nx.ancestors(dag, i) else 0
+                before += d if c2 in nx.descendants(dag, i) else 0
+    return between, after, before
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_comm_ordered_matches_ancestor_sets(data):
+    """Random DAGs (dependencies pointing back in id order or anywhere) with collectives at random ids: the share of the
+    compute between two collectives that descends from the first / leads to the second, as networkx finds it."""
+    n = data.draw(st.integers(1, 25))
+    # ids in dependency order (one pass each way) or shuffled (a search per collective)
+    rank_of = list(range(n)) if data.draw(st.booleans()) else data.draw(st.permutations(range(n)))
+    deps = []
+    for i in range(n):
+        before = [j for j in range(n) if rank_of[j] < rank_of[i]]
+        deps.append(data.draw(st.lists(st.sampled_from(before), max_size=3, unique=True)) if before else [])
+    g = _graph(deps, data.draw(st.lists(st.integers(0, 100), min_size=n, max_size=n)),
+               set(data.draw(st.lists(st.integers(0, n - 1), max_size=4))))
+    w = walk_rank(g)
+    assert (w.between_us, w.after_us, w.before_us) == _ordered_by_networkx(g)
+
+
+def test_comm_ordered_by_hand():
+    # collectives 1 and 5; between them 2 (after 1), 3 (free, but 5 waits for it), 4 (after 2): 37 us, of it
+    # 10 + 7 after collective 1 and all 37 before collective 5; nodes 0 and 6 lie outside any such stretch
+    g = _graph([[], [0], [1], [], [2], [4, 3], [5]], [5, 0, 10, 20, 7, 0, 3], comm={1, 5})
+    w = walk_rank(g)
+    assert (w.between_us, w.after_us, w.before_us) == (37, 17, 37)
+    stats = graph_stats(Trace({0: g}))
+    assert (stats["comm_ordered_after"], stats["comm_ordered_before"]) == (round(17 / 37, 6), 1.0)
 
 
 def test_compare_refuses_a_cyclic_trace(tmp_path):
