@@ -625,7 +625,7 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
 
     NCCL/RCCL kernels are the collective the host-side c10d op already is, so they get no record."""
     host = kineto.host_ops
-    linked = [(host[i].ts, host[i].dur, host[i].tid, nid) for nid, i in link.items()]
+    linked = [(host[i].ts, host[i].dur, host[i].tid, nid) for nid, i in link.items() if host[i].ts is not None]
     device = [d for d in kineto.device_ops if not _NCCL.search(d.name)]
     launcher = innermost_containing(linked, [(d.launch_ts, d.launch_tid) for d in device])
     next_id = max(recs) + 1
@@ -690,7 +690,7 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
             after.sync_deps = tuple(sorted({*after.sync_deps, *got}))
     for nid, i in link.items():
         r = recs[nid]
-        if r.comm is not None and not r.comm[5]:
+        if r.comm is not None and not r.comm[5] and host[i].ts is not None:
             r.gpu_dep = last_before(host[i].ts, host[i].tid)
     return bool(launched)
 

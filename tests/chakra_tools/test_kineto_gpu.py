@@ -296,3 +296,23 @@ def test_a_kernel_launched_as_a_synchronize_returns_is_not_waited_for_by_its_own
     write_et(tmp_path / "o.0.et", r.metadata, r.nodes)
     assert errors(check_trace(Trace.load(tmp_path / "o"))) == []
     assert RankGraph(r.metadata, r.nodes).find_cycle() == []
+
+
+@pytest.mark.parametrize("by", ["record_function_id", "name"])
+def test_a_host_op_without_a_start_time_keeps_its_duration(tmp_path, capsys, by):
+    """A profile's host event without `ts` (found in review: it was skipped, so its op got no duration) still times
+    its op, linked by record-function id (the gloo step) or by name (the torch.add pair); what needs its start
+    (thread order, being a kernel's launcher) it cannot give, and the warning says so."""
+    data = ROOT / "tests" / "data"
+    et, kin = (data / "gloo.rank0.et.json", data / "gloo.rank0.kineto.json") if by == "record_function_id" \
+        else (ADD_ET, ADD_KINETO)
+    doc = json.loads(gzip.decompress(kin.read_bytes()) if kin.suffix == ".gz" else kin.read_text())
+    op = next(e for e in doc["traceEvents"] if e.get("cat") == "cpu_op" and e["name"].startswith("aten::")
+              and e["dur"] > 0)
+    del op["ts"]
+    (tmp_path / "k.json").write_text(json.dumps(doc))
+    full = convert_trace(et, 0, KinetoDurations.load(kin)).nodes
+    capsys.readouterr()
+    cut = convert_trace(et, 0, KinetoDurations.load(tmp_path / "k.json")).nodes
+    assert [(n.name, n.duration_micros) for n in cut] == [(n.name, n.duration_micros) for n in full]
+    assert "1 host op(s) have no 'ts': their durations are kept" in capsys.readouterr().err
