@@ -509,6 +509,10 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             if type(outputs) is not dict:
                 outputs = _flat_io(n, outputs, "output")
             is_gpu = "cat" in n
+            if is_gpu and kineto is not None:  # trace_link took the kernels from that profile already
+                raise ToolError(f"{path}: an ET+ (it holds GPU nodes: chakra_trace_link linked it with its profile) "
+                                f"cannot take --kineto {kineto.path or 'a profile'} too, its kernels would be counted "
+                                "twice; convert it without --kineto")
             comm = _comm_info(name, inputs, is_gpu) if maybe_comm else None
             cost = base_cost(cost_base, inputs, outputs) if cost_base is not None and comm is None else None
             incl = excl = None

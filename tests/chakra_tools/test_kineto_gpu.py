@@ -22,7 +22,7 @@ from chakra_tools.et import NodeType, attrs_of, write_et
 from chakra_tools.graph import RankGraph, Trace
 from chakra_tools.validate import check_trace, errors
 
-from ..cli_run import run_main
+from ..cli_run import one_error, run_main
 from ..gpu_data import extract_dlrm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,6 +195,39 @@ def test_trace_link_output_kernels_are_off_the_host_chain_too(tmp_path):
     assert k1.duration_micros == 40 and attrs_of(k1)["stream"] == 7 and attrs_of(k1)["is_cpu_op"] is False
     assert not any(set(n.data_deps) & {k1.id, k2.id} for n in nodes.values() if n.id not in (k1.id, k2.id))
     assert attrs_of(k1)["num_ops"] > 0 and "num_ops" not in attrs_of(nodes[mms[0]["id"]])
+
+
+def _add_et_plus(tmp_path: Path) -> Path:
+    """The torch.add pair as chakra_trace_link merges it into an ET+: each kernel a copy of the ET op that launched
+    it (the two aten::uniform_, then the two aten::add) under that op, with the kernel's cat, name, ts, stream and
+    duration."""
+    doc = json.loads(gzip.decompress(ADD_ET.read_bytes()))
+    ops = sorted(doc["nodes"], key=lambda n: n["id"])
+    launchers = [n for n in ops if n["name"] in ("aten::uniform_", "aten::add")]
+    kernels = sorted((e for e in _raw(ADD_KINETO) if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    top = ops[-1]["id"]
+    for i, (k, op) in enumerate(zip(kernels, launchers, strict=True)):
+        doc["nodes"].append({**op, "id": top + 1 + i, "ctrl_deps": op["id"], "cat": k["cat"], "name": k["name"],
+                             "ts": k["ts"], "stream": k["args"]["stream"], "exclusive_dur": k["dur"],
+                             "inclusive_dur": k["dur"]})
+    f = tmp_path / "add_plus.json"
+    f.write_text(json.dumps(doc))
+    return f
+
+
+def test_an_et_plus_given_with_its_profile_is_refused_not_doubled(tmp_path, capsys):
+    """An ET+ holds the profile's kernels already: with --kineto too, each kernel became two GPU nodes (found in
+    review). It is a one-line error naming the file; alone, the ET+ converts with its 4 kernels."""
+    from chakra_tools.cli_convert import main as convert_main
+
+    plus = _add_et_plus(tmp_path)
+    code, _, err = run_main(convert_main, capsys, "pytorch", str(plus), "--kineto", str(ADD_KINETO),
+                            "-o", str(tmp_path / "o"))
+    line = one_error(code, err)
+    assert str(plus) in line and "ET+" in line and "without --kineto" in line
+    assert not list(tmp_path.glob("o*"))
+    nodes = convert_trace(plus, 0).nodes
+    assert sum(attrs_of(n).get("is_cpu_op") is False for n in nodes) == 4
 
 
 @pytest.fixture(scope="module")
