@@ -245,7 +245,8 @@ class _Rec:
     join: int = -1              # id of the other-thread node it waits for (trace_link's inter_thread_dep)
     gpu: bool = False           # GPU work (an ET+ node with `cat`, or a Kineto GPU event): hangs off the chain
     stream: int = -1            # its GPU stream
-    after: int = -2             # Kineto-linked: the GPU node before it on its stream (-1: none); -2: walk order
+    after: int = -2             # Kineto-linked: the GPU node before it on its stream (-1: none); -2: an ET+ node
+    start: float | None = None  # an ET+ GPU node: its `ts` (its place on its stream)
     sync_deps: tuple = ()       # the GPU nodes (one per stream) the host synchronized with before this op started
     gpu_dep: int = -1           # a collective: the last GPU node its thread launched before it (its input)
     wait_us: float = 0.0        # time this op spent blocked in synchronize calls (replaced by sync_deps)
@@ -556,6 +557,9 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
                 rec.stream = _int(n.get("stream", a.get("stream", -1)), -1)
                 if comm is None:
                     rec.tail += nw.attr_int64("stream", rec.stream)
+                ts = n.get("ts")
+                if type(ts) in (int, float):
+                    rec.start = float(ts)
     if not recs:
         raise ToolError(f"{path}: the trace has no nodes")
     for nid, rf in join_rf.items():
@@ -817,7 +821,7 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
     no_children: list[int] = []
     joined: list[tuple] = []  # (index in out, split, join id, previous id, other deps)
     chains: list[int] = []  # index in out where each thread's chain starts
-    last_on: dict[int, int] = {}  # stream → its last GPU node (ET+ input: in the walk's order)
+    streams: dict[int, list[tuple]] = {}  # ET+ input: stream → its GPU nodes (start, index in out, split, launcher)
     for root in sorted(roots):
         data_dep = b""  # data_deps field naming the previous node of this thread
         prev = -1
@@ -838,11 +842,12 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                 ctrl = parent.ctrl_ref if parent is not None else b""
                 if rec.gpu and rec.comm is None:  # off the chain: after its launcher and its stream's last node
                     launcher = rec.parent if parent is not None and parent.kind not in (_THREAD, _PROCESS) else prev
-                    before = rec.after if rec.after != -2 else last_on.get(rec.stream, -1)
-                    last_on[rec.stream] = nid
-                    deps = [d for d in (launcher, before) if d >= 0]
-                    body = rec.head + ctrl + nw.data_deps_field(deps) + _duration(rec) + rec.tail
-                    body += _cost_attrs(rec.cost)
+                    body = rec.head + ctrl
+                    if rec.after == -2:  # ET+: its stream's order is known once every thread is walked
+                        streams.setdefault(rec.stream, []).append((rec.start, len(out), len(body), launcher))
+                    else:
+                        body += nw.data_deps_field([d for d in (launcher, rec.after) if d >= 0])
+                    body += _duration(rec) + rec.tail + _cost_attrs(rec.cost)
                     stats["gpu"] += 1
                     out.append((nid, body))
                     rec.head = rec.tail = b""
@@ -874,10 +879,25 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                 prev = nid
         except ValueError as e:
             raise ValueError(f"node {nid}: {e}") from None
+    _chain_streams(out, streams)
     if joined:
         _add_joins(out, joined, chains, recs)
     out.sort()
     return [b for _, b in out]
+
+
+def _chain_streams(out: list[tuple[int, bytes]], streams: dict[int, list[tuple]]) -> None:
+    """Write the data_deps of an ET+'s GPU nodes: [launcher, previous node of its stream], the stream in start-time
+    order (`ts`; the walk meets them thread by thread, and threads share streams). A stream where a node has no ts
+    keeps the walk's order."""
+    for nodes in streams.values():
+        if all(start is not None for start, *_ in nodes):
+            nodes.sort(key=itemgetter(0, 1))  # equal starts: walk order
+        before = -1
+        for _, i, split, launcher in nodes:
+            nid, body = out[i]
+            out[i] = (nid, body[:split] + nw.data_deps_field([d for d in (launcher, before) if d >= 0]) + body[split:])
+            before = nid
 
 
 def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple], chains: list[int],

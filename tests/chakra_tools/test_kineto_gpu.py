@@ -197,6 +197,28 @@ def test_trace_link_output_kernels_are_off_the_host_chain_too(tmp_path):
     assert attrs_of(k1)["num_ops"] > 0 and "num_ops" not in attrs_of(nodes[mms[0]["id"]])
 
 
+def test_et_plus_streams_follow_the_kernels_start_times_across_threads(tmp_path):
+    """Two threads launching on one stream (a forward thread and autograd's): the walk meets the GPU nodes thread by
+    thread, but a stream runs its kernels in start order, so each waits for the one that started before it (found
+    in review: the chain followed the walk). Stream 8 is a chain of its own."""
+    thread = "[pytorch|profiler|execution_trace|thread]"
+    nodes = [{"id": 1, "name": "[pytorch|profiler|execution_trace|process]", "ctrl_deps": 1}]
+    for root, tid in ((2, 1), (10, 2)):
+        nodes.append({"id": root, "name": thread, "ctrl_deps": 1, "attrs": [{"name": "tid", "type": "uint64",
+                                                                             "value": tid}]})
+        nodes += [{"id": root + i, "name": "aten::mul", "ctrl_deps": root, "inputs": {}, "outputs": {},
+                   "attrs": [{"name": "tid", "type": "uint64", "value": tid}], "exclusive_dur": 5} for i in (1, 2)]
+    kernels = {20: (3, 7, 100), 21: (11, 7, 50), 22: (4, 7, 150), 23: (12, 8, 60), 24: (12, 7, 120)}
+    for nid, (launcher, stream, ts) in kernels.items():
+        nodes.append({"id": nid, "name": f"kernel_{nid}", "ctrl_deps": launcher, "cat": "kernel", "ts": ts,
+                      "stream": stream, "exclusive_dur": 9, "inputs": {}, "outputs": {}, "attrs": []})
+    f = tmp_path / "plus.json"
+    f.write_text(json.dumps({"schema": "1.1.1-chakra.0.0.4", "nodes": nodes}))
+    got = {n.id: list(n.data_deps) for n in convert_trace(f, 0).nodes if n.id in kernels}
+    # stream 7 by ts: 21 (50), 20 (100), 24 (120), 22 (150)
+    assert got == {21: [11], 20: [3, 21], 24: [12, 20], 22: [4, 24], 23: [12]}
+
+
 def _add_et_plus(tmp_path: Path) -> Path:
     """The torch.add pair as chakra_trace_link merges it into an ET+: each kernel a copy of the ET op that launched
     it (the two aten::uniform_, then the two aten::add) under that op, with the kernel's cat, name, ts, stream and
