@@ -18,7 +18,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from math import isfinite
+from math import inf, isfinite
 from operator import itemgetter
 from pathlib import Path
 from sys import intern
@@ -597,8 +597,9 @@ def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list, p
                  "step than the ET's")
     _check_linked(recs, et_ops, kineto, path)
     if kineto.device_ops or kineto.syncs:
-        if _device_records(recs, kineto, link):
-            _renumber(recs)
+        placed = _device_records(recs, kineto, link)
+        if placed:
+            _renumber(recs, placed)
 
 
 _NCCL = re.compile(r"nccl|rccl", re.IGNORECASE)
@@ -627,17 +628,24 @@ def _under_comm(recs: dict[int, _Rec], nid: int, memo: dict[int, bool]) -> bool:
     return found
 
 
-def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[int, int]) -> bool:
+def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[int, int]) -> dict[int, int]:
     """One GPU record per Kineto GPU event, child of the innermost linked host op that launched it; what it waits
     for on its stream; the GPU node each synchronize call waited for; each collective's input kernels.
+    Returns, per GPU record, the host op it comes after in execution order (for `_renumber`).
 
     NCCL/RCCL kernels are the collective the host-side c10d op already is, so they get no record."""
     host = kineto.host_ops
     linked = [(host[i].ts, host[i].dur, host[i].tid, nid) for nid, i in link.items() if host[i].ts is not None]
     device = [d for d in kineto.device_ops if not _NCCL.search(d.name)]
     launcher = innermost_containing(linked, [(d.launch_ts, d.launch_tid) for d in device])
+    starts: dict[str, list[tuple[float, int]]] = {}  # thread → (start, node id) of its linked ops, in start order
+    for ts, _, tid, nid in linked:
+        starts.setdefault(tid, []).append((ts, nid))
+    for v in starts.values():
+        v.sort()
     next_id = max(recs) + 1
     last_on: dict[int, int] = {}
+    placed: dict[int, int] = {}
     launched: list[tuple[float, str, int]] = []  # (launch time, thread, GPU record id)
     names: dict[str, bytes] = {}
     in_comm: dict[int, bool] = {}
@@ -654,6 +662,11 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
         rec.gpu, rec.stream, rec.after = True, d.stream, last_on.get(d.stream, -1)
         last_on[d.stream] = nid
         launched.append((d.launch_ts, d.launch_tid, nid))
+        # in execution order it comes after the last op its thread started before the launch: the launcher, or a
+        # callee that returned before it (whose kernels ran first); never before its stream's previous node
+        mine = starts.get(d.launch_tid, ())
+        k = bisect_right(mine, (d.launch_ts, inf))
+        placed[nid] = max(parent, mine[k - 1][1] if k else -1, placed.get(rec.after, -1))
     launched.sort()
     by_thread: dict[str, tuple[list[float], list[int]]] = {}
     by_stream: dict[int, tuple[list[float], list[int]]] = {}
@@ -671,11 +684,6 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
 
     if kineto.syncs:
         waiting = innermost_containing(linked, [(c.ts, c.tid) for c in kineto.syncs])
-        starts: dict[str, list[tuple[float, int]]] = {}
-        for ts, _, tid, nid in linked:
-            starts.setdefault(tid, []).append((ts, nid))
-        for v in starts.values():
-            v.sort()
         for c, nid in zip(kineto.syncs, waiting):
             end = c.ts + c.dur
             mine = starts.get(c.tid, [])
@@ -700,14 +708,15 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
         r = recs[nid]
         if r.comm is not None and not r.comm[5] and host[i].ts is not None:
             r.gpu_dep = last_before(host[i].ts, host[i].tid)
-    return bool(launched)
+    return placed
 
 
-def _renumber(recs: dict[int, _Rec]) -> None:
-    """Dense ids in execution order, each GPU node right after its launcher (trace_link renumbers its ET+ the same
-    way): ids order a rank's nodes for everything downstream (chakra-synth's kind chain reads them in id order),
-    and the new GPU records would otherwise all come after the last host op. `rf_id` still names the PyTorch op."""
-    order = sorted(recs, key=lambda i: (recs[i].parent, 1, i) if recs[i].gpu else (i, 0, 0))
+def _renumber(recs: dict[int, _Rec], placed: dict[int, int]) -> None:
+    """Dense ids in execution order: host ops by id (start order), each GPU record right after the host op it was
+    launched after (`placed`), those of one op in GPU start order; ids order a rank's nodes for everything downstream
+    (chakra-synth's kind chain reads them in id order), and the new GPU records would otherwise all come after the
+    last host op. A GPU node's deps (launcher, stream predecessor) get smaller ids. `rf_id` still names the op."""
+    order = sorted(recs, key=lambda i: (placed[i], 1, i) if i in placed else (i, 0, 0))
     new = {old: k for k, old in enumerate(order)}
     moved = {}
     for old in order:

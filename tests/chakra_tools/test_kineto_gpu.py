@@ -167,6 +167,36 @@ def test_the_host_waits_for_the_gpu_after_a_synchronize_and_not_in_it():
     assert fwd.duration_micros == round(k["dur"] - add["dur"] - sum(inside))
 
 
+def test_kernels_are_numbered_in_launch_order_after_callees_that_launched_earlier(tmp_path):
+    """aten::A calls B (which launches k1), launches k2, calls C (launches k4), launches k3 (one stream). Renumbered
+    in execution order, a kernel comes after the last op its thread had started when it was launched: A, B, k1, k2,
+    C, k4, k3. Found in review: each kernel came right after its launcher (A, k2, k3, B, k1, C, k4), so k2's id was
+    smaller than that of k1, the stream predecessor it depends on."""
+    tid = [{"name": "tid", "type": "uint64", "value": 1}]
+    nodes = [{"id": 1, "name": "[pytorch|profiler|execution_trace|process]", "ctrl_deps": 1},
+             {"id": 2, "name": "[pytorch|profiler|execution_trace|thread]", "ctrl_deps": 1, "attrs": tid}]
+    host = {3: ("aten::A", 2, 0, 100), 4: ("aten::B", 3, 10, 20), 5: ("aten::C", 3, 60, 20)}  # name, parent, ts, dur
+    nodes += [{"id": i, "name": name, "ctrl_deps": parent, "inputs": {}, "outputs": {},
+               "attrs": [*tid, {"name": "rf_id", "type": "uint64", "value": i}]}
+              for i, (name, parent, _, _) in host.items()]
+    events = [{"ph": "X", "cat": "cpu_op", "name": name, "ts": ts, "dur": dur, "tid": 1,
+               "args": {"Record function id": i, "External id": i}} for i, (name, _, ts, dur) in host.items()]
+    for corr, (kernel, launch, start) in enumerate([("k1", 15, 100), ("k2", 40, 110), ("k3", 85, 130),
+                                                   ("k4", 65, 120)]):
+        events.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": launch, "dur": 2,
+                       "tid": 1, "args": {"correlation": corr}})
+        events.append({"ph": "X", "cat": "kernel", "name": kernel, "ts": start, "dur": 5, "tid": 7,
+                       "args": {"correlation": corr, "stream": 7}})
+    (tmp_path / "et.json").write_text(json.dumps({"schema": "1.1.1-chakra.0.0.4", "nodes": nodes}))
+    (tmp_path / "k.json").write_text(json.dumps({"traceEvents": events}))
+    out = convert_trace(tmp_path / "et.json", 0, KinetoDurations.load(tmp_path / "k.json")).nodes
+    assert [n.name for n in out] == ["aten::A", "aten::B", "k1", "k2", "aten::C", "k4", "k3"]
+    assert all(d < n.id for n in out for d in n.data_deps)
+    by_id = {n.id: n for n in out}
+    assert {n.name: [by_id[d].name for d in n.data_deps] for n in out if n.name.startswith("k")} == \
+        {"k1": ["aten::B"], "k2": ["aten::A", "k1"], "k4": ["aten::C", "k2"], "k3": ["aten::A", "k4"]}
+
+
 def test_a_gpu_step_validates_and_simulates_its_critical_path(tmp_path, capsys):
     r = convert_trace(ADD_ET, 0, KinetoDurations.load(ADD_KINETO))
     write_et(tmp_path / "add.0.et", r.metadata, r.nodes)
@@ -288,6 +318,10 @@ def test_dlrm_on_eight_gpus_converts_links_and_simulates_near_its_recorded_step(
                    and "nccl" not in e["name"].lower() and e["args"]["correlation"] in launched]
         gpu = [n for n in g.nodes if attrs_of(n).get("is_cpu_op") is False and n.type == NodeType.COMP_NODE]
         assert len(gpu) == len(kernels)
+        # numbered in launch order: whatever waits for a kernel, and whatever a kernel waits for, keeps id order
+        # (15-16 kernels per rank came before a stream predecessor their launcher's callees had launched)
+        gpu_ids = {n.id for n in gpu}
+        assert all(d < n.id for n in g.nodes for d in n.data_deps if n.id in gpu_ids or d in gpu_ids)
     net = tmp_path / "ring8.yml"
     net.write_text("topology: [ Ring ]\nnpus_count: [ 8 ]\nbandwidth: [ 50.0 ]\nlatency: [ 500.0 ]\n")
     code, out, err = run_main(astra_main, capsys, "--workload", str(tmp_path / "dlrm"), "--system", str(SYSTEM),
