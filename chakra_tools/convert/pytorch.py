@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from math import inf, isfinite
 from operator import itemgetter
@@ -472,7 +472,8 @@ def _comp_attrs_each(a: dict, is_gpu: bool, skip_rf_id: bool = False) -> bytes:
     return out + (_NOT_CPU_OP if is_gpu else _IS_CPU_OP)
 
 
-def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dict[int, _Rec]]:
+def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dict[int, _Rec], dict[int, int] | None]:
+    """(header, records by id, input id of each renumbered record or None: see `_renumber`)."""
     header, chunks = load_et_json(path)
     recs: dict[int, _Rec] = {}
     names: dict[str, tuple[int, bytes, bool, bool]] = {}
@@ -565,11 +566,12 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
     for nid, rf in join_rf.items():
         if rf in rf_nid:
             recs[nid].join = rf_nid[rf]
+    origin = None
     if kineto is not None and (kineto.by_name or kineto.device_ops or kineto.syncs):
-        _link_kineto(recs, kineto, et_ops, path)
+        origin = _link_kineto(recs, kineto, et_ops, path)
     elif kineto is not None:
         _check_linked(recs, et_ops, kineto, path)
-    return header, recs
+    return header, recs, origin
 
 
 def _check_linked(recs: dict[int, _Rec], et_ops: list, kineto: KinetoDurations, path: Path) -> None:
@@ -580,9 +582,10 @@ def _check_linked(recs: dict[int, _Rec], et_ops: list, kineto: KinetoDurations, 
              "rank, step or run?); the others get no duration")
 
 
-def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list, path: Path) -> None:
+def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list, path: Path) -> dict[int, int] | None:
     """What the record-function ids did not give (kineto.py): durations and joins of a trace linked by op names,
-    and the GPU work of every linked op as new GPU records under its launcher (`_device_records`)."""
+    and the GPU work of every linked op as new GPU records under its launcher (`_device_records`). Returns the
+    input id of each record if they were renumbered."""
     link = kineto.link(et_ops)
     host = kineto.host_ops
     if kineto.by_name:
@@ -599,7 +602,8 @@ def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list, p
     if kineto.device_ops or kineto.syncs:
         placed = _device_records(recs, kineto, link)
         if placed:
-            _renumber(recs, placed)
+            return _renumber(recs, placed)
+    return None
 
 
 _NCCL = re.compile(r"nccl|rccl", re.IGNORECASE)
@@ -711,11 +715,12 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
     return placed
 
 
-def _renumber(recs: dict[int, _Rec], placed: dict[int, int]) -> None:
+def _renumber(recs: dict[int, _Rec], placed: dict[int, int]) -> dict[int, int]:
     """Dense ids in execution order: host ops by id (start order), each GPU record right after the host op it was
     launched after (`placed`), those of one op in GPU start order; ids order a rank's nodes for everything downstream
     (chakra-synth's kind chain reads them in id order), and the new GPU records would otherwise all come after the
-    last host op. A GPU node's deps (launcher, stream predecessor) get smaller ids. `rf_id` still names the op."""
+    last host op. A GPU node's deps (launcher, stream predecessor) get smaller ids. `rf_id` still names the op.
+    Returns new id → input id of the ET's nodes, for messages (a user finds only those in the input)."""
     order = sorted(recs, key=lambda i: (placed[i], 1, i) if i in placed else (i, 0, 0))
     new = {old: k for k, old in enumerate(order)}
     moved = {}
@@ -736,6 +741,7 @@ def _renumber(recs: dict[int, _Rec], placed: dict[int, int]) -> None:
         moved[nid] = r
     recs.clear()
     recs.update(moved)
+    return {nid: old for old, nid in new.items() if old not in placed}
 
 
 def convert_trace(path: str | Path, rank: int, kineto: KinetoDurations | None = None) -> ConvertedRank:
@@ -757,8 +763,22 @@ def _metadata(header: dict) -> pb.GlobalMetadata:
     return meta
 
 
+def _labeler(recs: dict[int, _Rec], origin: dict[int, int] | None) -> Callable[[int], str]:
+    """How messages name a node: by its id in the input ET (a Kineto-linked GPU rank is renumbered); a GPU node
+    made from the profile, by the input id of the op that launched it."""
+    if origin is None:
+        return "node {}".format
+
+    def label(nid: int) -> str:
+        if nid in origin:
+            return f"node {origin[nid]}"
+        return f"the GPU node of a kernel launched by node {origin.get(recs[nid].parent, '?')}"
+    return label
+
+
 def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> ConvertedRank:
-    header, recs = _read_records(path, kineto)
+    header, recs, origin = _read_records(path, kineto)
+    label = _labeler(recs, origin)
     meta = _metadata(header)
     has_c10d = any(r.comm is not None and not r.comm[5] for r in recs.values())
     if has_c10d:
@@ -780,8 +800,10 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     if lost and kineto is not None:
         _forget(recs, set(lost))
     if lost:
-        warn(f"{path}: {len(lost)} node(s) dropped: their parent chain reaches no thread root (a missing parent or a "
-             f"cycle), e.g. node(s) {', '.join(map(str, lost[:5]))}")
+        ids = lost if origin is None else [origin[i] for i in lost if i in origin]  # the input's ids
+        kernels = f" (and {len(lost) - len(ids)} GPU node(s) they launched)" if len(ids) < len(lost) else ""
+        warn(f"{path}: {len(ids)} node(s) dropped{kernels}: their parent chain reaches no thread root (a missing "
+             f"parent or a cycle), e.g. node(s) {', '.join(map(str, ids[:5]))}")
     if kineto is not None:
         _exclusive_durations(recs, children)
     innermost_costs(recs)
@@ -790,7 +812,7 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     groups: dict[str, list[int]] = {}
     stats = {"comp": 0, "gpu": 0, "coll": 0, "send": 0, "recv": 0, "metadata": 0}
     try:
-        out = _walk(recs, roots, children, rank, has_c10d, groups, stats)
+        out = _walk(recs, roots, children, rank, has_c10d, groups, stats, label)
     except ValueError as e:  # a value that does not fit its protobuf field
         raise ToolError(f"{path}: {e}") from None
     return ConvertedRank(meta, out, groups, stats)
@@ -820,8 +842,9 @@ def _unreachable(recs: dict[int, _Rec], roots: list[int], children: dict[int, li
 
 
 def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]], rank: int, has_c10d: bool,
-          groups: dict, stats: dict) -> list[bytes]:
+          groups: dict, stats: dict, label: Callable[[int], str]) -> list[bytes]:
     """Node bodies sorted by id: each thread's call tree walked depth first, each node depending on the previous.
+    `label` names a node in an error (`_labeler`).
 
     Every node is in at most one children list (its parent's) and roots are in none, so the walk meets each
     node at most once, and nodes on a ctrl_deps cycle not at all.
@@ -887,10 +910,10 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                 rec.ctrl_ref, data_dep = nw.dep_fields(nid)
                 prev = nid
         except ValueError as e:
-            raise ValueError(f"node {nid}: {e}") from None
+            raise ValueError(f"{label(nid)}: {e}") from None
     _chain_streams(out, streams)
     if joined:
-        _add_joins(out, joined, chains, recs)
+        _add_joins(out, joined, chains, recs, label)
     out.sort()
     return [b for _, b in out]
 
@@ -910,7 +933,7 @@ def _chain_streams(out: list[tuple[int, bytes]], streams: dict[int, list[tuple]]
 
 
 def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple], chains: list[int],
-               recs: dict[int, _Rec]) -> None:
+               recs: dict[int, _Rec], label: Callable[[int], str]) -> None:
     """Write the data_deps of nodes with an inter-thread dependency: [joined node, previous node], the order of
     MLCommons' converter. A join to a node that was folded into another (a gloo:* callee into its c10d op) goes to
     the emitted caller; one to a node of its own chain is implied by the chain and left out, as is one to a node
@@ -952,7 +975,7 @@ def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple], chains: list[i
                 ready.append(t)
     if done < len(out):
         stuck = min(out[i][0] for i, d in enumerate(indeg) if d > 0)
-        raise ValueError(f"inter-thread dependencies make a cycle (node {stuck} waits on it)")
+        raise ValueError(f"inter-thread dependencies make a cycle ({label(stuck)} waits on it)")
 
 
 _STAT = {NodeType.COMM_COLL_NODE: "coll", NodeType.COMM_SEND_NODE: "send", NodeType.COMM_RECV_NODE: "recv"}

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from astrasim_py.cli import main as astra_main
+from chakra_tools.common import ToolError
 from chakra_tools.convert.kineto import KinetoDurations, align_by_name, innermost_containing
 from chakra_tools.convert.pytorch import convert_trace
 from chakra_tools.et import NodeType, attrs_of, write_et
@@ -247,6 +248,35 @@ def test_et_plus_streams_follow_the_kernels_start_times_across_threads(tmp_path)
     got = {n.id: list(n.data_deps) for n in convert_trace(f, 0).nodes if n.id in kernels}
     # stream 7 by ts: 21 (50), 20 (100), 24 (120), 22 (150)
     assert got == {21: [11], 20: [3, 21], 24: [12, 20], 22: [4, 24], 23: [12]}
+
+
+@pytest.mark.parametrize("fault", ["host_duration", "kernel_duration", "dropped_node"])
+def test_messages_name_the_input_ets_ids_after_renumbering(tmp_path, capsys, fault):
+    """A GPU rank is renumbered; an error or warning names the node as the input ET has it (found in review: it
+    named the new id, which the user cannot find). The torch.add pair's second aten::add is ET node 58 (External id
+    36); a kernel from the profile is named by its launcher's id."""
+    doc = json.loads(gzip.decompress(ADD_KINETO.read_bytes()))
+    et = ADD_ET
+    if fault == "host_duration":  # too long for duration_micros (uint64)
+        next(e for e in doc["traceEvents"] if e.get("args", {}).get("External id") == 36
+             and e.get("cat") == "cpu_op")["dur"] = 1e25
+    elif fault == "kernel_duration":
+        max((e for e in doc["traceEvents"] if e.get("cat") == "kernel"), key=lambda e: e["ts"])["dur"] = 1e25
+    else:  # aten::empty (ET node 42) loses its parent
+        raw = json.loads(gzip.decompress(ADD_ET.read_bytes()))
+        next(n for n in raw["nodes"] if n["id"] == 42)["parent"] = 999
+        et = tmp_path / "et.json"
+        et.write_text(json.dumps(raw))
+    (tmp_path / "k.json").write_text(json.dumps(doc))
+    if fault == "dropped_node":
+        convert_trace(et, 0, KinetoDurations.load(tmp_path / "k.json"))
+        assert "1 node(s) dropped: their parent chain reaches no thread root (a missing parent or a cycle), " \
+               "e.g. node(s) 42" in capsys.readouterr().err
+        return
+    with pytest.raises(ToolError) as e:
+        convert_trace(et, 0, KinetoDurations.load(tmp_path / "k.json"))
+    who = "node 58" if fault == "host_duration" else "the GPU node of a kernel launched by node 58"
+    assert str(e.value) == f"{et}: {who}: duration_micros 10000000000000000905969664 does not fit uint64"
 
 
 def _add_et_plus(tmp_path: Path) -> Path:
