@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from chakra_tools.common import ToolError, read_input
+from chakra_tools.common import ToolError, read_input, warn
 
 _CPU_CATS = {"cpu_op", "user_annotation", "python_function", "Trace"}
 _ORDER_CATS = {"cpu_op", "user_annotation"}  # the ops trace_link orders threads by
@@ -40,7 +40,7 @@ _ALIGN_WINDOW = 64
 class HostOp:
     """A `cpu_op` / `user_annotation` event: what an ET node is."""
 
-    ts: float
+    ts: float | None  # None: the event had no start time (its duration still counts)
     dur: float
     tid: str
     name: str
@@ -211,6 +211,7 @@ class KinetoDurations:
         gpu: dict[Any, list] = {}      # correlation → GPU events
         launches: dict[Any, dict] = {}  # correlation → runtime call
         syncs: list[SyncCall] = []
+        untimed = 0  # host ops without a start time
         for e in events:
             if not isinstance(e, dict) or e.get("ph") != "X":
                 continue
@@ -219,31 +220,38 @@ class KinetoDurations:
             if not isinstance(args, dict):
                 args = {}
             dur, ts = e.get("dur"), e.get("ts")
-            if not (_num(dur) and dur >= 0 and _num(ts)):
+            if not (_num(dur) and dur >= 0):
                 continue
-            if cat in _CPU_CATS:
+            ts = float(ts) if _num(ts) else None
+            if cat in _CPU_CATS:  # a host op's duration needs no start time; its place in time does
                 rf = args.get("Record function id")
-                if isinstance(rf, int) and not isinstance(rf, bool):
+                rf = rf if isinstance(rf, int) and not isinstance(rf, bool) else None
+                if rf is not None:
                     out[rf] = float(dur)
-                    if cat in _ORDER_CATS:
-                        order.append((float(ts), float(dur), str(e.get("tid")), rf))
+                    if cat in _ORDER_CATS and ts is not None:
+                        order.append((ts, float(dur), str(e.get("tid")), rf))
                 if cat in _ORDER_CATS:
+                    untimed += ts is None
                     ext = args.get("External id")
-                    host.append(HostOp(float(ts), float(dur), str(e.get("tid")), str(e.get("name", "")),
-                                       rf if isinstance(rf, int) and not isinstance(rf, bool) else None,
+                    host.append(HostOp(ts, float(dur), str(e.get("tid")), str(e.get("name", "")), rf,
                                        ext if isinstance(ext, int) and not isinstance(ext, bool) else None))
+            elif ts is None:
+                continue
             elif cat in _GPU_CATS and _key(args.get("correlation")):
                 gpu.setdefault(args["correlation"], []).append(e)  # a CUDA graph's kernels share its launch's
             elif cat in _RUNTIME_CATS:
                 if _key(args.get("correlation")):
                     launches[args["correlation"]] = e
                 if e.get("name") in _SYNC_CALLS:
-                    syncs.append(SyncCall(float(ts), float(dur), str(e.get("tid")), e["name"]))
+                    syncs.append(SyncCall(ts, float(dur), str(e.get("tid")), e["name"]))
         if len(out) == 1 and 0 in out:
             out, order = {}, []  # every op's id 0: recorded without an ExecutionTraceObserver (module docstring)
         if not out and not any(h.ext_id is not None for h in host):
             raise ToolError(f"{p}: Kineto trace has no host events with a 'Record function id' or an 'External id' "
                             "(record with torch.profiler and an ExecutionTraceObserver together)")
+        if untimed:
+            warn(f"{p}: {untimed} host op(s) have no 'ts': their durations are kept, but they take no part in the "
+                 "order between threads nor launch GPU work (a kernel launched inside one goes to its caller)")
         device = []
         for corr, events in gpu.items():
             launch = launches.get(corr)
@@ -298,8 +306,8 @@ class KinetoDurations:
         """trace_link's inter-thread order over the linked host ops, by index in `host_ops` (name-linked traces)."""
         if self.gap_us is None:
             return {}
-        return inter_thread_joins([(h.ts, h.dur, h.tid, i) for i, h in enumerate(self.host_ops) if i in linked],
-                                  self.gap_us)
+        return inter_thread_joins([(h.ts, h.dur, h.tid, i) for i, h in enumerate(self.host_ops)
+                                   if i in linked and h.ts is not None], self.gap_us)
 
     def inclusive_us(self, rf_id: Any) -> float | None:
         """Inclusive duration (µs) of the host op with this record-function id."""

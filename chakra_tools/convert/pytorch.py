@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from math import isfinite
+from math import inf, isfinite
 from operator import itemgetter
 from pathlib import Path
 from sys import intern
@@ -245,7 +245,8 @@ class _Rec:
     join: int = -1              # id of the other-thread node it waits for (trace_link's inter_thread_dep)
     gpu: bool = False           # GPU work (an ET+ node with `cat`, or a Kineto GPU event): hangs off the chain
     stream: int = -1            # its GPU stream
-    after: int = -2             # Kineto-linked: the GPU node before it on its stream (-1: none); -2: walk order
+    after: int = -2             # Kineto-linked: the GPU node before it on its stream (-1: none); -2: an ET+ node
+    start: float | None = None  # an ET+ GPU node: its `ts` (its place on its stream)
     sync_deps: tuple = ()       # the GPU nodes (one per stream) the host synchronized with before this op started
     gpu_dep: int = -1           # a collective: the last GPU node its thread launched before it (its input)
     wait_us: float = 0.0        # time this op spent blocked in synchronize calls (replaced by sync_deps)
@@ -471,7 +472,8 @@ def _comp_attrs_each(a: dict, is_gpu: bool, skip_rf_id: bool = False) -> bytes:
     return out + (_NOT_CPU_OP if is_gpu else _IS_CPU_OP)
 
 
-def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dict[int, _Rec]]:
+def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dict[int, _Rec], dict[int, int] | None]:
+    """(header, records by id, input id of each renumbered record or None: see `_renumber`)."""
     header, chunks = load_et_json(path)
     recs: dict[int, _Rec] = {}
     names: dict[str, tuple[int, bytes, bool, bool]] = {}
@@ -509,6 +511,10 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
             if type(outputs) is not dict:
                 outputs = _flat_io(n, outputs, "output")
             is_gpu = "cat" in n
+            if is_gpu and kineto is not None:  # trace_link took the kernels from that profile already
+                raise ToolError(f"{path}: an ET+ (it holds GPU nodes: chakra_trace_link linked it with its profile) "
+                                f"cannot take --kineto {kineto.path or 'a profile'} too, its kernels would be counted "
+                                "twice; convert it without --kineto")
             comm = _comm_info(name, inputs, is_gpu) if maybe_comm else None
             cost = base_cost(cost_base, inputs, outputs) if cost_base is not None and comm is None else None
             incl = excl = None
@@ -552,16 +558,20 @@ def _read_records(path: Path, kineto: KinetoDurations | None) -> tuple[dict, dic
                 rec.stream = _int(n.get("stream", a.get("stream", -1)), -1)
                 if comm is None:
                     rec.tail += nw.attr_int64("stream", rec.stream)
+                ts = n.get("ts")
+                if type(ts) in (int, float):
+                    rec.start = float(ts)
     if not recs:
         raise ToolError(f"{path}: the trace has no nodes")
     for nid, rf in join_rf.items():
         if rf in rf_nid:
             recs[nid].join = rf_nid[rf]
+    origin = None
     if kineto is not None and (kineto.by_name or kineto.device_ops or kineto.syncs):
-        _link_kineto(recs, kineto, et_ops, path)
+        origin = _link_kineto(recs, kineto, et_ops, path)
     elif kineto is not None:
         _check_linked(recs, et_ops, kineto, path)
-    return header, recs
+    return header, recs, origin
 
 
 def _check_linked(recs: dict[int, _Rec], et_ops: list, kineto: KinetoDurations, path: Path) -> None:
@@ -572,9 +582,10 @@ def _check_linked(recs: dict[int, _Rec], et_ops: list, kineto: KinetoDurations, 
              "rank, step or run?); the others get no duration")
 
 
-def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list, path: Path) -> None:
+def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list, path: Path) -> dict[int, int] | None:
     """What the record-function ids did not give (kineto.py): durations and joins of a trace linked by op names,
-    and the GPU work of every linked op as new GPU records under its launcher (`_device_records`)."""
+    and the GPU work of every linked op as new GPU records under its launcher (`_device_records`). Returns the
+    input id of each record if they were renumbered."""
     link = kineto.link(et_ops)
     host = kineto.host_ops
     if kineto.by_name:
@@ -589,8 +600,10 @@ def _link_kineto(recs: dict[int, _Rec], kineto: KinetoDurations, et_ops: list, p
                  "step than the ET's")
     _check_linked(recs, et_ops, kineto, path)
     if kineto.device_ops or kineto.syncs:
-        if _device_records(recs, kineto, link):
-            _renumber(recs)
+        placed = _device_records(recs, kineto, link)
+        if placed:
+            return _renumber(recs, placed)
+    return None
 
 
 _NCCL = re.compile(r"nccl|rccl", re.IGNORECASE)
@@ -619,17 +632,24 @@ def _under_comm(recs: dict[int, _Rec], nid: int, memo: dict[int, bool]) -> bool:
     return found
 
 
-def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[int, int]) -> bool:
+def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[int, int]) -> dict[int, int]:
     """One GPU record per Kineto GPU event, child of the innermost linked host op that launched it; what it waits
     for on its stream; the GPU node each synchronize call waited for; each collective's input kernels.
+    Returns, per GPU record, the host op it comes after in execution order (for `_renumber`).
 
     NCCL/RCCL kernels are the collective the host-side c10d op already is, so they get no record."""
     host = kineto.host_ops
-    linked = [(host[i].ts, host[i].dur, host[i].tid, nid) for nid, i in link.items()]
+    linked = [(host[i].ts, host[i].dur, host[i].tid, nid) for nid, i in link.items() if host[i].ts is not None]
     device = [d for d in kineto.device_ops if not _NCCL.search(d.name)]
     launcher = innermost_containing(linked, [(d.launch_ts, d.launch_tid) for d in device])
+    starts: dict[str, list[tuple[float, int]]] = {}  # thread → (start, node id) of its linked ops, in start order
+    for ts, _, tid, nid in linked:
+        starts.setdefault(tid, []).append((ts, nid))
+    for v in starts.values():
+        v.sort()
     next_id = max(recs) + 1
     last_on: dict[int, int] = {}
+    placed: dict[int, int] = {}
     launched: list[tuple[float, str, int]] = []  # (launch time, thread, GPU record id)
     names: dict[str, bytes] = {}
     in_comm: dict[int, bool] = {}
@@ -646,6 +666,11 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
         rec.gpu, rec.stream, rec.after = True, d.stream, last_on.get(d.stream, -1)
         last_on[d.stream] = nid
         launched.append((d.launch_ts, d.launch_tid, nid))
+        # in execution order it comes after the last op its thread started before the launch: the launcher, or a
+        # callee that returned before it (whose kernels ran first); never before its stream's previous node
+        mine = starts.get(d.launch_tid, ())
+        k = bisect_right(mine, (d.launch_ts, inf))
+        placed[nid] = max(parent, mine[k - 1][1] if k else -1, placed.get(rec.after, -1))
     launched.sort()
     by_thread: dict[str, tuple[list[float], list[int]]] = {}
     by_stream: dict[int, tuple[list[float], list[int]]] = {}
@@ -663,11 +688,6 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
 
     if kineto.syncs:
         waiting = innermost_containing(linked, [(c.ts, c.tid) for c in kineto.syncs])
-        starts: dict[str, list[tuple[float, int]]] = {}
-        for ts, _, tid, nid in linked:
-            starts.setdefault(tid, []).append((ts, nid))
-        for v in starts.values():
-            v.sort()
         for c, nid in zip(kineto.syncs, waiting):
             end = c.ts + c.dur
             mine = starts.get(c.tid, [])
@@ -690,16 +710,18 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
             after.sync_deps = tuple(sorted({*after.sync_deps, *got}))
     for nid, i in link.items():
         r = recs[nid]
-        if r.comm is not None and not r.comm[5]:
+        if r.comm is not None and not r.comm[5] and host[i].ts is not None:
             r.gpu_dep = last_before(host[i].ts, host[i].tid)
-    return bool(launched)
+    return placed
 
 
-def _renumber(recs: dict[int, _Rec]) -> None:
-    """Dense ids in execution order, each GPU node right after its launcher (trace_link renumbers its ET+ the same
-    way): ids order a rank's nodes for everything downstream (chakra-synth's kind chain reads them in id order),
-    and the new GPU records would otherwise all come after the last host op. `rf_id` still names the PyTorch op."""
-    order = sorted(recs, key=lambda i: (recs[i].parent, 1, i) if recs[i].gpu else (i, 0, 0))
+def _renumber(recs: dict[int, _Rec], placed: dict[int, int]) -> dict[int, int]:
+    """Dense ids in execution order: host ops by id (start order), each GPU record right after the host op it was
+    launched after (`placed`), those of one op in GPU start order; ids order a rank's nodes for everything downstream
+    (chakra-synth's kind chain reads them in id order), and the new GPU records would otherwise all come after the
+    last host op. A GPU node's deps (launcher, stream predecessor) get smaller ids. `rf_id` still names the op.
+    Returns new id → input id of the ET's nodes, for messages (a user finds only those in the input)."""
+    order = sorted(recs, key=lambda i: (placed[i], 1, i) if i in placed else (i, 0, 0))
     new = {old: k for k, old in enumerate(order)}
     moved = {}
     for old in order:
@@ -719,6 +741,7 @@ def _renumber(recs: dict[int, _Rec]) -> None:
         moved[nid] = r
     recs.clear()
     recs.update(moved)
+    return {nid: old for old, nid in new.items() if old not in placed}
 
 
 def convert_trace(path: str | Path, rank: int, kineto: KinetoDurations | None = None) -> ConvertedRank:
@@ -740,8 +763,22 @@ def _metadata(header: dict) -> pb.GlobalMetadata:
     return meta
 
 
+def _labeler(recs: dict[int, _Rec], origin: dict[int, int] | None) -> Callable[[int], str]:
+    """How messages name a node: by its id in the input ET (a Kineto-linked GPU rank is renumbered); a GPU node
+    made from the profile, by the input id of the op that launched it."""
+    if origin is None:
+        return "node {}".format
+
+    def label(nid: int) -> str:
+        if nid in origin:
+            return f"node {origin[nid]}"
+        return f"the GPU node of a kernel launched by node {origin.get(recs[nid].parent, '?')}"
+    return label
+
+
 def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> ConvertedRank:
-    header, recs = _read_records(path, kineto)
+    header, recs, origin = _read_records(path, kineto)
+    label = _labeler(recs, origin)
     meta = _metadata(header)
     has_c10d = any(r.comm is not None and not r.comm[5] for r in recs.values())
     if has_c10d:
@@ -763,8 +800,10 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     if lost and kineto is not None:
         _forget(recs, set(lost))
     if lost:
-        warn(f"{path}: {len(lost)} node(s) dropped: their parent chain reaches no thread root (a missing parent or a "
-             f"cycle), e.g. node(s) {', '.join(map(str, lost[:5]))}")
+        ids = lost if origin is None else [origin[i] for i in lost if i in origin]  # the input's ids
+        kernels = f" (and {len(lost) - len(ids)} GPU node(s) they launched)" if len(ids) < len(lost) else ""
+        warn(f"{path}: {len(ids)} node(s) dropped{kernels}: their parent chain reaches no thread root (a missing "
+             f"parent or a cycle), e.g. node(s) {', '.join(map(str, ids[:5]))}")
     if kineto is not None:
         _exclusive_durations(recs, children)
     innermost_costs(recs)
@@ -773,7 +812,7 @@ def _convert(path: Path, rank: int, kineto: KinetoDurations | None) -> Converted
     groups: dict[str, list[int]] = {}
     stats = {"comp": 0, "gpu": 0, "coll": 0, "send": 0, "recv": 0, "metadata": 0}
     try:
-        out = _walk(recs, roots, children, rank, has_c10d, groups, stats)
+        out = _walk(recs, roots, children, rank, has_c10d, groups, stats, label)
     except ValueError as e:  # a value that does not fit its protobuf field
         raise ToolError(f"{path}: {e}") from None
     return ConvertedRank(meta, out, groups, stats)
@@ -803,8 +842,9 @@ def _unreachable(recs: dict[int, _Rec], roots: list[int], children: dict[int, li
 
 
 def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]], rank: int, has_c10d: bool,
-          groups: dict, stats: dict) -> list[bytes]:
+          groups: dict, stats: dict, label: Callable[[int], str]) -> list[bytes]:
     """Node bodies sorted by id: each thread's call tree walked depth first, each node depending on the previous.
+    `label` names a node in an error (`_labeler`).
 
     Every node is in at most one children list (its parent's) and roots are in none, so the walk meets each
     node at most once, and nodes on a ctrl_deps cycle not at all.
@@ -813,7 +853,7 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
     no_children: list[int] = []
     joined: list[tuple] = []  # (index in out, split, join id, previous id, other deps)
     chains: list[int] = []  # index in out where each thread's chain starts
-    last_on: dict[int, int] = {}  # stream → its last GPU node (ET+ input: in the walk's order)
+    streams: dict[int, list[tuple]] = {}  # ET+ input: stream → its GPU nodes (start, index in out, split, launcher)
     for root in sorted(roots):
         data_dep = b""  # data_deps field naming the previous node of this thread
         prev = -1
@@ -834,11 +874,12 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                 ctrl = parent.ctrl_ref if parent is not None else b""
                 if rec.gpu and rec.comm is None:  # off the chain: after its launcher and its stream's last node
                     launcher = rec.parent if parent is not None and parent.kind not in (_THREAD, _PROCESS) else prev
-                    before = rec.after if rec.after != -2 else last_on.get(rec.stream, -1)
-                    last_on[rec.stream] = nid
-                    deps = [d for d in (launcher, before) if d >= 0]
-                    body = rec.head + ctrl + nw.data_deps_field(deps) + _duration(rec) + rec.tail
-                    body += _cost_attrs(rec.cost)
+                    body = rec.head + ctrl
+                    if rec.after == -2:  # ET+: its stream's order is known once every thread is walked
+                        streams.setdefault(rec.stream, []).append((rec.start, len(out), len(body), launcher))
+                    else:
+                        body += nw.data_deps_field([d for d in (launcher, rec.after) if d >= 0])
+                    body += _duration(rec) + rec.tail + _cost_attrs(rec.cost)
                     stats["gpu"] += 1
                     out.append((nid, body))
                     rec.head = rec.tail = b""
@@ -869,15 +910,30 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                 rec.ctrl_ref, data_dep = nw.dep_fields(nid)
                 prev = nid
         except ValueError as e:
-            raise ValueError(f"node {nid}: {e}") from None
+            raise ValueError(f"{label(nid)}: {e}") from None
+    _chain_streams(out, streams)
     if joined:
-        _add_joins(out, joined, chains, recs)
+        _add_joins(out, joined, chains, recs, label)
     out.sort()
     return [b for _, b in out]
 
 
+def _chain_streams(out: list[tuple[int, bytes]], streams: dict[int, list[tuple]]) -> None:
+    """Write the data_deps of an ET+'s GPU nodes: [launcher, previous node of its stream], the stream in start-time
+    order (`ts`; the walk meets them thread by thread, and threads share streams). A stream where a node has no ts
+    keeps the walk's order."""
+    for nodes in streams.values():
+        if all(start is not None for start, *_ in nodes):
+            nodes.sort(key=itemgetter(0, 1))  # equal starts: walk order
+        before = -1
+        for _, i, split, launcher in nodes:
+            nid, body = out[i]
+            out[i] = (nid, body[:split] + nw.data_deps_field([d for d in (launcher, before) if d >= 0]) + body[split:])
+            before = nid
+
+
 def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple], chains: list[int],
-               recs: dict[int, _Rec]) -> None:
+               recs: dict[int, _Rec], label: Callable[[int], str]) -> None:
     """Write the data_deps of nodes with an inter-thread dependency: [joined node, previous node], the order of
     MLCommons' converter. A join to a node that was folded into another (a gloo:* callee into its c10d op) goes to
     the emitted caller; one to a node of its own chain is implied by the chain and left out, as is one to a node
@@ -919,7 +975,7 @@ def _add_joins(out: list[tuple[int, bytes]], joined: list[tuple], chains: list[i
                 ready.append(t)
     if done < len(out):
         stuck = min(out[i][0] for i, d in enumerate(indeg) if d > 0)
-        raise ValueError(f"inter-thread dependencies make a cycle (node {stuck} waits on it)")
+        raise ValueError(f"inter-thread dependencies make a cycle ({label(stuck)} waits on it)")
 
 
 _STAT = {NodeType.COMM_COLL_NODE: "coll", NodeType.COMM_SEND_NODE: "send", NodeType.COMM_RECV_NODE: "recv"}

@@ -16,13 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from astrasim_py.cli import main as astra_main
+from chakra_tools.common import ToolError
 from chakra_tools.convert.kineto import KinetoDurations, align_by_name, innermost_containing
 from chakra_tools.convert.pytorch import convert_trace
 from chakra_tools.et import NodeType, attrs_of, write_et
 from chakra_tools.graph import RankGraph, Trace
 from chakra_tools.validate import check_trace, errors
 
-from ..cli_run import run_main
+from ..cli_run import one_error, run_main
 from ..gpu_data import extract_dlrm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,6 +168,36 @@ def test_the_host_waits_for_the_gpu_after_a_synchronize_and_not_in_it():
     assert fwd.duration_micros == round(k["dur"] - add["dur"] - sum(inside))
 
 
+def test_kernels_are_numbered_in_launch_order_after_callees_that_launched_earlier(tmp_path):
+    """aten::A calls B (which launches k1), launches k2, calls C (launches k4), launches k3 (one stream). Renumbered
+    in execution order, a kernel comes after the last op its thread had started when it was launched: A, B, k1, k2,
+    C, k4, k3. Found in review: each kernel came right after its launcher (A, k2, k3, B, k1, C, k4), so k2's id was
+    smaller than that of k1, the stream predecessor it depends on."""
+    tid = [{"name": "tid", "type": "uint64", "value": 1}]
+    nodes = [{"id": 1, "name": "[pytorch|profiler|execution_trace|process]", "ctrl_deps": 1},
+             {"id": 2, "name": "[pytorch|profiler|execution_trace|thread]", "ctrl_deps": 1, "attrs": tid}]
+    host = {3: ("aten::A", 2, 0, 100), 4: ("aten::B", 3, 10, 20), 5: ("aten::C", 3, 60, 20)}  # name, parent, ts, dur
+    nodes += [{"id": i, "name": name, "ctrl_deps": parent, "inputs": {}, "outputs": {},
+               "attrs": [*tid, {"name": "rf_id", "type": "uint64", "value": i}]}
+              for i, (name, parent, _, _) in host.items()]
+    events = [{"ph": "X", "cat": "cpu_op", "name": name, "ts": ts, "dur": dur, "tid": 1,
+               "args": {"Record function id": i, "External id": i}} for i, (name, _, ts, dur) in host.items()]
+    for corr, (kernel, launch, start) in enumerate([("k1", 15, 100), ("k2", 40, 110), ("k3", 85, 130),
+                                                   ("k4", 65, 120)]):
+        events.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": launch, "dur": 2,
+                       "tid": 1, "args": {"correlation": corr}})
+        events.append({"ph": "X", "cat": "kernel", "name": kernel, "ts": start, "dur": 5, "tid": 7,
+                       "args": {"correlation": corr, "stream": 7}})
+    (tmp_path / "et.json").write_text(json.dumps({"schema": "1.1.1-chakra.0.0.4", "nodes": nodes}))
+    (tmp_path / "k.json").write_text(json.dumps({"traceEvents": events}))
+    out = convert_trace(tmp_path / "et.json", 0, KinetoDurations.load(tmp_path / "k.json")).nodes
+    assert [n.name for n in out] == ["aten::A", "aten::B", "k1", "k2", "aten::C", "k4", "k3"]
+    assert all(d < n.id for n in out for d in n.data_deps)
+    by_id = {n.id: n for n in out}
+    assert {n.name: [by_id[d].name for d in n.data_deps] for n in out if n.name.startswith("k")} == \
+        {"k1": ["aten::B"], "k2": ["aten::A", "k1"], "k4": ["aten::C", "k2"], "k3": ["aten::A", "k4"]}
+
+
 def test_a_gpu_step_validates_and_simulates_its_critical_path(tmp_path, capsys):
     r = convert_trace(ADD_ET, 0, KinetoDurations.load(ADD_KINETO))
     write_et(tmp_path / "add.0.et", r.metadata, r.nodes)
@@ -195,6 +226,90 @@ def test_trace_link_output_kernels_are_off_the_host_chain_too(tmp_path):
     assert k1.duration_micros == 40 and attrs_of(k1)["stream"] == 7 and attrs_of(k1)["is_cpu_op"] is False
     assert not any(set(n.data_deps) & {k1.id, k2.id} for n in nodes.values() if n.id not in (k1.id, k2.id))
     assert attrs_of(k1)["num_ops"] > 0 and "num_ops" not in attrs_of(nodes[mms[0]["id"]])
+
+
+def test_et_plus_streams_follow_the_kernels_start_times_across_threads(tmp_path):
+    """Two threads launching on one stream (a forward thread and autograd's): the walk meets the GPU nodes thread by
+    thread, but a stream runs its kernels in start order, so each waits for the one that started before it (found
+    in review: the chain followed the walk). Stream 8 is a chain of its own."""
+    thread = "[pytorch|profiler|execution_trace|thread]"
+    nodes = [{"id": 1, "name": "[pytorch|profiler|execution_trace|process]", "ctrl_deps": 1}]
+    for root, tid in ((2, 1), (10, 2)):
+        nodes.append({"id": root, "name": thread, "ctrl_deps": 1, "attrs": [{"name": "tid", "type": "uint64",
+                                                                             "value": tid}]})
+        nodes += [{"id": root + i, "name": "aten::mul", "ctrl_deps": root, "inputs": {}, "outputs": {},
+                   "attrs": [{"name": "tid", "type": "uint64", "value": tid}], "exclusive_dur": 5} for i in (1, 2)]
+    kernels = {20: (3, 7, 100), 21: (11, 7, 50), 22: (4, 7, 150), 23: (12, 8, 60), 24: (12, 7, 120)}
+    for nid, (launcher, stream, ts) in kernels.items():
+        nodes.append({"id": nid, "name": f"kernel_{nid}", "ctrl_deps": launcher, "cat": "kernel", "ts": ts,
+                      "stream": stream, "exclusive_dur": 9, "inputs": {}, "outputs": {}, "attrs": []})
+    f = tmp_path / "plus.json"
+    f.write_text(json.dumps({"schema": "1.1.1-chakra.0.0.4", "nodes": nodes}))
+    got = {n.id: list(n.data_deps) for n in convert_trace(f, 0).nodes if n.id in kernels}
+    # stream 7 by ts: 21 (50), 20 (100), 24 (120), 22 (150)
+    assert got == {21: [11], 20: [3, 21], 24: [12, 20], 22: [4, 24], 23: [12]}
+
+
+@pytest.mark.parametrize("fault", ["host_duration", "kernel_duration", "dropped_node"])
+def test_messages_name_the_input_ets_ids_after_renumbering(tmp_path, capsys, fault):
+    """A GPU rank is renumbered; an error or warning names the node as the input ET has it (found in review: it
+    named the new id, which the user cannot find). The torch.add pair's second aten::add is ET node 58 (External id
+    36); a kernel from the profile is named by its launcher's id."""
+    doc = json.loads(gzip.decompress(ADD_KINETO.read_bytes()))
+    et = ADD_ET
+    if fault == "host_duration":  # too long for duration_micros (uint64)
+        next(e for e in doc["traceEvents"] if e.get("args", {}).get("External id") == 36
+             and e.get("cat") == "cpu_op")["dur"] = 1e25
+    elif fault == "kernel_duration":
+        max((e for e in doc["traceEvents"] if e.get("cat") == "kernel"), key=lambda e: e["ts"])["dur"] = 1e25
+    else:  # aten::empty (ET node 42) loses its parent
+        raw = json.loads(gzip.decompress(ADD_ET.read_bytes()))
+        next(n for n in raw["nodes"] if n["id"] == 42)["parent"] = 999
+        et = tmp_path / "et.json"
+        et.write_text(json.dumps(raw))
+    (tmp_path / "k.json").write_text(json.dumps(doc))
+    if fault == "dropped_node":
+        convert_trace(et, 0, KinetoDurations.load(tmp_path / "k.json"))
+        assert "1 node(s) dropped: their parent chain reaches no thread root (a missing parent or a cycle), " \
+               "e.g. node(s) 42" in capsys.readouterr().err
+        return
+    with pytest.raises(ToolError) as e:
+        convert_trace(et, 0, KinetoDurations.load(tmp_path / "k.json"))
+    who = "node 58" if fault == "host_duration" else "the GPU node of a kernel launched by node 58"
+    assert str(e.value) == f"{et}: {who}: duration_micros 10000000000000000905969664 does not fit uint64"
+
+
+def _add_et_plus(tmp_path: Path) -> Path:
+    """The torch.add pair as chakra_trace_link merges it into an ET+: each kernel a copy of the ET op that launched
+    it (the two aten::uniform_, then the two aten::add) under that op, with the kernel's cat, name, ts, stream and
+    duration."""
+    doc = json.loads(gzip.decompress(ADD_ET.read_bytes()))
+    ops = sorted(doc["nodes"], key=lambda n: n["id"])
+    launchers = [n for n in ops if n["name"] in ("aten::uniform_", "aten::add")]
+    kernels = sorted((e for e in _raw(ADD_KINETO) if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    top = ops[-1]["id"]
+    for i, (k, op) in enumerate(zip(kernels, launchers, strict=True)):
+        doc["nodes"].append({**op, "id": top + 1 + i, "ctrl_deps": op["id"], "cat": k["cat"], "name": k["name"],
+                             "ts": k["ts"], "stream": k["args"]["stream"], "exclusive_dur": k["dur"],
+                             "inclusive_dur": k["dur"]})
+    f = tmp_path / "add_plus.json"
+    f.write_text(json.dumps(doc))
+    return f
+
+
+def test_an_et_plus_given_with_its_profile_is_refused_not_doubled(tmp_path, capsys):
+    """An ET+ holds the profile's kernels already: with --kineto too, each kernel became two GPU nodes (found in
+    review). It is a one-line error naming the file; alone, the ET+ converts with its 4 kernels."""
+    from chakra_tools.cli_convert import main as convert_main
+
+    plus = _add_et_plus(tmp_path)
+    code, _, err = run_main(convert_main, capsys, "pytorch", str(plus), "--kineto", str(ADD_KINETO),
+                            "-o", str(tmp_path / "o"))
+    line = one_error(code, err)
+    assert str(plus) in line and "ET+" in line and "without --kineto" in line
+    assert not list(tmp_path.glob("o*"))
+    nodes = convert_trace(plus, 0).nodes
+    assert sum(attrs_of(n).get("is_cpu_op") is False for n in nodes) == 4
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +348,10 @@ def test_dlrm_on_eight_gpus_converts_links_and_simulates_near_its_recorded_step(
                    and "nccl" not in e["name"].lower() and e["args"]["correlation"] in launched]
         gpu = [n for n in g.nodes if attrs_of(n).get("is_cpu_op") is False and n.type == NodeType.COMP_NODE]
         assert len(gpu) == len(kernels)
+        # numbered in launch order: whatever waits for a kernel, and whatever a kernel waits for, keeps id order
+        # (15-16 kernels per rank came before a stream predecessor their launcher's callees had launched)
+        gpu_ids = {n.id for n in gpu}
+        assert all(d < n.id for n in g.nodes for d in n.data_deps if n.id in gpu_ids or d in gpu_ids)
     net = tmp_path / "ring8.yml"
     net.write_text("topology: [ Ring ]\nnpus_count: [ 8 ]\nbandwidth: [ 50.0 ]\nlatency: [ 500.0 ]\n")
     code, out, err = run_main(astra_main, capsys, "--workload", str(tmp_path / "dlrm"), "--system", str(SYSTEM),
@@ -296,3 +415,23 @@ def test_a_kernel_launched_as_a_synchronize_returns_is_not_waited_for_by_its_own
     write_et(tmp_path / "o.0.et", r.metadata, r.nodes)
     assert errors(check_trace(Trace.load(tmp_path / "o"))) == []
     assert RankGraph(r.metadata, r.nodes).find_cycle() == []
+
+
+@pytest.mark.parametrize("by", ["record_function_id", "name"])
+def test_a_host_op_without_a_start_time_keeps_its_duration(tmp_path, capsys, by):
+    """A profile's host event without `ts` (found in review: it was skipped, so its op got no duration) still times
+    its op, linked by record-function id (the gloo step) or by name (the torch.add pair); what needs its start
+    (thread order, being a kernel's launcher) it cannot give, and the warning says so."""
+    data = ROOT / "tests" / "data"
+    et, kin = (data / "gloo.rank0.et.json", data / "gloo.rank0.kineto.json") if by == "record_function_id" \
+        else (ADD_ET, ADD_KINETO)
+    doc = json.loads(gzip.decompress(kin.read_bytes()) if kin.suffix == ".gz" else kin.read_text())
+    op = next(e for e in doc["traceEvents"] if e.get("cat") == "cpu_op" and e["name"].startswith("aten::")
+              and e["dur"] > 0)
+    del op["ts"]
+    (tmp_path / "k.json").write_text(json.dumps(doc))
+    full = convert_trace(et, 0, KinetoDurations.load(kin)).nodes
+    capsys.readouterr()
+    cut = convert_trace(et, 0, KinetoDurations.load(tmp_path / "k.json")).nodes
+    assert [(n.name, n.duration_micros) for n in cut] == [(n.name, n.duration_micros) for n in full]
+    assert "1 host op(s) have no 'ts': their durations are kept" in capsys.readouterr().err
