@@ -36,6 +36,7 @@ from chakra_tools.synth.scaling import (
 )
 from chakra_tools.synth.span import compute_span_us
 from chakra_tools.synth.targets import described
+from chakra_tools.synth.thread_order import barrier_counts, barrier_shares
 
 DEFAULT_ORDER = 3
 DEFAULT_BINS = 64  # position bins of the kind chain (0 = a plain order-k chain)
@@ -56,6 +57,8 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
     slots = thread_slots(nodes, attrs)
     pos, members = thread_positions(slots)
     parent: dict[str, list] = {"data": [], "ctrl": []}  # per node its latest same-thread dependency, -1: none
+    waits: list[list[int]] = []  # per node the earlier nodes it waits for (data and ctrl), as indices
+    chained: list[bool | None] = []  # per node: whether it waits for its thread's previous node (None: the first)
     data_lists, ctrl_lists = ([dist[f"{f}_{w}"] for w in ("dist", "cross", "cross_slot", "up")] + [parent[f]]
                               for f in ("data", "ctrl"))
     for i, n in enumerate(nodes):
@@ -86,8 +89,12 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
             d_up.append([ancestor_level(par, prev, j) for j in same])
             par.append(max(same, default=-1))
             fanin.append(len(earlier))
+        waits.append(sorted({index[d] for d in (*n.data_deps, *n.ctrl_deps) if d in index and index[d] < i}))
+        chained.append(prev in waits[-1] if prev >= 0 else None)
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
-            "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots}
+            "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots,
+            "barriers": barrier_counts(kinds, slots, waits) if len(members) > 1 else [0, 0, 0, 0],
+            "chained": chained}
 
 
 def ancestor_level(parent: Sequence[int], prev: int, j: int) -> int:
@@ -251,6 +258,14 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_cross_slot", "ctrl_cross_slot",
                         "data_up", "ctrl_up"):
                 pk[key].extend(f[key][i])
+            for field in ("data", "ctrl"):  # per own thread slot: [joins, dependencies]
+                c = pk.setdefault(f"{field}_slot_deps", {}).setdefault(f["threads"][i], [0, 0])
+                c[0] += len(f[f"{field}_cross"][i])
+                c[1] += len(f[f"{field}_cross"][i]) + len(f[f"{field}_dist"][i])
+            if f["chained"][i] is not None:  # per own thread slot: [nodes waiting for their thread's previous, nodes]
+                c = pk.setdefault("chained_slot", {}).setdefault(f["threads"][i], [0, 0])
+                c[0] += f["chained"][i]
+                c[1] += 1
             if pos[i]:  # by the kind of the node before on the thread:
                 before = f["kinds"][members[f["threads"][i]][pos[i] - 1]]
                 # where the kind's nodes without data dependencies stand (a pass starts after the last op of the one
@@ -314,11 +329,19 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 for own, other in pk[f"{field}_cross_slot"]:
                     by_slot[own].append(other)
                 st[f"{field}_cross_slots"] = {str(o): count_table(v) for o, v in sorted(by_slot.items())}
+                # the share differs by thread: a main-thread op rarely waits for the autograd thread, whose ops
+                # mostly wait for the forward's tensors (DLRM: views 144 joins against 2544); pooled, the main
+                # thread's chain is cut wherever a node's only dependency is drawn as a join
+                per = {s: c for s, c in sorted(pk[f"{field}_slot_deps"].items()) if c[1]}
+                if len(per) > 1:
+                    st[f"{field}_cross_fraction_by_slot"] = {str(s): round(c[0] / c[1], 4) for s, c in per.items()}
         free = pk.get("data_free_after", {})
         if any(z[0] for z in free.values()):  # {kind before: [nodes without a data dependency, nodes]}
             st["data_free_after"] = {b: list(z) for b, z in sorted(free.items())}
         if threaded and pk.get("thread"):
             st["thread_slots"] = count_table(pk["thread"])
+        if threaded and pk.get("chained_slot"):  # how often a node of the thread continues its thread's chain
+            st["chained_by_slot"] = {str(s): round(c[0] / c[1], 4) for s, c in sorted(pk["chained_slot"].items())}
         wm = work_model(pk.get("work", []))
         if wm is not None:  # durations of the nodes that carry num_ops follow their FLOPs; the others' table
             st["work"] = wm
@@ -379,7 +402,8 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
         "threads": count_table(threads),
         "cross_rank": {"identical_kind_sequences": round(float(np.mean(spmd)), 4) if spmd else 1.0,
                        "duration_log_sd": round(log_sd, 4), "rank_log_sd": round(rank_log_sd(rank_sizes), 4),
-                       "segment_log_sd": round(segment_log_sd(list(by_trace.values()), log_sd), 4)},
+                       "segment_log_sd": round(segment_log_sd(list(by_trace.values()), log_sd), 4),
+                       **barrier_shares([f["barriers"] for _, _, f in rank_feats])},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},
     }
     if threaded:

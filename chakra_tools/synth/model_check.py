@@ -115,6 +115,12 @@ def check_model(model: object, source: str = "model") -> dict:
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} has no observations")
             if key.endswith("_atoms") and [int(a) for a in tab] != sorted(int(a) for a in tab):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must list its values in ascending order")
+        for key in ("data_cross_fraction_by_slot", "ctrl_cross_fraction_by_slot", "chained_by_slot"):
+            tab = st.get(key, {})
+            if not isinstance(tab, dict) or not all(_digits(o) and int(o) < MAX_THREADS and _numbers([v], hi=1.0)
+                                                    for o, v in tab.items()):
+                raise ToolError(f"{source}: kind_stats['{k}'].{key} must map thread slots 0..{MAX_THREADS - 1} to "
+                                "fractions 0..1")
         for key in ("data_cross_slots", "ctrl_cross_slots"):
             tabs = st.get(key, {})
             if not isinstance(tabs, dict) or not all(

@@ -58,6 +58,7 @@ from chakra_tools.synth.targets import (
     outside_corpus,
     resolve_target,
 )
+from chakra_tools.synth.thread_order import add_barriers, add_chain
 
 CALIBRATION_STEPS = 6  # fixed-point corrections of the compute-path scale for integer rounding
 
@@ -176,7 +177,8 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
     fan-in and distances from its kind's tables (non-zero fan-ins in the kind's recorded order by position, where
     it has `*_fanin_order`). A distance steps back along the node's own thread (`threads`: its slot;
     None = one thread, the rank's node order); the kind's cross-thread share of them (a join) steps back in
-    node order instead, to the thread its `*_cross_slots` table draws, drawn from `thread_rng`. A distance that
+    node order instead, to the thread its `*_cross_slots` table draws, drawn from `thread_rng` (each thread slot
+    with its own share where the kind has `*_cross_fraction_by_slot`). A distance that
     lands on a node already waited for takes the next one further back. The kind's `up_fraction` of the others (drawn from `tree_rng`, a
     stream of its own: without it the draws are those of a model without the tables) go up the previous node's chain
     of parents instead (levels 0 the previous node, 1 its parent, ..., each from the `up_after` table of the kind of
@@ -204,11 +206,20 @@ def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: s
         target = np.full(total, -1, dtype=np.int64)  # a join's thread slot, -1: any other thread
         frac = float(st.get(f"{field}_cross_fraction", 0.0))
         if frac > 0 and total:
-            m = int(round(min(frac, 1.0) * total))
-            cross[thread_rng.permutation(total)[:m]] = True
+            owner = np.repeat(np.asarray([slots[i] for i in idx], dtype=np.int64), fanin)
+            by_slot = st.get(f"{field}_cross_fraction_by_slot")
+            if by_slot:  # each thread's own share (a slot the table lacks: the kind's pooled one)
+                for s in np.unique(owner).tolist():
+                    where = np.flatnonzero(owner == s)
+                    m = int(round(min(float(by_slot.get(str(s), frac)), 1.0) * where.size))
+                    cross[where[thread_rng.permutation(where.size)[:m]]] = True
+                m = int(cross.sum())
+            else:
+                m = int(round(min(frac, 1.0) * total))
+                cross[thread_rng.permutation(total)[:m]] = True
             dist[cross] = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_cross_distance", []), m,
                                                               thread_rng)), 1)
-            own = np.repeat(np.asarray([slots[i] for i in idx], dtype=np.int64), fanin)[cross]
+            own = owner[cross]
             target[cross] = _cross_slots(st.get(f"{field}_cross_slots"), own, thread_rng)
         level = np.full(total, -1, dtype=np.int64)
         up = float(st.get(f"{field}_up_fraction", 0.0))
@@ -431,6 +442,11 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     by_kind = dict(sorted(by_kind.items()))
     data = _deps(by_kind, kinds, stats, "data", rng, threads, thread_rng, tree_rng)
     ctrl = _deps(by_kind, kinds, stats, "ctrl", rng, threads, thread_rng, tree_rng)
+    if threads is not None and len(set(threads)) > 1:
+        # each thread's chain, then the collectives as barriers between the threads, as far as the corpus has
+        # them (thread_order.py)
+        add_chain(kinds, threads, data, ctrl, stats, thread_rng)
+        add_barriers(kinds, threads, data, ctrl, model.get("cross_rank", {}), thread_rng)
     if skeleton is not None or (threads is not None and len(set(threads)) > 1):
         # ranks that run different programs, or threads whose collectives ranks' own timing can reorder: nothing
         # else aligns the ranks' issue order

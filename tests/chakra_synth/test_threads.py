@@ -138,6 +138,9 @@ def test_cross_thread_joins_are_learned_and_drawn(tmp_path):
 def test_a_single_thread_model_draws_the_programs_of_one_without_thread_statistics(tmp_path):
     m = fit(FAMILY_TRAIN["cnn"][:4])
     assert m["threads"] == {"1": 8} and not any("thread_slots" in st for st in m["kind_stats"].values())
+    # nor the thread order's (thread_order.py): one thread's chain is the order
+    assert not any(k.endswith("_by_slot") for st in m["kind_stats"].values() for k in st)
+    assert not any(k.startswith("barrier_") for k in m["cross_rank"])
     bare = copy.deepcopy(m)
     del bare["threads"]
     sample(m, tmp_path / "t", ranks=2, seed=5)
@@ -169,6 +172,10 @@ def test_a_single_thread_model_draws_the_programs_of_one_without_thread_statisti
     (lambda m: m["kind_stats"]["COMP:view"].__setitem__("data_cross_slots", {"0": {}}),
      "data_cross_slots must map thread slots"),
     (lambda m: m["kind_stats"]["COMP:view"].__setitem__("data_fanin_order", [0.2, 1.7]), "data_fanin_order must be"),
+    (lambda m: m["kind_stats"]["COMP:view"].__setitem__("chained_by_slot", {"0": 1.5}), "chained_by_slot must map"),
+    (lambda m: m["kind_stats"]["COMP:view"].__setitem__("chained_by_slot", {"5000": 0.5}), "chained_by_slot must map"),
+    (lambda m: m["kind_stats"]["COMP:view"].__setitem__("data_cross_fraction_by_slot", [0.5]),
+     "data_cross_fraction_by_slot must map"),
     (lambda m: m["thread_chain"].__setitem__("tokens", [[0, 5000]]), "thread_chain.tokens must be"),
     (lambda m: m["thread_chain"].__setitem__("tokens", [[99, 0]]), "thread_chain.tokens must be"),
     (lambda m: m["thread_chain"].__setitem__("markov", {"0": {"1": 1}}), "'thread_chain.markov' lacks"),
