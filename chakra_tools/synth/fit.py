@@ -94,7 +94,7 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
             "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots,
             "barriers": barrier_counts(kinds, slots, waits) if len(members) > 1 else [0, 0, 0, 0],
-            "chained": chained}
+            "chained": chained, "stream_slots": stream_slots(nodes, attrs, slots)}
 
 
 def ancestor_level(parent: Sequence[int], prev: int, j: int) -> int:
@@ -112,13 +112,28 @@ def ancestor_level(parent: Sequence[int], prev: int, j: int) -> int:
 
 
 def thread_slots(nodes: list, attrs: dict) -> list[int]:
-    """Per node its thread slot: 0 for the thread with the most nodes, 1 for the next, ... (ties by tid). Nodes
-    without a tid (the collectives, the metadata node: the converter gives them none) belong to slot 0."""
-    tids = [attrs[n.id].get("tid") for n in nodes]
-    tids = [t if isinstance(t, int) and not isinstance(t, bool) else None for t in tids]
-    count = Counter(t for t in tids if t is not None)
-    slot = {t: i for i, (t, _) in enumerate(sorted(count.items(), key=lambda kv: (-kv[1], kv[0])))}
-    return [slot.get(t, 0) for t in tids]
+    """Per node its thread slot: 0 for the thread with the most nodes, 1 for the next, ... (ties: threads by tid,
+    then streams). A GPU node with a `stream` has its stream's slot: it runs in its stream's order, and the
+    thread that launched it (whose tid a Kineto-linked or trace_link'ed kernel carries) does not wait for it.
+    Nodes without either (the collectives, the metadata node: the converter gives them none) belong to slot 0."""
+    keys = [_thread_key(attrs[n.id]) for n in nodes]
+    count = Counter(k for k in keys if k is not None)
+    slot = {k: i for i, (k, _) in enumerate(sorted(count.items(), key=lambda kv: (-kv[1], kv[0])))}
+    return [slot.get(k, 0) for k in keys]
+
+
+def _thread_key(a: dict) -> tuple[int, int] | None:
+    """(0, tid) for a thread's node, (1, stream) for a GPU node with a stream, None for neither."""
+    s = a.get("stream")
+    if a.get("is_cpu_op") is False and isinstance(s, int) and not isinstance(s, bool):
+        return 1, s
+    t = a.get("tid")
+    return (0, t) if isinstance(t, int) and not isinstance(t, bool) else None
+
+
+def stream_slots(nodes: list, attrs: dict, slots: list[int]) -> set[int]:
+    """The thread slots that are GPU streams (thread_slots)."""
+    return {s for n, s in zip(nodes, slots) if (_thread_key(attrs[n.id]) or (0,))[0] == 1}
 
 
 def _trace_values(tk: dict, name: str, has_work: bool) -> list:
@@ -408,6 +423,9 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
     }
     if threaded:
         model["thread_chain"] = thread_chain([f for _, _, f in rank_feats], kidx, order, bins)
+        streams = set().union(*(f["stream_slots"] for _, _, f in rank_feats))
+        if streams:  # sample writes these slots' GPU nodes as a `stream`, not a `tid`
+            model["stream_slots"] = sorted(streams)
     if any("work_blocked" in st for st in kind_stats.values()):
         model["channel_block"] = channel_block
     scaling = fit_scaling(kind_stats, per_trace, rank_sizes)

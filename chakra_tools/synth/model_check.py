@@ -167,10 +167,17 @@ def check_model(model: object, source: str = "model") -> dict:
         raise ToolError(f"{source}: 'threads' must map thread counts 1..{MAX_THREADS} to positive counts")
     if any(int(a) >= MAX_THREADS for st in stats.values() for a in st.get("thread_slots", {})):
         raise ToolError(f"{source}: a kind's thread_slots name a slot beyond {MAX_THREADS - 1}")
+    streams = model.get("stream_slots", [])
+    if not (isinstance(streams, list) and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < MAX_THREADS
+                                              for s in streams)):
+        raise ToolError(f"{source}: 'stream_slots' must list thread slots 0..{MAX_THREADS - 1}")
     cross = model.get("cross_rank", {})
     for key in ("duration_log_sd", "rank_log_sd", "segment_log_sd"):
         if not isinstance(cross, dict) or not _numbers([cross.get(key, 0)], hi=5.0):
             raise ToolError(f"{source}: 'cross_rank.{key}' must be a number in 0..5")
+    for key in ("barrier_before", "barrier_after"):
+        if key in cross and not _numbers([cross[key]], hi=1.0):
+            raise ToolError(f"{source}: 'cross_rank.{key}' must be a fraction 0..1")
     if "scaling" in model:
         bad = check_scaling(model["scaling"], kinds)
         if bad is not None:

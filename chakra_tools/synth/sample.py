@@ -615,6 +615,7 @@ def _encode_program(model: dict, program: Program, scale_compute: float, meta_va
     extra = {name: {i: int(round(v * (scale_compute if name == "num_ops" else 1.0))) for i, v in vals.items()}
              for name, vals in program.extra.items()}
     roles = kind_roles(program.kinds)
+    streams = set(model.get("stream_slots", ()))  # thread slots that are GPU streams
     peers = sorted({(way, off) for way, _, off in program.p2p.values()})
     out = _EncodedProgram([], [], [], [], peers, roles)
     for i, k in enumerate(program.kinds):
@@ -635,12 +636,14 @@ def _encode_program(model: dict, program: Program, scale_compute: float, meta_va
             after = [make_attr("comm_tag", tag), make_attr("comm_size", program.comm_size[i])]
             part = 1 + peers.index((way, off))
         else:
-            tail.attr.append(make_attr("is_cpu_op", stats.get(k, {}).get("is_cpu_op", 1.0) >= 0.5))
+            cpu = stats.get(k, {}).get("is_cpu_op", 1.0) >= 0.5
+            tail.attr.append(make_attr("is_cpu_op", cpu))
             for name, vals in extra.items():
                 if i in vals:
                     tail.attr.append(make_attr(name, vals[i]))
             if program.threads is not None and ntype != NodeType.METADATA_NODE:
-                tail.attr.append(make_attr("tid", program.threads[i] + 1))
+                gpu_stream = not cpu and program.threads[i] in streams
+                tail.attr.append(make_attr("stream" if gpu_stream else "tid", program.threads[i] + 1))
             if ntype == NodeType.METADATA_NODE:
                 tail.inputs.values = meta_values
         out.tail_a.append(tail.SerializeToString())
