@@ -57,7 +57,8 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
     slots = thread_slots(nodes, attrs)
     pos, members = thread_positions(slots)
     parent: dict[str, list] = {"data": [], "ctrl": []}  # per node its latest same-thread dependency, -1: none
-    waits: list[list[int]] = []  # per node the earlier nodes it waits for (data and ctrl), as indices
+    threaded = len(members) > 1
+    waits: list[list[int]] = []  # threaded: per node the earlier nodes it waits for (data and ctrl), as indices
     chained: list[bool | None] = []  # per node: whether it waits for its thread's previous node (None: the first)
     data_lists, ctrl_lists = ([dist[f"{f}_{w}"] for w in ("dist", "cross", "cross_slot", "up")] + [parent[f]]
                               for f in ("data", "ctrl"))
@@ -89,11 +90,13 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
             d_up.append([ancestor_level(par, prev, j) for j in same])
             par.append(max(same, default=-1))
             fanin.append(len(earlier))
-        waits.append(sorted({index[d] for d in (*n.data_deps, *n.ctrl_deps) if d in index and index[d] < i}))
-        chained.append(prev in waits[-1] if prev >= 0 else None)
+        # continues its thread's chain: a dependency one step back along its own thread
+        chained.append(1 in dist["data_dist"][-1] or 1 in dist["ctrl_dist"][-1] if prev >= 0 else None)
+        if threaded:
+            waits.append(sorted({index[d] for d in (*n.data_deps, *n.ctrl_deps) if d in index and index[d] < i}))
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
             "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots,
-            "barriers": barrier_counts(kinds, slots, waits) if len(members) > 1 else [0, 0, 0, 0],
+            "barriers": barrier_counts(kinds, slots, waits) if threaded else [0, 0, 0, 0],
             "chained": chained, "stream_slots": stream_slots(nodes, attrs, slots)}
 
 
