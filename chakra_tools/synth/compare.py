@@ -14,7 +14,7 @@ from chakra_tools.common import ToolError
 from chakra_tools.et import NodeType
 from chakra_tools.graph import RankGraph, Trace
 from chakra_tools.synth.distances import ks_statistic, wasserstein
-from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, role_kind
+from chakra_tools.synth.features import COMM_NODE_TYPES, NUMERIC_ATTRS, role_kind, thread_key
 from chakra_tools.synth.groups import trace_roles
 from chakra_tools.synth.span import compute_span, points_back, rank_arrays
 
@@ -128,14 +128,16 @@ class RankWalk:
     before_us: int = 0     # of it, the nodes that are ancestors of the communication node after them
 
 
-def comm_ordered(deps: list[list[int]], comm: list[bool], comp: list[int], back: bool) -> tuple[int, int, int]:
+def comm_ordered(deps: list[list[int]], comm: list[bool], comp: list[int],
+                 order: list[int] | None = None) -> tuple[int, int, int]:
     """How far a rank's communication nodes order its compute: (the compute time of the nodes that lie between two
     communication nodes in id order, of it the time of those that descend from the one before them, of those that
     are ancestors of the one after). A thread's chain makes both the whole time; in a recorded multi-threaded GPU
     step they still are (the collectives are barriers, and a rank slow in one stretch keeps the others waiting
-    there); work that runs alongside a collective waits for nothing. `back`: every dependency points to a lower
-    index; then a node's latest communication ancestor and earliest communication descendant decide (one pass
-    each way), else a search from each communication node."""
+    there); work that runs alongside a collective waits for nothing. `order`: a topological order of the indices,
+    None when every dependency points to a lower index; then a node's latest communication ancestor and earliest
+    communication descendant decide (one pass each way), else each node's communication ancestors and descendants
+    as bit sets (a pass each way, a word per 64 communication nodes)."""
     stretch = list(itertools.accumulate(comm))  # per node: the communication nodes up to and including it
     total = stretch[-1] if stretch else 0
     if not total:
@@ -144,8 +146,7 @@ def comm_ordered(deps: list[list[int]], comm: list[bool], comp: list[int], back:
     for i, ds in enumerate(deps):
         for j in ds:
             children[j].append(i)
-    where = [i for i, c in enumerate(comm) if c]
-    if back:
+    if order is None:
         latest = [0] * len(deps)  # per node: the latest communication node (its stretch number) among its ancestors
         for i, ds in enumerate(deps):
             latest[i] = max((stretch[j] if comm[j] else latest[j] for j in ds), default=0)
@@ -154,13 +155,16 @@ def comm_ordered(deps: list[list[int]], comm: list[bool], comp: list[int], back:
             earliest[i] = min((stretch[j] if comm[j] else earliest[j] for j in children[i]), default=total + 1)
         after_of = [latest[i] == stretch[i] for i in range(len(deps))]
         before_of = [earliest[i] == stretch[i] + 1 for i in range(len(deps))]
-    else:
-        after_of, before_of = [False] * len(deps), [False] * len(deps)
-        for k, c in enumerate(where, 1):
-            for i in _reach(c, children):
-                after_of[i] |= stretch[i] == k and not comm[i]
-            for i in _reach(c, deps):
-                before_of[i] |= stretch[i] == k - 1 and not comm[i]
+    else:  # bit k - 1: communication node k (its stretch number)
+        up, down = [0] * len(deps), [0] * len(deps)
+        for i in order:
+            for j in deps[i]:
+                up[i] |= up[j] | (1 << (stretch[j] - 1) if comm[j] else 0)
+        for i in reversed(order):
+            for j in children[i]:
+                down[i] |= down[j] | (1 << (stretch[j] - 1) if comm[j] else 0)
+        after_of = [stretch[i] > 0 and bool(up[i] >> (stretch[i] - 1) & 1) for i in range(len(deps))]
+        before_of = [bool(down[i] >> stretch[i] & 1) for i in range(len(deps))]
     between = after = before = 0
     for i, c in enumerate(comp):
         if comm[i] or not c or stretch[i] in (0, total):
@@ -169,16 +173,6 @@ def comm_ordered(deps: list[list[int]], comm: list[bool], comp: list[int], back:
         after += c if after_of[i] else 0
         before += c if before_of[i] else 0
     return between, after, before
-
-
-def _reach(start: int, edges: list[list[int]]) -> set[int]:
-    seen, stack = set(), [start]
-    while stack:
-        for j in edges[stack.pop()]:
-            if j not in seen:
-                seen.add(j)
-                stack.append(j)
-    return seen
 
 
 def walk_rank(g: RankGraph) -> RankWalk:
@@ -201,7 +195,7 @@ def walk_rank(g: RankGraph) -> RankWalk:
     return RankWalk(max(finish, default=0), max(finish_c, default=0), int(compute_span(deps, span_dur, lane)),
                     [len(ds) for ds in deps], fan_out, [i - j for i, ds in enumerate(deps) for j in ds],
                     sum(every.values()), max(every.values(), default=0), sum(1 for v in every.values() if v > 1),
-                    *comm_ordered(deps, [n.type in _COMM for n in nodes], comp, back))
+                    *comm_ordered(deps, [n.type in _COMM for n in nodes], comp, None if back else list(order)))
 
 
 def walk(t: Trace) -> dict[int, RankWalk]:
@@ -216,8 +210,9 @@ def graph_stats(t: Trace, walks: dict[int, RankWalk] | None = None) -> dict:
     threads, off_main, with_tid, runs = 0, 0, 0, 0
     for g in t.ranks.values():
         nodes += len(g.nodes)
-        seq = [v for v in (g.attrs[n.id].get("tid") for n in sorted(g.nodes, key=lambda n: n.id))
-               if isinstance(v, int) and not isinstance(v, bool)]
+        # threads as fit keys them: a kernel with a stream is its stream's, not its launcher's (features.thread_key)
+        keys = (thread_key(n, g.attrs[n.id]) for n in sorted(g.nodes, key=lambda n: n.id))
+        seq = [k[1] for k in keys if k is not None and k[0] == 0]
         runs += sum(1 for i, v in enumerate(seq) if i == 0 or v != seq[i - 1])
         tids = Counter(seq)
         threads += len(tids)

@@ -99,6 +99,20 @@ def role_kind(node: pb.Node, attrs: dict[str, Any], roles: dict[str, str]) -> st
 COMM_NODE_TYPES = (NodeType.COMM_COLL_NODE, NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE)
 
 
+def thread_key(node, attrs: dict) -> tuple[int, int] | None:
+    """The thread a node runs on, for fit's thread slots and compare's thread figures: (1, stream) for a GPU node
+    with a `stream` attribute (a kernel runs in its stream's order, whatever tid it carries: the converter and
+    trace_link's ET+ give it its launching thread's), (0, tid) for another node with a tid; None for communication
+    and metadata nodes (sample writes them on the main thread) and for nodes with neither."""
+    if node.type in COMM_NODE_TYPES or node.type == NodeType.METADATA_NODE:
+        return None
+    s = attrs.get("stream")
+    if attrs.get("is_cpu_op") is False and isinstance(s, int) and not isinstance(s, bool):
+        return 1, s
+    t = attrs.get("tid")
+    return (0, t) if isinstance(t, int) and not isinstance(t, bool) else None
+
+
 def is_comm_kind(kind: str) -> bool:
     """Whether a kind token is a communication node's (a collective, a send or a recv)."""
     return kind.startswith("COLL:") or kind in ("SEND", "RECV")

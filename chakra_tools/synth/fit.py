@@ -13,7 +13,7 @@ from chakra_tools.common import ToolError
 from chakra_tools.graph import Trace
 from chakra_tools.synth.arch import target_vector
 from chakra_tools.synth.blocking import DEFAULT_BLOCK, attach_channel_laws, blocked_factor, channels
-from chakra_tools.synth.features import NUMERIC_ATTRS, is_comm_kind, role_kind
+from chakra_tools.synth.features import NUMERIC_ATTRS, is_comm_kind, role_kind, thread_key
 from chakra_tools.synth.groups import trace_roles
 from chakra_tools.synth.kriging import fit_correction
 from chakra_tools.synth.model import (
@@ -97,7 +97,7 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
             "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots,
             "barriers": barrier_counts(kinds, slots, waits) if threaded else [0, 0, 0, 0],
-            "chained": chained, "stream_slots": stream_slots(nodes, attrs, slots)}
+            "chained": chained, "stream_slots": stream_slots(nodes, attrs, slots) if threaded else set()}
 
 
 def ancestor_level(parent: Sequence[int], prev: int, j: int) -> int:
@@ -115,28 +115,18 @@ def ancestor_level(parent: Sequence[int], prev: int, j: int) -> int:
 
 
 def thread_slots(nodes: list, attrs: dict) -> list[int]:
-    """Per node its thread slot: 0 for the thread with the most nodes, 1 for the next, ... (ties: threads by tid,
-    then streams). A GPU node with a `stream` has its stream's slot: it runs in its stream's order, and the
-    thread that launched it (whose tid a Kineto-linked or trace_link'ed kernel carries) does not wait for it.
-    Nodes without either (the collectives, the metadata node: the converter gives them none) belong to slot 0."""
-    keys = [_thread_key(attrs[n.id]) for n in nodes]
+    """Per node its thread slot (features.thread_key): 0 for the thread with the most nodes, 1 for the next, ...
+    (ties by tid), then the GPU streams by size. Nodes without a thread (collectives, the metadata node) belong to
+    slot 0, where sample writes them."""
+    keys = [thread_key(n, attrs[n.id]) for n in nodes]
     count = Counter(k for k in keys if k is not None)
-    slot = {k: i for i, (k, _) in enumerate(sorted(count.items(), key=lambda kv: (-kv[1], kv[0])))}
+    slot = {k: i for i, (k, _) in enumerate(sorted(count.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0])))}
     return [slot.get(k, 0) for k in keys]
-
-
-def _thread_key(a: dict) -> tuple[int, int] | None:
-    """(0, tid) for a thread's node, (1, stream) for a GPU node with a stream, None for neither."""
-    s = a.get("stream")
-    if a.get("is_cpu_op") is False and isinstance(s, int) and not isinstance(s, bool):
-        return 1, s
-    t = a.get("tid")
-    return (0, t) if isinstance(t, int) and not isinstance(t, bool) else None
 
 
 def stream_slots(nodes: list, attrs: dict, slots: list[int]) -> set[int]:
     """The thread slots that are GPU streams (thread_slots)."""
-    return {s for n, s in zip(nodes, slots) if (_thread_key(attrs[n.id]) or (0,))[0] == 1}
+    return {s for n, s in zip(nodes, slots) if (thread_key(n, attrs[n.id]) or (0,))[0] == 1}
 
 
 def _trace_values(tk: dict, name: str, has_work: bool) -> list:
@@ -244,6 +234,7 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
     per_trace: list[dict[str, dict[str, list]]] = [defaultdict(lambda: defaultdict(list)) for _ in traces]
     # per trace, kind and num_ops value: the (input, output) channel pairs of the conv nodes doing it
     conv_channels: list[dict[str, dict[float, set]]] = [defaultdict(lambda: defaultdict(set)) for _ in traces]
+    several = any(max(f["threads"], default=0) > 0 for _, _, f in rank_feats)  # threads (or GPU streams)
     for j, _r, f in rank_feats:
         tk = per_trace[j]
         pos, members = thread_positions(f["threads"])
@@ -276,14 +267,15 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_cross_slot", "ctrl_cross_slot",
                         "data_up", "ctrl_up"):
                 pk[key].extend(f[key][i])
-            for field in ("data", "ctrl"):  # per own thread slot: [joins, dependencies]
-                c = pk.setdefault(f"{field}_slot_deps", {}).setdefault(f["threads"][i], [0, 0])
-                c[0] += len(f[f"{field}_cross"][i])
-                c[1] += len(f[f"{field}_cross"][i]) + len(f[f"{field}_dist"][i])
-            if f["chained"][i] is not None:  # per own thread slot: [nodes waiting for their thread's previous, nodes]
-                c = pk.setdefault("chained_slot", {}).setdefault(f["threads"][i], [0, 0])
-                c[0] += f["chained"][i]
-                c[1] += 1
+            if several:  # per own thread slot: [joins, dependencies], [nodes continuing their thread's chain, nodes]
+                for field in ("data", "ctrl"):
+                    c = pk.setdefault(f"{field}_slot_deps", {}).setdefault(f["threads"][i], [0, 0])
+                    c[0] += len(f[f"{field}_cross"][i])
+                    c[1] += len(f[f"{field}_cross"][i]) + len(f[f"{field}_dist"][i])
+                if f["chained"][i] is not None:
+                    c = pk.setdefault("chained_slot", {}).setdefault(f["threads"][i], [0, 0])
+                    c[0] += f["chained"][i]
+                    c[1] += 1
             if pos[i]:  # by the kind of the node before on the thread:
                 before = f["kinds"][members[f["threads"][i]][pos[i] - 1]]
                 # where the kind's nodes without data dependencies stand (a pass starts after the last op of the one
@@ -350,7 +342,7 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
                 # the share differs by thread: a main-thread op rarely waits for the autograd thread, whose ops
                 # mostly wait for the forward's tensors (DLRM: views 144 joins against 2544); pooled, the main
                 # thread's chain is cut wherever a node's only dependency is drawn as a join
-                per = {s: c for s, c in sorted(pk[f"{field}_slot_deps"].items()) if c[1]}
+                per = {s: c for s, c in sorted(pk.get(f"{field}_slot_deps", {}).items()) if c[1]}
                 if len(per) > 1:
                     st[f"{field}_cross_fraction_by_slot"] = {str(s): round(c[0] / c[1], 4) for s, c in per.items()}
         free = pk.get("data_free_after", {})
