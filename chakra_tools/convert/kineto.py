@@ -212,6 +212,7 @@ class KinetoDurations:
         launches: dict[Any, dict] = {}  # correlation → runtime call
         syncs: list[SyncCall] = []
         untimed = 0  # host ops without a start time
+        lost = 0  # GPU events and runtime calls without one
         for e in events:
             if not isinstance(e, dict) or e.get("ph") != "X":
                 continue
@@ -235,7 +236,8 @@ class KinetoDurations:
                     ext = args.get("External id")
                     host.append(HostOp(ts, float(dur), str(e.get("tid")), str(e.get("name", "")), rf,
                                        ext if isinstance(ext, int) and not isinstance(ext, bool) else None))
-            elif ts is None:
+            elif ts is None:  # a GPU event or runtime call without a place in time: left out, and told below
+                lost += cat in _GPU_CATS or cat in _RUNTIME_CATS
                 continue
             elif cat in _GPU_CATS and _key(args.get("correlation")):
                 gpu.setdefault(args["correlation"], []).append(e)  # a CUDA graph's kernels share its launch's
@@ -252,6 +254,9 @@ class KinetoDurations:
         if untimed:
             warn(f"{p}: {untimed} host op(s) have no 'ts': their durations are kept, but they take no part in the "
                  "order between threads nor launch GPU work (a kernel launched inside one goes to its caller)")
+        if lost:
+            warn(f"{p}: {lost} GPU event(s) or runtime call(s) have no 'ts' and are left out (a kernel whose launch "
+                 "has none gets no GPU node; a synchronize without one waits for nothing)")
         device = []
         for corr, events in gpu.items():
             launch = launches.get(corr)

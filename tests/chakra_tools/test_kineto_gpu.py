@@ -435,3 +435,22 @@ def test_a_host_op_without_a_start_time_keeps_its_duration(tmp_path, capsys, by)
     cut = convert_trace(et, 0, KinetoDurations.load(tmp_path / "k.json")).nodes
     assert [(n.name, n.duration_micros) for n in cut] == [(n.name, n.duration_micros) for n in full]
     assert "1 host op(s) have no 'ts': their durations are kept" in capsys.readouterr().err
+
+
+def test_gpu_events_and_runtime_calls_without_a_start_time_are_left_out_with_a_warning(tmp_path, capsys):
+    """A kernel or a runtime call without `ts` has no place among the streams or the launches: the kernel, and the
+    kernel whose launch lost its `ts`, get no GPU node, and one warning counts them (they were dropped silently)."""
+    doc = json.loads(gzip.decompress(ADD_KINETO.read_bytes()))
+    kernels = sorted((e for e in doc["traceEvents"] if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    del kernels[0]["ts"]
+    launch = next(e for e in doc["traceEvents"] if e.get("cat") == "cuda_runtime"
+                  and e["args"].get("correlation") == kernels[1]["args"]["correlation"])
+    del launch["ts"]
+    (tmp_path / "k.json").write_text(json.dumps(doc))
+    full = convert_trace(ADD_ET, 0, KinetoDurations.load(ADD_KINETO))
+    capsys.readouterr()
+    cut = convert_trace(ADD_ET, 0, KinetoDurations.load(tmp_path / "k.json"))
+    assert "2 GPU event(s) or runtime call(s) have no 'ts' and are left out" in capsys.readouterr().err
+    assert (full.stats["gpu"], cut.stats["gpu"]) == (4, 2)
+    write_et(tmp_path / "o.0.et", cut.metadata, cut.nodes)
+    assert errors(check_trace(Trace.load(tmp_path / "o"))) == []
