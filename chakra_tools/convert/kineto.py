@@ -10,7 +10,8 @@ Inter-thread order follows MLCommons' trace_link: a thread's ops form groups sep
 group's first op (`joins`: rf_id → rf_id).
 GPU work (`kernel`, `gpu_memcpy`, `gpu_memset` events) is found through its launch: the CUDA/HIP runtime call with
 the same `correlation`, made inside the host op that launched it (`DeviceOp`); calls that block the host until the
-GPU catches up (device/stream/event synchronize, a synchronous memcpy) are `SyncCall`s.
+GPU catches up (device/stream/event synchronize, a synchronous memcpy) are `SyncCall`s; a stream told to wait for an
+event recorded on another (`cuda_sync` "Stream Wait Event", when the profiler recorded them) is a `StreamWait`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,18 @@ class DeviceOp:
 
 
 @dataclass(frozen=True)
+class StreamWait:
+    """A `cudaStreamWaitEvent` as Kineto's `cuda_sync` events tell it (PyTorch's profiler with
+    `enable_cuda_sync_events`): work submitted to `stream` after the call (host time `ts`) waits for the work
+    submitted to `wait_stream` before the `cudaEventRecord` that recorded the event (host time `record_ts`)."""
+
+    ts: float
+    stream: int
+    wait_stream: int
+    record_ts: float
+
+
+@dataclass(frozen=True)
 class SyncCall:
     """A runtime call that blocks its host thread until the GPU has finished earlier work."""
 
@@ -69,6 +82,19 @@ class SyncCall:
     dur: float
     tid: str
     name: str
+
+
+def _stream_waits(waits: list[tuple[float, Any, Any, Any]], calls: dict[Any, dict]) -> list[StreamWait]:
+    """The Stream Wait Events whose streams are known and whose event's record call is in the trace (`calls`:
+    runtime calls by correlation), in host time order."""
+    out = []
+    for ts, stream, waited, corr in waits:
+        record = calls.get(corr) if _key(corr) else None
+        if (record is not None and _num(record.get("ts")) and isinstance(stream, int) and isinstance(waited, int)
+                and not isinstance(stream, bool) and not isinstance(waited, bool) and stream >= 0 and waited >= 0
+                and stream != waited):
+            out.append(StreamWait(ts, stream, waited, float(record["ts"])))
+    return sorted(out, key=lambda w: w.ts)
 
 
 def _num(v: Any) -> bool:
@@ -180,7 +206,8 @@ class KinetoDurations:
 
     def __init__(self, by_rf_id: dict[int, float], path: Path | None = None, joins: dict[int, int] | None = None,
                  host_ops: list[HostOp] | None = None, device_ops: list[DeviceOp] | None = None,
-                 syncs: list[SyncCall] | None = None, gap_us: float | None = GAP_US):
+                 syncs: list[SyncCall] | None = None, gap_us: float | None = GAP_US,
+                 stream_waits: list[StreamWait] | None = None):
         self.by_rf_id = by_rf_id
         self.path = path
         self.joins = joins or {}
@@ -188,6 +215,7 @@ class KinetoDurations:
         self.device_ops = device_ops or []
         self.syncs = syncs or []
         self.gap_us = gap_us
+        self.stream_waits = stream_waits or []
 
     @property
     def by_name(self) -> bool:
@@ -213,6 +241,7 @@ class KinetoDurations:
         syncs: list[SyncCall] = []
         untimed = 0  # host ops without a start time
         lost = 0  # GPU events and runtime calls without one
+        waits: list[tuple[float, Any, Any, Any]] = []  # Stream Wait Event: (ts, stream, waited stream, record corr)
         for e in events:
             if not isinstance(e, dict) or e.get("ph") != "X":
                 continue
@@ -246,6 +275,9 @@ class KinetoDurations:
                     launches[args["correlation"]] = e
                 if e.get("name") in _SYNC_CALLS:
                     syncs.append(SyncCall(ts, float(dur), str(e.get("tid")), e["name"]))
+            elif cat == "cuda_sync" and e.get("name") == "Stream Wait Event":
+                waits.append((ts, args.get("stream"), args.get("wait_on_stream"),
+                              args.get("wait_on_cuda_event_record_corr_id")))
         if len(out) == 1 and 0 in out:
             out, order = {}, []  # every op's id 0: recorded without an ExecutionTraceObserver (module docstring)
         if not out and not any(h.ext_id is not None for h in host):
@@ -269,7 +301,7 @@ class KinetoDurations:
         device.sort(key=lambda d: (d.ts, d.launch_ts))
         syncs.sort(key=lambda c: c.ts)
         joins = inter_thread_joins(order, gap_us) if gap_us is not None and out else None
-        return cls(out, p, joins, host, device, syncs, gap_us)
+        return cls(out, p, joins, host, device, syncs, gap_us, _stream_waits(waits, launches))
 
     def link(self, et_ops: list[tuple[int, Any, str, Any]]) -> dict[int, int]:
         """ET node id → index in `host_ops`. `et_ops`: (node id, rf_id, name, tid) of the ET's ops.

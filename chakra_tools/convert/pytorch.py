@@ -247,7 +247,8 @@ class _Rec:
     stream: int = -1            # its GPU stream
     after: int = -2             # Kineto-linked: the GPU node before it on its stream (-1: none); -2: an ET+ node
     start: float | None = None  # an ET+ GPU node: its `ts` (its place on its stream)
-    sync_deps: tuple = ()       # the GPU nodes (one per stream) the host synchronized with before this op started
+    sync_deps: tuple = ()       # the GPU nodes (one per stream) the host synchronized with before this op started;
+    #                             a GPU node: those of other streams it waits for (cudaStreamWaitEvent)
     gpu_dep: int = -1           # a collective: the last GPU node its thread launched before it (its input)
     wait_us: float = 0.0        # time this op spent blocked in synchronize calls (replaced by sync_deps)
 
@@ -686,6 +687,21 @@ def _device_records(recs: dict[int, _Rec], kineto: KinetoDurations, link: dict[i
         k = bisect_right(times, t)
         return ids[k - 1] if k else -1
 
+    # a stream told to wait for an event: its next GPU node waits for what the other stream had been given when the
+    # event was recorded (cudaStreamWaitEvent: how PyTorch orders its NCCL, copy and side streams)
+    for w in kineto.stream_waits:
+        times, ids = by_stream.get(w.wait_stream, ((), ()))
+        k = bisect_right(times, w.record_ts)
+        mine, waiting = by_stream.get(w.stream, ((), ()))
+        j = bisect_right(mine, w.ts)
+        if k and j < len(waiting):
+            r = recs[waiting[j]]
+            r.sync_deps = tuple(sorted({*r.sync_deps, ids[k - 1]}))
+    if kineto.stream_waits:  # never before what it waits for (launched earlier, so one pass in launch order)
+        for _, _, nid in launched:
+            r = recs[nid]
+            placed[nid] = max([placed[nid], *(placed[d] for d in (r.after, *r.sync_deps) if d in placed)])
+
     if kineto.syncs:
         waiting = innermost_containing(linked, [(c.ts, c.tid) for c in kineto.syncs])
         for c, nid in zip(kineto.syncs, waiting):
@@ -878,7 +894,7 @@ def _walk(recs: dict[int, _Rec], roots: list[int], children: dict[int, list[int]
                     if rec.after == -2:  # ET+: its stream's order is known once every thread is walked
                         streams.setdefault(rec.stream, []).append((rec.start, len(out), len(body), launcher))
                     else:
-                        body += nw.data_deps_field([d for d in (launcher, rec.after) if d >= 0])
+                        body += nw.data_deps_field([d for d in (launcher, rec.after, *rec.sync_deps) if d >= 0])
                     body += _duration(rec) + rec.tail + _cost_attrs(rec.cost)
                     stats["gpu"] += 1
                     out.append((nid, body))

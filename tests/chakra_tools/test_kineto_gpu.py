@@ -454,3 +454,45 @@ def test_gpu_events_and_runtime_calls_without_a_start_time_are_left_out_with_a_w
     assert (full.stats["gpu"], cut.stats["gpu"]) == (4, 2)
     write_et(tmp_path / "o.0.et", cut.metadata, cut.nodes)
     assert errors(check_trace(Trace.load(tmp_path / "o"))) == []
+
+
+def _matmul_et(path: Path) -> Path:
+    """The ET of HTA's multi-stream profile: three aten::matmul, each calling aten::mm, on one thread (as the
+    profile records them; it has no ET of its own)."""
+    def node(nid, name, parent, rf, tid=1):
+        return {"name": name, "id": nid, "rf_id": rf, "parent": parent, "fw_parent": 0, "seq_id": -1, "scope": 0,
+                "tid": tid, "fw_tid": 0, "op_schema": "", "inputs": [], "input_shapes": [], "input_types": [],
+                "outputs": [], "output_shapes": [], "output_types": []}
+    nodes = [node(1, "[pytorch|profiler|execution_trace|process]", 1, 0, 0),
+             node(2, "[pytorch|profiler|execution_trace|thread]", 1, 0)]
+    for k in range(3):
+        nodes += [node(3 + 2 * k, "aten::matmul", 2, 1 + 2 * k), node(4 + 2 * k, "aten::mm", 3 + 2 * k, 2 + 2 * k)]
+    path.write_text(json.dumps({"schema": "1.0.1", "pid": 1, "time": "", "start_ts": 0, "finish_ts": 0,
+                                "nodes": nodes}))
+    return path
+
+
+def _kernel(g: RankGraph, name: str, stream: int) -> int:
+    return next(n.id for n in g.nodes if n.name.startswith(name) and g.attrs[n.id].get("stream") == stream)
+
+
+def test_a_stream_told_to_wait_for_an_event_waits_for_the_other_streams_work(tmp_path):
+    """HTA's recorded profile with Kineto's cuda_sync events: stream 24 is told (cudaStreamWaitEvent) to wait for an
+    event recorded on stream 20 after its gemm, so the first work on stream 24 after that (a memset) waits for the
+    gemm of stream 20, a dependency across streams; without the cuda_sync events it has none (as before)."""
+    et = _matmul_et(tmp_path / "mm.et.json")
+    kin = GPU / "event_sync_multi_stream.kineto.json.gz"
+    r = convert_trace(et, 0, KinetoDurations.load(kin))
+    g = RankGraph(r.metadata, r.nodes)
+    assert r.stats["gpu"] == 6
+    gemm20, memset24 = _kernel(g, "ampere_sgemm", 20), _kernel(g, "Memset", 24)
+    assert gemm20 in g.by_id[memset24].data_deps
+    assert all(d < n.id for n in g.nodes for d in n.data_deps if g.attrs[n.id].get("is_cpu_op") is False)
+    write_et(tmp_path / "o.0.et", r.metadata, r.nodes)
+    assert errors(check_trace(Trace.load(tmp_path / "o"))) == []
+    # the same profile without its cuda_sync events: streams independent
+    doc = json.loads(gzip.decompress(kin.read_bytes()))
+    doc["traceEvents"] = [e for e in doc["traceEvents"] if e.get("cat") != "cuda_sync"]
+    (tmp_path / "k.json").write_text(json.dumps(doc))
+    g0 = RankGraph(*(lambda c: (c.metadata, c.nodes))(convert_trace(et, 0, KinetoDurations.load(tmp_path / "k.json"))))
+    assert _kernel(g0, "ampere_sgemm", 20) not in g0.by_id[_kernel(g0, "Memset", 24)].data_deps
