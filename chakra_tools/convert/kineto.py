@@ -245,7 +245,9 @@ class KinetoDurations:
         for e in events:
             if not isinstance(e, dict) or e.get("ph") != "X":
                 continue
-            cat = e.get("cat")
+            cat, name = e.get("cat"), e.get("name", "")
+            if not isinstance(cat, str) or not isinstance(name, str):
+                continue  # (a list or a number there would break the set lookups below)
             args = e.get("args")
             if not isinstance(args, dict):
                 args = {}
@@ -263,7 +265,7 @@ class KinetoDurations:
                 if cat in _ORDER_CATS:
                     untimed += ts is None
                     ext = args.get("External id")
-                    host.append(HostOp(ts, float(dur), str(e.get("tid")), str(e.get("name", "")), rf,
+                    host.append(HostOp(ts, float(dur), str(e.get("tid")), name, rf,
                                        ext if isinstance(ext, int) and not isinstance(ext, bool) else None))
             elif ts is None:  # a GPU event or runtime call without a place in time: left out, and told below
                 lost += cat in _GPU_CATS or cat in _RUNTIME_CATS
@@ -273,9 +275,9 @@ class KinetoDurations:
             elif cat in _RUNTIME_CATS:
                 if _key(args.get("correlation")):
                     launches[args["correlation"]] = e
-                if e.get("name") in _SYNC_CALLS:
-                    syncs.append(SyncCall(ts, float(dur), str(e.get("tid")), e["name"]))
-            elif cat == "cuda_sync" and e.get("name") == "Stream Wait Event":
+                if name in _SYNC_CALLS:
+                    syncs.append(SyncCall(ts, float(dur), str(e.get("tid")), name))
+            elif cat == "cuda_sync" and name == "Stream Wait Event":
                 waits.append((ts, args.get("stream"), args.get("wait_on_stream"),
                               args.get("wait_on_cuda_event_record_corr_id")))
         if len(out) == 1 and 0 in out:

@@ -6,6 +6,7 @@ output file when it fails.
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chakra_tools.et import GlobalMetadata, Node, NodeType, make_attr, write_et
+from tests.chakra_tools.test_kineto_gpu import _matmul_et
 from tests.hardening.harness import FUZZ, garbled_bytes, garbled_text, mutated, run_clean, run_tool
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -28,6 +30,21 @@ def _valid_et_bytes(tmp: Path) -> bytes:
 
 def _check(tmp: Path, capsys, argv: list[str], out: Path, context: str) -> None:
     run_clean("chakra-convert", argv, capsys, context, outputs=[out])
+
+
+_GPU_KINETO = json.loads(gzip.decompress((DATA / "gpu" / "event_sync_multi_stream.kineto.json.gz").read_bytes()))
+
+
+@FUZZ
+@given(doc=mutated(_GPU_KINETO, max_mutations=4))
+def test_fuzz_kineto_gpu(tmp_path_factory, capsys, doc):
+    """The GPU path (kernels, launches, synchronizes, cuda_sync stream waits) on HTA's multi-stream profile."""
+    tmp = tmp_path_factory.mktemp("kg")
+    f = tmp / "k.json"
+    f.write_text(json.dumps(doc, default=str))
+    et = _matmul_et(tmp / "mm.et.json")
+    _check(tmp, capsys, ["pytorch", str(et), "--kineto", str(f), "-o", str(tmp / "out" / "x")],
+           tmp / "out" / "x.0.et", "kineto gpu")
 
 
 @FUZZ
