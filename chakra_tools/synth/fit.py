@@ -54,7 +54,7 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
     numeric: dict[str, list] = {a: [] for a in NUMERIC_ATTRS}
     data_fanin, ctrl_fanin = [], []
     dist: dict[str, list] = {f"{f}_{w}": [] for f in ("data", "ctrl") for w in ("dist", "cross", "cross_slot", "up")}
-    slots = thread_slots(nodes, attrs)
+    slots, streams = thread_slots(nodes, attrs)
     pos, members = thread_positions(slots)
     parent: dict[str, list] = {"data": [], "ctrl": []}  # per node its latest same-thread dependency, -1: none
     threaded = len(members) > 1
@@ -73,6 +73,7 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
         chans.append(channels(n.name, n.inputs.shapes) if numeric["num_ops"][-1] is not None else None)
         prev = members[slots[i]][pos[i] - 1] if pos[i] else -1  # the node before on its thread, -1: none
         si = slots[i]
+        both: list[int] = []  # the earlier nodes it waits for, data and ctrl
         for deps, d_dist, d_cross, d_slot, d_up, par, fanin in (
                 (n.data_deps, *data_lists, data_fanin), (n.ctrl_deps, *ctrl_lists, ctrl_fanin)):
             earlier = [index[d] for d in dict.fromkeys(deps) if d in index and index[d] < i]
@@ -90,14 +91,15 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
             d_up.append([ancestor_level(par, prev, j) for j in same])
             par.append(max(same, default=-1))
             fanin.append(len(earlier))
+            both += earlier
         # continues its thread's chain: a dependency one step back along its own thread
         chained.append(1 in dist["data_dist"][-1] or 1 in dist["ctrl_dist"][-1] if prev >= 0 else None)
         if threaded:
-            waits.append(sorted({index[d] for d in (*n.data_deps, *n.ctrl_deps) if d in index and index[d] < i}))
+            waits.append(sorted(set(both)))
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
             "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots,
             "barriers": barrier_counts(kinds, slots, waits) if threaded else [0, 0, 0, 0],
-            "chained": chained, "stream_slots": stream_slots(nodes, attrs, slots) if threaded else set()}
+            "chained": chained, "stream_slots": streams if threaded else set()}
 
 
 def ancestor_level(parent: Sequence[int], prev: int, j: int) -> int:
@@ -114,19 +116,14 @@ def ancestor_level(parent: Sequence[int], prev: int, j: int) -> int:
     return -1
 
 
-def thread_slots(nodes: list, attrs: dict) -> list[int]:
+def thread_slots(nodes: list, attrs: dict) -> tuple[list[int], set[int]]:
     """Per node its thread slot (features.thread_key): 0 for the thread with the most nodes, 1 for the next, ...
     (ties by tid), then the GPU streams by size. Nodes without a thread (collectives, the metadata node) belong to
-    slot 0, where sample writes them."""
+    slot 0, where sample writes them. Also the slots that are GPU streams."""
     keys = [thread_key(n, attrs[n.id]) for n in nodes]
     count = Counter(k for k in keys if k is not None)
     slot = {k: i for i, (k, _) in enumerate(sorted(count.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0])))}
-    return [slot.get(k, 0) for k in keys]
-
-
-def stream_slots(nodes: list, attrs: dict, slots: list[int]) -> set[int]:
-    """The thread slots that are GPU streams (thread_slots)."""
-    return {s for n, s in zip(nodes, slots) if (thread_key(n, attrs[n.id]) or (0,))[0] == 1}
+    return [slot.get(k, 0) for k in keys], {i for k, i in slot.items() if k[0] == 1}
 
 
 def _trace_values(tk: dict, name: str, has_work: bool) -> list:
@@ -234,7 +231,8 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
     per_trace: list[dict[str, dict[str, list]]] = [defaultdict(lambda: defaultdict(list)) for _ in traces]
     # per trace, kind and num_ops value: the (input, output) channel pairs of the conv nodes doing it
     conv_channels: list[dict[str, dict[float, set]]] = [defaultdict(lambda: defaultdict(set)) for _ in traces]
-    several = any(max(f["threads"], default=0) > 0 for _, _, f in rank_feats)  # threads (or GPU streams)
+    threads = [max(f["threads"], default=0) + 1 for _, _, f in rank_feats]
+    threaded = max(threads) > 1  # per-kind thread statistics only when some rank has more than one thread (or stream)
     for j, _r, f in rank_feats:
         tk = per_trace[j]
         pos, members = thread_positions(f["threads"])
@@ -267,7 +265,7 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             for key in ("data_dist", "ctrl_dist", "data_cross", "ctrl_cross", "data_cross_slot", "ctrl_cross_slot",
                         "data_up", "ctrl_up"):
                 pk[key].extend(f[key][i])
-            if several:  # per own thread slot: [joins, dependencies], [nodes continuing their thread's chain, nodes]
+            if threaded:  # per own thread slot: [joins, dependencies], [nodes continuing their thread's chain, nodes]
                 for field in ("data", "ctrl"):
                     c = pk.setdefault(f"{field}_slot_deps", {}).setdefault(f["threads"][i], [0, 0])
                     c[0] += len(f[f"{field}_cross"][i])
@@ -307,8 +305,6 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
             else:
                 per_kind[k]["duration_seqs"].append(vals)
 
-    threads = [max(f["threads"], default=0) + 1 for _, _, f in rank_feats]
-    threaded = max(threads) > 1  # per-kind thread slots only when some rank has more than one thread
     kind_stats = {}
     for k in kinds:
         pk = per_kind[k]

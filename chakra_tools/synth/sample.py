@@ -442,12 +442,13 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     by_kind = dict(sorted(by_kind.items()))
     data = _deps(by_kind, kinds, stats, "data", rng, threads, thread_rng, tree_rng)
     ctrl = _deps(by_kind, kinds, stats, "ctrl", rng, threads, thread_rng, tree_rng)
-    if threads is not None and len(set(threads)) > 1:
+    threaded = threads is not None and len(set(threads)) > 1
+    if threaded:
         # each thread's chain, then the collectives as barriers between the threads, as far as the corpus has
         # them (thread_order.py)
         add_chain(kinds, threads, data, ctrl, stats, thread_rng)
         add_barriers(kinds, threads, data, ctrl, model.get("cross_rank", {}), thread_rng)
-    if skeleton is not None or (threads is not None and len(set(threads)) > 1):
+    if skeleton is not None or threaded:
         # ranks that run different programs, or threads whose collectives ranks' own timing can reorder: nothing
         # else aligns the ranks' issue order
         order_collectives(kinds, data, ctrl)

@@ -164,7 +164,7 @@ def test_thread_slots_put_host_threads_first_and_communication_on_the_main_threa
     writes communication. A stream with more nodes than any host thread still comes after the threads."""
     from chakra_tools.et import make_attr
     from chakra_tools.schema import et_def_pb2 as pb
-    from chakra_tools.synth.fit import stream_slots, thread_slots
+    from chakra_tools.synth.fit import thread_slots
 
     def node(i, ntype, **attrs):
         return pb.Node(id=i, type=ntype, attr=[make_attr(k, v) for k, v in attrs.items()])
@@ -174,6 +174,6 @@ def test_thread_slots_put_host_threads_first_and_communication_on_the_main_threa
              + [node(9, NodeType.COMM_COLL_NODE, is_cpu_op=False, tid=5, stream=13),
                 node(10, NodeType.COMP_NODE, is_cpu_op=True, tid=6)])
     attrs = {n.id: {a.name: (a.bool_val if a.name == "is_cpu_op" else a.int64_val) for a in n.attr} for n in nodes}
-    slots = thread_slots(nodes, attrs)
+    slots, streams = thread_slots(nodes, attrs)
     assert slots == [0, 0, 0] + [2] * 6 + [0, 1]
-    assert stream_slots(nodes, attrs, slots) == {2}
+    assert streams == {2}

@@ -32,21 +32,6 @@ def _check(tmp: Path, capsys, argv: list[str], out: Path, context: str) -> None:
     run_clean("chakra-convert", argv, capsys, context, outputs=[out])
 
 
-_GPU_KINETO = json.loads(gzip.decompress((DATA / "gpu" / "event_sync_multi_stream.kineto.json.gz").read_bytes()))
-
-
-@FUZZ
-@given(doc=mutated(_GPU_KINETO, max_mutations=4))
-def test_fuzz_kineto_gpu(tmp_path_factory, capsys, doc):
-    """The GPU path (kernels, launches, synchronizes, cuda_sync stream waits) on HTA's multi-stream profile."""
-    tmp = tmp_path_factory.mktemp("kg")
-    f = tmp / "k.json"
-    f.write_text(json.dumps(doc, default=str))
-    et = _matmul_et(tmp / "mm.et.json")
-    _check(tmp, capsys, ["pytorch", str(et), "--kineto", str(f), "-o", str(tmp / "out" / "x")],
-           tmp / "out" / "x.0.et", "kineto gpu")
-
-
 @FUZZ
 @given(data=st.data())
 def test_fuzz_et_files(tmp_path_factory, capsys, data):
@@ -83,14 +68,29 @@ def test_fuzz_pytorch_et_text(tmp_path_factory, capsys, text):
     _check(tmp, capsys, ["pytorch", str(f), "-o", str(tmp / "out" / "x")], tmp / "out" / "x.0.et", "pytorch text")
 
 
+def _check_kineto(tmp: Path, capsys, et: Path, doc: dict, context: str) -> None:
+    """`chakra-convert pytorch ET --kineto DOC` exits cleanly (a one-line error or a whole output)."""
+    f = tmp / "k.json"
+    f.write_text(json.dumps(doc, default=str))
+    _check(tmp, capsys, ["pytorch", str(et), "--kineto", str(f), "-o", str(tmp / "out" / "x")],
+           tmp / "out" / "x.0.et", context)
+
+
 @FUZZ
 @given(doc=mutated(_KINETO, max_mutations=4))
 def test_fuzz_kineto(tmp_path_factory, capsys, doc):
-    tmp = tmp_path_factory.mktemp("k")
-    f = tmp / "k.json"
-    f.write_text(json.dumps(doc, default=str))
-    _check(tmp, capsys, ["pytorch", str(DATA / "gloo.rank0.et.json"), "--kineto", str(f), "-o",
-                         str(tmp / "out" / "x")], tmp / "out" / "x.0.et", "kineto")
+    _check_kineto(tmp_path_factory.mktemp("k"), capsys, DATA / "gloo.rank0.et.json", doc, "kineto")
+
+
+_GPU_KINETO = json.loads(gzip.decompress((DATA / "gpu" / "event_sync_multi_stream.kineto.json.gz").read_bytes()))
+
+
+@FUZZ
+@given(doc=mutated(_GPU_KINETO, max_mutations=4))
+def test_fuzz_kineto_gpu(tmp_path_factory, capsys, doc):
+    """The GPU path (kernels, launches, synchronizes, cuda_sync stream waits) on HTA's multi-stream profile."""
+    tmp = tmp_path_factory.mktemp("kg")
+    _check_kineto(tmp, capsys, _matmul_et(tmp / "mm.et.json"), doc, "kineto gpu")
 
 
 @FUZZ
