@@ -523,12 +523,13 @@ def _shrink(logs: np.ndarray, noise_var: float) -> np.ndarray:
 
 
 def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarray:
-    """Scale compute durations so that the rank's compute span (comm nodes count 0; span.py) is `target_us`."""
+    """Scale compute durations (not yet rounded) so that the rank's compute span (comm nodes count 0; span.py) is
+    `target_us`; integer microseconds out."""
     comm = program.comm
     d = np.where(comm, 0, dur)
     path = _span(d, program)
     if path <= 0:
-        return dur
+        return np.rint(dur).astype(np.int64)
     # durations are integer microseconds: rounding d x scale moves a path of many 1-3 us ops by a few per cent
     # (all 1.4 us become 1), so the scale is corrected a few times by the rounded path's error (fixed point;
     # the path is a non-decreasing step function of the scale) and the closest rounding is kept
@@ -542,7 +543,7 @@ def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarra
         if p <= 0 or abs(p - target_us) < 0.5:
             break
         scale *= target_us / p
-    return np.where(comm, dur, best[1]).astype(np.int64)
+    return np.where(comm, np.rint(dur), best[1]).astype(np.int64)
 
 
 def compute_path(program: Program) -> float:
@@ -603,9 +604,11 @@ def _rank_durations(model: dict, program: Program, rank: int, seed: int, scale_c
         stretch = np.cumsum(program.comm)
         z = np.random.default_rng([seed, rank + 1, 7]).normal(0.0, seg_sd, stretch[-1] + 1)
         jitter = jitter * np.exp(z)[stretch]
-    dur = np.maximum(np.rint(program.duration_us * jitter * scale_compute * speed), 0).astype(np.int64)
+    exact = np.maximum(program.duration_us * jitter * scale_compute * speed, 0.0)
     if rate is not None and n:
-        dur = _calibrate(dur, program.lanes(model["kind_stats"]), rate * n * scale_compute * speed)
+        dur = _calibrate(exact, program.lanes(model["kind_stats"]), rate * n * scale_compute * speed)
+    else:
+        dur = np.rint(exact).astype(np.int64)
     if n and (dur.min() < 0 or dur.max() >= 1 << 63):
         raise ValueError(f"duration_micros out of range ({int(dur.min())}..{int(dur.max())})")
     return dur

@@ -86,6 +86,19 @@ def test_every_attribute_ks_below_0_1_from_descriptors(results):
             assert r["attributes"][a]["ks"] < 0.1, (name, a, r["attributes"][a]["ks"])
 
 
+def test_every_attribute_ks_below_0_1_from_descriptors_at_other_seeds(family_models, tmp_path):
+    # seeds 2-5 (seed 1 above). Until durations were rounded once, seed 3 missed: cnn_10x3's were calibrated by
+    # +5.7 % after rounding, which moved each integer atom whole (its 13 us nodes to 14: KS 0.108)
+    for fam, model in family_models.items():
+        for h in FAMILY_HELD[fam]:
+            name = h.rsplit("/", 1)[-1]
+            for seed in (2, 3, 4, 5):
+                sample(model, tmp_path / f"{name}.{seed}", ranks=2, seed=seed, describe=read_sidecar(h))
+                r = compare(h, tmp_path / f"{name}.{seed}")
+                for a in ATTRIBUTES:
+                    assert r["attributes"][a]["ks"] < 0.1, (name, seed, a, r["attributes"][a]["ks"])
+
+
 def test_descriptors_beat_size_on_every_size_attribute(results):
     # the exact atoms: at least as close as the size laws for every held-out model and attribute, and strictly
     # closer for message sizes (size laws: 0.10-0.44, the atoms: 0)
