@@ -338,14 +338,9 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
     architecture (its own laws, fitted on its ranks of traces of several sizes: targets.described), with the
     recorded skeletons (exchanges in order, each stretch's share of the time); with `micro`, that many
     micro-batches of the recorded size (the skeletons re-scheduled: microbatch.py)."""
-    from chakra_tools.synth.sample import (
-        compute_path,
-        draw_program,
-        program_summary,
-        rank_speeds,
-        write_ranks,
-    )
+    from chakra_tools.synth.sample import draw_program, program_summary, write_ranks
     from chakra_tools.synth.targets import outside_corpus, warn_if_clipped
+    from chakra_tools.synth.timing import compute_path, rank_speeds
 
     p = model["programs"]
     world, rank_program, models, skels = p["world"], p["rank_program"], p["models"], p["skeletons"]

@@ -21,10 +21,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
 
@@ -39,6 +37,7 @@ from chakra_tools.et import (
     rank_path,
 )
 from chakra_tools.schema import et_def_pb2 as pb
+from chakra_tools.synth.dependencies import draw_dependencies, order_collectives
 from chakra_tools.synth.features import COMPUTE_HEADS, comm_type_of, is_comm_kind, node_type_of
 from chakra_tools.synth.groups import kind_roles, layout, split_kind
 from chakra_tools.synth.model import (
@@ -46,11 +45,10 @@ from chakra_tools.synth.model import (
     largest_remainder,
     sample_counts,
     sample_quantiles,
-    thread_positions,
 )
 from chakra_tools.synth.model_check import check_model
 from chakra_tools.synth.ordering import in_order
-from chakra_tools.synth.span import CPU, FREE, GPU, contended, span
+from chakra_tools.synth.span import CPU, FREE, GPU, contended
 from chakra_tools.synth.targets import (
     Architecture,
     condition,
@@ -59,8 +57,7 @@ from chakra_tools.synth.targets import (
     resolve_target,
 )
 from chakra_tools.synth.thread_order import add_barriers, add_chain
-
-CALIBRATION_STEPS = 6  # fixed-point corrections of the compute-path scale for integer rounding
+from chakra_tools.synth.timing import rank_durations, rank_speeds
 
 
 def draw_sizes(st: dict, name: str, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -170,222 +167,6 @@ def apply_skeleton(kinds: list[str], skeleton: list, filler: str) -> dict[int, t
     return p2p
 
 
-def _deps(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: str, rng: np.random.Generator,
-          threads: list[int] | None, thread_rng: np.random.Generator,
-          tree_rng: np.random.Generator | None = None) -> list[list[int]]:
-    """Per node (`kinds`: its kind; `by_kind`: each kind's nodes, kinds in sorted order) its `field` dependencies:
-    fan-in and distances from its kind's tables (non-zero fan-ins in the kind's recorded order by position, where
-    it has `*_fanin_order`). A distance steps back along the node's own thread (`threads`: its slot;
-    None = one thread, the rank's node order); the kind's cross-thread share of them (a join) steps back in
-    node order instead, to the thread its `*_cross_slots` table draws, drawn from `thread_rng` (each thread slot
-    with its own share where the kind has `*_cross_fraction_by_slot`). A distance that
-    lands on a node already waited for takes the next one further back. The kind's `up_fraction` of the others (drawn from `tree_rng`, a
-    stream of its own: without it the draws are those of a model without the tables) go up the previous node's chain
-    of parents instead (levels 0 the previous node, 1 its parent, ..., each from the `up_after` table of the kind of
-    the node before): a call tree's siblings share their parent, and a parent gets its many children. Those are
-    placed in node order, once the earlier nodes' are."""
-    n = len(kinds)
-    slots = threads if threads is not None else [0] * n
-    pos, members = thread_positions(slots)
-    before = [kinds[members[slots[i]][pos[i] - 1]] if pos[i] else "" for i in range(n)]  # "": a thread's first
-    out: list[list[int]] = [[] for _ in range(n)]
-    pending: dict[int, list[tuple[int, int]]] = {}  # node -> (levels up its previous node's parents, distance)
-    for k, idx in by_kind.items():
-        st = stats[k]
-        fanin = sample_counts(st.get(f"{field}_fanin", {}), len(idx), rng)
-        order = st.get(f"{field}_fanin_order")
-        if order is not None:  # the non-zero fan-ins in the recorded order; zeros are placed below
-            nz = fanin > 0
-            fanin[nz] = in_order(fanin[nz], order)
-        free = st.get(f"{field}_free_after")  # data only (fit): where the kind's chain starts stand
-        if free and tree_rng is not None:
-            fanin = _place_free(fanin, [before[i] for i in idx], free, tree_rng)
-        total = int(fanin.sum())
-        dist = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_distance", []), total, rng)), 1)
-        cross = np.zeros(total, dtype=bool)
-        target = np.full(total, -1, dtype=np.int64)  # a join's thread slot, -1: any other thread
-        frac = float(st.get(f"{field}_cross_fraction", 0.0))
-        if frac > 0 and total:
-            owner = np.repeat(np.asarray([slots[i] for i in idx], dtype=np.int64), fanin)
-            by_slot = st.get(f"{field}_cross_fraction_by_slot")
-            if by_slot:  # each thread's own share (a slot the table lacks: the kind's pooled one)
-                for s in np.unique(owner).tolist():
-                    where = np.flatnonzero(owner == s)
-                    m = int(round(min(float(by_slot.get(str(s), frac)), 1.0) * where.size))
-                    cross[where[thread_rng.permutation(where.size)[:m]]] = True
-                m = int(cross.sum())
-            else:
-                m = int(round(min(frac, 1.0) * total))
-                cross[thread_rng.permutation(total)[:m]] = True
-            dist[cross] = np.maximum(np.rint(sample_quantiles(st.get(f"{field}_cross_distance", []), m,
-                                                              thread_rng)), 1)
-            own = owner[cross]
-            target[cross] = _cross_slots(st.get(f"{field}_cross_slots"), own, thread_rng)
-        level = np.full(total, -1, dtype=np.int64)
-        up = float(st.get(f"{field}_up_fraction", 0.0))
-        if tree_rng is not None and up > 0 and total:
-            own = np.flatnonzero(~cross)
-            m = int(round(min(up, 1.0) * own.size))
-            chosen = np.sort(own[tree_rng.permutation(own.size)[:m]])
-            # each level from the table of the kind of the node before it (the kind's own where that one is missing)
-            owner = np.repeat(np.asarray(idx, dtype=np.int64), fanin)[chosen]
-            after = st.get(f"{field}_up_after", {})
-            owner_before = [before[i] for i in owner.tolist()]
-            for b in sorted(set(owner_before)):
-                where = chosen[[x == b for x in owner_before]]
-                level[where] = sample_counts(after.get(b) or st.get(f"{field}_up", {}), where.size, tree_rng)
-        at = 0
-        for i, f in zip(idx, fanin.tolist()):
-            deps = set()
-            for d, c, u, s in zip(dist[at:at + f].tolist(), cross[at:at + f].tolist(), level[at:at + f].tolist(),
-                                  target[at:at + f].tolist()):
-                # a distance drawn twice for one node takes the next node further back: the kind's fan-in is
-                # the number of distinct nodes waited for (an optimizer step waits for every gradient)
-                if c:  # a join: the nearest node of the drawn (else any other) thread at least d back
-                    j = _join(i, int(min(d, i)), s, slots, members)
-                    while j in deps:
-                        j = _join(i, i - j + 1, s, slots, members)
-                    if 0 <= j < i:
-                        deps.add(j)
-                elif u >= 0:
-                    pending.setdefault(i, []).append((u, int(d)))
-                elif pos[i]:
-                    thread = members[slots[i]]
-                    p = pos[i] - int(min(d, pos[i]))
-                    while p > 0 and thread[p] in deps:
-                        p -= 1
-                    deps.add(thread[p])
-            at += f
-            out[i] = sorted(deps)
-    if pending:
-        _place_up(out, pending, slots, pos, members)
-    return out
-
-
-def order_collectives(kinds: list[str], data: list[list[int]], ctrl: list[list[int]]) -> int:
-    """Make each collective wait, directly or through its dependencies, for the communication node (collective,
-    send or recv) before it in node order (`data` gains the edges; returns how many). A simulator pairs a group's
-    collectives across ranks in the order each rank issues them, and a rank runs one collective or send at a time
-    (ASTRA-sim and astra-run alike) but issues whatever is ready: a collective that can overtake an earlier one
-    pairs an all-reduce with a barrier on another rank, and one that overtakes an earlier send holds the lane
-    while the peer waits, in its own collective, for that send (astra-run reports the deadlock; ASTRA-sim hangs).
-    Applied to the programs of a model of several, and to a program of several threads (each rank's own timing
-    decides which thread's collective comes first: on the DLRM GPU step, ranks issued the all-to-alls of the main
-    and the autograd thread in different orders). Ranks running one single-threaded program issue in the same
-    order anyway, and may overtake as recorded (a text workload's next pass gathers before the last pass's final
-    all-reduce).
-    Draws nothing; a program whose collectives are already so ordered is unchanged."""
-    comm = [is_comm_kind(k) for k in kinds]
-    latest = [-1] * len(kinds)  # per node: the latest communication node among it and its ancestors
-    previous = -1               # the latest communication node so far in node order
-    added = 0
-    for i, k in enumerate(kinds):
-        reach = max((latest[d] for d in (*data[i], *ctrl[i])), default=-1)
-        if k.startswith("COLL:") and previous >= 0 and reach != previous:
-            data[i] = sorted({*data[i], previous})
-            reach = previous
-            added += 1
-        latest[i] = i if comm[i] else reach
-        if comm[i]:
-            previous = i
-    return added
-
-
-def _cross_slots(table: dict | None, own: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The thread slots joins wait on (`own`: each join's node's slot) from the kind's {own slot: {slot: count}}
-    table, pooled over the own slots where the node's is not in it; -1 (any other thread) without a table. A table
-    of one slot draws nothing, so models whose joins have one possible thread draw what they drew before it."""
-    out = np.full(own.size, -1, dtype=np.int64)
-    if not table or not own.size:
-        return out
-    pooled: dict[str, int] = {}
-    for t in table.values():
-        for s, c in t.items():
-            pooled[s] = pooled.get(s, 0) + c
-    for o in np.unique(own).tolist():
-        where = np.flatnonzero(own == o)
-        t = table.get(str(o)) or dict(sorted(pooled.items(), key=lambda kv: int(kv[0])))
-        out[where] = (int(next(iter(t))) if len(t) == 1 else sample_counts(t, where.size, rng))
-    return out
-
-
-def _join(i: int, d: int, slot: int, slots: list[int], members: dict[int, list[int]]) -> int:
-    """The node a join of node i at distance d waits on: the nearest node at least d back on thread `slot` (the
-    node's own too: a collective is written on the main thread, its recorded stream's joins say which one; -1 for
-    any other thread); -1 when there is none (never a node of a thread the kind's joins did not wait on)."""
-    if slot >= 0:
-        thread = members.get(slot, [])
-        k = bisect_right(thread, i - d) - 1
-        return thread[k] if k >= 0 else -1
-    j = i - d
-    while j >= 0 and slots[j] == slots[i]:
-        j -= 1
-    return j
-
-
-def _place_free(fanin: np.ndarray, group: list[str], free: dict[str, list[int]],
-                rng: np.random.Generator) -> np.ndarray:
-    """The kind's drawn fan-ins (one per node of the kind) with its zeros (nodes that depend on nothing) moved to where
-    the corpus has them: each node weighted by the share of free nodes after the kind of the node before it (`group`:
-    that kind per node, "" for a thread's first node; `free`: {kind: [free, nodes]}; an unseen kind: the kind's
-    overall share; a thread's first node: 0, it depends on nothing anyway), the zeros
-    split over those groups in proportion to their expected count (largest remainder, none beyond a group's
-    size), at random within a group; the other values keep their drawn order."""
-    zeros = int((fanin == 0).sum())
-    if not zeros or zeros == fanin.size:
-        return fanin
-    overall = sum(z for z, _ in free.values()) / max(sum(m for _, m in free.values()), 1)
-    names = sorted({g for g in group if g})
-    rate = {g: (free[g][0] / free[g][1] if g in free and free[g][1] else overall) for g in names}
-    members_of = {g: [j for j, x in enumerate(group) if x == g] for g in names}
-    expect = np.array([rate[g] * len(members_of[g]) for g in names])
-    take = np.zeros(len(names), dtype=np.int64)
-    want = min(zeros, len(group) - group.count(""))
-    while want > int(take.sum()) and expect.sum() > 0:  # groups filled up give the rest to the others
-        room = np.array([len(members_of[g]) for g in names]) - take
-        w = np.where(room > 0, expect, 0.0)
-        if w.sum() <= 0:
-            break
-        take += np.minimum(largest_remainder(w, want - int(take.sum())), room)
-    chosen = set()
-    for g, t in zip(names, take.tolist()):
-        if t:
-            chosen.update(np.asarray(members_of[g])[rng.permutation(len(members_of[g]))[:t]].tolist())
-    if len(chosen) < zeros:  # more zeros than the free places take: thread-first nodes, then the others at random
-        first = [j for j, g in enumerate(group) if not g]
-        others = [j for j, g in enumerate(group) if g and j not in chosen]
-        rest = first + [others[k] for k in rng.permutation(len(others)).tolist()]
-        chosen.update(rest[:zeros - len(chosen)])
-    out = np.empty_like(fanin)
-    nonzero = fanin[fanin != 0].tolist()
-    it = iter(nonzero)
-    for j in range(len(group)):
-        out[j] = 0 if j in chosen else next(it)
-    return out
-
-
-def _place_up(out: list[list[int]], pending: dict[int, list[tuple[int, int]]], slots: list[int], pos: list[int],
-              members: dict[int, list[int]]) -> None:
-    """Resolve the dependencies given as levels up the previous node's chain of parents (each node's latest
-    same-thread dependency), in node order; where the chain is shorter than the level, the distance drawn for it
-    (the kind's table) places it instead, as for any other dependency."""
-    parent = [-1] * len(out)
-    for i in range(len(out)):
-        thread = members[slots[i]]
-        for u, d in pending.get(i, ()):
-            a = thread[pos[i] - 1] if pos[i] else -1
-            for _ in range(u):
-                if a < 0:
-                    break
-                a = parent[a]
-            if a < 0 and pos[i]:
-                a = thread[pos[i] - min(d, pos[i])]
-            if a >= 0 and a not in out[i]:
-                out[i] = sorted([*out[i], a])
-        same = [j for j in out[i] if slots[j] == slots[i]]
-        parent[i] = max(same, default=-1)
-
-
 def _token_budget(kind_budget: np.ndarray, tokens: list[list[int]], seen: dict[str, int]) -> np.ndarray:
     """A kind budget split over the thread chain's (kind, slot) tokens in the shares the corpus ran them
     (`seen`: the chain's order-0 counts), by largest remainder, so each kind's count stays exact."""
@@ -397,6 +178,21 @@ def _token_budget(kind_budget: np.ndarray, tokens: list[list[int]], seen: dict[s
         w = np.array([seen.get(str(t), 0) for t in ts], dtype=float)
         out[ts] = largest_remainder(w if w.sum() > 0 else np.ones(len(ts)), int(round(kind_budget[k])))
     return out
+
+
+def _shrink(logs: np.ndarray, noise_var: float) -> np.ndarray:
+    """Log-durations of one kind pulled towards their mean so that the ranks' timing noise (variance `noise_var`,
+    multiplied in by timing.rank_durations) restores their spread instead of adding to it: the kind tables pool every
+    rank's values and so hold that noise already (tp2dp2, 4 processes on 2 cores, drew durations 1.4x as spread
+    in log as recorded: KS 0.14)."""
+    if noise_var <= 0 or logs.size < 2:
+        return logs
+    var = float(logs.var())
+    if var <= 0:
+        return logs
+    c = math.sqrt(max(0.0, 1.0 - noise_var / var))
+    mean = float(logs.mean())
+    return mean + c * (logs - mean)
 
 
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
@@ -440,8 +236,8 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     for i, k in enumerate(kinds):
         by_kind.setdefault(k, []).append(i)
     by_kind = dict(sorted(by_kind.items()))
-    data = _deps(by_kind, kinds, stats, "data", rng, threads, thread_rng, tree_rng)
-    ctrl = _deps(by_kind, kinds, stats, "ctrl", rng, threads, thread_rng, tree_rng)
+    data = draw_dependencies(by_kind, kinds, stats, "data", rng, threads, thread_rng, tree_rng)
+    ctrl = draw_dependencies(by_kind, kinds, stats, "ctrl", rng, threads, thread_rng, tree_rng)
     threaded = threads is not None and len(set(threads)) > 1
     if threaded:
         # each thread's chain, then the collectives as barriers between the threads, as far as the corpus has
@@ -505,113 +301,6 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
         if len(plain) > 1 and "duration_us_order" in st:
             duration[plain] = in_order(duration[plain], st["duration_us_order"])
     return Program(kinds, data, ctrl, comm_size, p2p, duration, extra, threads)
-
-
-def _shrink(logs: np.ndarray, noise_var: float) -> np.ndarray:
-    """Log-durations of one kind pulled towards their mean so that the ranks' timing noise (variance `noise_var`,
-    multiplied in by _rank_durations) restores their spread instead of adding to it: the kind tables pool every
-    rank's values and so hold that noise already (tp2dp2, 4 processes on 2 cores, drew durations 1.4x as spread
-    in log as recorded: KS 0.14)."""
-    if noise_var <= 0 or logs.size < 2:
-        return logs
-    var = float(logs.var())
-    if var <= 0:
-        return logs
-    c = math.sqrt(max(0.0, 1.0 - noise_var / var))
-    mean = float(logs.mean())
-    return mean + c * (logs - mean)
-
-
-def _calibrate(dur: np.ndarray, program: Program, target_us: float) -> np.ndarray:
-    """Scale compute durations (not yet rounded) so that the rank's compute span (comm nodes count 0; span.py) is
-    `target_us`; integer microseconds out."""
-    comm = program.comm
-    d = np.where(comm, 0, dur)
-    path = _span(d, program)
-    if path <= 0:
-        return np.rint(dur).astype(np.int64)
-    # durations are integer microseconds: rounding d x scale moves a path of many 1-3 us ops by a few per cent
-    # (all 1.4 us become 1), so the scale is corrected a few times by the rounded path's error (fixed point;
-    # the path is a non-decreasing step function of the scale) and the closest rounding is kept
-    scale = target_us / path
-    best = None
-    for _ in range(CALIBRATION_STEPS):
-        new = np.rint(d * scale)
-        p = _span(new, program)
-        if best is None or abs(p - target_us) < best[0]:
-            best = (abs(p - target_us), new)
-        if p <= 0 or abs(p - target_us) < 0.5:
-            break
-        scale *= target_us / p
-    return np.where(comm, np.rint(dur), best[1]).astype(np.int64)
-
-
-def compute_path(program: Program) -> float:
-    """The program's compute span under its drawn durations (comm nodes count 0; its lanes set: Program.lanes)."""
-    return _span(np.where(program.comm, 0.0, program.duration_us), program)
-
-
-def _span(d: np.ndarray, program: Program) -> float:
-    """The compute span of durations `d`: the critical path (_path) unless a lane is contended (span.py)."""
-    if program.contended:
-        return span(program.deps, np.where(program.timed, d, 0).tolist(), program.lane)
-    return _path(d, program)
-
-
-def _path(d: np.ndarray, program: Program) -> float:
-    """Longest path of durations `d` through the program's deps (every dep points to an earlier node)."""
-    n, dl = len(d), d.tolist()
-    finish = [0] * (n + 1)  # finish[-1] stays 0: the "no dependency" of dep0/dep1
-    start = 0
-    # calibration runs this ~6 times per rank: the common case (at most two deps) as a tight loop of two lookups
-    for stop in (*program.many_deps, n):
-        for i, a, b, di in zip(range(start, stop), program.dep0[start:stop], program.dep1[start:stop],
-                               dl[start:stop]):
-            x, y = finish[a], finish[b]
-            finish[i] = (x if x > y else y) + di
-        if stop < n:
-            finish[stop] = max(finish[j] for j in program.deps[stop]) + dl[stop]
-        start = stop + 1
-    return float(max(finish))
-
-
-def rank_speeds(model: dict, ranks: int, seed: int) -> np.ndarray:
-    """Per rank a factor on its whole compute path, exp(rank_log_sd x z), z the expected normal order statistics
-    of `ranks` draws (Blom's scores, quantiles at (i - 3/8) / (ranks + 1/4)), handed to the ranks in a seeded order:
-    the slowest rank, which sets a synchronised step's time, is as slow as the corpus' spread makes it on average
-    (random draws would make that a matter of the seed); their geometric mean is 1."""
-    sd = float(model.get("cross_rank", {}).get("rank_log_sd", 0.0))
-    if sd <= 0 or ranks < 2:
-        return np.ones(ranks)
-    # the stdlib's inverse normal CDF (Wichura's AS 241, ~1e-16): importing scipy.stats for it took ~0.6 s per call
-    inv = NormalDist().inv_cdf
-    z = np.array([inv(q) for q in (np.arange(1, ranks + 1) - 0.375) / (ranks + 0.25)])
-    return np.exp(sd * z[np.random.default_rng([seed, 0, 2]).permutation(ranks)])
-
-
-def _rank_durations(model: dict, program: Program, rank: int, seed: int, scale_compute: float, rate: float | None,
-                    speed: float) -> np.ndarray:
-    """One rank's durations: the program's, times the rank's own timing noise, calibrated to its compute path."""
-    rng = np.random.default_rng([seed, rank + 1])
-    n = len(program.kinds)
-    # same op, same work on every rank (SPMD); per-rank timing noise as measured across the corpus's ranks
-    sd = float(model.get("cross_rank", {}).get("duration_log_sd", 0.0))
-    jitter = np.exp(rng.normal(0.0, sd, n)) if sd > 0 else 1.0
-    seg_sd = float(model.get("cross_rank", {}).get("segment_log_sd", 0.0))
-    if seg_sd > 0 and n and program.comm.any():
-        # the rank's speed stretch by stretch between communication nodes (fit.segment_log_sd); its total is
-        # calibrated below, so only where in the step the rank is slow changes
-        stretch = np.cumsum(program.comm)
-        z = np.random.default_rng([seed, rank + 1, 7]).normal(0.0, seg_sd, stretch[-1] + 1)
-        jitter = jitter * np.exp(z)[stretch]
-    exact = np.maximum(program.duration_us * jitter * scale_compute * speed, 0.0)
-    if rate is not None and n:
-        dur = _calibrate(exact, program.lanes(model["kind_stats"]), rate * n * scale_compute * speed)
-    else:
-        dur = np.rint(exact).astype(np.int64)
-    if n and (dur.min() < 0 or dur.max() >= 1 << 63):
-        raise ValueError(f"duration_micros out of range ({int(dur.min())}..{int(dur.max())})")
-    return dur
 
 
 _DURATION_KEY = b"\x38"  # Node.duration_micros: field 7, varint (left out when 0, as proto3 does)
@@ -725,7 +414,7 @@ def write_ranks(prefix: str | os.PathLike, groups: dict[str, list[int]], group_o
             for r, (model, program, rate, speed) in enumerate(plan):
                 if id(program) not in encoded:
                     encoded[id(program)] = _encode_program(model, program, scale_compute, meta_values)
-                dur = _rank_durations(model, program, r, seed, scale_compute, rate, speed)
+                dur = rank_durations(model, program, r, seed, scale_compute, rate, speed)
                 with ETWriter(tmps[r], meta) as w:
                     w.write_raws(_rank_bodies(encoded[id(program)], dur, r, ranks, group_of))
         except ValueError as e:

@@ -1,4 +1,4 @@
-"""Dependencies up the previous node's chain of parents (fit.ancestor_level, sample._deps/_place_up): the recorded
+"""Dependencies up the previous node's chain of parents (fit.ancestor_level, dependencies.draw_dependencies/_place_up): the recorded
 PyTorch traces' control dependencies form a call tree (every one points to an ancestor of the node before), and the
 samples keep its branching: siblings share a parent, a parent gets its children."""
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from astrasim_py import simulate
 from chakra_tools.cli_convert import main as convert_main
+from chakra_tools.synth.dependencies import order_collectives
 from chakra_tools.synth.fit import fit
-from chakra_tools.synth.sample import order_collectives, sample
+from chakra_tools.synth.sample import sample
 
 from ..cli_run import run_main
 

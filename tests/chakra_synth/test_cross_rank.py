@@ -17,7 +17,7 @@ from chakra_tools.graph import Trace
 from chakra_tools.synth import compare, fit, sample
 from chakra_tools.synth.features import compute_path_us
 from chakra_tools.synth.model_check import check_model
-from chakra_tools.synth.sample import rank_speeds
+from chakra_tools.synth.timing import rank_speeds
 
 from .test_synth import DATA
 

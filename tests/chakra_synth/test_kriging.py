@@ -22,8 +22,8 @@ from chakra_tools.synth.kriging import (
     predict_correction,
 )
 from chakra_tools.synth.model_check import check_model
-from chakra_tools.synth.sample import rank_speeds
 from chakra_tools.synth.targets import described
+from chakra_tools.synth.timing import rank_speeds
 
 from .test_synth import FAMILY_TRAIN
 

@@ -14,7 +14,6 @@ from chakra_tools.synth import fit, sample
 from chakra_tools.synth.cli import cli
 from chakra_tools.synth.features import compute_path_us
 from chakra_tools.synth.fit import work_model
-from chakra_tools.synth.sample import rank_speeds
 from chakra_tools.synth.scaling import (
     check_scaling,
     fit_cost,
@@ -24,6 +23,7 @@ from chakra_tools.synth.scaling import (
     trace_descriptors,
 )
 from chakra_tools.synth.targets import condition, expected_compute_us, resolve_target
+from chakra_tools.synth.timing import rank_speeds
 from chakra_tools.validate import check_trace, errors
 
 from .test_synth import FAMILY_TRAIN

@@ -147,7 +147,7 @@ def test_free_nodes_are_placed_after_the_kind_they_follow():
     after which the corpus' nodes of this kind were free; the other values keep their order."""
     import numpy as np
 
-    from chakra_tools.synth.sample import _place_free
+    from chakra_tools.synth.dependencies import _place_free
 
     kinds = ["X", "A", "K", "B", "K", "A", "K", "B", "K", "B", "K", "B", "K"]
     idx = [2, 4, 6, 8, 10, 12]  # the K nodes; after A: 2 and 6
@@ -179,7 +179,7 @@ def test_free_placement_keeps_the_drawn_values(data):
     ones in their drawn order."""
     import numpy as np
 
-    from chakra_tools.synth.sample import _place_free
+    from chakra_tools.synth.dependencies import _place_free
 
     n = data.draw(st.integers(2, 30))
     kinds = data.draw(st.lists(st.sampled_from(["A", "B", "C", "K"]), min_size=n, max_size=n))

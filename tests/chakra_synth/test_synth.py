@@ -240,7 +240,8 @@ def test_same_seed_same_bytes(model, tmp_path):
 def test_critical_path_matches_a_plain_longest_path(data, n):
     # _path (the compute-path calibration's inner loop, specialised for at most two deps per node) against the
     # textbook recurrence, on random DAGs with any fan-in
-    from chakra_tools.synth.sample import Program, _path
+    from chakra_tools.synth.sample import Program
+    from chakra_tools.synth.timing import _path
     deps = [sorted(data.draw(st.sets(st.integers(0, i - 1), max_size=min(i, 5)))) if i else [] for i in range(n)]
     split = [data.draw(st.integers(0, len(d))) for d in deps]
     d = np.array(data.draw(st.lists(st.integers(0, 10**6), min_size=n, max_size=n)), dtype=np.int64)
@@ -406,7 +407,7 @@ def test_compute_rate_is_matched(model, tmp_path):
     # rank so that its compute path is nodes x rate x the rank's speed factor: 700 nodes x rate x speed, up to
     # integer rounding of durations.
     from chakra_tools.synth.features import compute_path_us
-    from chakra_tools.synth.sample import rank_speeds
+    from chakra_tools.synth.timing import rank_speeds
     total = sum(compute_path_us(g) for p in TRAIN for g in Trace.load(p).ranks.values())
     nodes = sum(len(g.nodes) for p in TRAIN for g in Trace.load(p).ranks.values())
     assert model["compute_us_per_node"] == pytest.approx(total / nodes, abs=1e-4)
