@@ -18,16 +18,16 @@ from chakra_tools.synth.model import largest_remainder, sample_counts, sample_qu
 from chakra_tools.synth.ordering import in_order
 
 
-def draw_dependencies(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: str, rng: np.random.Generator,
-          threads: list[int] | None, thread_rng: np.random.Generator,
-          tree_rng: np.random.Generator | None = None) -> list[list[int]]:
+def draw_dependencies(by_kind: dict[str, list[int]], kinds: list[str], stats: dict, field: str,
+                      rng: np.random.Generator, threads: list[int] | None, thread_rng: np.random.Generator,
+                      tree_rng: np.random.Generator | None = None) -> list[list[int]]:
     """Per node (`kinds`: its kind; `by_kind`: each kind's nodes, kinds in sorted order) its `field` dependencies:
     fan-in and distances from its kind's tables (non-zero fan-ins in the kind's recorded order by position, where
     it has `*_fanin_order`). A distance steps back along the node's own thread (`threads`: its slot;
     None = one thread, the rank's node order); the kind's cross-thread share of them (a join) steps back in
     node order instead, to the thread its `*_cross_slots` table draws, drawn from `thread_rng` (each thread slot
-    with its own share where the kind has `*_cross_fraction_by_slot`). A distance that
-    lands on a node already waited for takes the next one further back. The kind's `up_fraction` of the others (drawn from `tree_rng`, a
+    with its own share where the kind has `*_cross_fraction_by_slot`). A distance that lands on a node already
+    waited for takes the next one further back. The kind's `up_fraction` of the others (drawn from `tree_rng`, a
     stream of its own: without it the draws are those of a model without the tables) go up the previous node's chain
     of parents instead (levels 0 the previous node, 1 its parent, ..., each from the `up_after` table of the kind of
     the node before): a call tree's siblings share their parent, and a parent gets its many children. Those are
