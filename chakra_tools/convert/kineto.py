@@ -90,11 +90,15 @@ def _stream_waits(waits: list[tuple[float, Any, Any, Any]], calls: dict[Any, dic
     out = []
     for ts, stream, waited, corr in waits:
         record = calls.get(corr) if _key(corr) else None
-        if (record is not None and _num(record.get("ts")) and isinstance(stream, int) and isinstance(waited, int)
-                and not isinstance(stream, bool) and not isinstance(waited, bool) and stream >= 0 and waited >= 0
-                and stream != waited):
+        if (record is not None and _num(record.get("ts")) and _int(stream) and _int(waited) and stream >= 0
+                and waited >= 0 and stream != waited):
             out.append(StreamWait(ts, stream, waited, float(record["ts"])))
     return sorted(out, key=lambda w: w.ts)
+
+
+def _int(v: Any) -> bool:
+    """An integer field (JSON's true and false are not ids)."""
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _num(v: Any) -> bool:
@@ -257,7 +261,7 @@ class KinetoDurations:
             ts = float(ts) if _num(ts) else None
             if cat in _CPU_CATS:  # a host op's duration needs no start time; its place in time does
                 rf = args.get("Record function id")
-                rf = rf if isinstance(rf, int) and not isinstance(rf, bool) else None
+                rf = rf if _int(rf) else None
                 if rf is not None:
                     out[rf] = float(dur)
                     if cat in _ORDER_CATS and ts is not None:
@@ -266,7 +270,7 @@ class KinetoDurations:
                     untimed += ts is None
                     ext = args.get("External id")
                     host.append(HostOp(ts, float(dur), str(e.get("tid")), name, rf,
-                                       ext if isinstance(ext, int) and not isinstance(ext, bool) else None))
+                                       ext if _int(ext) else None))
             elif ts is None:  # a GPU event or runtime call without a place in time: left out, and told below
                 lost += cat in _GPU_CATS or cat in _RUNTIME_CATS
                 continue
@@ -350,14 +354,14 @@ class KinetoDurations:
 
     def inclusive_us(self, rf_id: Any) -> float | None:
         """Inclusive duration (µs) of the host op with this record-function id."""
-        if isinstance(rf_id, bool) or not isinstance(rf_id, int):
+        if not _int(rf_id):
             return None
         return self.by_rf_id.get(rf_id)
 
 
 def _key(v: Any) -> bool:
     """A usable correlation id: an integer or a string (anything else cannot pair a launch with its GPU event)."""
-    return (isinstance(v, int) and not isinstance(v, bool)) or isinstance(v, str)
+    return _int(v) or isinstance(v, str)
 
 
 def _int_or(v: Any, default: int) -> int:
