@@ -293,7 +293,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
             res = _shrink(sample_quantiles(wm["log_residual"], len(busy), rng), noise_var)
             duration[busy] = np.maximum((wm["overhead_us"] + wm["us_per_op"] * ops + 1.0) * np.exp(res) - 1.0, 0.0)
         plain = [i for i in where if i not in extra["num_ops"]] if wm is not None else where
-        if noise_var > 0 and len(plain) > 1:
+        if noise_var > 0:  # (_shrink leaves a single node as it is)
             d = duration[plain]
             pos = d > 0
             d[pos] = np.exp(_shrink(np.log(d[pos]), noise_var))

@@ -11,23 +11,16 @@ from pathlib import Path
 import pytest
 
 from chakra_tools.graph import RankGraph, Trace
-from chakra_tools.synth import compare, fit, sample
+from chakra_tools.synth import compare, sample
 from chakra_tools.validate import check_trace, errors
-
-from ..gpu_data import convert_dlrm
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "examples" / "configs" / "astra-run"
 
 
 @pytest.fixture(scope="module")
-def dlrm(tmp_path_factory) -> Path:
-    return convert_dlrm(tmp_path_factory.mktemp("dlrm"))
-
-
-@pytest.fixture(scope="module")
-def model(dlrm) -> dict:
-    return fit([dlrm])  # (it warns that the ranks' kind sequences differ)
+def model(dlrm_model) -> dict:
+    return dlrm_model  # (conftest: fitted once per session)
 
 
 def _ancestors(g: RankGraph, nid: int) -> set[int]:
@@ -62,7 +55,7 @@ def test_a_sample_simulates_near_the_recorded_step(model, dlrm, tmp_path):
     assert rep["sim_time_ratio"] == pytest.approx(1.0, abs=0.1)
     assert rep["attributes"]["duration_micros"]["ks"] < 0.1
     # the recorded collectives are barriers between the threads: the work between two of them runs after the first
-    # and before the second (docs/chakra-synth.md: a sample's are not, the rest of its 6-8 % gap)
+    # and before the second (docs/chakra-synth.md, Thread order: what the samples' chain and barriers reproduce)
     assert rep["graph"]["a"]["comm_ordered_after"] == 1.0
     assert rep["graph"]["a"]["comm_ordered_before"] > 0.99
     assert 0.0 <= rep["graph"]["b"]["comm_ordered_after"] <= 1.0

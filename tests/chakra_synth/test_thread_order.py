@@ -11,12 +11,10 @@ from hypothesis import strategies as st
 
 from chakra_tools.et import NodeType
 from chakra_tools.graph import Trace
-from chakra_tools.synth import fit, sample
+from chakra_tools.synth import sample
 from chakra_tools.synth.compare import graph_stats
 from chakra_tools.synth.fit import rank_features
 from chakra_tools.synth.thread_order import add_barriers, add_chain, barrier_pairs
-
-from ..gpu_data import convert_dlrm
 
 
 @st.composite
@@ -104,16 +102,11 @@ def test_add_barriers_adds_the_missing_edges_backwards_in_the_model_shares():
                         np.random.default_rng(0)) == 0
 
 
-@pytest.fixture(scope="module")
-def dlrm(tmp_path_factory):
-    return convert_dlrm(tmp_path_factory.mktemp("dlrm"))
-
-
-def test_dlrm_samples_keep_their_threads_chained_and_their_collectives_ordered(dlrm, tmp_path):
+def test_dlrm_samples_keep_their_threads_chained_and_their_collectives_ordered(dlrm_model, tmp_path):
     """The recorded step's main thread is a chain and its collectives order the work between them; a sample
     reaches each kind's recorded chain share on its threads (before thread_order: the main thread cut at ~15 %
     of its ops, `comm_ordered_after` 0.55-0.86)."""
-    m = fit([dlrm])
+    m = dlrm_model
     assert m["kind_stats"]["COMP:view"]["chained_by_slot"]["0"] > 0.8
     assert {"barrier_before", "barrier_after"} <= set(m["cross_rank"])
     sample(m, tmp_path / "s", ranks=8, seed=3)
@@ -141,12 +134,12 @@ def _kernel_waits(g) -> tuple[int, int, int]:
             sum(any(d in kernels for d in g.deps(g.by_id[k])) for k in kernels), len(kernels))
 
 
-def test_dlrm_kernels_run_in_their_streams_order(dlrm, tmp_path):
+def test_dlrm_kernels_run_in_their_streams_order(dlrm, dlrm_model, tmp_path):
     """A kernel carries its launching thread's tid (as trace_link's ET+ does) but belongs to its stream's order: fit
     gives it its stream's slot, so a sample's kernels wait for the one before them on their stream and host ops
     seldom wait for a kernel, as recorded (10 host ops and 250 of 253 kernels on rank 0). With the kernels in their
     launchers' slots a sample had 125-223 and 51-100."""
-    m = fit([dlrm])
+    m = dlrm_model
     assert m["stream_slots"] == [2, 3, 4]  # after the main and the autograd thread: streams 7, 24 and 22
     rec_host, rec_chain, rec_kernels = _kernel_waits(Trace.load(dlrm).ranks[0])
     assert (rec_host, rec_chain, rec_kernels) == (10, 250, 253)
