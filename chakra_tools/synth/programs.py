@@ -21,6 +21,7 @@ described size (sample --describe).
 
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
@@ -201,23 +202,11 @@ def _shared_collectives(skels: list, rank_program: list[int], world: int, source
                                 "times: those collectives cannot match")
 
 
-def _match_sizes(programs: list, rank_program: list[int], world: int, role_map: dict[str, str]) -> None:
-    """A receive carries its sender's size; a collective on a group of several programs the size of the lowest
-    program's. (The k-th send of a rank to a peer meets the peer's k-th receive from it: same tag.)"""
-    # per program and peer offset its sends in node order (the same on every rank of the program)
-    sends: list[dict[int, list[int]]] = [{} for _ in programs]
-    for c, prog in enumerate(programs):
-        for j, (way, _, off) in sorted(prog.p2p.items()):
-            if way == "send":
-                sends[c].setdefault(off % world, []).append(j)
-    for r in range(world):
-        prog = programs[rank_program[r]]
-        for i, (way, tag, off) in prog.p2p.items():
-            if way != "recv":
-                continue
-            src = (r + off) % world
-            c = rank_program[src]
-            prog.comm_size[i] = programs[c].comm_size[sends[c][(r - src) % world][tag]]
+def _match_sizes(programs: list, rank_program: list[int], world: int, role_map: dict[str, str]) -> list:
+    """A collective on a group of several programs gets the size of the lowest program's; a receive its sender's
+    size. Returns each rank's program: ranks of one program whose senders run different programs (the middle
+    stages of a pipeline of 4: rank 1 hears from program 0, rank 2 from program 1) get copies that differ in their
+    receives' sizes. (The k-th send of a rank to a peer meets the peer's k-th receive from it: same tag.)"""
     for kind in sorted({k for p in programs for k in p.kinds if k.startswith("COLL:")}):
         for g in _span(split_kind(kind)[1], rank_program, world, role_map):
             members = sorted({rank_program[r] for r in g})
@@ -225,6 +214,29 @@ def _match_sizes(programs: list, rank_program: list[int], world: int, role_map: 
             for c in members[1:]:
                 for i, j in zip([i for i, k in enumerate(programs[c].kinds) if k == kind], first):
                     programs[c].comm_size[i] = programs[members[0]].comm_size[j]
+    # per program and peer offset its sends in node order (the same on every rank of the program)
+    sends: list[dict[int, list[int]]] = [{} for _ in programs]
+    for c, prog in enumerate(programs):
+        for j, (way, _, off) in sorted(prog.p2p.items()):
+            if way == "send":
+                sends[c].setdefault(off % world, []).append(j)
+    copies: dict[tuple, object] = {}
+    out = []
+    for r in range(world):
+        c = rank_program[r]
+        prog = programs[c]
+        sizes = {}
+        for i, (way, tag, off) in sorted(prog.p2p.items()):
+            if way == "recv":
+                src = (r + off) % world
+                sizes[i] = programs[rank_program[src]].comm_size[sends[rank_program[src]][(r - src) % world][tag]]
+        key = (c, tuple(sizes.items()))
+        if key not in copies:  # the program itself for its first pattern of senders, a copy for each other one
+            mine = prog if not any(k[0] == c for k in copies) else copy.copy(prog)
+            mine.comm_size = {**prog.comm_size, **sizes}
+            copies[key] = mine
+        out.append(copies[key])
+    return out
 
 
 def place_time(program, shares: list[float]) -> None:
@@ -375,14 +387,14 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         rates.append(rate)
     if archs:
         warn_if_clipped(archs, models[0]["architecture"])
-    _match_sizes(programs, rank_program, world, role_map)
+    rank_prog = _match_sizes(programs, rank_program, world, role_map)
     groups, grown = layout([role_map[r] for r in roles], world)
     group_of = {r: grown[role_map[r]] for r in roles}
     speed = np.ones(world)
     for c, m in enumerate(models):
         members = [r for r in range(world) if rank_program[r] == c]
         speed[members] = rank_speeds(m, len(members), seed)
-    plan = [(models[c], programs[c], rates[c], float(speed[r])) for r, c in enumerate(rank_program)]
+    plan = [(models[c], rank_prog[r], rates[c], float(speed[r])) for r, c in enumerate(rank_program)]
     targets = write_ranks(prefix, groups, group_of, plan, seed, scale_compute)
     out = {"ranks": ranks,
            "programs": [{"ranks": [r for r in range(world) if rank_program[r] == c],

@@ -476,3 +476,20 @@ def test_many_programs_are_summarised_in_one_line(tmp_path, capsys):
     line = (out + err).strip()
     assert line.startswith("wrote 16 ranks running 16 programs: ") and "ranks 0:" not in line, line
     assert " p2p, 0 collectives per rank" in line and "\n" not in line
+
+
+def test_middle_stages_receive_their_own_senders_sizes(tmp_path):
+    """A pipeline of 4 has one program for its two middle stages (rank 1 hears from program 0, rank 2 from
+    program 1); fitted on two widths and sampled without --describe, the two senders draw different activation
+    sizes, and each middle rank's receives must carry its own sender's (the trace validates: every recv meets a
+    send of its size)."""
+    model = fit([PP4.parent / "pp4_h64", PP4.parent / "pp4_h128"])
+    assert model["programs"]["rank_program"] == [0, 1, 1, 2]
+    differed = False
+    for seed in (0, 1, 2):
+        sample(model, tmp_path / f"s{seed}", ranks=4, seed=seed)
+        t = Trace.load(tmp_path / f"s{seed}")
+        assert not errors(check_trace(t))
+        recv = {r: sorted(v[3] for v in _p2p(tmp_path / f"s{seed}")[r] if v[0] == "recv") for r in (1, 2)}
+        differed |= recv[1] != recv[2]
+    assert differed  # the case the copies exist for: without them some seed's trace fails validation
