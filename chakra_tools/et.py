@@ -424,6 +424,11 @@ def write_et(path: str | os.PathLike, metadata: pb.GlobalMetadata, nodes: Iterab
 _RANK_RE = re.compile(r"^(?P<prefix>.*)\.(?P<rank>\d+)\.et(?:\.gz)?$")
 
 
+def is_trace_file_name(name: str) -> bool:
+    """Whether a file name is a Chakra ET file's (`x.<rank>.et`, `x.et`, gzipped or not)."""
+    return bool(_RANK_RE.match(name)) or name.endswith((".et", ".et.gz"))
+
+
 def rank_path(prefix: str | os.PathLike, rank: int, gz: bool = False) -> Path:
     return Path(f"{prefix}.{rank}.et{'.gz' if gz else ''}")
 

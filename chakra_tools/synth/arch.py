@@ -445,17 +445,18 @@ def check_architecture(block: object, kinds: Sequence[str]) -> str | None:
     if not nums(block.get("center"), D, 1e3):
         return "architecture.center"
     rng = block.get("range")
-    if not (isinstance(rng, list) and len(rng) == D and all(nums(r, 2) for r in rng)):
-        return "architecture.range"
+    if not (isinstance(rng, list) and len(rng) == D and all(
+            numbers(r, lo=0, hi=MAX_VALUE, length=2, strict=True) and r[0] <= r[1] for r in rng)):
+        return "architecture.range"  # [lowest, highest] of each descriptor over the fitted traces
 
-    def count_ok(c: object) -> bool:
+    def count_ok(c: object) -> bool:  # "max": the largest count a law gives (a count, so not negative)
         return (isinstance(c, dict) and set(c) == {"c", "max"} and nums(c["c"], D + 1, 1e9)
-                and (c["max"] is None or nums([c["max"]], 1, 1e9)))
+                and (c["max"] is None or numbers([c["max"]], lo=0, hi=1e9)))
 
     if "time_correction" in block and not check_correction(block["time_correction"], D):
         return "architecture.time_correction"
     ks = block.get("kinds")
-    if not isinstance(ks, dict) or not set(ks) <= set(kinds):
+    if not isinstance(ks, dict) or set(ks) != set(kinds):  # fit writes a count law for every kind
         return "architecture.kinds"
     for k, entry in ks.items():
         where = f"architecture.kinds['{k}']"

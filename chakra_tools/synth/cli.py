@@ -60,7 +60,7 @@ def cli() -> None:
                    "AVX2; 0 = none): conv times follow FLOPs with channels rounded up to it.")
 @click.option("--spmd", is_flag=True,
               help="Learn one program from all ranks even when a trace's ranks run different ones (pipeline "
-                   "stages): the sample can then have any --ranks, but no stages.")
+                   "stages): the sample can then have any --ranks its process groups allow, but no stages.")
 @common_options
 def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, debug) -> None:
     from pathlib import Path
@@ -76,10 +76,11 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
             raise ToolError(f"{p}: given twice (as {seen[key[p]]} and {p}); each trace counts once")
         seen[key[p]] = p
     check_not_input(output, [f for p in prefixes for f in (*trace_inputs(p), sidecar_path(p))])
+    _check_model_output(output, seen)
     given: dict[Path, dict] = {}
     for spec in describe:
         prefix, sep, text = spec.rpartition("=")
-        if not sep or not prefix:
+        if not sep or not prefix or ":" not in text:
             raise ToolError(f"--describe {spec!r}: expected PREFIX=NAME:VALUE,... (e.g. et/a=width:64,depth:2)")
         where = Path(prefix).resolve()
         if where not in seen:
@@ -130,7 +131,8 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
                    "bytes grow with ranks squared).")
 @click.option("--nodes", type=click.IntRange(1, 1 << 26), default=None,
               help="Nodes per rank (default: the size law's value at --param-bytes, else the corpus median).")
-@click.option("--seed", default=0, show_default=True, help="Random seed (same seed -> same bytes).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Random seed (same seed -> same bytes).")
 @click.option("--scale-compute", type=float, default=1.0, show_default=True,
               help="Multiply compute durations and num_ops.")
 @click.option("--scale-comm", type=float, default=1.0, show_default=True, help="Multiply communication sizes.")
@@ -153,6 +155,7 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
     from chakra_tools.synth.model_check import check_model
     from chakra_tools.synth.sample import sample as sample_trace
     require_file(model)
+    _check_prefix(output)
     check_not_input(f"{output}.0.et", [model])
     desc = parse_descriptors(describe) if describe is not None else None
     try:
@@ -286,7 +289,7 @@ def compare(a, b, system, network, as_json, output, plot, expect, rtol, atol, qu
                         ("sim_idle_share_a", report["sim_idle_share_a"]),
                         ("sim_idle_share_b", report["sim_idle_share_b"])]
         print_table("summary", ["key", "value"], summary, quiet=quiet)
-    check_expected(report, expect, rtol, atol, "chakra-synth")
+    check_expected(report, expect, rtol, atol, "chakra-synth", inputs=("a", "b"))
 
 
 def _range(rows: list[dict], key: str, scale: float = 1.0) -> str:
@@ -298,3 +301,26 @@ def _range(rows: list[dict], key: str, scale: float = 1.0) -> str:
 main = tool_main("chakra-synth")(cli)
 
 __all__ = ["main", "cli", "ToolError"]
+
+
+def _check_model_output(output: str, fitted: dict) -> None:
+    """Refuse a model path that a trace reader would take for a trace: a fitted prefix itself (the tools read a
+    file at the prefix before its rank files, so the model would hide the trace) or a rank file's name."""
+    from pathlib import Path
+
+    from chakra_tools.et import is_trace_file_name
+    out = Path(output)
+    if out.resolve() in fitted:
+        raise ToolError(f"{output}: is the prefix of a trace being fitted; writing the model there would hide "
+                        f"{output}.<rank>.et from every tool (give model.json)")
+    if is_trace_file_name(out.name):
+        raise ToolError(f"{output}: named like a trace's rank file; the model is JSON (give model.json)")
+
+
+def _check_prefix(output: str) -> None:
+    """An output prefix must name files, not a directory (`-o dir/` would write dir/.0.et)."""
+    import os
+    from pathlib import Path
+
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        raise ToolError(f"{output}: is a directory; give a file prefix inside it (e.g. {output.rstrip('/')}/synth)")

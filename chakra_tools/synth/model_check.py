@@ -70,6 +70,8 @@ def check_model(model: object, source: str = "model") -> dict:
     kinds, stats, markov = model["kinds"], model["kind_stats"], model["markov"]
     if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) for k in kinds):
         raise ToolError(f"{source}: 'kinds' must be a non-empty list of kind names")
+    if len(set(kinds)) != len(kinds):
+        raise ToolError(f"{source}: 'kinds' names a kind twice: {sorted({k for k in kinds if kinds.count(k) > 1})[0]}")
     for k in kinds:
         base, role = split_kind(k)
         if role:

@@ -108,6 +108,11 @@ def test_a_far_description_warns_that_values_are_clipped(tmp_path, capsys):
     (lambda m: m.__setitem__("nodes_per_rank", [1e15] * 5), "'nodes_per_rank' must be a sorted list"),
     (lambda m: m.__setitem__("nodes_per_rank", [0] * 5), "'nodes_per_rank' must be a sorted list"),
     (lambda m: m["architecture"]["descriptors"].reverse(), "architecture.descriptors"),
+    (lambda m: m["architecture"]["range"][0].reverse(), "architecture.range"),
+    (lambda m: m["architecture"]["kinds"]["COLL:ALL_REDUCE"]["count"].__setitem__("max", -5),
+     "architecture.kinds['COLL:ALL_REDUCE'].count"),
+    (lambda m: m["architecture"]["kinds"].pop("COLL:ALL_REDUCE"), "architecture.kinds"),
+    (lambda m: m["kinds"].append(m["kinds"][0]), "names a kind twice"),
 ])
 def test_nonsense_in_a_model_file_is_named(tmp_path, edit, message_part):
     m = json.loads(MODEL.read_text())
@@ -117,3 +122,41 @@ def test_nonsense_in_a_model_file_is_named(tmp_path, edit, message_part):
     res = run("sample", bad, "-o", tmp_path / "s", "--ranks", "2", "-q")
     assert res.exit_code == 1 and message_part in message(res) and str(bad) in message(res)
     assert not list(tmp_path.glob("s.*"))
+
+
+def test_fit_refuses_a_model_path_a_trace_reader_would_take_for_a_trace(traces):
+    a = traces / "mlp_64x1"
+    for out, why in ((a, "is the prefix of a trace being fitted"), (traces / "x.0.et.gz", "named like a trace"),
+                     (traces / "model.et", "named like a trace")):
+        res = run("fit", a, "-o", out, "-q")
+        assert res.exit_code == 1 and why in message(res)
+        assert not out.exists()
+    assert len(list(traces.glob("mlp_64x1.*.et.gz"))) == 2
+
+
+def test_fit_describe_in_samples_syntax_names_the_expected_one(traces):
+    res = run("fit", traces / "mlp_64x1", "-o", traces / "m.json", "--describe", f"{traces}/mlp_64x1=width=64,depth=1")
+    assert res.exit_code == 1 and "expected PREFIX=NAME:VALUE" in message(res)
+
+
+def test_sample_refuses_a_directory_as_prefix_and_a_negative_seed(tmp_path):
+    for out in (f"{tmp_path}/", str(tmp_path)):
+        res = run("sample", MODEL, "-o", out, "--ranks", "2", "-q")
+        assert res.exit_code == 1 and "is a directory" in message(res)
+    assert not list(tmp_path.iterdir())
+    res = run("sample", MODEL, "-o", tmp_path / "s", "--ranks", "2", "--seed", "-1", "-q")
+    assert res.exit_code == 2 and "--seed" in message(res) and "malformed model" not in message(res)
+
+
+def test_the_expect_gate_ignores_how_the_traces_were_spelled(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(DATA / "mlp_64x1.0.et.gz", tmp_path / "a.0.et.gz")
+    shutil.copy(DATA / "mlp_64x1.1.et.gz", tmp_path / "a.1.et.gz")
+    assert run("compare", "a", "a", "-o", "r.json", "-q").exit_code == 0
+    res = run("compare", "./a", str(tmp_path / "a"), "--expect", "r.json", "-q")
+    assert res.exit_code == 0, message(res)
+    report = json.loads((tmp_path / "r.json").read_text())
+    report["ks_max"] = 0.5  # a figure that moved still fails the gate
+    (tmp_path / "moved.json").write_text(json.dumps(report))
+    res = run("compare", "a", "a", "--expect", "moved.json", "-q")
+    assert res.exit_code == 1 and "ks_max" in message(res)
