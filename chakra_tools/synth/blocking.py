@@ -55,7 +55,7 @@ def blocked_factor(cin: float, cout: float, block: int) -> float:
     a block stay unblocked); 1 for block <= 1."""
     if block <= 1 or cin <= 0 or cout <= 0:
         return 1.0
-    cin, cout = int(round(cin)), int(round(cout))
+    cin, cout = max(int(round(cin)), 1), max(int(round(cout)), 1)  # a channel law's value below 1/2 is 1 channel
     pad_in = cin if cin < block / 2 else -(-cin // block) * block
     return pad_in / cin * (-(-cout // block) * block) / cout
 

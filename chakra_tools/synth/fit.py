@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections import Counter, defaultdict
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from chakra_tools.common import ToolError
+from chakra_tools.common import ToolError, dumps_json
 from chakra_tools.graph import Trace
 from chakra_tools.synth.arch import target_vector
 from chakra_tools.synth.blocking import DEFAULT_BLOCK, attach_channel_laws, blocked_factor, channels
@@ -24,6 +25,7 @@ from chakra_tools.synth.model import (
     quantile_table,
     thread_positions,
 )
+from chakra_tools.synth.model_check import check_model
 from chakra_tools.synth.ordering import position_pairs, profile
 from chakra_tools.synth.programs import fit_programs, trace_programs
 from chakra_tools.synth.scaling import (
@@ -209,12 +211,17 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
 
     layout = trace_programs(traces, rank_feats)
     if layout is not None and not spmd:  # ranks that communicate differently (pipeline stages): a model per program
-        return fit_programs(traces, rank_feats, *layout, fit_ranks)
-    model = fit_ranks(list(range(len(rank_feats))))
-    if layout is not None:
-        # programs pooled (--spmd): their stretches differ by program, not by rank speed (a pooled pipeline's
-        # samples simulated at 0.74-1.18 of it over three seeds with them)
-        model["cross_rank"]["segment_log_sd"] = 0.0
+        model = fit_programs(traces, rank_feats, *layout, fit_ranks)
+    else:
+        model = fit_ranks(list(range(len(rank_feats))))
+        if layout is not None:
+            # programs pooled (--spmd): their stretches differ by program, not by rank speed (a pooled pipeline's
+            # samples simulated at 0.74-1.18 of it over three seeds with them)
+            model["cross_rank"]["segment_log_sd"] = 0.0
+    # what sample would refuse is refused here, naming the traces (values no trace should hold: negative FLOPs,
+    # durations beyond 10^18 us; run chakra-convert validate on a corpus first)
+    check_model(json.loads(dumps_json(model)), f"the model of {', '.join(map(str, prefixes[:3]))}"
+                + (f" (+{len(prefixes) - 3} more)" if len(prefixes) > 3 else ""))
     return model
 
 

@@ -152,7 +152,7 @@ def check_model(model: object, source: str = "model") -> dict:
         for key in ("work", "work_blocked"):
             wm = st.get(key)
             if wm is not None and not (isinstance(wm, dict) and _numbers([wm.get("overhead_us")], hi=1e9)
-                                       and _numbers([wm.get("us_per_op")], hi=1e3)
+                                       and _numbers([wm.get("us_per_op")], hi=1e9)
                                        and numbers(wm.get("log_residual"), lo=-50.0, hi=50.0)):
                 raise ToolError(f"{source}: kind_stats['{k}'].{key} must hold overhead_us, us_per_op, log_residual")
         frac = st.get("attr_fraction", {})

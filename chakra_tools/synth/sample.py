@@ -127,13 +127,16 @@ class Program:
         self.many_deps = [i for i, d in enumerate(self.deps) if len(d) > 2]
 
 
-def _fix_p2p(kinds: list[str], ranks: int, filler: str) -> dict[int, tuple[str, int, int]]:
+def _fix_p2p(kinds: list[str], ranks: int, filler: str, paired: bool = True) -> dict[int, tuple[str, int, int]]:
+    """The drawn p2p nodes as a ring of send/recv pairs (the filler where no pair can be made: one rank, an odd
+    one out, or a model that never saw one of the two ends, `paired` False)."""
     pos = [i for i, k in enumerate(kinds) if k in ("SEND", "RECV")]
-    if ranks < 2 or len(pos) % 2:
-        drop = pos if ranks < 2 else pos[-1:]
-        for i in drop:
-            kinds[i] = filler
-        pos = [] if ranks < 2 else pos[:-1]
+    if ranks < 2 or not paired:
+        pos, drop = [], pos
+    else:
+        pos, drop = pos[:len(pos) // 2 * 2], pos[len(pos) // 2 * 2:]
+    for i in drop:
+        kinds[i] = filler
     out = {}
     for tag, (a, b) in enumerate(zip(pos[0::2], pos[1::2])):
         kinds[a], kinds[b] = "SEND", "RECV"
@@ -227,7 +230,7 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     if filler not in stats:
         stats = {**stats, filler: {"count": 0, "duration_us": [0.0]}}
     if skeleton is None:
-        p2p = _fix_p2p(kinds, ranks, filler)
+        p2p = _fix_p2p(kinds, ranks, filler, paired="SEND" in stats and "RECV" in stats)
     else:
         p2p = apply_skeleton(kinds, skeleton, filler)
         if threads is not None:

@@ -33,6 +33,7 @@ def test_channels_of_forward_and_backward_convs():
     (6, 12, 16, 16 / 12),             # 6 input channels: below half a block, unblocked
     (8, 12, 16, 16 / 8 * 16 / 12),    # 8 = half a block: blocked
     (20, 40, 8, 24 / 20 * 1.0), (20, 40, 0, 1.0), (20, 40, 1, 1.0),
+    (0.4, 0.8, 16, 16.0),             # a described width below 1/2: one channel each (was a division by zero)
 ])
 def test_blocked_factor_by_hand(cin, cout, block, factor):
     assert blocked_factor(cin, cout, block) == pytest.approx(factor, rel=1e-12)
@@ -69,6 +70,7 @@ def test_a_described_width_gets_its_blocked_factors(cnn):
         assert sorted(present.round(6)) == [1.6, 1.92], kind  # 3 -> 20 and 20 -> 40, by hand above
     arch, _ = targets.resolve_architecture(cnn, {"width": 32, "depth": 3})
     assert np.all(arch.attrs["COMP:conv"]["num_ops"]["factors"] == 1.0)  # 32, 64, 128: all whole blocks
+    targets.described(cnn, {"width": 0.4, "depth": 2})  # a positive width that rounds to 0 channels is valid
 
 
 def test_blocking_raises_the_described_time_of_a_padded_width_only(cnn):

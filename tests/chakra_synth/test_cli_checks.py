@@ -160,3 +160,40 @@ def test_the_expect_gate_ignores_how_the_traces_were_spelled(tmp_path, monkeypat
     (tmp_path / "moved.json").write_text(json.dumps(report))
     res = run("compare", "a", "a", "--expect", "moved.json", "-q")
     assert res.exit_code == 1 and "ks_max" in message(res)
+
+
+def _addmm_chain(prefix: Path, num_ops, duration_us) -> None:
+    """Two ranks of a chain of 20 addmm nodes with the given FLOPs and durations (per node index)."""
+    from chakra_tools.et import ETWriter, NodeType, make_attr
+    from chakra_tools.schema import et_def_pb2 as pb
+    for r in range(2):
+        with ETWriter(f"{prefix}.{r}.et", pb.GlobalMetadata(version="0.0.4")) as w:
+            for i in range(20):
+                n = pb.Node(id=i, name="aten::addmm", type=NodeType.COMP_NODE, duration_micros=duration_us(i),
+                            data_deps=[i - 1] if i else [])
+                n.attr.extend([make_attr("is_cpu_op", True), make_attr("num_ops", num_ops(i))])
+                w.write_node(n)
+
+
+def test_what_fit_writes_sample_takes(tmp_path):
+    # few FLOPs, milliseconds each: 5000 us per FLOP, which the model check once capped at 1e3 after fit wrote it
+    _addmm_chain(tmp_path / "slow", lambda i: 1 + i % 10, lambda i: 5000 * (1 + i % 10))
+    assert run("fit", tmp_path / "slow", "-o", tmp_path / "slow.json", "-q").exit_code == 0
+    res = run("sample", tmp_path / "slow.json", "-o", tmp_path / "s", "--ranks", "2", "-q")
+    assert res.exit_code == 0, message(res)
+    # negative FLOPs (chakra-convert validate refuses them): refused by fit, naming the trace, not later by sample
+    _addmm_chain(tmp_path / "neg", lambda i: -5 - i, lambda i: 10 + i)
+    res = run("fit", tmp_path / "neg", "-o", tmp_path / "neg.json", "-q")
+    assert res.exit_code == 1 and f"the model of {tmp_path / 'neg'}" in message(res) and "num_ops" in message(res)
+    assert not (tmp_path / "neg.json").exists()
+
+
+def test_p2p_pairs_only_when_the_model_saw_both_ends():
+    from chakra_tools.synth.sample import _fix_p2p
+    kinds = ["COMP:x", "RECV", "RECV", "COMP:x", "SEND"]
+    assert _fix_p2p(list(kinds), 2, "COMP:x") == {1: ("send", 0, 1), 2: ("recv", 0, -1)}  # the odd one out: filler
+    one_end = list(kinds)
+    assert _fix_p2p(one_end, 2, "COMP:x", paired=False) == {}  # a model of receives only: no stats for a send
+    assert one_end == ["COMP:x"] * 5
+    single = list(kinds)
+    assert _fix_p2p(single, 1, "COMP:x") == {} and single == ["COMP:x"] * 5
