@@ -184,8 +184,15 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
     else:
         at = of
         if "target" in summary:
-            t = summary["target"]
-            at += f" at {t['param_bytes']:.4g} param bytes, {t['flops']:.4g} FLOPs"
+            t, got = summary["target"], summary["drawn"]
+            at += (f" at {t['param_bytes']:.4g} param bytes, {t['flops']:.4g} FLOPs (drawn {got['param_bytes']:.4g}, "
+                   f"{got['flops']:.4g})")
+            off = [f"{got[k]:.4g} {name} for {t[k]:.4g} ({got[k] / t[k]:.2g}x)" for k, name in
+                   (("param_bytes", "param bytes"), ("flops", "FLOPs")) if not 0.5 <= got[k] / max(t[k], 1) <= 2]
+            if off:
+                warn(f"the sample has {' and '.join(off)}: the drawn kind counts add up to other totals than the "
+                     "target (targets unlike the corpus' sizes together, e.g. --nodes or --flops far from the "
+                     "laws' value at --param-bytes, or a short step that drew few collectives)")
         if "compute_path_us" in summary:
             at += f", compute path {summary['compute_path_us'] / 1000:.4g} ms/rank"
         info(f"wrote {ranks} ranks x {summary['nodes_per_rank']} nodes "

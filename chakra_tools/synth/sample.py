@@ -268,7 +268,11 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     duration = np.zeros(len(kinds))
     extra: dict[str, dict[int, float]] = {"num_ops": {}, "tensor_size": {}}
     cross = model.get("cross_rank", {})
-    noise_var = sum(float(cross.get(k, 0.0)) ** 2 for k in ("duration_log_sd", "segment_log_sd", "rank_log_sd"))
+    # the noise rank_durations adds back: per node always, per stretch where there are communication nodes to
+    # delimit stretches, per rank where there are ranks to differ (timing.rank_speeds)
+    noisy = ("duration_log_sd", *(("segment_log_sd",) if any(map(is_comm_kind, kinds)) else ()),
+             *(("rank_log_sd",) if ranks > 1 else ()))
+    noise_var = sum(float(cross.get(k) or 0.0) ** 2 for k in noisy)
     for k, where in by_kind.items():
         st = stats.get(k, {})
         duration[where] = sample_quantiles(st.get("duration_us", []), len(where), rng)
@@ -389,8 +393,9 @@ def program_summary(program: Program, rate: float | None, scale_compute: float) 
     coll = [i for i, k in enumerate(program.kinds) if k.startswith("COLL:")]
     out = {"nodes_per_rank": len(program.kinds), "collectives_per_rank": len(coll), "p2p_per_rank": len(program.p2p),
            "comm_bytes_per_rank": int(sum(program.comm_size[i] for i in coll))}
-    if rate is not None:
-        out["compute_path_us"] = round(float(rate) * len(program.kinds) * scale_compute, 1)
+    if rate is not None:  # (nothing to calibrate where no compute node drew a duration: a step of 1 node, say)
+        timed = float(program.duration_us[~program.comm].sum()) > 0 if len(program.kinds) else False
+        out["compute_path_us"] = round(float(rate) * len(program.kinds) * scale_compute, 1) if timed else 0.0
     return out
 
 
@@ -486,6 +491,11 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     out = {"ranks": ranks, **program_summary(program, rate, scale_compute), "files": [str(p) for p in targets]}
     if target is not None:
         out["target"] = target.as_dict()
+        # where the laws were evaluated is not what the drawn kind counts add up to (a few large all-reduces or
+        # matmuls more or less): the files' own figures, as `describe` reads them
+        out["drawn"] = {"param_bytes": float(out["comm_bytes_per_rank"]),
+                        "flops": float(sum(int(round(v * scale_compute)) for v in program.extra["num_ops"].values())),
+                        "nodes": float(out["nodes_per_rank"])}
     if describe is not None:
         out["describe"] = dict(describe)
     outside = outside_corpus(model, describe, target)

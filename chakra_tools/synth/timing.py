@@ -98,7 +98,8 @@ def rank_durations(model: dict, program: Program, rank: int, seed: int, scale_co
         stretch = np.cumsum(program.comm)
         z = np.random.default_rng([seed, rank + 1, 7]).normal(0.0, seg_sd, stretch[-1] + 1)
         jitter = jitter * np.exp(z)[stretch]
-    exact = np.maximum(program.duration_us * jitter * scale_compute * speed, 0.0)
+    # the rank's speed and --scale-compute are compute knobs: a comm node keeps its drawn (jittered) duration
+    exact = np.maximum(program.duration_us * jitter * np.where(program.comm, 1.0, scale_compute * speed), 0.0)
     if rate is not None and n:
         dur = calibrate(exact, program.lanes(model["kind_stats"]), rate * n * scale_compute * speed)
     else:

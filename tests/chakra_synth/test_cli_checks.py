@@ -197,3 +197,21 @@ def test_p2p_pairs_only_when_the_model_saw_both_ends():
     assert one_end == ["COMP:x"] * 5
     single = list(kinds)
     assert _fix_p2p(single, 1, "COMP:x") == {} and single == ["COMP:x"] * 5
+
+
+def test_the_summary_tells_the_drawn_totals_beside_the_target(tmp_path, capsys):
+    from chakra_tools.synth import sample
+    from chakra_tools.synth.scaling import trace_descriptors
+    model = json.loads(MODEL.read_text())
+    s = sample(model, tmp_path / "a", ranks=2, seed=1, param_bytes=1 << 20)
+    got = trace_descriptors(tmp_path / "a")  # what describe reads off the files
+    assert s["drawn"] == {"param_bytes": got["param_bytes"], "flops": got["flops"], "nodes": got["nodes"]}
+    assert s["target"]["param_bytes"] == 1 << 20
+    # targets the corpus never had together: 1 MiB of parameters doing 1 GFLOP (the laws give 44 MFLOP there)
+    res = run("sample", MODEL, "-o", tmp_path / "b", "--ranks", "2", "--seed", "1", "--param-bytes", "1MiB",
+              "--flops", "1e9")
+    assert res.exit_code == 0
+    out = capsys.readouterr().err + res.output
+    assert "(drawn " in out and "the sample has" in out and "FLOPs for 1e+09" in out
+    res = run("sample", MODEL, "-o", tmp_path / "c", "--ranks", "2", "--nodes", "1")
+    assert res.exit_code == 0 and "compute path 0 ms/rank" in res.output + capsys.readouterr().err

@@ -212,3 +212,19 @@ def test_noisy_ranks_keep_the_recorded_duration_spread(tmp_path):
         sample(model, tmp_path / f"s{seed}", ranks=4, seed=seed)
         att = compare(prefix, tmp_path / f"s{seed}")["attributes"]["duration_micros"]
         assert att["ks"] < 0.07 and att["wasserstein_log10"] < 0.045
+
+
+def test_only_the_noise_a_sample_adds_back_is_taken_out(tmp_path):
+    """The shrink takes out of each kind's drawn durations the noise rank_durations adds back: at one rank there is
+    no rank speed to add, so a model's rank spread must not narrow a 1-rank sample's durations (it did: the same
+    files with and without the spread prove it gone)."""
+    model = fit([SKEWED])
+    model["cross_rank"]["duration_log_sd"] = model["cross_rank"]["segment_log_sd"] = 0.0
+    files = {}
+    for sd in (0.0, 0.3):
+        model["cross_rank"]["rank_log_sd"] = sd
+        sample(model, tmp_path / f"r{sd}", ranks=1, seed=1)
+        files[sd] = (tmp_path / f"r{sd}.0.et").read_bytes()
+        sample(model, tmp_path / f"two{sd}", ranks=2, seed=1)
+    assert files[0.0] == files[0.3]
+    assert (tmp_path / "two0.0.0.et").read_bytes() != (tmp_path / "two0.3.0.et").read_bytes()  # 2 ranks: it acts
