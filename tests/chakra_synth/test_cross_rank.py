@@ -228,3 +228,21 @@ def test_only_the_noise_a_sample_adds_back_is_taken_out(tmp_path):
         sample(model, tmp_path / f"two{sd}", ranks=2, seed=1)
     assert files[0.0] == files[0.3]
     assert (tmp_path / "two0.0.0.et").read_bytes() != (tmp_path / "two0.3.0.et").read_bytes()  # 2 ranks: it acts
+
+
+def test_compute_knobs_leave_communication_durations(tmp_path):
+    """--scale-compute and the ranks' speeds multiply compute durations only (a comm node's duration, which
+    simulators replace by the network's time, keeps its drawn value on every rank and at every scale)."""
+    from chakra_tools.et import NodeType
+    comm_types = (NodeType.COMM_COLL_NODE, NodeType.COMM_SEND_NODE, NodeType.COMM_RECV_NODE)
+    model = fit([SKEWED])
+    assert model["cross_rank"]["rank_log_sd"] > 0
+    comm, work = {}, {}
+    for scale in (1.0, 3.0):
+        sample(model, tmp_path / f"s{scale}", ranks=2, seed=1, scale_compute=scale)
+        t = Trace.load(tmp_path / f"s{scale}")
+        comm[scale] = [[n.duration_micros for n in sorted(g.nodes, key=lambda n: n.id) if n.type in comm_types]
+                       for _, g in sorted(t.ranks.items())]
+        work[scale] = sum(n.duration_micros for n in t.ranks[0].nodes if n.type not in comm_types)
+    assert comm[1.0][0] and comm[1.0] == comm[3.0]
+    assert work[3.0] == pytest.approx(3 * work[1.0], rel=0.01)
