@@ -141,6 +141,9 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
                    "e.g. 8MiB. Evaluates the model's size laws there (what-if: a bigger model).")
 @click.option("--flops", type=float, default=None,
               help="Target FLOPs per rank and step (sum of num_ops; default: the law's value for --param-bytes).")
+@click.option("--exact-totals", is_flag=True,
+              help="With --param-bytes: scale the drawn collectives' sizes and FLOPs so that they add up to the "
+                   "target exactly (by default they vary with the drawn kind counts: the summary's 'drawn').")
 @click.option("--describe", "describe", default=None, metavar="NAME=VALUE,...",
               help="Target architecture, e.g. width=320,depth=3 (the model's descriptors): kind counts and exact "
                    "attribute atoms from the architecture laws; sets the size (no --param-bytes/--flops/--nodes).")
@@ -149,8 +152,8 @@ def fit(prefixes, output, order, bins, describe, channel_block, spmd, quiet, deb
                    "number, its units then spliced: GPipe or 1F1B, read from the recording; the global batch grows "
                    "M/m times). Also with --describe.")
 @common_options
-def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, describe, micro, quiet,
-           debug) -> None:
+def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, exact_totals, describe,
+           micro, quiet, debug) -> None:
     from chakra_tools.synth.arch import parse_descriptors
     from chakra_tools.synth.model_check import check_model
     from chakra_tools.synth.sample import sample as sample_trace
@@ -161,7 +164,7 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
     try:
         m = check_model(load_data(model), model)
         summary = sample_trace(m, output, ranks, nodes, seed, scale_compute, scale_comm, param_bytes, flops, desc,
-                               micro)
+                               micro, exact_totals)
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError,
             OverflowError) as e:  # a hand-edited model that passed the structural checks
         raise ToolError(f"{model}: malformed model ({type(e).__name__}: {e})") from None

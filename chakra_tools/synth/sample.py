@@ -387,6 +387,23 @@ def _rank_bodies(enc: _EncodedProgram, dur: np.ndarray, rank: int, ranks: int,
             for h, d, a, p, b in zip(enc.head, dur.tolist(), enc.tail_a, enc.part, enc.tail_b)]
 
 
+def fit_totals(program: Program, comm_bytes: float, flops: float) -> None:
+    """Scale the program's collective sizes to add up to `comm_bytes` and its FLOPs to `flops` (each by one
+    factor, which keeps the drawn shape of the sizes; the rounding's residue goes to the largest value, so the
+    totals are exact). A program without collectives (or FLOPs) keeps none."""
+    coll = [i for i, k in enumerate(program.kinds) if k.startswith("COLL:")]
+    for values, keys, total in ((program.comm_size, coll, comm_bytes), (program.extra["num_ops"],
+                                                                        sorted(program.extra["num_ops"]), flops)):
+        have = sum(values[i] for i in keys)
+        if not keys or have <= 0:
+            continue
+        f = total / have
+        for i in keys:
+            values[i] = max(int(round(values[i] * f)), 1 if values[i] > 0 else 0)
+        top = max(keys, key=lambda i: (values[i], -i))
+        values[top] = max(values[top] + int(round(total)) - sum(values[i] for i in keys), 1)
+
+
 def program_summary(program: Program, rate: float | None, scale_compute: float) -> dict:
     """Per rank of a program: nodes, collectives, p2p, bytes of collectives and, with a calibration rate, the
     compute path each rank is calibrated to (before its speed factor)."""
@@ -438,7 +455,7 @@ def write_ranks(prefix: str | os.PathLike, groups: dict[str, list[int]], group_o
 def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None = None, seed: int = 0,
            scale_compute: float = 1.0, scale_comm: float = 1.0, param_bytes: float | None = None,
            flops: float | None = None, describe: dict[str, float] | None = None,
-           micro_batches: int | None = None) -> dict:
+           micro_batches: int | None = None, exact_totals: bool = False) -> dict:
     """Write `<prefix>.<rank>.et` for `ranks` ranks (+ `<prefix>.comm_groups.json` if sub-groups are used).
 
     With `describe` (architecture descriptors, e.g. {"width": 320, "depth": 3}) the architecture laws give
@@ -446,6 +463,8 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     `param_bytes` (and optionally `flops`, `nodes`) the model's size laws are evaluated at that size (what-if
     "a bigger model"); without either, the corpus's pooled tables and mean compute rate are used.
     `micro_batches` (a pipeline model only): that many micro-batches of the recorded size (microbatch.py).
+    `exact_totals` (with `param_bytes`): the drawn collectives' sizes and FLOPs scaled so that they add up to the
+    target (fit_totals).
     Returns a summary dict (nodes per rank, collectives, bytes, files, and the target when conditioned).
     """
     check_model(model)
@@ -463,6 +482,9 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
                         "without --spmd); this model has one program")
     if flops is not None and param_bytes is None:
         raise ToolError("--flops needs --param-bytes (the size laws are evaluated at a model size)")
+    if exact_totals and param_bytes is None:
+        raise ToolError("--exact-totals needs --param-bytes (the totals it makes exact; --describe draws a "
+                        "model's own sizes)")
     target = stats = arch = None
     rate = model.get("compute_us_per_node")
     if describe is not None:
@@ -484,6 +506,8 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     rng = np.random.default_rng([seed, 0])
     program = draw_program(model, ranks, nodes, scale_comm, rng, np.random.default_rng([seed, 0, 1]), stats, arch,
                            tree_rng=np.random.default_rng([seed, 0, 5]))
+    if exact_totals:
+        fit_totals(program, target.param_bytes * scale_comm, target.flops)
     speeds = rank_speeds(model, ranks, seed)
     rate = None if rate is None else float(rate)
     targets = write_ranks(prefix, groups, group_of, [(model, program, rate, float(speeds[r])) for r in range(ranks)],

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chakra_tools.et import rank_path
 from chakra_tools.graph import Trace
@@ -194,3 +197,33 @@ def test_example_model_is_current(mlp_model):
     from .test_synth import DATA
     path = DATA.parents[2] / "examples" / "configs" / "chakra-synth" / "mlp.model.json"
     assert json.loads(path.read_text()) == json.loads(json.dumps(mlp_model))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10**9), min_size=1, max_size=40), st.integers(1, 10**12))
+def test_fit_totals_makes_the_sums_exact(values, total):
+    from chakra_tools.synth.sample import Program, fit_totals
+    n = len(values)
+    prog = Program(kinds=["COLL:ALL_REDUCE"] * n, data_deps=[[] for _ in range(n)], ctrl_deps=[[] for _ in range(n)],
+                   comm_size=dict(enumerate(values)), p2p={}, duration_us=np.zeros(n),
+                   extra={"num_ops": dict(enumerate(values)), "tensor_size": {}})
+    fit_totals(prog, total, total)
+    for got in (prog.comm_size, prog.extra["num_ops"]):
+        if sum(values) == 0:
+            assert list(got.values()) == values  # nothing to scale
+            continue
+        assert sum(got.values()) == max(total, sum(1 for v in values if v > 0))  # exact (each drawn size >= 1 B)
+        assert all((g > 0) == (v > 0) for g, v in zip(got.values(), values))
+
+
+def test_exact_totals_hit_the_target_and_stay_valid(tmp_path, family_models):
+    model = family_models["tfm"]
+    s = sample(model, tmp_path / "a", ranks=2, seed=1, param_bytes=673960, flops=57974711, exact_totals=True)
+    got = trace_descriptors(tmp_path / "a")
+    assert (got["param_bytes"], got["flops"]) == (673960, 57974711)
+    assert s["drawn"]["param_bytes"] == 673960 and not errors(check_trace(Trace.load(tmp_path / "a")))
+    sample(model, tmp_path / "b", ranks=2, seed=1, param_bytes=673960, flops=57974711, exact_totals=True)
+    assert all(rank_path(tmp_path / "a", r).read_bytes() == rank_path(tmp_path / "b", r).read_bytes() for r in (0, 1))
+    mlp = Path(__file__).resolve().parents[2] / "examples" / "configs" / "chakra-synth" / "mlp.model.json"
+    res = CliRunner().invoke(cli, ["sample", str(mlp), "-o", str(tmp_path / "c"), "--ranks", "2", "--exact-totals"])
+    assert res.exit_code == 1 and "--exact-totals needs --param-bytes" in str(res.exception) + res.output
