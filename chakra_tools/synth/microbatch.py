@@ -185,5 +185,7 @@ def plan(skeletons: list[dict], micro: int) -> Plan:
                             f"at the recorded {m} micro-batches; record at least {m - k + 3} to change their number")
         if k + delta < 2:
             raise ToolError(f"--micro-batches {micro}: program {c}'s {shape} schedule needs at least {m - k + 2} "
-                            f"micro-batches (its warm-up and cool-down as recorded at {m})")
+                            f"micro-batches (of the {m} recorded, {k} are repeating units of its steady state and "
+                            "at least 2 are kept; the rest, warm-up, cool-down and units recorded in another order, "
+                            "stays as recorded)")
     return Plan(runs, delta, {"recorded": m, "sampled": micro, "schedule": shape})

@@ -395,7 +395,8 @@ def sample_programs(model: dict, prefix: str | os.PathLike, ranks: int, seed: in
         members = [r for r in range(world) if rank_program[r] == c]
         speed[members] = rank_speeds(m, len(members), seed)
     plan = [(models[c], rank_prog[r], rates[c], float(speed[r])) for r, c in enumerate(rank_program)]
-    targets = write_ranks(prefix, groups, group_of, plan, seed, scale_compute)
+    targets = write_ranks(prefix, groups, group_of, plan, seed, scale_compute,
+                          {r: g for r, g in role_map.items() if g != r})
     out = {"ranks": ranks,
            "programs": [{"ranks": [r for r in range(world) if rank_program[r] == c],
                          **program_summary(prog, rate, scale_compute)}

@@ -332,7 +332,8 @@ class _EncodedProgram:
     roles: list[str]
 
 
-def _encode_program(model: dict, program: Program, scale_compute: float, meta_values: str) -> _EncodedProgram:
+def _encode_program(model: dict, program: Program, scale_compute: float, meta_values: str,
+                    role_names: dict[str, str] | None = None) -> _EncodedProgram:
     stats = model["kind_stats"]
     extra = {name: {i: int(round(v * (scale_compute if name == "num_ops" else 1.0))) for i, v in vals.items()}
              for name, vals in program.extra.items()}
@@ -342,7 +343,9 @@ def _encode_program(model: dict, program: Program, scale_compute: float, meta_va
     out = _EncodedProgram([], [], [], [], peers, roles)
     for i, k in enumerate(program.kinds):
         ntype = node_type_of(k)
-        out.head.append(pb.Node(id=i, name=k, type=ntype, data_deps=program.data_deps[i],
+        base, role = split_kind(k)
+        name = f"{base}@{role_names.get(role, role)}" if role and role_names else k  # a grown world's role name
+        out.head.append(pb.Node(id=i, name=name, type=ntype, data_deps=program.data_deps[i],
                                 ctrl_deps=program.ctrl_deps[i]).SerializeToString())
         tail = pb.Node()
         after: list[pb.AttributeProto] = []
@@ -423,9 +426,11 @@ def check_scales(scale_compute: float, scale_comm: float) -> None:
 
 
 def write_ranks(prefix: str | os.PathLike, groups: dict[str, list[int]], group_of: dict[str, list[str]],
-                plan: list[tuple[dict, Program, float | None, float]], seed: int, scale_compute: float) -> list[Path]:
+                plan: list[tuple[dict, Program, float | None, float]], seed: int, scale_compute: float,
+                role_names: dict[str, str] | None = None) -> list[Path]:
     """Write every rank's file (and the groups file) together or not at all. `plan` per rank: the model and the
-    program it runs, the compute time per node its path is calibrated to (None: as drawn), and its speed."""
+    program it runs, the compute time per node its path is calibrated to (None: as drawn), and its speed;
+    `role_names`: a collective role's name in the written world where it differs (a grown pipeline's DP)."""
     ranks = len(plan)
     pg_list = [{"pg_name": "0", "pg_desc": "default_pg", "ranks": list(range(ranks)), "group_size": ranks}]
     pg_list += [{"pg_name": k, "pg_desc": "synth", "ranks": v, "group_size": len(v)} for k, v in groups.items()]
@@ -438,7 +443,7 @@ def write_ranks(prefix: str | os.PathLike, groups: dict[str, list[int]], group_o
         try:
             for r, (model, program, rate, speed) in enumerate(plan):
                 if id(program) not in encoded:
-                    encoded[id(program)] = _encode_program(model, program, scale_compute, meta_values)
+                    encoded[id(program)] = _encode_program(model, program, scale_compute, meta_values, role_names)
                 dur = rank_durations(model, program, r, seed, scale_compute, rate, speed)
                 with ETWriter(tmps[r], meta) as w:
                     w.write_raws(_rank_bodies(encoded[id(program)], dur, r, ranks, group_of))

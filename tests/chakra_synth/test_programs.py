@@ -493,3 +493,20 @@ def test_middle_stages_receive_their_own_senders_sizes(tmp_path):
         recv = {r: sorted(v[3] for v in _p2p(tmp_path / f"s{seed}")[r] if v[0] == "recv") for r in (1, 2)}
         differed |= recv[1] != recv[2]
     assert differed  # the case the copies exist for: without them some seed's trace fails validation
+
+
+def test_a_grown_worlds_collectives_are_named_by_their_grown_role(tmp_path):
+    """PP 2 x DP 2 sampled at 8 ranks: its DP pairs (g2s1) become groups of 4 (g4s1), and the node names say so,
+    as every group named by a node's role is the group its pg_name points at."""
+    from chakra_tools.synth.groups import role_groups, split_kind
+    sample(fit([PP]), tmp_path / "s", ranks=8, seed=1)
+    t = Trace.load(tmp_path / "s")
+    seen = set()
+    for r, g in t.ranks.items():
+        for n in g.nodes:
+            role = split_kind(n.name)[1] if n.name.startswith("COLL:") else ""
+            if role:
+                seen.add(role)
+                group = t.comm_groups[g.attrs[n.id]["pg_name"]]
+                assert r in group and group in role_groups(role, 8), (n.name, group)
+    assert seen == {"g4s1"}
