@@ -190,8 +190,10 @@ def sample(model, output, ranks, nodes, seed, scale_compute, scale_comm, param_b
             t, got = summary["target"], summary["drawn"]
             at += (f" at {t['param_bytes']:.4g} param bytes, {t['flops']:.4g} FLOPs (drawn {got['param_bytes']:.4g}, "
                    f"{got['flops']:.4g})")
-            off = [f"{got[k]:.4g} {name} for {t[k]:.4g} ({got[k] / t[k]:.2g}x)" for k, name in
-                   (("param_bytes", "param bytes"), ("flops", "FLOPs")) if not 0.5 <= got[k] / max(t[k], 1) <= 2]
+            want = {"param_bytes": t["param_bytes"] * scale_comm, "flops": t["flops"] * scale_compute}  # the knobs'
+            off = [f"{got[k]:.4g} {name} for {want[k]:.4g} ({got[k] / want[k]:.2g}x)" for k, name in
+                   (("param_bytes", "param bytes"), ("flops", "FLOPs"))
+                   if want[k] > 0 and not 0.5 <= got[k] / want[k] <= 2]
             if off:
                 warn(f"the sample has {' and '.join(off)}: the drawn kind counts add up to other totals than the "
                      "target (targets unlike the corpus' sizes together, e.g. --nodes or --flops far from the "

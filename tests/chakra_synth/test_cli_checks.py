@@ -213,5 +213,9 @@ def test_the_summary_tells_the_drawn_totals_beside_the_target(tmp_path, capsys):
     assert res.exit_code == 0
     out = capsys.readouterr().err + res.output
     assert "(drawn " in out and "the sample has" in out and "FLOPs for 1e+09" in out
+    # the knobs scale what the target asks for: 3x the bytes and 4x the FLOPs are no miss of it
+    res = run("sample", MODEL, "-o", tmp_path / "d", "--ranks", "2", "--seed", "1", "--param-bytes", "1MiB",
+              "--scale-comm", "3", "--scale-compute", "4")
+    assert res.exit_code == 0 and "the sample has" not in capsys.readouterr().err + res.output
     res = run("sample", MODEL, "-o", tmp_path / "c", "--ranks", "2", "--nodes", "1")
     assert res.exit_code == 0 and "compute path 0 ms/rank" in res.output + capsys.readouterr().err
