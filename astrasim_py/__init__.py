@@ -99,7 +99,10 @@ def simulate(workload: str | os.PathLike | Trace, system: str | os.PathLike | Sy
         raise ToolError(f"{wname}: the workload has {len(world)} rank(s) but {nname} has {net.npus} NPUs "
                         f"(product of npus_count {net.npus_count})")
     if world != list(range(net.npus)):
-        raise ToolError(f"{wname}: workload ranks must be 0..{net.npus - 1}, got {world[:5]}…")
+        lone = len(world) == 1 and str(wname).endswith((".et", ".et.gz"))
+        raise ToolError(f"{wname}: workload ranks must be 0..{net.npus - 1}, got {world[:5]}"
+                        + (" (a lone rank file keeps the rank its name gives: pass the trace's prefix, or copy the "
+                           "file to NAME.0.et)" if lone else "…"))
     nodes = {r: sim_nodes(g) for r, g in graphs.items()}
     # Identical files of ranks that only talk in collectives behave identically: simulate one (symmetry).
     # (not with point-to-point messages, sub-groups or a shared remote memory, where ranks interact asymmetrically)

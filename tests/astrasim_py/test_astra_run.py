@@ -236,6 +236,14 @@ def test_missing_collective_on_one_rank_is_reported_as_deadlock(tmp_path):
         simulate(w, CFG / "ring_1d.json", CFG / "ring8.yml")
 
 
+def test_a_lone_rank_file_is_told_to_come_as_a_prefix(tmp_path):
+    w = workload(tmp_path, lambda r: [comp(1, dur=5)], n=5)
+    one = Path(f"{w}.4.et")  # rank 4 by its name: not a 1-NPU workload
+    net = CFG.parent / "chakra-synth" / "network_1npu.yml"
+    with pytest.raises(ToolError, match=r"got \[4\] \(a lone rank file keeps the rank its name gives: pass the "):
+        simulate(one, CFG / "ring_1d.json", net)
+
+
 def test_unsupported_comm_type_names_the_node(tmp_path):
     w = workload(tmp_path, lambda r: [coll(7, 3, MiB)])  # GATHER
     with pytest.raises(ToolError, match="collective node 7 .* unsupported comm_type GATHER"):
