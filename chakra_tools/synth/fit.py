@@ -38,7 +38,7 @@ from chakra_tools.synth.scaling import (
 )
 from chakra_tools.synth.span import compute_span_us
 from chakra_tools.synth.targets import described
-from chakra_tools.synth.thread_order import barrier_counts, barrier_shares
+from chakra_tools.synth.thread_order import barrier_counts, barrier_shares, descent_counts, descent_share
 
 DEFAULT_ORDER = 3
 DEFAULT_BINS = 64  # position bins of the kind chain (0 = a plain order-k chain)
@@ -101,6 +101,7 @@ def rank_features(g, roles: dict[str, str] | None = None) -> dict:
     return {"kinds": kinds, "durations": durations, "cpu": cpu, "numeric": numeric, **dist,
             "data_fanin": data_fanin, "ctrl_fanin": ctrl_fanin, "channels": chans, "threads": slots,
             "barriers": barrier_counts(kinds, slots, waits) if threaded else [0, 0, 0, 0],
+            "descent": descent_counts(kinds, slots, waits, streams) if threaded else [0, 0],
             "chained": chained, "stream_slots": streams if threaded else set()}
 
 
@@ -416,7 +417,8 @@ def _fit_ranks(traces: list, rank_feats: list[tuple[int, int, dict]], rank_sizes
         "cross_rank": {"identical_kind_sequences": round(float(np.mean(spmd)), 4) if spmd else 1.0,
                        "duration_log_sd": round(log_sd, 4), "rank_log_sd": round(rank_log_sd(rank_sizes), 4),
                        "segment_log_sd": round(segment_log_sd(list(by_trace.values()), log_sd), 4),
-                       **barrier_shares([f["barriers"] for _, _, f in rank_feats])},
+                       **barrier_shares([f["barriers"] for _, _, f in rank_feats]),
+                       **descent_share([f["descent"] for _, _, f in rank_feats])},
         "corpus": {"traces": len(traces), "ranks": len(rank_feats), "nodes": int(sum(nodes_per_rank))},
     }
     if threaded:

@@ -177,7 +177,7 @@ def check_model(model: object, source: str = "model") -> dict:
     for key in ("duration_log_sd", "rank_log_sd", "segment_log_sd"):
         if not isinstance(cross, dict) or not _numbers([cross.get(key, 0)], hi=5.0):
             raise ToolError(f"{source}: 'cross_rank.{key}' must be a number in 0..5")
-    for key in ("barrier_before", "barrier_after"):
+    for key in ("barrier_before", "barrier_after", "thread_descent"):
         if key in cross and not _numbers([cross[key]], hi=1.0):
             raise ToolError(f"{source}: 'cross_rank.{key}' must be a fraction 0..1")
     if "scaling" in model:

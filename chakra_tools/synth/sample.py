@@ -56,7 +56,7 @@ from chakra_tools.synth.targets import (
     outside_corpus,
     resolve_target,
 )
-from chakra_tools.synth.thread_order import add_barriers, add_chain
+from chakra_tools.synth.thread_order import add_barriers, add_chain, add_descent
 from chakra_tools.synth.timing import rank_durations, rank_speeds
 
 
@@ -246,6 +246,9 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
         # each thread's chain, then the collectives as barriers between the threads, as far as the corpus has
         # them (thread_order.py)
         add_chain(kinds, threads, data, ctrl, stats, thread_rng)
+        if "thread_descent" in model.get("cross_rank", {}):  # and each thread one chain, as far as recorded
+            add_descent(kinds, threads, data, ctrl, set(model.get("stream_slots", ())),
+                        model["cross_rank"]["thread_descent"], thread_rng)
         add_barriers(kinds, threads, data, ctrl, model.get("cross_rank", {}), thread_rng)
     if skeleton is not None or threaded:
         # ranks that run different programs, or threads whose collectives ranks' own timing can reorder: nothing

@@ -121,3 +121,72 @@ def add_chain(kinds: list[str], slots: list[int], data: list[list[int]], ctrl: l
                 data[i] = sorted({*data[i], members[s][pos[i] - 1]})
                 added += 1
     return added
+
+
+def _host(kind: str, slot: int, streams: set) -> bool:
+    return not is_comm_kind(kind) and not kind.startswith("META") and slot not in streams
+
+
+def descent_counts(kinds: list[str], slots: list[int], waits: list[list[int]], streams: set) -> list[int]:
+    """[held, of]: of a rank's host-thread nodes (GPU streams, communication and metadata left out; not a thread's
+    first), how many descend, directly or through other nodes, from their thread's previous node (the recorded
+    DLRM step: all; a drawn join in place of the step back leaves a parallel dead end). `waits`: per node the
+    earlier nodes it waits for."""
+    latest: list[dict[int, int]] = []  # per node: per host slot its latest ancestor there (itself included)
+    last: dict[int, int] = {}
+    held = of = 0
+    for i, k in enumerate(kinds):
+        anc = _latest_ancestors(latest, waits[i])
+        s = slots[i]
+        if _host(k, s, streams):
+            if s in last:
+                of += 1
+                held += anc.get(s, -1) == last[s]  # the thread's previous node is its latest ancestor there
+            anc[s] = last[s] = i
+        latest.append(anc)
+    return [held, of]
+
+
+def descent_share(counts: list[list[int]]) -> dict:
+    """cross_rank's `thread_descent`: descent_counts of the multi-thread ranks pooled ({} where there are none)."""
+    held, of = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    return {"thread_descent": round(held / of, 4)} if of else {}
+
+
+def add_descent(kinds: list[str], slots: list[int], data: list[list[int]], ctrl: list[list[int]], streams: set,
+                share: float, rng: np.random.Generator) -> int:
+    """Top a program up to the model's `thread_descent`: each host node that does not descend from its thread's
+    previous node gets that dependency with the probability that closes the gap (nothing drawn at share 1, none
+    added where the program has the share). Dependencies point back, so one pass in node order. Returns how many
+    were added."""
+    waits = [sorted({*d, *c}) for d, c in zip(data, ctrl)]
+    held, of = descent_counts(kinds, slots, waits, streams)
+    if not of or held / of >= share:
+        return 0
+    q = (share - held / of) / (1.0 - held / of)
+    latest: list[dict[int, int]] = []
+    last: dict[int, int] = {}
+    added = 0
+    for i, k in enumerate(kinds):
+        anc = _latest_ancestors(latest, waits[i])
+        s = slots[i]
+        if _host(k, s, streams):
+            p = last.get(s, -1)
+            if p >= 0 and anc.get(s, -1) != p and (q >= 1.0 or rng.random() < q):
+                data[i] = sorted({*data[i], p})
+                for t, v in latest[p].items():
+                    if anc.get(t, -1) < v:
+                        anc[t] = v
+                added += 1
+            anc[s] = last[s] = i
+        latest.append(anc)
+    return added
+
+
+def _latest_ancestors(latest: list[dict[int, int]], deps: list[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for d in deps:
+        for t, v in latest[d].items():
+            if out.get(t, -1) < v:
+                out[t] = v
+    return out
