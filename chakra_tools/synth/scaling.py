@@ -52,13 +52,29 @@ def descriptors(rank_sizes: Sequence[dict]) -> dict[str, float]:
 
 
 def trace_descriptors(prefix) -> dict[str, int]:
-    """The size descriptors of the trace at `prefix` (what `sample --param-bytes/--flops/--nodes` targets)."""
+    """The size descriptors of the trace at `prefix` (what `sample --param-bytes/--flops/--nodes` targets): the
+    sums fit.rank_size takes, read straight off the nodes (its feature pass and compute span cost 10x the load)."""
     from chakra_tools.graph import Trace
-    from chakra_tools.synth.fit import rank_size
 
     t = Trace.load(prefix)
-    d = descriptors([rank_size(g) for _, g in sorted(t.ranks.items()) if g.nodes])
+    d = descriptors([rank_totals(g) for _, g in sorted(t.ranks.items()) if g.nodes])
     return {k: int(round(v)) for k, v in d.items()}
+
+
+def rank_totals(g) -> dict[str, float]:
+    """One rank's nodes, bytes of collectives and FLOPs (Σ num_ops), as fit.rank_size counts them."""
+    from chakra_tools.et import NodeType
+
+    def number(v: object) -> float:
+        return 0.0 if v is None or isinstance(v, (list, str)) else float(v)
+
+    comm = flops = 0.0
+    for n in g.nodes:
+        a = g.attrs[n.id]
+        if n.type == NodeType.COMM_COLL_NODE:
+            comm += number(a.get("comm_size"))
+        flops += number(a.get("num_ops"))
+    return {"nodes": len(g.nodes), "comm_bytes": comm, "flops": flops}
 
 
 def log_descriptors(values: Sequence[dict[str, float]], names: Sequence[str] = DESCRIPTORS) -> np.ndarray:

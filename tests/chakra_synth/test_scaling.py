@@ -227,3 +227,16 @@ def test_exact_totals_hit_the_target_and_stay_valid(tmp_path, family_models):
     mlp = Path(__file__).resolve().parents[2] / "examples" / "configs" / "chakra-synth" / "mlp.model.json"
     res = CliRunner().invoke(cli, ["sample", str(mlp), "-o", str(tmp_path / "c"), "--ranks", "2", "--exact-totals"])
     assert res.exit_code == 1 and "--exact-totals needs --param-bytes" in str(res.exception) + res.output
+
+
+def test_describe_reads_the_sums_fit_takes(dlrm):
+    """trace_descriptors reads its sums off the nodes; fit's rank_size (a second route: the feature pass) must
+    agree on every kind of trace: CPU families, process groups, pipelines, threads, the GPU DLRM step."""
+    from chakra_tools.synth.fit import rank_size
+    from chakra_tools.synth.scaling import descriptors
+    data = Path(__file__).resolve().parents[1] / "data"
+    for prefix in (data / "synth" / "cnn_20x2", data / "tpdp" / "tp2dp2", data / "tpdp" / "pp2dp2",
+                   data / "threads" / "prefetch", data / "et" / "hybrid", dlrm):
+        t = Trace.load(prefix)
+        want = descriptors([rank_size(g) for _, g in sorted(t.ranks.items()) if g.nodes])
+        assert trace_descriptors(prefix) == {k: int(round(v)) for k, v in want.items()}, prefix
