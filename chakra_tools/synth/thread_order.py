@@ -12,6 +12,7 @@ node before it leads to it and its first node after it follows it); `sample` top
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -132,16 +133,31 @@ def descent_counts(kinds: list[str], slots: list[int], waits: list[list[int]], s
     first), how many descend, directly or through other nodes, from their thread's previous node (the recorded
     DLRM step: all; a drawn join in place of the step back leaves a parallel dead end). `waits`: per node the
     earlier nodes it waits for."""
-    latest: list[dict[int, int]] = []  # per node: per host slot its latest ancestor there (itself included)
+    return _descent_walk(kinds, slots, waits, streams)
+
+
+def _descent_walk(kinds: list[str], slots: list[int], waits: list[list[int]], streams: set,
+                  close: Callable[[int, int], bool] | None = None) -> list[int]:
+    """One pass in node order (dependencies point back), keeping per node its latest ancestor on each host slot
+    (itself included): [held, of] as descent_counts counts them, before any cut is closed. `close(i, p)`, asked
+    for each cut node i whose thread's previous node is p, says whether it now waits for p (its caller adds the
+    edge)."""
+    latest: list[dict[int, int]] = []
     last: dict[int, int] = {}
     held = of = 0
     for i, k in enumerate(kinds):
-        anc = _latest_ancestors(latest, waits[i])
+        anc: dict[int, int] = {}
+        for d in waits[i]:
+            _merge(anc, latest[d])
         s = slots[i]
         if _host(k, s, streams):
-            if s in last:
+            p = last.get(s, -1)
+            if p >= 0:
                 of += 1
-                held += anc.get(s, -1) == last[s]  # the thread's previous node is its latest ancestor there
+                if anc.get(s, -1) == p:  # the thread's previous node is its latest ancestor there
+                    held += 1
+                elif close is not None and close(i, p):
+                    _merge(anc, latest[p])
             anc[s] = last[s] = i
         latest.append(anc)
     return [held, of]
@@ -157,36 +173,27 @@ def add_descent(kinds: list[str], slots: list[int], data: list[list[int]], ctrl:
                 share: float, rng: np.random.Generator) -> int:
     """Top a program up to the model's `thread_descent`: each host node that does not descend from its thread's
     previous node gets that dependency with the probability that closes the gap (nothing drawn at share 1, none
-    added where the program has the share). Dependencies point back, so one pass in node order. Returns how many
-    were added."""
+    added where the program has the share). Returns how many were added."""
     waits = [sorted({*d, *c}) for d, c in zip(data, ctrl)]
     held, of = descent_counts(kinds, slots, waits, streams)
     if not of or held / of >= share:
         return 0
     q = (share - held / of) / (1.0 - held / of)
-    latest: list[dict[int, int]] = []
-    last: dict[int, int] = {}
-    added = 0
-    for i, k in enumerate(kinds):
-        anc = _latest_ancestors(latest, waits[i])
-        s = slots[i]
-        if _host(k, s, streams):
-            p = last.get(s, -1)
-            if p >= 0 and anc.get(s, -1) != p and (q >= 1.0 or rng.random() < q):
-                data[i] = sorted({*data[i], p})
-                for t, v in latest[p].items():
-                    if anc.get(t, -1) < v:
-                        anc[t] = v
-                added += 1
-            anc[s] = last[s] = i
-        latest.append(anc)
-    return added
+    added = []
+
+    def close(i: int, p: int) -> bool:
+        if q < 1.0 and rng.random() >= q:
+            return False
+        data[i] = sorted({*data[i], p})
+        added.append(i)
+        return True
+
+    _descent_walk(kinds, slots, waits, streams, close)
+    return len(added)
 
 
-def _latest_ancestors(latest: list[dict[int, int]], deps: list[int]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for d in deps:
-        for t, v in latest[d].items():
-            if out.get(t, -1) < v:
-                out[t] = v
-    return out
+def _merge(into: dict[int, int], other: dict[int, int]) -> None:
+    """Per slot the later of the two latest ancestors."""
+    for t, v in other.items():
+        if into.get(t, -1) < v:
+            into[t] = v
