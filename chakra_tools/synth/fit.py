@@ -35,6 +35,7 @@ from chakra_tools.synth.scaling import (
     fit_cost,
     fit_law,
     log_descriptors,
+    rank_totals,
 )
 from chakra_tools.synth.span import compute_span_us
 from chakra_tools.synth.targets import described
@@ -162,12 +163,10 @@ def work_model(pairs: list[tuple[float, float]]) -> dict | None:
             "log_residual": quantile_table(resid)}
 
 
-def rank_size(g, f: dict | None = None) -> dict:
-    """One rank's size summary: nodes, bytes of collectives, FLOPs (sum of num_ops), compute critical path."""
-    f = rank_features(g) if f is None else f
-    comm = sum(v or 0 for k, v in zip(f["kinds"], f["numeric"]["comm_size"]) if k.startswith("COLL:"))
-    return {"nodes": len(f["kinds"]), "comm_bytes": comm, "flops": sum(v or 0 for v in f["numeric"]["num_ops"]),
-            "compute_us": compute_span_us(g)}  # raises a one-line ToolError on a cyclic input
+def rank_size(g) -> dict:
+    """One rank's size summary: nodes, bytes of collectives, FLOPs (sum of num_ops; scaling.rank_totals, what
+    `describe` reads), compute critical path."""
+    return {**rank_totals(g), "compute_us": compute_span_us(g)}  # raises a one-line ToolError on a cyclic input
 
 
 def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins: int = DEFAULT_BINS,
@@ -200,7 +199,7 @@ def fit(prefixes: Sequence[str | os.PathLike], order: int = DEFAULT_ORDER, bins:
             if g.nodes:
                 f = rank_features(g, roles)
                 rank_feats.append((j, r, f))
-                sizes.append(rank_size(g, f))
+                sizes.append(rank_size(g))
     if not rank_feats:
         raise ToolError("the input traces hold no nodes")
 

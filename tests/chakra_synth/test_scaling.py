@@ -230,13 +230,20 @@ def test_exact_totals_hit_the_target_and_stay_valid(tmp_path, family_models):
 
 
 def test_describe_reads_the_sums_fit_takes(dlrm):
-    """trace_descriptors reads its sums off the nodes; fit's rank_size (a second route: the feature pass) must
-    agree on every kind of trace: CPU families, process groups, pipelines, threads, the GPU DLRM step."""
-    from chakra_tools.synth.fit import rank_size
+    """trace_descriptors reads its sums off the nodes (scaling.rank_totals, which fit's rank_size uses too); a
+    second route, the sums over fit's per-node features (kinds and numeric attributes), must agree on every kind
+    of trace: CPU families, process groups, pipelines, threads, the GPU DLRM step."""
+    from chakra_tools.synth.fit import rank_features
     from chakra_tools.synth.scaling import descriptors
+
+    def by_features(g) -> dict:
+        f = rank_features(g)
+        comm = sum(v or 0 for k, v in zip(f["kinds"], f["numeric"]["comm_size"]) if k.startswith("COLL:"))
+        return {"nodes": len(f["kinds"]), "comm_bytes": comm, "flops": sum(v or 0 for v in f["numeric"]["num_ops"])}
+
     data = Path(__file__).resolve().parents[1] / "data"
     for prefix in (data / "synth" / "cnn_20x2", data / "tpdp" / "tp2dp2", data / "tpdp" / "pp2dp2",
                    data / "threads" / "prefetch", data / "et" / "hybrid", dlrm):
         t = Trace.load(prefix)
-        want = descriptors([rank_size(g) for _, g in sorted(t.ranks.items()) if g.nodes])
+        want = descriptors([by_features(g) for _, g in sorted(t.ranks.items()) if g.nodes])
         assert trace_descriptors(prefix) == {k: int(round(v)) for k, v in want.items()}, prefix
