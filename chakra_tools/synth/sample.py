@@ -57,7 +57,7 @@ from chakra_tools.synth.targets import (
     resolve_target,
 )
 from chakra_tools.synth.thread_order import add_barriers, add_chain, add_descent
-from chakra_tools.synth.timing import rank_durations, rank_speeds
+from chakra_tools.synth.timing import rank_durations, rank_speeds, stretch_scores
 
 
 def draw_sizes(st: dict, name: str, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -442,12 +442,14 @@ def write_ranks(prefix: str | os.PathLike, groups: dict[str, list[int]], group_o
     targets = [*(rank_path(prefix, r) for r in range(ranks)), *([groups_path(prefix)] if groups else [])]
     check_no_stale_outputs(prefix, targets)
     encoded: dict[int, _EncodedProgram] = {}
+    # one stratification of the stretch speeds over every rank (a pipeline's programs differ in their stretches)
+    scores = stretch_scores(ranks, max(int(p.comm.sum()) + 1 for _, p, _, _ in plan), seed)
     with atomic_group(targets) as tmps:
         try:
             for r, (model, program, rate, speed) in enumerate(plan):
                 if id(program) not in encoded:
                     encoded[id(program)] = _encode_program(model, program, scale_compute, meta_values, role_names)
-                dur = rank_durations(model, program, r, seed, scale_compute, rate, speed)
+                dur = rank_durations(model, program, r, seed, scale_compute, rate, speed, scores)
                 with ETWriter(tmps[r], meta) as w:
                     w.write_raws(_rank_bodies(encoded[id(program)], dur, r, ranks, group_of))
         except ValueError as e:

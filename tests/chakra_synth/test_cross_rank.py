@@ -17,7 +17,7 @@ from chakra_tools.graph import Trace
 from chakra_tools.synth import compare, fit, sample
 from chakra_tools.synth.features import compute_path_us
 from chakra_tools.synth.model_check import check_model
-from chakra_tools.synth.timing import rank_speeds
+from chakra_tools.synth.timing import rank_speeds, stretch_scores
 
 from .test_synth import DATA
 
@@ -186,6 +186,51 @@ def test_stretch_speeds_move_time_between_stretches_not_a_ranks_total(tmp_path):
         per_stretch.append(np.array(rows, dtype=float))
     waits = [float(x.max(axis=0).sum() - x.sum(axis=1).max()) for x in per_stretch]
     assert waits[0] > waits[1] + 0.01 * per_stretch[0].sum(axis=1).max()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 30), st.integers(0, 2**31))
+def test_stretch_scores_give_every_stretch_the_normal_order_statistics(ranks, stretches, seed):
+    scores = stretch_scores(ranks, stretches, seed)
+    if ranks == 1:  # nothing to stratify across: the rank draws its stretches at random
+        assert scores is None
+        return
+    assert scores.shape == (stretches, ranks)
+    blom = np.sort(scores[0])
+    assert np.allclose(np.sort(scores, axis=1), blom)  # every stretch: the same set of scores, permuted
+    assert blom.sum() == pytest.approx(0.0, abs=1e-9)
+    if ranks == 2:
+        assert blom[1] == pytest.approx(BLOM_2, abs=1e-4)
+    assert np.array_equal(scores, stretch_scores(ranks, stretches, seed))  # seeded
+
+
+def test_each_stretch_spreads_its_ranks_by_the_blom_scores(tmp_path):
+    """With only the stretch noise left (no per-node or per-rank noise, no calibration), a stretch's time on rank r
+    is the program's stretch time x exp(segment_log_sd x z): across 8 ranks each stretch's log times, centred,
+    are segment_log_sd x the 8 Blom scores (independent draws per rank would give every stretch another spread)."""
+    model = fit([_stretch_trace(tmp_path, "swap", [[100, 122, 100], [122, 100, 100]])])
+    sd = 0.1
+    model["cross_rank"].update(duration_log_sd=0.0, rank_log_sd=0.0, segment_log_sd=sd)
+    model.pop("compute_us_per_node")
+    sample(model, tmp_path / "s", ranks=8, seed=5)
+    rows = []
+    for _, g in sorted(Trace.load(tmp_path / "s").ranks.items()):
+        row, acc = [], 0
+        for n in sorted(g.nodes, key=lambda n: n.id):
+            if n.type == 7:  # COMM_COLL_NODE
+                row.append(acc)
+                acc = 0
+            else:
+                acc += n.duration_micros
+        rows.append([*row, acc])
+    x = np.array(rows, dtype=float).T  # stretch x rank
+    x = x[x.min(axis=1) > 500]  # stretches of a few nodes only: the rounding of their µs is a large share
+    assert len(x) >= 2
+    # (each node's µs is rounded: 100 x exp(-0.143) = 86.6 -> 87 moves a stretch of equal nodes by up to 0.006)
+    logs = np.log(x)
+    centred = np.sort(logs - logs.mean(axis=1, keepdims=True), axis=1)
+    blom = np.sort(stretch_scores(8, 1, 0)[0])
+    assert np.allclose(centred, sd * blom, atol=0.007)
 
 
 @settings(max_examples=50, deadline=None)
