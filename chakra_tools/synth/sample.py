@@ -183,6 +183,42 @@ def _token_budget(kind_budget: np.ndarray, tokens: list[list[int]], seen: dict[s
     return out
 
 
+REDRAW_NODES = 1_000_000  # the chain nodes drawn at most while looking for the collective counts (A x nodes)
+REDRAW_MAX = 256
+COUNT_TOLERANCE = 0.02  # a collective count within 2 % of its target is accepted (exact below 50)
+
+
+def _collective_targets(kinds_all: list[str], stats: dict, nodes: int) -> dict[int, int]:
+    """Per collective kind (its index) the count the corpus' share of it gives `nodes` nodes."""
+    total = sum(float(st.get("count", 0)) for st in stats.values())
+    if total <= 0:
+        return {}
+    return {j: int(round(float(stats.get(k, {}).get("count", 0)) / total * nodes))
+            for j, k in enumerate(kinds_all) if k.startswith("COLL:")}
+
+
+def _draw_collective_counts(sampler: MarkovSampler, kind_of: list[int], targets: dict[int, int], nodes: int,
+                            rng: np.random.Generator) -> list[int]:
+    """The chain conditioned on its collective counts, by rejection: drawn up to A = min(256, 1000000 // nodes)
+    times, the first draw with every collective kind within 2 % of its target count (exact below 50) is kept,
+    else the closest (total |count - target|, the first of ties). The chain alone drew 6-12 collectives for the
+    DLRM step's recorded 8; a budget on them instead bunched them at the step's end (docs: How sampling works)."""
+    if not targets:
+        return sampler.sample(nodes, rng)
+    best = None
+    for _ in range(max(1, min(REDRAW_MAX, REDRAW_NODES // max(nodes, 1)))):
+        idx = sampler.sample(nodes, rng)
+        counts = np.bincount([kind_of[i] for i in idx], minlength=max(targets) + 1)
+        off = [abs(int(counts[j]) - t) for j, t in targets.items()]
+        miss = sum(off)
+        if best is None or miss < best[0]:
+            best = (miss, idx)
+        if all(o <= int(COUNT_TOLERANCE * t) for o, t in zip(off, targets.values())):
+            best = (miss, idx)
+            break
+    return best[1]
+
+
 def _shrink(logs: np.ndarray, noise_var: float) -> np.ndarray:
     """Log-durations of one kind pulled towards their mean so that the ranks' timing noise (variance `noise_var`,
     multiplied in by timing.rank_durations) restores their spread instead of adding to it: the kind tables pool every
@@ -201,10 +237,11 @@ def _shrink(logs: np.ndarray, noise_var: float) -> np.ndarray:
 def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np.random.Generator,
                  thread_rng: np.random.Generator, stats: dict | None = None,
                  arch: Architecture | None = None, skeleton: list | None = None,
-                 tree_rng: np.random.Generator | None = None) -> Program:
+                 tree_rng: np.random.Generator | None = None, count_collectives: bool = False) -> Program:
     """The rank-independent program. The thread slots come with the kinds (the thread chain's tokens); `thread_rng`
     draws the joins (a stream of its own, so that single-threaded models draw the programs they drew before threads
-    were modelled). With a `skeleton` (one of several programs, programs.py) the communication is the skeleton's,
+    were modelled). `count_collectives` (the corpus' own tables, no size target): the chain is conditioned on the
+    corpus' share of each collective kind (_draw_collective_counts). With a `skeleton` (one of several programs, programs.py) the communication is the skeleton's,
     at its positions, instead of the chain's, with p2p to the skeleton's peers (a recv's size is then its sender's,
     set by the caller)."""
     kinds_all = model["kinds"]
@@ -214,16 +251,21 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     chain = model.get("thread_chain")
     threads = None
     if chain is None:
-        idx = MarkovSampler(model["markov"], order, bins).sample(nodes, rng, budget)
-        kinds = [kinds_all[i] for i in idx]
-        if "threads" in model:
-            threads = [0] * len(kinds)
+        sampler, kind_of = MarkovSampler(model["markov"], order, bins), list(range(len(kinds_all)))
     else:  # (kind, slot) tokens: a thread's kinds follow each other in runs, as recorded
         tokens = chain["tokens"]
         if budget is not None:
             budget = _token_budget(budget, tokens, chain["markov"][""])
-        idx = MarkovSampler(chain["markov"], order, bins).sample(nodes, rng, budget)
-        kinds = [kinds_all[tokens[i][0]] for i in idx]
+        sampler, kind_of = MarkovSampler(chain["markov"], order, bins), [t[0] for t in tokens]
+    if count_collectives and budget is None and skeleton is None:
+        idx = _draw_collective_counts(sampler, kind_of, _collective_targets(kinds_all, stats, nodes), nodes, rng)
+    else:
+        idx = sampler.sample(nodes, rng, budget)
+    kinds = [kinds_all[kind_of[i]] for i in idx]
+    if chain is None:
+        if "threads" in model:
+            threads = [0] * len(kinds)
+    else:
         threads = [0 if is_comm_kind(k) else tokens[i][1] for i, k in zip(idx, kinds)]
     comp = [k for k in kinds_all if k.startswith(COMPUTE_HEADS)]
     filler = max(comp, key=lambda k: stats[k]["count"]) if comp else "COMP:other"
@@ -514,8 +556,9 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
         raise ToolError(f"--nodes must be at least 1, got {nodes}")
     groups, group_of = layout(kind_roles(model["kinds"]), ranks)
     rng = np.random.default_rng([seed, 0])
+    # (at a size target the corpus' collective shares are another model's: the chain alone draws the count there)
     program = draw_program(model, ranks, nodes, scale_comm, rng, np.random.default_rng([seed, 0, 1]), stats, arch,
-                           tree_rng=np.random.default_rng([seed, 0, 5]))
+                           tree_rng=np.random.default_rng([seed, 0, 5]), count_collectives=target is None)
     if exact_totals:
         fit_totals(program, target.param_bytes * scale_comm, target.flops)
     speeds = rank_speeds(model, ranks, seed)

@@ -249,14 +249,20 @@ def test_shrink_leaves_the_spread_the_noise_restores(logs, noise_var):
 def test_noisy_ranks_keep_the_recorded_duration_spread(tmp_path):
     """tests/data/tpdp/tp2dp2 ran 4 processes on 2 cores: same op, other rank, log-sd 0.38 per node, 0.25 per stretch.
     The kind tables pool all ranks, so they hold that noise already; drawn from them and multiplied by it again, the
-    durations' log spread came out ~1.4x the recording's (in-sample KS 0.139 / 0.105 at seeds 1 / 2)."""
+    durations' log spread came out ~1.4x the recording's (in-sample KS 0.139 / 0.105 at seeds 1 / 2). Judged over
+    seeds 1-3, as one seed's KS moves by +-0.03 with the draws: with the shrink KS 0.086 / 0.039 / 0.050 (mean 0.059)
+    and wasserstein_log10 mean 0.028; the same code without it 0.055 / 0.108 / 0.087 (0.084) and 0.047."""
     prefix = Path(__file__).resolve().parents[1] / "data" / "tpdp" / "tp2dp2"
     model = fit([prefix])
     assert model["cross_rank"]["duration_log_sd"] > 0.3
-    for seed in (1, 2):
+    ks, w = [], []
+    for seed in (1, 2, 3):
         sample(model, tmp_path / f"s{seed}", ranks=4, seed=seed)
         att = compare(prefix, tmp_path / f"s{seed}")["attributes"]["duration_micros"]
-        assert att["ks"] < 0.07 and att["wasserstein_log10"] < 0.045
+        ks.append(att["ks"])
+        w.append(att["wasserstein_log10"])
+    assert max(ks) < 0.1  # the issue's bound, every seed
+    assert np.mean(ks) < 0.07 and np.mean(w) < 0.035
 
 
 def test_only_the_noise_a_sample_adds_back_is_taken_out(tmp_path):
