@@ -125,7 +125,9 @@ def add_chain(kinds: list[str], slots: list[int], data: list[list[int]], ctrl: l
 
 
 def _host(kind: str, slot: int, streams: set) -> bool:
-    return not is_comm_kind(kind) and not kind.startswith("META") and slot not in streams
+    """A host op: not communication or metadata, not on a GPU stream's slot and not a kernel (`GPU:` kinds; an
+    upgraded ET such as Chakra's feeder trace gives its kernels their stream as `tid`, so no stream slot says it)."""
+    return not is_comm_kind(kind) and not kind.startswith(("META", "GPU:")) and slot not in streams
 
 
 def descent_counts(kinds: list[str], slots: list[int], waits: list[list[int]], streams: set) -> list[int]:

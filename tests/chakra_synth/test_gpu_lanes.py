@@ -76,6 +76,13 @@ def test_host_ops_and_kernels_are_different_kinds(gpu_model):
     assert st["COMP:bwd_conv"]["data_cross_slots"] == {"2": {"1": 40}}  # the saved activation
 
 
+def test_thread_descent_counts_host_ops_only(gpu_model):
+    """Every host op here waits for its thread's previous op: thread_descent 1.0. Counting the kernels' lane (the
+    stream as tid, no stream slot) as a host thread gave 0.499, and sample then chained kernels to meet it."""
+    _, model = gpu_model
+    assert model["cross_rank"]["thread_descent"] == 1.0
+
+
 def test_samples_keep_kernels_unwaited_and_lanes_counted(gpu_model, tmp_path):
     prefix, model = gpu_model
     _, rec = read_et(str(prefix) + ".0.et")
