@@ -10,6 +10,10 @@ The same with architecture descriptors: a second corpus of 4 deep transformers (
 ~94 000 nodes, each with its `.describe.json`) sampled with `--describe` from the same seed model, so `fit` also
 searches its architecture laws; then a `--describe` sample of a 42-layer one (4 ranks x 25 015 nodes).
 
+Redraws: the recorded DLRM step on 8 GPUs (tests/data/gpu) sampled at its size, where the kind chain is redrawn
+until it has the step's 3 all-reduces and 5 all-to-alls (about 70 draws), against the same sample with one draw of
+the chain in the same run (ratio = what conditioning on the collective counts costs).
+
 Scale-out: a `--describe` sample at 256 ranks (12 layers, ~7 000 nodes per rank), against protobuf writing the
 same nodes from ready-made messages in the same run (ratio = sample's time / that: what drawing, calibrating and
 writing every rank costs over serializing the nodes alone; 1.5 on 2026-12-05).
@@ -67,11 +71,37 @@ def main() -> None:
           f"laws): {t5 - t4:.2f} s; sample {RANKS} x {summary['nodes_per_rank']} nodes --describe "
           f"width={TARGET_ARCH['width']},depth={TARGET_ARCH['depth']}: {t6 - t5:.2f} s")
     print(f"fit+sample with descriptors: {t6 - t4:.2f} s vs budget {BUDGET_S:.0f} s -> ratio {(t6 - t4) / BUDGET_S:.3f}")
+    redraws()
     scale_out(amodel)
     t3 = time.perf_counter()
     r = compare(corpus[-1], OUT / "sampled")
     print(f"compare 25k vs 100k nodes (no target): {time.perf_counter() - t3:.2f} s; ks_max {r['ks_max']:.4f}, "
           f"longest shared value run {r['obfuscation']['longest_shared_value_run']}")
+
+
+def redraws() -> None:
+    """The DLRM step sampled at its size: the chain conditioned on its collective counts vs drawn once."""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    from tests.gpu_data import convert_dlrm
+
+    mod = sys.modules["chakra_tools.synth.sample"]  # (the package's `sample` is the function)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = fit([convert_dlrm(Path(tmp))])
+        times = {}
+        for cap in (mod.REDRAW_MAX, 1):
+            saved, mod.REDRAW_MAX = mod.REDRAW_MAX, cap
+            try:
+                t = time.perf_counter()
+                s = sample(model, Path(tmp) / f"s{cap}", ranks=8, seed=1)
+                times[cap] = (time.perf_counter() - t, s["collectives_per_rank"])
+            finally:
+                mod.REDRAW_MAX = saved
+    (cond, n_cond), (once, n_once) = times.values()
+    print(f"DLRM step at its size (8 ranks): conditioned on its collective counts {cond:.2f} s ({n_cond} collectives), "
+          f"one draw of the chain {once:.2f} s ({n_once}) -> ratio {cond / once:.2f}")
 
 
 def scale_out(model: dict) -> None:
