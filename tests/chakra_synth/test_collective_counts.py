@@ -14,7 +14,7 @@ import pytest
 from chakra_tools.graph import Trace
 from chakra_tools.synth import fit, sample
 from chakra_tools.synth.model import MarkovSampler, markov_counts
-from chakra_tools.synth.sample import _collective_targets, _draw_collective_counts
+from chakra_tools.synth.sample import REDRAW_PROBE, _collective_targets, _draw_collective_counts
 
 from .test_synth import DATA
 
@@ -51,13 +51,23 @@ def _toy_sampler() -> tuple[MarkovSampler, list[int]]:
 
 def test_the_redraw_keeps_the_first_draw_at_the_target_and_is_seeded():
     sampler, kind_of = _toy_sampler()
-    for t in (2, 8, 14):
+    for t in (6, 8, 11):
         a = _draw_collective_counts(sampler, kind_of, {1: t}, 40, np.random.default_rng(3))
-        assert sum(a) == t  # reachable in 256 draws: exactly the target
+        assert sum(a) == t  # within the chain's spread: exactly the target
         assert a == _draw_collective_counts(sampler, kind_of, {1: t}, 40, np.random.default_rng(3))
-    # unreachable (more collectives than nodes): the closest of the draws, not an error
-    far = _draw_collective_counts(sampler, kind_of, {1: 60}, 40, np.random.default_rng(3))
-    assert len(far) == 40 and sum(far) >= 14
+    # unreachable (more collectives than nodes): the closest of the draws, not an error, and no more draws once
+    # REDRAW_PROBE of them all fell short (256 draws of a 3 906-node prefetch chain that ran 102-121 collectives
+    # against a target of 98 took 7 s)
+    calls = []
+
+    class Counting:
+        def sample(self, n, rng, budget=None):
+            calls.append(sampler.sample(n, rng, budget))
+            return calls[-1]
+
+    far = _draw_collective_counts(Counting(), kind_of, {1: 60}, 40, np.random.default_rng(3))
+    assert len(calls) == REDRAW_PROBE
+    assert far == max(calls, key=sum)  # the closest: the draw with the most collectives (the first of ties)
     # nothing to condition on: one draw, the chain's own
     assert (_draw_collective_counts(sampler, kind_of, {}, 40, np.random.default_rng(3))
             == sampler.sample(40, np.random.default_rng(3)))
