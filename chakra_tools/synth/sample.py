@@ -532,6 +532,8 @@ def sample(model: dict, prefix: str | os.PathLike, ranks: int, nodes: int | None
     check_model(model)
     if ranks < 1:
         raise ToolError(f"--ranks must be at least 1, got {ranks}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ToolError(f"--seed must be an integer >= 0, got {seed!r}")
     check_scales(scale_compute, scale_comm)
     if "programs" in model:  # ranks that run different programs (pipeline stages)
         if nodes is not None or param_bytes is not None or flops is not None:

@@ -146,6 +146,13 @@ def test_sample_refuses_a_directory_as_prefix_and_a_negative_seed(tmp_path):
     assert not list(tmp_path.iterdir())
     res = run("sample", MODEL, "-o", tmp_path / "s", "--ranks", "2", "--seed", "-1", "-q")
     assert res.exit_code == 2 and "--seed" in message(res) and "malformed model" not in message(res)
+    # the Python API too (numpy's own "expected non-negative integer" before)
+    from chakra_tools.common import ToolError
+    from chakra_tools.synth import sample
+
+    with pytest.raises(ToolError, match="--seed must be an integer >= 0"):
+        sample(json.loads(Path(MODEL).read_text()), tmp_path / "api", ranks=2, seed=-1)
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_expect_gate_ignores_how_the_traces_were_spelled(tmp_path, monkeypatch):
