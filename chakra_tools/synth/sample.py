@@ -203,12 +203,12 @@ def _draw_collective_counts(sampler: MarkovSampler, kind_of: list[int], targets:
     """The chain conditioned on its collective counts, by rejection: drawn up to A = min(256, 300000 // nodes)
     times, the first draw with every collective kind within 2 % of its target count (exact below 50) is kept,
     else the closest (total |count - target|, the first of ties); after 16 draws that all lie on one side of a
-    kind's target, the closest of them. The chain alone drew 6-12 collectives for the
-    DLRM step's recorded 8; a budget on them instead bunched them at the step's end (docs: How sampling works)."""
+    kind's target, the closest of them. The chain alone drew 6-12 collectives for the DLRM step's recorded 8; a
+    budget on them instead bunched them at the step's end (docs: How sampling works)."""
     if not targets:
         return sampler.sample(nodes, rng)
     best = None
-    seen = {j: [] for j in targets}
+    lo, hi = dict.fromkeys(targets, math.inf), dict.fromkeys(targets, -math.inf)  # each kind's counts so far
     for attempt in range(max(1, min(REDRAW_MAX, REDRAW_NODES // max(nodes, 1)))):
         idx = sampler.sample(nodes, rng)
         counts = np.bincount([kind_of[i] for i in idx], minlength=max(targets) + 1)
@@ -220,11 +220,11 @@ def _draw_collective_counts(sampler: MarkovSampler, kind_of: list[int], targets:
             best = (miss, idx)
             break
         for j in targets:
-            seen[j].append(int(counts[j]))
+            lo[j], hi[j] = min(lo[j], counts[j]), max(hi[j], counts[j])
         # at another length than the corpus' the chain's own counts can lie off the share (its position bins): once
         # REDRAW_PROBE draws all fall on one side of a target, more draws only pick a rarer tail (256 draws of
         # 3 906 nodes took 7 s for a prefetch model whose draws ran 102-121 against a target of 98)
-        if attempt + 1 >= REDRAW_PROBE and any(min(v) > t or max(v) < t for t, v in zip(targets.values(), seen.values())):
+        if attempt + 1 >= REDRAW_PROBE and any(lo[j] > t or hi[j] < t for j, t in targets.items()):
             break
     return best[1]
 
