@@ -251,9 +251,9 @@ def draw_program(model: dict, ranks: int, nodes: int, scale_comm: float, rng: np
     """The rank-independent program. The thread slots come with the kinds (the thread chain's tokens); `thread_rng`
     draws the joins (a stream of its own, so that single-threaded models draw the programs they drew before threads
     were modelled). `count_collectives` (the corpus' own tables, no size target): the chain is conditioned on the
-    corpus' share of each collective kind (_draw_collective_counts). With a `skeleton` (one of several programs, programs.py) the communication is the skeleton's,
-    at its positions, instead of the chain's, with p2p to the skeleton's peers (a recv's size is then its sender's,
-    set by the caller)."""
+    corpus' share of each collective kind (_draw_collective_counts). With a `skeleton` (one of several programs,
+    programs.py) the communication is the skeleton's, at its positions, instead of the chain's, with p2p to the
+    skeleton's peers (a recv's size is then its sender's, set by the caller)."""
     kinds_all = model["kinds"]
     stats = model["kind_stats"] if stats is None else stats
     budget = None if arch is None else np.array([arch.kind_counts.get(k, 0) for k in kinds_all], dtype=float)

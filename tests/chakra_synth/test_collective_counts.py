@@ -80,18 +80,15 @@ def test_collective_targets_are_the_corpus_shares():
     assert _collective_targets(kinds, {}, 100) == {}
 
 
-def test_a_size_target_draws_the_chain_once(tmp_path):
+def test_a_size_target_draws_the_chain_once(tmp_path, monkeypatch):
     """--param-bytes: the corpus' collective shares belong to other sizes, so the chain is not conditioned there
     (the samples from the size are what they were before the redraw)."""
     mod = sys.modules["chakra_tools.synth.sample"]  # (the package's `sample` is the function)
     model = fit([DATA / n for n in ("tfm_16x1", "tfm_32x2", "tfm_48x3", "tfm_96x1")])
     calls = []
     real = mod._draw_collective_counts
-    mod._draw_collective_counts = lambda *a, **k: calls.append(1) or real(*a, **k)
-    try:
-        sample(model, tmp_path / "c", ranks=2, seed=1, param_bytes=4e5)
-        assert calls == []
-        sample(model, tmp_path / "p", ranks=2, seed=1)
-        assert calls == [1]
-    finally:
-        mod._draw_collective_counts = real
+    monkeypatch.setattr(mod, "_draw_collective_counts", lambda *a, **k: calls.append(1) or real(*a, **k))
+    sample(model, tmp_path / "c", ranks=2, seed=1, param_bytes=4e5)
+    assert calls == []
+    sample(model, tmp_path / "p", ranks=2, seed=1)
+    assert calls == [1]

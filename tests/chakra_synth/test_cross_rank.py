@@ -161,6 +161,21 @@ def test_stretch_spread_is_what_the_ranks_speeds_leave(tmp_path):
     assert uniform["cross_rank"]["segment_log_sd"] == 0.0 and uniform["cross_rank"]["rank_log_sd"] > 0.1
 
 
+def _stretch_times(prefix) -> np.ndarray:
+    """Per rank (row) the µs of its nodes in each stretch between collectives (column), in id order."""
+    rows = []
+    for _, g in sorted(Trace.load(prefix).ranks.items()):
+        row, acc = [], 0
+        for n in sorted(g.nodes, key=lambda n: n.id):
+            if n.type == 7:  # COMM_COLL_NODE
+                row.append(acc)
+                acc = 0
+            else:
+                acc += n.duration_micros
+        rows.append([*row, acc])
+    return np.array(rows, dtype=float)
+
+
 def test_stretch_speeds_move_time_between_stretches_not_a_ranks_total(tmp_path):
     model = fit([_stretch_trace(tmp_path, "swap", [[100, 122, 100], [122, 100, 100]])])
     sample(model, tmp_path / "with", ranks=8, seed=3)
@@ -170,20 +185,7 @@ def test_stretch_speeds_move_time_between_stretches_not_a_ranks_total(tmp_path):
     with_, without = _paths(tmp_path / "with"), _paths(tmp_path / "without")
     assert with_ == pytest.approx(without, rel=0.005)  # each rank still calibrated to its compute path
     # ...but the ranks now differ stretch by stretch, so a step synchronised at each all-reduce waits longer
-    per_stretch = []
-    for prefix in (tmp_path / "with", tmp_path / "without"):
-        t = Trace.load(prefix)
-        rows = []
-        for _, g in sorted(t.ranks.items()):
-            row, acc = [], 0
-            for n in sorted(g.nodes, key=lambda n: n.id):
-                if n.type == 7:  # COMM_COLL_NODE
-                    row.append(acc)
-                    acc = 0
-                else:
-                    acc += n.duration_micros
-            rows.append([*row, acc])
-        per_stretch.append(np.array(rows, dtype=float))
+    per_stretch = [_stretch_times(tmp_path / "with"), _stretch_times(tmp_path / "without")]
     waits = [float(x.max(axis=0).sum() - x.sum(axis=1).max()) for x in per_stretch]
     assert waits[0] > waits[1] + 0.01 * per_stretch[0].sum(axis=1).max()
 
@@ -213,17 +215,7 @@ def test_each_stretch_spreads_its_ranks_by_the_blom_scores(tmp_path):
     model["cross_rank"].update(duration_log_sd=0.0, rank_log_sd=0.0, segment_log_sd=sd)
     model.pop("compute_us_per_node")
     sample(model, tmp_path / "s", ranks=8, seed=5)
-    rows = []
-    for _, g in sorted(Trace.load(tmp_path / "s").ranks.items()):
-        row, acc = [], 0
-        for n in sorted(g.nodes, key=lambda n: n.id):
-            if n.type == 7:  # COMM_COLL_NODE
-                row.append(acc)
-                acc = 0
-            else:
-                acc += n.duration_micros
-        rows.append([*row, acc])
-    x = np.array(rows, dtype=float).T  # stretch x rank
+    x = _stretch_times(tmp_path / "s").T  # stretch x rank
     x = x[x.min(axis=1) > 500]  # stretches of a few nodes only: the rounding of their µs is a large share
     assert len(x) >= 2
     # (each node's µs is rounded: 100 x exp(-0.143) = 86.6 -> 87 moves a stretch of equal nodes by up to 0.006)
